@@ -1,0 +1,2 @@
+//! Five requests against a limit of three per minute, on the memory store.
+fn main() {}

@@ -1,0 +1,72 @@
+//! Where counters live: the [`Store`] trait and the in-process [`MemoryStore`].
+
+mod memory;
+
+use std::future::Future;
+
+use smallvec::SmallVec;
+use thiserror::Error;
+
+pub use memory::{MemoryStore, MemoryStoreConfig};
+
+use crate::outcome::Outcome;
+use crate::policy::Rule;
+use crate::time::Nanos;
+
+/// One limit to apply in a decision: a rule, the counter key it rendered, and the cost.
+#[derive(Debug, Clone)]
+pub struct Check<'a> {
+    /// The rule (its identity names the counter, its limit says how to count).
+    pub rule: &'a Rule,
+    /// The counter key, rendered from the rule's template.
+    pub key: String,
+    /// Units to consume; 0 only looks.
+    pub cost: u64,
+}
+
+/// The outcomes of one decision, one per check, in order.
+pub type Outcomes = SmallVec<[Outcome; 4]>;
+
+/// Why a store could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// The store holds as many live counters as it was configured for.
+    #[error("counter store is full ({capacity} live counters); raise store.capacity")]
+    Full {
+        /// The configured capacity.
+        capacity: usize,
+    },
+    /// The store did not answer in time.
+    #[error("counter store timed out")]
+    Timeout,
+    /// The store is unreachable or failed.
+    #[error("counter store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A place counters live, applying the checks of one decision as a unit.
+///
+/// `acquire` must be all-or-nothing: when every check admits, each consumes its cost; when
+/// any denies, none consumes (a rule's `block_for` penalty is still recorded). Time is
+/// passed in so tests and the conformance vectors control it.
+pub trait Store: Send + Sync {
+    /// Applies `checks` at `now`, returning one outcome per check.
+    fn acquire(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+    ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send;
+
+    /// Ends concurrency lease `lease` of counter (`rule`, `key`); false when it had already
+    /// ended.
+    fn release(
+        &self,
+        rule: &Rule,
+        key: &str,
+        lease: u64,
+        now: Nanos,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Forgets counter (`rule`, `key`) and any penalty on it.
+    fn reset(&self, rule: &Rule, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
