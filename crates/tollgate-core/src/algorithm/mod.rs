@@ -17,7 +17,7 @@ pub use concurrency::{Concurrency, Lease, Leases};
 pub use fixed_window::{Anchor, FixedWindow};
 pub use gcra::Gcra;
 pub use quota::{Calendar, Quota};
-pub use sliding_log::{Log, SlidingLog};
+pub use sliding_log::{Log, MAX_LOG_LIMIT, SlidingLog};
 pub use sliding_window::SlidingWindow;
 pub use token_bucket::TokenBucket;
 

@@ -1,8 +1,146 @@
-//! Policies: rules parsed from YAML, validated with every error's path, compiled into an
-//! index.
+//! Policies: rules parsed from YAML, validated with every error's path, and compiled into
+//! an index so planning a decision costs O(rules that match).
 
+pub mod duration;
+mod index;
+pub mod lists;
 pub mod matcher;
+pub mod parse;
 pub mod rule;
 pub mod template;
 
+use smallvec::SmallVec;
+
+pub use lists::Lists;
+pub use parse::{ConfigError, ConfigErrors};
 pub use rule::{FailPolicy, Rule};
+
+use crate::store::Check;
+use crate::subject::Subject;
+
+/// Policy-wide settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyOptions {
+    /// IPv6 clients are counted by their network of this prefix length (default 64: one
+    /// customer's allocation), so rotating through a /64 does not escape a limit.
+    pub ipv6_prefix: u8,
+}
+
+impl Default for PolicyOptions {
+    fn default() -> Self {
+        PolicyOptions { ipv6_prefix: 64 }
+    }
+}
+
+/// An immutable, compiled policy.
+#[derive(Debug)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    index: index::Index,
+    allow: Lists,
+    deny: Lists,
+    options: PolicyOptions,
+}
+
+/// A subject's standing on the allow and deny lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    /// On the allow list: no limit applies.
+    Allowed,
+    /// On the deny list: refused.
+    Denied,
+}
+
+/// What a decision must check: the list verdict or the checks of every matching rule, in
+/// policy order.
+#[derive(Debug, Clone)]
+pub struct Plan<'p> {
+    /// Set when an allow or deny list decides alone.
+    pub listed: Option<Listed>,
+    /// One check per matching rule.
+    pub checks: SmallVec<[Check<'p>; 4]>,
+}
+
+impl Policy {
+    /// A policy of `rules` (in order), allow and deny lists, and options.
+    pub fn new(rules: Vec<Rule>, allow: Lists, deny: Lists, options: PolicyOptions) -> Self {
+        Policy {
+            index: index::Index::build(&rules),
+            rules,
+            allow,
+            deny,
+            options,
+        }
+    }
+
+    /// Parses, validates and compiles a YAML policy.
+    ///
+    /// ```
+    /// let err = tollgate_core::policy::Policy::from_yaml("rules: [{name: a, limit: 0, period: 1 mintue}]")
+    ///     .unwrap_err();
+    /// assert_eq!(err.0.len(), 2);
+    /// assert_eq!(err.0[1].to_string(), r#"rules[0].period: "1 mintue" is not a duration (e.g. 500ms, 10s, 1m, 1h, 1d)"#);
+    /// ```
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigErrors> {
+        parse::compile(&parse::parse_yaml(text)?, &[])
+    }
+
+    /// Compiles a document already parsed; top-level fields in `others` belong to the
+    /// caller and are skipped.
+    pub fn from_value(doc: &serde_json::Value, others: &[&str]) -> Result<Self, ConfigErrors> {
+        parse::compile(doc, others)
+    }
+
+    /// The rules, in policy order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rule named `name`.
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// The policy-wide options.
+    pub fn options(&self) -> PolicyOptions {
+        self.options
+    }
+
+    /// The checks a request of `subject` costing `cost` units must pass.
+    pub fn plan<'p>(&'p self, subject: &Subject, cost: u64) -> Plan<'p> {
+        if self.deny.contains(subject) {
+            return Plan {
+                listed: Some(Listed::Denied),
+                checks: SmallVec::new(),
+            };
+        }
+        if self.allow.contains(subject) {
+            return Plan {
+                listed: Some(Listed::Allowed),
+                checks: SmallVec::new(),
+            };
+        }
+        let mut checks = SmallVec::new();
+        for id in self.index.candidates(subject) {
+            let Some(rule) = self.rules.get(id as usize) else {
+                continue;
+            };
+            if !rule.conditions.iter().all(|c| c.matches(subject)) {
+                continue;
+            }
+            if let Some(key) = rule.key.render(subject, self.options.ipv6_prefix) {
+                checks.push(Check { rule, key, cost });
+            }
+        }
+        Plan {
+            listed: None,
+            checks,
+        }
+    }
+
+    /// How many rules planning examines for `subject` (matching or not): the work the
+    /// index leaves, for tests and `tollgate explain`.
+    pub fn candidate_count(&self, subject: &Subject) -> usize {
+        self.index.candidates(subject).len()
+    }
+}

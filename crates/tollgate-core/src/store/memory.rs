@@ -228,7 +228,13 @@ impl MemoryStore {
         Ok(outcome)
     }
 
-    fn acquire_many(&self, checks: &[Check<'_>], now: Nanos) -> Result<Outcomes, StoreError> {
+    /// Applies several checks as a unit; with `commit` false, only reports.
+    fn acquire_many(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+        commit: bool,
+    ) -> Result<Outcomes, StoreError> {
         let keys: SmallVec<[(u64, u64, usize); 4]> = checks
             .iter()
             .map(|c| {
@@ -263,6 +269,9 @@ impl MemoryStore {
             outcomes.push(check.rule.limit.check(state, now, check.cost));
         }
 
+        if !commit {
+            return Ok(outcomes);
+        }
         if !outcomes.iter().all(|o| o.allowed) {
             for ((check, &(k0, k1, s)), o) in checks.iter().zip(&keys).zip(&outcomes) {
                 if !o.allowed {
@@ -397,9 +406,17 @@ impl Store for MemoryStore {
                 v.push(o);
                 v
             }),
-            many => self.acquire_many(many, now),
+            many => self.acquire_many(many, now, true),
         };
         std::future::ready(result)
+    }
+
+    fn preview(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+    ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send {
+        std::future::ready(self.acquire_many(checks, now, false))
     }
 
     fn release(

@@ -57,6 +57,13 @@ pub trait Store: Send + Sync {
         now: Nanos,
     ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send;
 
+    /// What `acquire` would answer, consuming nothing and recording no penalty.
+    fn preview(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+    ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send;
+
     /// Ends concurrency lease `lease` of counter (`rule`, `key`); false when it had already
     /// ended.
     fn release(

@@ -1,0 +1,198 @@
+//! The limiter: a policy snapshot, a store, and the decision path between them.
+
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+use smallvec::SmallVec;
+
+use crate::decision::{Code, Decision, LimitStatus};
+use crate::outcome::Outcome;
+use crate::policy::{FailPolicy, Listed, Policy};
+use crate::store::{Check, MemoryStore, MemoryStoreConfig, Outcomes, Store, StoreError};
+use crate::subject::Subject;
+use crate::time::Nanos;
+
+/// Decides requests against a swappable policy and a store.
+///
+/// The policy is read through [`policy`](Self::policy) once per request and the decision
+/// borrows from that snapshot, so a reload ([`set_policy`](Self::set_policy)) never changes
+/// a decision midway.
+pub struct Limiter<S> {
+    store: S,
+    policy: ArcSwap<Policy>,
+    fallback: MemoryStore,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Limiter<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("store", &self.store)
+            .field("rules", &self.policy.load().rules().len())
+            .finish()
+    }
+}
+
+/// Whether a decision consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Consume when admitted.
+    Consume,
+    /// Report what would happen, consuming nothing (a dry run).
+    Preview,
+}
+
+impl<S: Store> Limiter<S> {
+    /// A limiter over `store` starting with `policy`.
+    pub fn new(store: S, policy: Policy) -> Self {
+        Limiter {
+            store,
+            policy: ArcSwap::from_pointee(policy),
+            // For rules whose fail policy is `local`; sized for a degraded spell, not a fleet.
+            fallback: MemoryStore::new(MemoryStoreConfig {
+                capacity: 65_536,
+                shards: 16,
+            }),
+        }
+    }
+
+    /// The current policy snapshot.
+    pub fn policy(&self) -> Guard<Arc<Policy>> {
+        self.policy.load()
+    }
+
+    /// Replaces the policy atomically. Counters of rules whose identity (name, algorithm,
+    /// key template, window) is unchanged carry on.
+    pub fn set_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Decides a request of `subject` costing `cost` units at `now`, under `policy`
+    /// (normally `&self.policy()`).
+    pub async fn decide<'p>(
+        &self,
+        policy: &'p Policy,
+        subject: &Subject,
+        cost: u64,
+        now: Nanos,
+        mode: Mode,
+    ) -> Decision<'p> {
+        let plan = policy.plan(subject, cost);
+        match plan.listed {
+            Some(Listed::Denied) => return Decision::bare(Code::Blocked, now),
+            Some(Listed::Allowed) => return Decision::bare(Code::Ok, now),
+            None => {}
+        }
+        self.decide_checks(plan.checks, now, mode).await
+    }
+
+    /// Decides prepared checks (the path every door shares once it has a plan).
+    pub async fn decide_checks<'p>(
+        &self,
+        checks: SmallVec<[Check<'p>; 4]>,
+        now: Nanos,
+        mode: Mode,
+    ) -> Decision<'p> {
+        // Enforced limits apply as one unit; shadow limits each on their own, afterwards.
+        let mut enforced: SmallVec<[Check<'p>; 4]> = SmallVec::new();
+        let mut shadow: SmallVec<[(usize, Check<'p>); 2]> = SmallVec::new();
+        let mut positions: SmallVec<[usize; 4]> = SmallVec::new();
+        for (i, check) in checks.into_iter().enumerate() {
+            if check.rule.shadow {
+                shadow.push((i, check));
+            } else {
+                positions.push(i);
+                enforced.push(check);
+            }
+        }
+        let (outcomes, degraded) = match self.run(&self.store, &enforced, now, mode).await {
+            Ok(o) => (o, false),
+            Err(_) => (self.fail_over(&enforced, now, mode).await, true),
+        };
+        let allowed = outcomes.iter().all(|o| o.allowed);
+        let mut limits: SmallVec<[(usize, LimitStatus<'p>); 4]> = positions
+            .into_iter()
+            .zip(enforced)
+            .zip(outcomes)
+            .map(|((i, check), outcome)| {
+                let status = LimitStatus {
+                    rule: check.rule,
+                    key: check.key,
+                    outcome,
+                    degraded,
+                };
+                (i, status)
+            })
+            .collect();
+        // A shadow limit counts what it would have admitted and never denies.
+        let shadow_mode = if allowed { mode } else { Mode::Preview };
+        for (i, check) in shadow {
+            let result = self
+                .run(&self.store, std::slice::from_ref(&check), now, shadow_mode)
+                .await;
+            let q = check.rule.limit.quota();
+            let (outcome, degraded) = match result.ok().and_then(|o| o.first().copied()) {
+                Some(o) => (o, false),
+                None => (Outcome::allow(q, q, 0), true),
+            };
+            limits.push((
+                i,
+                LimitStatus {
+                    rule: check.rule,
+                    key: check.key,
+                    outcome,
+                    degraded,
+                },
+            ));
+        }
+        limits.sort_by_key(|(i, _)| *i);
+        let limits = limits.into_iter().map(|(_, l)| l).collect();
+        Decision::from_limits(limits, now)
+    }
+
+    async fn run<T: Store>(
+        &self,
+        store: &T,
+        checks: &[Check<'_>],
+        now: Nanos,
+        mode: Mode,
+    ) -> Result<Outcomes, StoreError> {
+        if checks.is_empty() {
+            return Ok(Outcomes::new());
+        }
+        match mode {
+            Mode::Consume => store.acquire(checks, now).await,
+            Mode::Preview => store.preview(checks, now).await,
+        }
+    }
+
+    /// Answers checks by their rules' fail policies after the store failed.
+    async fn fail_over(&self, checks: &[Check<'_>], now: Nanos, mode: Mode) -> Outcomes {
+        let local: SmallVec<[Check<'_>; 4]> = checks
+            .iter()
+            .filter(|c| c.rule.on_store_error == FailPolicy::Local)
+            .cloned()
+            .collect();
+        let mut local_outcomes = match self.run(&self.fallback, &local, now, mode).await {
+            Ok(o) => o.into_iter(),
+            Err(_) => Outcomes::new().into_iter(),
+        };
+        checks
+            .iter()
+            .map(|c| {
+                let q = c.rule.limit.quota();
+                match c.rule.on_store_error {
+                    FailPolicy::Allow => Outcome::allow(q, q, 0),
+                    FailPolicy::Deny => Outcome::deny(q, 0, 0, None),
+                    FailPolicy::Local => local_outcomes
+                        .next()
+                        .unwrap_or_else(|| Outcome::deny(q, 0, 0, None)),
+                }
+            })
+            .collect()
+    }
+}
