@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod algorithm;
+pub mod conformance;
 pub mod decision;
 pub mod limiter;
 pub mod outcome;

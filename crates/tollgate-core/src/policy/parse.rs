@@ -455,10 +455,9 @@ fn compile_rule(v: &Value, path: &str, errs: &mut Errors) -> Option<Rule> {
         (_, n) => n,
     };
 
-    let compiled = match (kind, limit) {
-        (Some(kind), Some(limit)) => compile_limit(kind, limit, map, path, errs),
-        _ => None,
-    };
+    // The algorithm's own fields are checked even when the limit is wrong, so every error
+    // shows at once.
+    let compiled = kind.and_then(|kind| compile_limit(kind, limit.unwrap_or(1), map, path, errs));
 
     let block_for = map.get("on_exceed").and_then(|v| {
         let p = at("on_exceed");

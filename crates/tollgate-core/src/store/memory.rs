@@ -269,15 +269,24 @@ impl MemoryStore {
             outcomes.push(check.rule.limit.check(state, now, check.cost));
         }
 
-        if !commit {
-            return Ok(outcomes);
-        }
         if !outcomes.iter().all(|o| o.allowed) {
-            for ((check, &(k0, k1, s)), o) in checks.iter().zip(&keys).zip(&outcomes) {
-                if !o.allowed {
-                    guards[slot(s)].penalise(check.rule, k0, k1, now, self.per_shard);
+            // Nothing is consumed: the limits that would have admitted report their state
+            // as it stays.
+            for ((check, &(k0, k1, s)), o) in checks.iter().zip(&keys).zip(outcomes.iter_mut()) {
+                let shard = &mut guards[slot(s)];
+                if o.allowed {
+                    let state = match shard.table.find(k0, |e| e.k0 == k0 && e.k1 == k1) {
+                        Some(e) if e.expires > now => &e.state,
+                        _ => &State::Fresh,
+                    };
+                    *o = check.rule.limit.check(state, now, 0);
+                } else if commit {
+                    shard.penalise(check.rule, k0, k1, now, self.per_shard);
                 }
             }
+            return Ok(outcomes);
+        }
+        if !commit {
             return Ok(outcomes);
         }
         for (guard, &needed) in guards.iter_mut().zip(&inserts) {

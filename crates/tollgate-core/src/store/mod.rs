@@ -47,8 +47,9 @@ pub enum StoreError {
 /// A place counters live, applying the checks of one decision as a unit.
 ///
 /// `acquire` must be all-or-nothing: when every check admits, each consumes its cost; when
-/// any denies, none consumes (a rule's `block_for` penalty is still recorded). Time is
-/// passed in so tests and the conformance vectors control it.
+/// any denies, none consumes (a rule's `block_for` penalty is still recorded) and the
+/// checks that would have admitted report their state unchanged, as a cost-0 check would.
+/// Time is passed in so tests and the conformance vectors control it.
 pub trait Store: Send + Sync {
     /// Applies `checks` at `now`, returning one outcome per check.
     fn acquire(

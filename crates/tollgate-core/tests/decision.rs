@@ -1,0 +1,274 @@
+//! Whole decisions through the limiter: codes, headers, all-or-nothing, penalties, shadow
+//! rules, dry runs and fail policies.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::block_on;
+use tollgate_core::time::{NANOS_PER_SEC as S, Nanos};
+use tollgate_core::{Code, Limiter, MemoryStore, MemoryStoreConfig, Mode, Policy, Subject};
+
+/// 2026-01-05T00:00:00Z, the start of a minute.
+const T0: Nanos = 1_767_571_200 * S;
+
+fn limiter(yaml: &str) -> Limiter<MemoryStore> {
+    Limiter::new(MemoryStore::default(), Policy::from_yaml(yaml).unwrap())
+}
+
+fn user(id: &str) -> Subject {
+    Subject::new().with("user", id).unwrap()
+}
+
+fn decide(
+    l: &Limiter<MemoryStore>,
+    s: &Subject,
+    cost: u64,
+    now: Nanos,
+) -> (bool, Code, Vec<(String, String)>, Vec<u64>) {
+    let policy = l.policy();
+    let d = block_on(l.decide(&policy, s, cost, now, Mode::Consume));
+    let headers = d
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let remaining = d.limits.iter().map(|l| l.outcome.remaining).collect();
+    (d.allowed, d.code, headers, remaining)
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn headers_are_exact() {
+    let l = limiter(
+        "rules: [{name: per-user, key: 'user:{user}', algorithm: fixed_window, limit: 100, period: 1m}]",
+    );
+    let u = user("42");
+    for _ in 0..57 {
+        assert!(decide(&l, &u, 1, T0).0);
+    }
+    let (allowed, code, h, _) = decide(&l, &u, 1, T0 + 43 * S);
+    assert!(allowed);
+    assert_eq!(code, Code::Ok);
+    assert_eq!(
+        header(&h, "ratelimit-policy"),
+        Some(r#""per-user";q=100;w=60"#)
+    );
+    assert_eq!(header(&h, "ratelimit"), Some(r#""per-user";r=42;t=17"#));
+    assert_eq!(header(&h, "x-ratelimit-limit"), Some("100"));
+    assert_eq!(header(&h, "x-ratelimit-remaining"), Some("42"));
+    assert_eq!(header(&h, "x-ratelimit-reset"), Some("17"));
+    assert_eq!(header(&h, "retry-after"), None);
+}
+
+#[test]
+fn first_n_pass_then_denied_with_retry_after_never_before_t() {
+    let l = limiter(
+        "rules:
+  - {name: burst, key: '{user}', limit: 3, period: 1s}
+  - {name: hourly, key: '{user}', algorithm: sliding_log, limit: 5, period: 1h}",
+    );
+    let u = user("7");
+    for _ in 0..3 {
+        assert!(decide(&l, &u, 1, T0).0);
+    }
+    let (allowed, code, h, _) = decide(&l, &u, 1, T0 + S / 10);
+    assert!(!allowed);
+    assert_eq!(code, Code::RateLimited);
+    assert_eq!(
+        header(&h, "ratelimit"),
+        Some(r#""burst";r=0;t=1, "hourly";r=2;t=3600"#)
+    );
+    assert_eq!(header(&h, "retry-after"), Some("1"));
+    // At one second in, the burst limit admits again; two more use up the hourly log.
+    assert!(decide(&l, &u, 1, T0 + S).0);
+    assert!(decide(&l, &u, 1, T0 + 2 * S).0);
+    let (allowed, _, h, _) = decide(&l, &u, 1, T0 + 3 * S);
+    assert!(!allowed);
+    // Both deny: Retry-After is the later of the two, so never earlier than any t.
+    let rl = header(&h, "ratelimit").unwrap();
+    assert!(rl.contains(r#""hourly";r=0;t=3597"#), "{rl}");
+    assert_eq!(header(&h, "retry-after"), Some("3597"));
+}
+
+#[test]
+fn a_denied_decision_consumes_nothing() {
+    let l = limiter(
+        "rules:
+  - {name: wide, key: '{user}', algorithm: fixed_window, limit: 100, period: 1m}
+  - {name: narrow, key: '{user}', algorithm: fixed_window, limit: 2, period: 1m}",
+    );
+    let u = user("1");
+    assert_eq!(decide(&l, &u, 1, T0).3, [99, 1]);
+    assert_eq!(decide(&l, &u, 1, T0).3, [98, 0]);
+    for _ in 0..10 {
+        let (allowed, _, _, remaining) = decide(&l, &u, 1, T0);
+        assert!(!allowed);
+        assert_eq!(remaining, [98, 0], "the wide limit must not be charged");
+    }
+}
+
+#[test]
+fn penalty_box_blocks_after_a_denial() {
+    let l = limiter(
+        "rules: [{name: login, key: '{user}', limit: 1, period: 1s, on_exceed: {block_for: 10m}}]",
+    );
+    let u = user("x");
+    assert!(decide(&l, &u, 1, T0).0);
+    let (allowed, code, _, _) = decide(&l, &u, 1, T0);
+    assert!(!allowed);
+    assert_eq!(code, Code::RateLimited);
+    // The rate limit alone would admit after a second; the penalty holds for ten minutes.
+    let (allowed, code, h, _) = decide(&l, &u, 1, T0 + 5 * S);
+    assert!(!allowed);
+    assert_eq!(code, Code::Blocked);
+    assert_eq!(header(&h, "retry-after"), Some("595"));
+    assert!(decide(&l, &u, 1, T0 + 600 * S).0);
+}
+
+#[test]
+fn quota_denials_say_so() {
+    let l = limiter(
+        "rules: [{name: monthly, key: '{user}', algorithm: quota, limit: 2, period: month}]",
+    );
+    let u = user("q");
+    assert!(decide(&l, &u, 2, T0).0);
+    let (allowed, code, h, _) = decide(&l, &u, 1, T0);
+    assert!(!allowed);
+    assert_eq!(code, Code::QuotaExceeded);
+    // From 2026-01-05 to 2026-02-01: 27 days.
+    assert_eq!(header(&h, "retry-after"), Some("2332800"));
+    assert_eq!(
+        header(&h, "ratelimit-policy"),
+        Some(r#""monthly";q=2;w=2678400"#)
+    );
+}
+
+#[test]
+fn shadow_rules_report_but_never_deny() {
+    let l = limiter(
+        "rules:
+  - {name: real, key: '{user}', limit: 10, period: 1m}
+  - {name: trial, key: '{user}', limit: 1, period: 1m, shadow: true}",
+    );
+    let u = user("s");
+    assert!(decide(&l, &u, 1, T0).0);
+    let policy = l.policy();
+    let d = block_on(l.decide(&policy, &u, 1, T0, Mode::Consume));
+    assert!(d.allowed);
+    assert_eq!(d.code, Code::Ok);
+    assert!(d.limits[1].exceeded() && d.limits[1].shadow());
+    assert_eq!(d.limits[0].outcome.remaining, 8);
+    let h = d.headers();
+    assert!(!h.get("ratelimit-policy").unwrap().contains("trial"));
+}
+
+#[test]
+fn lists_decide_alone() {
+    let l = limiter(
+        "rules: [{name: r, key: '{user}', limit: 1, period: 1m}]\nallow: {users: [ops]}\ndeny: {ips: ['203.0.113.0/24']}",
+    );
+    for _ in 0..5 {
+        assert!(decide(&l, &user("ops"), 1, T0).0);
+    }
+    let s = Subject::new()
+        .with("user", "a")
+        .unwrap()
+        .with("ip", "203.0.113.50")
+        .unwrap();
+    let (allowed, code, h, _) = decide(&l, &s, 1, T0);
+    assert!(!allowed);
+    assert_eq!(code, Code::Blocked);
+    assert!(h.is_empty());
+}
+
+#[test]
+fn dry_runs_consume_nothing() {
+    let l = limiter("rules: [{name: r, key: '{user}', limit: 2, period: 1m}]");
+    let u = user("d");
+    let policy = l.policy();
+    for _ in 0..5 {
+        let d = block_on(l.decide(&policy, &u, 2, T0, Mode::Preview));
+        assert!(d.allowed);
+        assert_eq!(d.limits[0].outcome.remaining, 0);
+    }
+    assert!(decide(&l, &u, 2, T0).0);
+    let d = block_on(l.decide(&policy, &u, 1, T0, Mode::Preview));
+    assert!(!d.allowed);
+}
+
+#[test]
+fn a_full_store_answers_by_each_rules_fail_policy() {
+    let yaml = "rules:
+  - {name: open, match: {attr.r: open}, key: '{user}', limit: 1, period: 1m, on_store_error: allow}
+  - {name: closed, match: {attr.r: closed}, key: '{user}', limit: 1, period: 1m, on_store_error: deny}
+  - {name: local, match: {attr.r: local}, key: '{user}', limit: 1, period: 1m, on_store_error: local}";
+    let store = MemoryStore::new(MemoryStoreConfig {
+        capacity: 1,
+        shards: 1,
+    });
+    let l = Limiter::new(store, Policy::from_yaml(yaml).unwrap());
+    let s = |user: &str, r: &str| {
+        Subject::new()
+            .with("user", user)
+            .unwrap()
+            .with("attr.r", r)
+            .unwrap()
+    };
+    let cap = l.store().capacity();
+    for i in 0..cap {
+        assert!(decide(&l, &s(&i.to_string(), "open"), 1, T0).0);
+    }
+    // The store is full of live counters: new ones are refused, never evicting live ones.
+    for _ in 0..3 {
+        assert!(decide(&l, &s("new", "open"), 1, T0).0);
+    }
+    let (allowed, code, _, _) = decide(&l, &s("new", "closed"), 1, T0);
+    assert!(!allowed);
+    assert_eq!(code, Code::Unavailable);
+    assert!(decide(&l, &s("new", "local"), 1, T0).0);
+    let (allowed, code, _, _) = decide(&l, &s("new", "local"), 1, T0);
+    assert!(!allowed, "the local fallback enforces the same limit");
+    assert_eq!(code, Code::RateLimited);
+    // The counters already held still count.
+    assert!(!decide(&l, &s("0", "open"), 1, T0).0);
+    // Once they expire, the store takes new counters again.
+    assert!(decide(&l, &s("later", "closed"), 1, T0 + 120 * S).0);
+}
+
+#[test]
+fn concurrency_leases_are_released() {
+    let l = limiter(
+        "rules: [{name: jobs, key: '{user}', algorithm: concurrency, limit: 1, lease_ttl: 30s}]",
+    );
+    let u = user("c");
+    let policy = l.policy();
+    let d = block_on(l.decide(&policy, &u, 1, T0, Mode::Consume));
+    let lease = d.limits[0].outcome.lease.unwrap();
+    assert!(!decide(&l, &u, 1, T0).0);
+    use tollgate_core::Store;
+    assert!(
+        block_on(
+            l.store()
+                .release(&policy.rules()[0], &d.limits[0].key, lease, T0 + S)
+        )
+        .unwrap()
+    );
+    assert!(decide(&l, &u, 1, T0 + S).0);
+}
+
+#[test]
+fn reset_forgets_a_counter() {
+    use tollgate_core::Store;
+    let l = limiter(
+        "rules: [{name: r, key: 'u:{user}', limit: 1, period: 1h, on_exceed: {block_for: 1h}}]",
+    );
+    let u = user("z");
+    assert!(decide(&l, &u, 1, T0).0);
+    assert!(!decide(&l, &u, 1, T0).0);
+    let policy = l.policy();
+    block_on(l.store().reset(&policy.rules()[0], "u:z")).unwrap();
+    assert!(decide(&l, &u, 1, T0).0);
+}
