@@ -149,7 +149,7 @@ pub async fn run_case<S: Store>(
         for n in 0..step.repeat.unwrap_or(1).max(1) {
             let check = Check {
                 rule: &rule,
-                key: key.to_owned(),
+                key: key.into(),
                 cost,
             };
             let o = match store.acquire(std::slice::from_ref(&check), now).await {

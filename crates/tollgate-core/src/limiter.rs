@@ -1,6 +1,6 @@
 //! The limiter: a policy snapshot, a store, and the decision path between them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::{ArcSwap, Guard};
 use smallvec::SmallVec;
@@ -20,7 +20,7 @@ use crate::time::Nanos;
 pub struct Limiter<S> {
     store: S,
     policy: ArcSwap<Policy>,
-    fallback: MemoryStore,
+    fallback: OnceLock<MemoryStore>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Limiter<S> {
@@ -47,11 +47,7 @@ impl<S: Store> Limiter<S> {
         Limiter {
             store,
             policy: ArcSwap::from_pointee(policy),
-            // For rules whose fail policy is `local`; sized for a degraded spell, not a fleet.
-            fallback: MemoryStore::new(MemoryStoreConfig {
-                capacity: 65_536,
-                shards: 16,
-            }),
+            fallback: OnceLock::new(),
         }
     }
 
@@ -121,7 +117,7 @@ impl<S: Store> Limiter<S> {
             .map(|((i, check), outcome)| {
                 let status = LimitStatus {
                     rule: check.rule,
-                    key: check.key,
+                    key: check.key.into_owned(),
                     outcome,
                     degraded,
                 };
@@ -143,7 +139,7 @@ impl<S: Store> Limiter<S> {
                 i,
                 LimitStatus {
                     rule: check.rule,
-                    key: check.key,
+                    key: check.key.into_owned(),
                     outcome,
                     degraded,
                 },
@@ -177,7 +173,11 @@ impl<S: Store> Limiter<S> {
             .filter(|c| c.rule.on_store_error == FailPolicy::Local)
             .cloned()
             .collect();
-        let mut local_outcomes = match self.run(&self.fallback, &local, now, mode).await {
+        // For rules whose fail policy is `local`; sized for a degraded spell, not a fleet.
+        let fallback = self
+            .fallback
+            .get_or_init(|| MemoryStore::new(MemoryStoreConfig { capacity: 65_536 }));
+        let mut local_outcomes = match self.run(fallback, &local, now, mode).await {
             Ok(o) => o.into_iter(),
             Err(_) => Outcomes::new().into_iter(),
         };

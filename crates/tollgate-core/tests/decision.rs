@@ -12,7 +12,10 @@ use tollgate_core::{Code, Limiter, MemoryStore, MemoryStoreConfig, Mode, Policy,
 const T0: Nanos = 1_767_571_200 * S;
 
 fn limiter(yaml: &str) -> Limiter<MemoryStore> {
-    Limiter::new(MemoryStore::default(), Policy::from_yaml(yaml).unwrap())
+    Limiter::new(
+        MemoryStore::new(MemoryStoreConfig { capacity: 10_000 }),
+        Policy::from_yaml(yaml).unwrap(),
+    )
 }
 
 fn user(id: &str) -> Subject {
@@ -205,10 +208,7 @@ fn a_full_store_answers_by_each_rules_fail_policy() {
   - {name: open, match: {attr.r: open}, key: '{user}', limit: 1, period: 1m, on_store_error: allow}
   - {name: closed, match: {attr.r: closed}, key: '{user}', limit: 1, period: 1m, on_store_error: deny}
   - {name: local, match: {attr.r: local}, key: '{user}', limit: 1, period: 1m, on_store_error: local}";
-    let store = MemoryStore::new(MemoryStoreConfig {
-        capacity: 1,
-        shards: 1,
-    });
+    let store = MemoryStore::new(MemoryStoreConfig { capacity: 1 });
     let l = Limiter::new(store, Policy::from_yaml(yaml).unwrap());
     let s = |user: &str, r: &str| {
         Subject::new()
@@ -217,11 +217,11 @@ fn a_full_store_answers_by_each_rules_fail_policy() {
             .with("attr.r", r)
             .unwrap()
     };
-    let cap = l.store().capacity();
-    for i in 0..cap {
+    // Fill every slot with live counters (fail-open while it fills up).
+    for i in 0..5_000 {
         assert!(decide(&l, &s(&i.to_string(), "open"), 1, T0).0);
     }
-    // The store is full of live counters: new ones are refused, never evicting live ones.
+    // New counters are now refused, never evicting live ones.
     for _ in 0..3 {
         assert!(decide(&l, &s("new", "open"), 1, T0).0);
     }

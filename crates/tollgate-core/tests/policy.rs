@@ -47,7 +47,7 @@ fn the_documented_example_compiles_and_plans() {
     let keys: Vec<_> = plan
         .checks
         .iter()
-        .map(|c| (c.rule.name.as_str(), c.key.as_str()))
+        .map(|c| (c.rule.name.as_str(), &*c.key))
         .collect();
     assert_eq!(
         keys,

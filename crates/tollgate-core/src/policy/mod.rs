@@ -129,7 +129,11 @@ impl Policy {
                 continue;
             }
             if let Some(key) = rule.key.render(subject, self.options.ipv6_prefix) {
-                checks.push(Check { rule, key, cost });
+                checks.push(Check {
+                    rule,
+                    key: key.into(),
+                    cost,
+                });
             }
         }
         Plan {

@@ -1,82 +1,95 @@
-//! The in-process store: sharded hash tables of fixed-size counters.
+//! The in-process store: one open-addressed table of fixed-size counters, each with its
+//! own lock.
 //!
-//! Counters are found by a 128-bit keyed digest of (rule identity, key), so an entry holds
-//! no string: 16 bytes of digest, 8 of expiry and 24 of state — 48 bytes in a table that is
-//! allocated once, up front, at 7/8 load. Each shard has its own lock on its own cache
-//! line; a decision locks only the shards of its checks, in ascending order, so decisions
-//! over several limits cannot deadlock and still apply as a unit.
+//! Counters are found by a keyed digest of (rule identity, key): 64 bits pick the slot and
+//! tag it, 32 more are checked under the slot's lock, so a slot holds no string. A slot is
+//! 48 bytes — tag, lock, check bits, expiry and a 24-byte state — and sits beside its
+//! neighbours in one array allocated up front. Finding a counter reads tags without
+//! writing anything; applying a check locks that one slot. There is no shard lock, so two
+//! cores only share a cache line when they share a counter — the line the update must
+//! touch anyway.
 //!
-//! Capacity is bounded. When a shard is full, entries past their expiry are swept; if that
-//! frees nothing the store refuses the new counter with [`StoreError::Full`] rather than
-//! evicting a live one — evicting would let a flood of new keys reset other clients'
-//! counters. The refusal goes through the rule's `on_store_error` policy.
+//! Idle counters are not removed but reused: a slot whose state has reached its idle
+//! instant (see [`Limit::idle_at`](crate::algorithm::Limit::idle_at)) is taken by the next
+//! new key that probes past it. A key lives within a bounded probe window from its home
+//! slot; when that window holds only live counters the store refuses the new counter with
+//! [`StoreError::Full`] rather than evicting a live one — evicting would let a flood of new
+//! keys reset other clients' counters. The refusal goes through the rule's
+//! `on_store_error` policy.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_utils::CachePadded;
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 use super::{Check, Outcomes, Store, StoreError};
-use crate::algorithm::{Concurrency, State};
+use crate::algorithm::{Concurrency, Limit, State};
 use crate::outcome::Outcome;
 use crate::policy::Rule;
-use crate::time::{NANOS_PER_MILLI, Nanos};
+use crate::time::{NANOS_PER_SEC, Nanos};
 
 /// Marks the digest of a counter's penalty entry.
 const BLOCK_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// A full shard sweeps at most this often, so a store full of live counters does not scan
-/// on every refused insert.
-const SWEEP_BACKOFF: Nanos = 100 * NANOS_PER_MILLI;
+/// How far from its home slot a counter may live.
+const MAX_PROBE: usize = 128;
+
+/// Locks that serialise the insertion of keys sharing a home region.
+const INSERT_STRIPES: usize = 1024;
+
+/// How long a slot claimed for a multi-check decision is held before it can be reused.
+const CLAIM_GRACE_SECS: u32 = 2;
 
 /// Sizing of a [`MemoryStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryStoreConfig {
-    /// The most live counters (rounded up so each shard fills its table exactly).
+    /// The live counters the store is sized for. Slots are allocated for this many at 7/8
+    /// load; a key is refused when its probe window holds only live counters, which at
+    /// this load happens for a fraction of a percent of keys.
     pub capacity: usize,
-    /// Number of shards (rounded up to a power of two).
-    pub shards: usize,
 }
 
 impl Default for MemoryStoreConfig {
     fn default() -> Self {
-        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
         MemoryStoreConfig {
             capacity: 1_000_000,
-            shards: (cpus * 16).clamp(16, 1024),
         }
     }
 }
 
-struct Entry {
-    k0: u64,
-    k1: u64,
-    expires: Nanos,
+struct Cell {
+    /// 32 more bits of the digest, checked under the lock.
+    check: u32,
+    /// Whole seconds since the Unix epoch from which the state reads as fresh.
+    expires: u32,
     state: State,
 }
 
-struct Shard {
-    table: HashTable<Entry>,
-    next_lease: u64,
-    swept_at: Option<Nanos>,
+struct Slot {
+    /// The digest's first 64 bits with the low bit set; 0 for a slot never used.
+    tag: AtomicU64,
+    cell: Mutex<Cell>,
 }
 
 /// Counters in memory: thread-safe without a global lock, bounded, expiring.
 pub struct MemoryStore {
-    shards: Box<[CachePadded<Mutex<Shard>>]>,
-    mask: usize,
+    slots: Box<[Slot]>,
+    /// Home slots are `0..homes`; the last `MAX_PROBE` slots only extend probe windows,
+    /// so a window never wraps and locks are always taken in ascending slot order.
+    homes: usize,
+    stripes: Box<[Mutex<()>]>,
     seeds: [u64; 2],
-    per_shard: usize,
+    capacity: usize,
+    next_lease: AtomicU64,
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("shards", &self.shards.len())
-            .field("capacity", &self.capacity())
+            .field("slots", &self.slots.len())
+            .field("capacity", &self.capacity)
             .finish()
     }
 }
@@ -91,261 +104,169 @@ fn random_seed() -> u64 {
     std::hash::RandomState::new().hash_one(0x5eed_u64)
 }
 
+fn secs_ceil(ns: Nanos) -> u32 {
+    u32::try_from(ns.div_ceil(NANOS_PER_SEC)).unwrap_or(u32::MAX)
+}
+
+fn is_live(cell: &Cell, now: Nanos) -> bool {
+    u64::from(cell.expires) * NANOS_PER_SEC > now
+}
+
+/// A locked slot holding the counter being worked on.
+struct Held<'a> {
+    index: usize,
+    cell: MutexGuard<'a, Cell>,
+}
+
 impl MemoryStore {
-    /// A store sized by `config`. Its tables are allocated now; nothing grows later.
+    /// A store sized by `config`. Its slots are allocated now; nothing grows later.
     pub fn new(config: MemoryStoreConfig) -> Self {
-        let shards = config.shards.clamp(1, 1 << 16).next_power_of_two();
-        let wanted = config.capacity.max(1).div_ceil(shards);
-        // hashbrown keeps 7/8 of a power-of-two of buckets usable: fill exactly that.
-        let buckets = (wanted.saturating_mul(8).div_ceil(7))
-            .next_power_of_two()
-            .max(8);
-        let per_shard = buckets / 8 * 7;
-        let shards = (0..shards)
-            .map(|_| {
-                CachePadded::new(Mutex::new(Shard {
-                    table: HashTable::with_capacity(per_shard),
-                    next_lease: 0,
-                    swept_at: None,
-                }))
-            })
-            .collect::<Box<[_]>>();
-        MemoryStore {
-            mask: shards.len() - 1,
-            shards,
-            seeds: [random_seed(), random_seed()],
-            per_shard,
-        }
-    }
-
-    /// The most live counters this store holds.
-    pub fn capacity(&self) -> usize {
-        self.per_shard * self.shards.len()
-    }
-
-    /// Counters held, including expired ones not yet swept.
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().table.len()).sum()
-    }
-
-    /// Whether the store holds no counter.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Bytes held by the tables (boxed log and lease states not included).
-    pub fn table_bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().table.allocation_size())
-            .sum::<usize>()
-            + std::mem::size_of_val(&*self.shards)
-    }
-
-    /// Drops every counter idle at `now`; returns how many. Run it now and then (the server
-    /// does every few seconds) so memory follows the live set.
-    pub fn sweep(&self, now: Nanos) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                let mut shard = s.lock();
-                shard.swept_at = Some(now);
-                let before = shard.table.len();
-                shard.table.retain(|e| e.expires > now);
-                before - shard.table.len()
-            })
-            .sum()
-    }
-
-    #[inline]
-    fn digest(&self, rule: &Rule, key: &str) -> (u64, u64) {
-        let seed = rule.seed();
-        (
-            FixedState::with_seed(self.seeds[0] ^ seed).hash_one(key),
-            FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key),
-        )
-    }
-
-    #[inline]
-    fn shard_of(&self, k0: u64) -> usize {
-        // Bits the table does not use: hashbrown takes the top 7 as tags and the low bits
-        // as bucket numbers.
-        (k0 >> 32) as usize & self.mask
-    }
-
-    fn acquire_one(&self, check: &Check<'_>, now: Nanos) -> Result<Outcome, StoreError> {
-        let (k0, k1) = self.digest(check.rule, &check.key);
-        let mut guard = self.shards[self.shard_of(k0)].lock();
-        let shard = &mut *guard;
-        if let Some(blocked) = shard.blocked(check.rule, k0, k1, now) {
-            return Ok(blocked);
-        }
-        let limit = &check.rule.limit;
-        let outcome = match shard.table.find_mut(k0, |e| e.k0 == k0 && e.k1 == k1) {
-            Some(entry) => {
-                if entry.expires <= now {
-                    entry.state = State::Fresh;
-                }
-                let mut outcome = limit.check(&entry.state, now, check.cost);
-                if outcome.allowed && check.cost > 0 {
-                    shard.next_lease += 1;
-                    outcome.lease = lease_of(check, shard.next_lease);
-                    limit.commit(&mut entry.state, now, check.cost, shard.next_lease);
-                    entry.expires = limit.idle_at(&entry.state);
-                }
-                outcome
-            }
-            None => {
-                let mut outcome = limit.check(&State::Fresh, now, check.cost);
-                if outcome.allowed && check.cost > 0 {
-                    if !shard.room(1, now, self.per_shard) {
-                        return Err(StoreError::Full {
-                            capacity: self.capacity(),
-                        });
-                    }
-                    shard.next_lease += 1;
-                    outcome.lease = lease_of(check, shard.next_lease);
-                    let mut state = State::Fresh;
-                    limit.commit(&mut state, now, check.cost, shard.next_lease);
-                    let expires = limit.idle_at(&state);
-                    shard.table.insert_unique(
-                        k0,
-                        Entry {
-                            k0,
-                            k1,
-                            expires,
-                            state,
-                        },
-                        |e| e.k0,
-                    );
-                }
-                outcome
-            }
-        };
-        if !outcome.allowed {
-            shard.penalise(check.rule, k0, k1, now, self.per_shard);
-        }
-        Ok(outcome)
-    }
-
-    /// Applies several checks as a unit; with `commit` false, only reports.
-    fn acquire_many(
-        &self,
-        checks: &[Check<'_>],
-        now: Nanos,
-        commit: bool,
-    ) -> Result<Outcomes, StoreError> {
-        let keys: SmallVec<[(u64, u64, usize); 4]> = checks
-            .iter()
-            .map(|c| {
-                let (k0, k1) = self.digest(c.rule, &c.key);
-                (k0, k1, self.shard_of(k0))
+        let capacity = config.capacity.max(1);
+        let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
+        let slots = (0..homes + MAX_PROBE)
+            .map(|_| Slot {
+                tag: AtomicU64::new(0),
+                cell: Mutex::new(Cell {
+                    check: 0,
+                    expires: 0,
+                    state: State::Fresh,
+                }),
             })
             .collect();
-        let mut order: SmallVec<[usize; 4]> = keys.iter().map(|k| k.2).collect();
-        order.sort_unstable();
-        order.dedup();
-        // Ascending order: two decisions sharing shards cannot wait on each other.
-        let mut guards: SmallVec<[MutexGuard<'_, Shard>; 4]> =
-            order.iter().map(|&i| self.shards[i].lock()).collect();
-        let slot = |shard: usize| order.binary_search(&shard).unwrap_or(0);
-
-        let mut outcomes = Outcomes::with_capacity(checks.len());
-        let mut inserts: SmallVec<[usize; 4]> = SmallVec::from_elem(0, guards.len());
-        for (check, &(k0, k1, s)) in checks.iter().zip(&keys) {
-            let shard = &mut guards[slot(s)];
-            if let Some(blocked) = shard.blocked(check.rule, k0, k1, now) {
-                outcomes.push(blocked);
-                continue;
-            }
-            let state = match shard.table.find(k0, |e| e.k0 == k0 && e.k1 == k1) {
-                Some(e) if e.expires > now => &e.state,
-                Some(_) => &State::Fresh,
-                None => {
-                    inserts[slot(s)] += 1;
-                    &State::Fresh
-                }
-            };
-            outcomes.push(check.rule.limit.check(state, now, check.cost));
+        MemoryStore {
+            slots,
+            homes,
+            stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
+            seeds: [random_seed(), random_seed()],
+            capacity,
+            next_lease: AtomicU64::new(1),
         }
-
-        if !outcomes.iter().all(|o| o.allowed) {
-            // Nothing is consumed: the limits that would have admitted report their state
-            // as it stays.
-            for ((check, &(k0, k1, s)), o) in checks.iter().zip(&keys).zip(outcomes.iter_mut()) {
-                let shard = &mut guards[slot(s)];
-                if o.allowed {
-                    let state = match shard.table.find(k0, |e| e.k0 == k0 && e.k1 == k1) {
-                        Some(e) if e.expires > now => &e.state,
-                        _ => &State::Fresh,
-                    };
-                    *o = check.rule.limit.check(state, now, 0);
-                } else if commit {
-                    shard.penalise(check.rule, k0, k1, now, self.per_shard);
-                }
-            }
-            return Ok(outcomes);
-        }
-        if !commit {
-            return Ok(outcomes);
-        }
-        for (guard, &needed) in guards.iter_mut().zip(&inserts) {
-            if !guard.room(needed, now, self.per_shard) {
-                return Err(StoreError::Full {
-                    capacity: self.capacity(),
-                });
-            }
-        }
-        for ((check, &(k0, k1, s)), outcome) in checks.iter().zip(&keys).zip(outcomes.iter_mut()) {
-            if check.cost == 0 {
-                continue;
-            }
-            let shard = &mut *guards[slot(s)];
-            shard.next_lease += 1;
-            let lease = shard.next_lease;
-            outcome.lease = lease_of(check, lease);
-            let limit = &check.rule.limit;
-            match shard.table.find_mut(k0, |e| e.k0 == k0 && e.k1 == k1) {
-                Some(entry) => {
-                    if entry.expires <= now {
-                        entry.state = State::Fresh;
-                    }
-                    limit.commit(&mut entry.state, now, check.cost, lease);
-                    entry.expires = limit.idle_at(&entry.state);
-                }
-                None => {
-                    let mut state = State::Fresh;
-                    limit.commit(&mut state, now, check.cost, lease);
-                    let expires = limit.idle_at(&state);
-                    shard.table.insert_unique(
-                        k0,
-                        Entry {
-                            k0,
-                            k1,
-                            expires,
-                            state,
-                        },
-                        |e| e.k0,
-                    );
-                }
-            }
-        }
-        Ok(outcomes)
     }
-}
 
-fn lease_of(check: &Check<'_>, id: u64) -> Option<u64> {
-    matches!(check.rule.limit, crate::algorithm::Limit::Concurrency(_)).then_some(id)
-}
+    /// The live counters this store is sized for.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
 
-impl Shard {
-    /// The penalty outcome when counter (k0, k1) of `rule` is blocked at `now`.
+    /// Counters live at `now` (a full scan: for tests and metrics, not the hot path).
+    pub fn live(&self, now: Nanos) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.tag.load(Ordering::Relaxed) != 0 && is_live(&s.cell.lock(), now))
+            .count()
+    }
+
+    /// Bytes held by the slot array and insert locks (boxed log and lease states aside).
+    pub fn table_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slots) + std::mem::size_of_val(&*self.stripes)
+    }
+
+    /// Frees the boxed states (logs, leases) of counters idle at `now`; returns how many
+    /// counters are idle. Slots are reused in place, so this is only about those boxes.
+    pub fn sweep(&self, now: Nanos) -> usize {
+        let mut idle = 0;
+        for slot in self.slots.iter() {
+            if slot.tag.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let mut cell = slot.cell.lock();
+            if !is_live(&cell, now) {
+                cell.state = State::Fresh;
+                idle += 1;
+            }
+        }
+        idle
+    }
+
     #[inline]
-    fn blocked(&self, rule: &Rule, k0: u64, k1: u64, now: Nanos) -> Option<Outcome> {
+    fn digest(&self, rule: &Rule, key: &str) -> (u64, u32) {
+        let seed = rule.seed();
+        let tag = FixedState::with_seed(self.seeds[0] ^ seed).hash_one(key) | 1;
+        let check = FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key) as u32;
+        (tag, check)
+    }
+
+    #[inline]
+    fn home(&self, tag: u64) -> usize {
+        // Multiply-shift maps the tag onto 0..homes without a division.
+        ((u128::from(tag) * self.homes as u128) >> 64) as usize
+    }
+
+    /// Locks the slot of (tag, check), if the counter exists.
+    #[inline]
+    fn find(&self, tag: u64, check: u32) -> Option<Held<'_>> {
+        let home = self.home(tag);
+        for (index, slot) in self.slots[home..home + MAX_PROBE].iter().enumerate() {
+            match slot.tag.load(Ordering::Acquire) {
+                0 => return None,
+                t if t == tag => {
+                    let cell = slot.cell.lock();
+                    if cell.check == check && slot.tag.load(Ordering::Relaxed) == tag {
+                        return Some(Held {
+                            index: home + index,
+                            cell,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Locks the slot of (tag, check), claiming one for it when it does not exist: the
+    /// first slot of its window that was never used or whose counter is idle at `now`.
+    fn find_or_insert(&self, tag: u64, check: u32, now: Nanos) -> Result<Held<'_>, StoreError> {
+        if let Some(held) = self.find(tag, check) {
+            return Ok(held);
+        }
+        let home = self.home(tag);
+        // Two threads inserting one key share its stripe, so the key gets one slot.
+        let _insert = self.stripes[home % INSERT_STRIPES].lock();
+        let mut reusable: Option<Held<'_>> = None;
+        for (offset, slot) in self.slots[home..home + MAX_PROBE].iter().enumerate() {
+            let index = home + offset;
+            let t = slot.tag.load(Ordering::Acquire);
+            if t == tag {
+                let cell = slot.cell.lock();
+                if cell.check == check && slot.tag.load(Ordering::Relaxed) == tag {
+                    return Ok(Held { index, cell });
+                }
+                continue;
+            }
+            if reusable.is_some() {
+                if t == 0 {
+                    break;
+                }
+                continue;
+            }
+            // A slot someone holds is in use: skip it rather than wait.
+            let Some(cell) = slot.cell.try_lock() else {
+                continue;
+            };
+            let current = slot.tag.load(Ordering::Relaxed);
+            if current == 0 || (current == t && !is_live(&cell, now)) {
+                reusable = Some(Held { index, cell });
+            }
+            if t == 0 {
+                break;
+            }
+        }
+        let mut held = reusable.ok_or(StoreError::Full {
+            capacity: self.capacity,
+        })?;
+        self.slots[held.index].tag.store(tag, Ordering::Release);
+        held.cell.check = check;
+        held.cell.expires = 0;
+        held.cell.state = State::Fresh;
+        Ok(held)
+    }
+
+    /// The penalty outcome when counter (tag, check) of `rule` is blocked at `now`.
+    fn blocked(&self, rule: &Rule, tag: u64, check: u32, now: Nanos) -> Option<Outcome> {
         rule.block_for?;
-        let bk = k1 ^ BLOCK_SALT;
-        let entry = self.table.find(k0, |e| e.k0 == k0 && e.k1 == bk)?;
-        let State::Blocked { until } = entry.state else {
+        let held = self.find(tag ^ BLOCK_SALT, check)?;
+        let State::Blocked { until } = held.cell.state else {
             return None;
         };
         (until > now).then(|| {
@@ -358,47 +279,160 @@ impl Shard {
     }
 
     /// Records a denial's penalty, when the rule has one.
-    fn penalise(&mut self, rule: &Rule, k0: u64, k1: u64, now: Nanos, per_shard: usize) {
+    fn penalise(&self, rule: &Rule, tag: u64, check: u32, now: Nanos) {
         let Some(block_for) = rule.block_for else {
             return;
         };
-        let until = now.saturating_add(block_for);
-        let bk = k1 ^ BLOCK_SALT;
-        let state = State::Blocked { until };
-        match self.table.find_mut(k0, |e| e.k0 == k0 && e.k1 == bk) {
-            Some(e) => {
-                if e.expires <= now {
-                    e.state = state;
-                    e.expires = until;
-                }
-            }
-            None => {
-                if self.room(1, now, per_shard) {
-                    let entry = Entry {
-                        k0,
-                        k1: bk,
-                        expires: until,
-                        state,
-                    };
-                    self.table.insert_unique(k0, entry, |e| e.k0);
-                }
+        // A full store skips the penalty; the denial itself stands.
+        if let Ok(mut held) = self.find_or_insert(tag ^ BLOCK_SALT, check, now) {
+            if !is_live(&held.cell, now) {
+                let until = now.saturating_add(block_for);
+                held.cell.state = State::Blocked { until };
+                held.cell.expires = secs_ceil(until);
             }
         }
     }
 
-    /// Whether `needed` more entries fit, sweeping expired ones first when full.
-    fn room(&mut self, needed: usize, now: Nanos, per_shard: usize) -> bool {
-        if self.table.len() + needed <= per_shard {
-            return true;
+    fn lease_for(&self, limit: &Limit) -> u64 {
+        match limit {
+            Limit::Concurrency(_) => self.next_lease.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
         }
-        let due = self
-            .swept_at
-            .is_none_or(|at| now >= at.saturating_add(SWEEP_BACKOFF) || now < at);
-        if due {
-            self.swept_at = Some(now);
-            self.table.retain(|e| e.expires > now);
+    }
+
+    /// Checks and, when admitted and `commit`, applies one check to its locked cell.
+    fn apply(&self, check: &Check<'_>, cell: &mut Cell, now: Nanos, commit: bool) -> Outcome {
+        if !is_live(cell, now) {
+            cell.state = State::Fresh;
         }
-        self.table.len() + needed <= per_shard
+        let limit = &check.rule.limit;
+        let mut outcome = limit.check(&cell.state, now, check.cost);
+        if commit && outcome.allowed && check.cost > 0 {
+            let lease = self.lease_for(limit);
+            limit.commit(&mut cell.state, now, check.cost, lease);
+            cell.expires = secs_ceil(limit.idle_at(&cell.state));
+            if lease != 0 {
+                outcome.lease = Some(lease);
+            }
+        }
+        outcome
+    }
+
+    fn acquire_one(&self, check: &Check<'_>, now: Nanos) -> Result<Outcome, StoreError> {
+        let (tag, sum) = self.digest(check.rule, &check.key);
+        if let Some(blocked) = self.blocked(check.rule, tag, sum, now) {
+            return Ok(blocked);
+        }
+        let outcome = match self.find(tag, sum) {
+            Some(mut held) => self.apply(check, &mut held.cell, now, true),
+            None => {
+                let outcome = check.rule.limit.check(&State::Fresh, now, check.cost);
+                if outcome.allowed && check.cost > 0 {
+                    let mut held = self.find_or_insert(tag, sum, now)?;
+                    self.apply(check, &mut held.cell, now, true)
+                } else {
+                    outcome
+                }
+            }
+        };
+        if !outcome.allowed {
+            self.penalise(check.rule, tag, sum, now);
+        }
+        Ok(outcome)
+    }
+
+    /// Applies several checks as a unit; with `commit` false, only reports.
+    fn acquire_many(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+        commit: bool,
+    ) -> Result<Outcomes, StoreError> {
+        let digests: SmallVec<[(u64, u32); 4]> =
+            checks.iter().map(|c| self.digest(c.rule, &c.key)).collect();
+        // Another decision may reuse an idle slot between claiming and locking it; then the
+        // claim is made again.
+        for _ in 0..8 {
+            let mut indexes: SmallVec<[usize; 4]> = SmallVec::with_capacity(checks.len());
+            for &(tag, sum) in &digests {
+                let held = if commit {
+                    let mut held = self.find_or_insert(tag, sum, now)?;
+                    if !is_live(&held.cell, now) {
+                        held.cell.state = State::Fresh;
+                        held.cell.expires = secs_ceil(now).saturating_add(CLAIM_GRACE_SECS);
+                    }
+                    Some(held)
+                } else {
+                    self.find(tag, sum)
+                };
+                indexes.push(held.map_or(usize::MAX, |h| h.index));
+            }
+            let mut order: SmallVec<[usize; 4]> = indexes
+                .iter()
+                .copied()
+                .filter(|&i| i != usize::MAX)
+                .collect();
+            order.sort_unstable();
+            order.dedup();
+            // Ascending slot order: decisions sharing counters cannot wait on each other.
+            let mut cells: SmallVec<[MutexGuard<'_, Cell>; 4]> =
+                order.iter().map(|&i| self.slots[i].cell.lock()).collect();
+            let still_ours = indexes.iter().zip(&digests).all(|(&i, &(tag, sum))| {
+                i == usize::MAX
+                    || order.binary_search(&i).is_ok_and(|pos| {
+                        cells[pos].check == sum && self.slots[i].tag.load(Ordering::Relaxed) == tag
+                    })
+            });
+            if !still_ours {
+                continue;
+            }
+            let mut fresh = Cell {
+                check: 0,
+                expires: 0,
+                state: State::Fresh,
+            };
+            let mut outcomes = Outcomes::with_capacity(checks.len());
+            for (check, &i) in checks.iter().zip(&indexes) {
+                let cell = match order.binary_search(&i) {
+                    Ok(pos) => &mut *cells[pos],
+                    Err(_) => &mut fresh,
+                };
+                outcomes.push(self.apply(check, cell, now, false));
+            }
+            let admitted = outcomes.iter().all(|o| o.allowed);
+            if !admitted {
+                // Nothing is consumed: the limits that would have admitted report their
+                // state as it stays.
+                for ((check, &i), o) in checks.iter().zip(&indexes).zip(outcomes.iter_mut()) {
+                    if o.allowed {
+                        let cell = match order.binary_search(&i) {
+                            Ok(pos) => &mut *cells[pos],
+                            Err(_) => &mut fresh,
+                        };
+                        *o = check.rule.limit.check(&cell.state, now, 0);
+                    }
+                }
+            } else if commit {
+                for ((check, &i), o) in checks.iter().zip(&indexes).zip(outcomes.iter_mut()) {
+                    if let Ok(pos) = order.binary_search(&i) {
+                        *o = self.apply(check, &mut cells[pos], now, true);
+                    }
+                }
+            }
+            drop(cells);
+            // Penalties and blocks are separate counters, looked at outside the locks.
+            for ((check, &(tag, sum)), o) in checks.iter().zip(&digests).zip(outcomes.iter_mut()) {
+                if let Some(blocked) = self.blocked(check.rule, tag, sum, now) {
+                    *o = blocked;
+                } else if commit && !o.allowed {
+                    self.penalise(check.rule, tag, sum, now);
+                }
+            }
+            return Ok(outcomes);
+        }
+        Err(StoreError::Unavailable(
+            "memory store: counters kept moving under a decision".into(),
+        ))
     }
 }
 
@@ -435,12 +469,11 @@ impl Store for MemoryStore {
         lease: u64,
         now: Nanos,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let (k0, k1) = self.digest(rule, key);
-        let mut shard = self.shards[self.shard_of(k0)].lock();
-        let released = match shard.table.find_mut(k0, |e| e.k0 == k0 && e.k1 == k1) {
-            Some(entry) => {
-                let done = Concurrency::release(&mut entry.state, now, lease);
-                entry.expires = rule.limit.idle_at(&entry.state);
+        let (tag, sum) = self.digest(rule, key);
+        let released = match self.find(tag, sum) {
+            Some(mut held) => {
+                let done = Concurrency::release(&mut held.cell.state, now, lease);
+                held.cell.expires = secs_ceil(rule.limit.idle_at(&held.cell.state));
                 done
             }
             None => false,
@@ -449,11 +482,11 @@ impl Store for MemoryStore {
     }
 
     fn reset(&self, rule: &Rule, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let (k0, k1) = self.digest(rule, key);
-        let mut shard = self.shards[self.shard_of(k0)].lock();
-        for k in [k1, k1 ^ BLOCK_SALT] {
-            if let Ok(e) = shard.table.find_entry(k0, |e| e.k0 == k0 && e.k1 == k) {
-                e.remove();
+        let (tag, sum) = self.digest(rule, key);
+        for t in [tag, tag ^ BLOCK_SALT] {
+            if let Some(mut held) = self.find(t, sum) {
+                held.cell.state = State::Fresh;
+                held.cell.expires = 0;
             }
         }
         std::future::ready(Ok(()))
@@ -465,7 +498,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 48);
+    fn a_slot_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
     }
 }

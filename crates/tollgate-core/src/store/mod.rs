@@ -2,6 +2,7 @@
 
 mod memory;
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use smallvec::SmallVec;
@@ -18,8 +19,9 @@ use crate::time::Nanos;
 pub struct Check<'a> {
     /// The rule (its identity names the counter, its limit says how to count).
     pub rule: &'a Rule,
-    /// The counter key, rendered from the rule's template.
-    pub key: String,
+    /// The counter key, rendered from the rule's template (or borrowed, for callers that
+    /// hold their keys).
+    pub key: Cow<'a, str>,
     /// Units to consume; 0 only looks.
     pub cost: u64,
 }
