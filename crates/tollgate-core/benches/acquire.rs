@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
             let mut i = 0usize;
             b.iter(|| {
                 i = (i + 1) & (walk.len() - 1);
-                ours.check(&keys[walk[i] as usize])
+                ours.check(keys[walk[i] as usize])
             })
         });
         g.bench_function(BenchmarkId::new("governor", n), |b| {
@@ -145,7 +145,7 @@ fn bench(c: &mut Criterion) {
                         let mut ok = 0u64;
                         for _ in 0..iters {
                             i = (i + 1) & (walk.len() - 1);
-                            ok += u64::from(f(&keys[walk[i] as usize]));
+                            ok += u64::from(f(keys[walk[i] as usize]));
                         }
                         ok
                     })

@@ -168,10 +168,10 @@ pub async fn run_case<S: Store>(
             lease = o.lease.or(lease);
             let last = n + 1 == step.repeat.unwrap_or(1).max(1);
             let mut expect = |what: &str, got: Option<u64>, want: Option<Option<u64>>| {
-                if let Some(want) = want {
-                    if got != want {
-                        failures.push(format!("{at}#{n}: {what} = {got:?}, expected {want:?}"));
-                    }
+                if let Some(want) = want
+                    && got != want
+                {
+                    failures.push(format!("{at}#{n}: {what} = {got:?}, expected {want:?}"));
                 }
             };
             expect(

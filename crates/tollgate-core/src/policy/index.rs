@@ -161,10 +161,10 @@ impl Index {
         }
         if let Some(ip) = subject.ip() {
             for b in &self.cidr {
-                if b.v4 == ip.is_ipv4() {
-                    if let Some(ids) = b.nets.get(&mask(ip, b.prefix)) {
-                        out.extend_from_slice(ids);
-                    }
+                if b.v4 == ip.is_ipv4()
+                    && let Some(ids) = b.nets.get(&mask(ip, b.prefix))
+                {
+                    out.extend_from_slice(ids);
                 }
             }
         }

@@ -286,17 +286,17 @@ pub fn compile(doc: &Value, others: &[&str]) -> Result<Policy, ConfigErrors> {
     check_fields(map, "", &allowed, &mut errs);
 
     let mut options = PolicyOptions::default();
-    if let Some(v) = map.get("subject") {
-        if let Some(m) = as_map(v, "subject", &mut errs) {
-            check_fields(m, "subject", &["ipv6_prefix"], &mut errs);
-            if let Some(p) = get_u64(m, "ipv6_prefix", "subject", &mut errs) {
-                match u8::try_from(p) {
-                    Ok(p) if p <= 128 => options.ipv6_prefix = p,
-                    _ => errs.push(
-                        "subject.ipv6_prefix",
-                        format!("{p} is not a prefix length (0 to 128)"),
-                    ),
-                }
+    if let Some(v) = map.get("subject")
+        && let Some(m) = as_map(v, "subject", &mut errs)
+    {
+        check_fields(m, "subject", &["ipv6_prefix"], &mut errs);
+        if let Some(p) = get_u64(m, "ipv6_prefix", "subject", &mut errs) {
+            match u8::try_from(p) {
+                Ok(p) if p <= 128 => options.ipv6_prefix = p,
+                _ => errs.push(
+                    "subject.ipv6_prefix",
+                    format!("{p} is not a prefix length (0 to 128)"),
+                ),
             }
         }
     }
@@ -314,13 +314,13 @@ pub fn compile(doc: &Value, others: &[&str]) -> Result<Policy, ConfigErrors> {
             let mut seen: HashMap<&str, usize> = HashMap::new();
             for (i, item) in items.iter().enumerate().take(MAX_RULES) {
                 let path = format!("rules[{i}]");
-                if let Some(name) = item.get("name").and_then(Value::as_str) {
-                    if let Some(first) = seen.insert(name, i) {
-                        errs.push(
-                            &join(&path, "name"),
-                            format!("duplicate rule name {name:?} (first used at rules[{first}])"),
-                        );
-                    }
+                if let Some(name) = item.get("name").and_then(Value::as_str)
+                    && let Some(first) = seen.insert(name, i)
+                {
+                    errs.push(
+                        &join(&path, "name"),
+                        format!("duplicate rule name {name:?} (first used at rules[{first}])"),
+                    );
                 }
                 if let Some(rule) = compile_rule(item, &path, &mut errs) {
                     rules.push(rule);
@@ -408,14 +408,13 @@ fn compile_rule(v: &Value, path: &str, errs: &mut Errors) -> Option<Rule> {
         .map(|m| compile_match(m, &at("match"), errs))
         .unwrap_or_default();
 
-    let key = match get_str(map, "key", path, errs).unwrap_or("") {
-        text => match KeyTemplate::parse(text) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                errs.push(&at("key"), format!("{text:?}: {e}"));
-                None
-            }
-        },
+    let text = get_str(map, "key", path, errs).unwrap_or("");
+    let key = match KeyTemplate::parse(text) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errs.push(&at("key"), format!("{text:?}: {e}"));
+            None
+        }
     };
 
     let kind = match get_str(map, "algorithm", path, errs) {

@@ -1,13 +1,12 @@
 //! The in-process store: one open-addressed table of fixed-size counters, each with its
 //! own lock.
 //!
-//! Counters are found by a keyed digest of (rule identity, key): 64 bits pick the slot and
-//! tag it, 32 more are checked under the slot's lock, so a slot holds no string. A slot is
-//! 48 bytes — tag, lock, check bits, expiry and a 24-byte state — and sits beside its
-//! neighbours in one array allocated up front. Finding a counter reads tags without
-//! writing anything; applying a check locks that one slot. There is no shard lock, so two
-//! cores only share a cache line when they share a counter — the line the update must
-//! touch anyway.
+//! Counters are found by a 96-bit keyed digest of (rule identity, key), so a slot holds no
+//! string: a slot is 48 bytes — lock, digest, expiry and a 24-byte state — in one array
+//! allocated up front, and a parallel array holds a 16-bit tag per slot so a probe reads
+//! one dense cache line of tags before it touches a slot. Finding a counter writes
+//! nothing; applying a check locks that one slot. There is no shard lock, so two cores only
+//! share a cache line when they share a counter — the line the update must touch anyway.
 //!
 //! Idle counters are not removed but reused: a slot whose state has reached its idle
 //! instant (see [`Limit::idle_at`](crate::algorithm::Limit::idle_at)) is taken by the next
@@ -18,7 +17,7 @@
 //! `on_store_error` policy.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use foldhash::fast::FixedState;
 use parking_lot::{Mutex, MutexGuard};
@@ -33,8 +32,9 @@ use crate::time::{NANOS_PER_SEC, Nanos};
 /// Marks the digest of a counter's penalty entry.
 const BLOCK_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// How far from its home slot a counter may live.
-const MAX_PROBE: usize = 128;
+/// How far from its home slot a counter may live: 2 KiB of tags, far more than linear
+/// probing needs at 7/8 load.
+const MAX_PROBE: usize = 1024;
 
 /// Locks that serialise the insertion of keys sharing a home region.
 const INSERT_STRIPES: usize = 1024;
@@ -60,22 +60,20 @@ impl Default for MemoryStoreConfig {
 }
 
 struct Cell {
-    /// 32 more bits of the digest, checked under the lock.
+    /// The digest: 64 bits here, 32 in `check`.
+    k0: u64,
+    /// 32 more bits of the digest.
     check: u32,
     /// Whole seconds since the Unix epoch from which the state reads as fresh.
     expires: u32,
     state: State,
 }
 
-struct Slot {
-    /// The digest's first 64 bits with the low bit set; 0 for a slot never used.
-    tag: AtomicU64,
-    cell: Mutex<Cell>,
-}
-
 /// Counters in memory: thread-safe without a global lock, bounded, expiring.
 pub struct MemoryStore {
-    slots: Box<[Slot]>,
+    /// 16 bits of each slot's digest (never 0); 0 for a slot never used.
+    tags: Box<[AtomicU16]>,
+    slots: Box<[Mutex<Cell>]>,
     /// Home slots are `0..homes`; the last `MAX_PROBE` slots only extend probe windows,
     /// so a window never wraps and locks are always taken in ascending slot order.
     homes: usize,
@@ -123,18 +121,19 @@ impl MemoryStore {
     pub fn new(config: MemoryStoreConfig) -> Self {
         let capacity = config.capacity.max(1);
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
-        let slots = (0..homes + MAX_PROBE)
-            .map(|_| Slot {
-                tag: AtomicU64::new(0),
-                cell: Mutex::new(Cell {
-                    check: 0,
-                    expires: 0,
-                    state: State::Fresh,
-                }),
-            })
-            .collect();
+        let len = homes + MAX_PROBE;
         MemoryStore {
-            slots,
+            tags: (0..len).map(|_| AtomicU16::new(0)).collect(),
+            slots: (0..len)
+                .map(|_| {
+                    Mutex::new(Cell {
+                        k0: 0,
+                        check: 0,
+                        expires: 0,
+                        state: State::Fresh,
+                    })
+                })
+                .collect(),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
             seeds: [random_seed(), random_seed()],
@@ -148,28 +147,33 @@ impl MemoryStore {
         self.capacity
     }
 
-    /// Counters live at `now` (a full scan: for tests and metrics, not the hot path).
-    pub fn live(&self, now: Nanos) -> usize {
-        self.slots
+    fn used(&self) -> impl Iterator<Item = &Mutex<Cell>> {
+        self.tags
             .iter()
-            .filter(|s| s.tag.load(Ordering::Relaxed) != 0 && is_live(&s.cell.lock(), now))
-            .count()
+            .zip(self.slots.iter())
+            .filter(|(t, _)| t.load(Ordering::Relaxed) != 0)
+            .map(|(_, s)| s)
     }
 
-    /// Bytes held by the slot array and insert locks (boxed log and lease states aside).
+    /// Counters live at `now` (a full scan: for tests and metrics, not the hot path).
+    pub fn live(&self, now: Nanos) -> usize {
+        self.used().filter(|s| is_live(&s.lock(), now)).count()
+    }
+
+    /// Bytes held by the slots, their tags and the insert locks (boxed log and lease
+    /// states aside).
     pub fn table_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.slots) + std::mem::size_of_val(&*self.stripes)
+        std::mem::size_of_val(&*self.slots)
+            + std::mem::size_of_val(&*self.tags)
+            + std::mem::size_of_val(&*self.stripes)
     }
 
     /// Frees the boxed states (logs, leases) of counters idle at `now`; returns how many
     /// counters are idle. Slots are reused in place, so this is only about those boxes.
     pub fn sweep(&self, now: Nanos) -> usize {
         let mut idle = 0;
-        for slot in self.slots.iter() {
-            if slot.tag.load(Ordering::Relaxed) == 0 {
-                continue;
-            }
-            let mut cell = slot.cell.lock();
+        for slot in self.used() {
+            let mut cell = slot.lock();
             if !is_live(&cell, now) {
                 cell.state = State::Fresh;
                 idle += 1;
@@ -181,31 +185,31 @@ impl MemoryStore {
     #[inline]
     fn digest(&self, rule: &Rule, key: &str) -> (u64, u32) {
         let seed = rule.seed();
-        let tag = FixedState::with_seed(self.seeds[0] ^ seed).hash_one(key) | 1;
+        let k0 = FixedState::with_seed(self.seeds[0] ^ seed).hash_one(key);
         let check = FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key) as u32;
-        (tag, check)
+        (k0, check)
     }
 
+    /// The slot a probe for `k0` starts at, and the tag it looks for. The home comes from
+    /// the high bits and the tag from the low bits, so neighbours do not share tags.
     #[inline]
-    fn home(&self, tag: u64) -> usize {
-        // Multiply-shift maps the tag onto 0..homes without a division.
-        ((u128::from(tag) * self.homes as u128) >> 64) as usize
+    fn home(&self, k0: u64) -> (usize, u16) {
+        let home = ((u128::from(k0) * self.homes as u128) >> 64) as usize;
+        (home, (k0 as u16) | 1)
     }
 
-    /// Locks the slot of (tag, check), if the counter exists.
+    /// Locks the slot of (k0, check), if the counter exists.
     #[inline]
-    fn find(&self, tag: u64, check: u32) -> Option<Held<'_>> {
-        let home = self.home(tag);
-        for (index, slot) in self.slots[home..home + MAX_PROBE].iter().enumerate() {
-            match slot.tag.load(Ordering::Acquire) {
+    fn find(&self, k0: u64, check: u32) -> Option<Held<'_>> {
+        let (home, tag) = self.home(k0);
+        for (offset, t) in self.tags[home..home + MAX_PROBE].iter().enumerate() {
+            match t.load(Ordering::Acquire) {
                 0 => return None,
                 t if t == tag => {
-                    let cell = slot.cell.lock();
-                    if cell.check == check && slot.tag.load(Ordering::Relaxed) == tag {
-                        return Some(Held {
-                            index: home + index,
-                            cell,
-                        });
+                    let index = home + offset;
+                    let cell = self.slots[index].lock();
+                    if cell.k0 == k0 && cell.check == check {
+                        return Some(Held { index, cell });
                     }
                 }
                 _ => {}
@@ -214,25 +218,25 @@ impl MemoryStore {
         None
     }
 
-    /// Locks the slot of (tag, check), claiming one for it when it does not exist: the
+    /// Locks the slot of (k0, check), claiming one for it when it does not exist: the
     /// first slot of its window that was never used or whose counter is idle at `now`.
-    fn find_or_insert(&self, tag: u64, check: u32, now: Nanos) -> Result<Held<'_>, StoreError> {
-        if let Some(held) = self.find(tag, check) {
+    fn find_or_insert(&self, k0: u64, check: u32, now: Nanos) -> Result<Held<'_>, StoreError> {
+        if let Some(held) = self.find(k0, check) {
             return Ok(held);
         }
-        let home = self.home(tag);
+        let (home, tag) = self.home(k0);
         // Two threads inserting one key share its stripe, so the key gets one slot.
         let _insert = self.stripes[home % INSERT_STRIPES].lock();
         let mut reusable: Option<Held<'_>> = None;
-        for (offset, slot) in self.slots[home..home + MAX_PROBE].iter().enumerate() {
+        for (offset, t) in self.tags[home..home + MAX_PROBE].iter().enumerate() {
             let index = home + offset;
-            let t = slot.tag.load(Ordering::Acquire);
+            let t = t.load(Ordering::Acquire);
             if t == tag {
-                let cell = slot.cell.lock();
-                if cell.check == check && slot.tag.load(Ordering::Relaxed) == tag {
+                let cell = self.slots[index].lock();
+                if cell.k0 == k0 && cell.check == check {
                     return Ok(Held { index, cell });
                 }
-                continue;
+                // Not ours; it may still be reusable below.
             }
             if reusable.is_some() {
                 if t == 0 {
@@ -241,11 +245,9 @@ impl MemoryStore {
                 continue;
             }
             // A slot someone holds is in use: skip it rather than wait.
-            let Some(cell) = slot.cell.try_lock() else {
-                continue;
-            };
-            let current = slot.tag.load(Ordering::Relaxed);
-            if current == 0 || (current == t && !is_live(&cell, now)) {
+            if let Some(cell) = self.slots[index].try_lock()
+                && !is_live(&cell, now)
+            {
                 reusable = Some(Held { index, cell });
             }
             if t == 0 {
@@ -255,10 +257,11 @@ impl MemoryStore {
         let mut held = reusable.ok_or(StoreError::Full {
             capacity: self.capacity,
         })?;
-        self.slots[held.index].tag.store(tag, Ordering::Release);
+        held.cell.k0 = k0;
         held.cell.check = check;
         held.cell.expires = 0;
         held.cell.state = State::Fresh;
+        self.tags[held.index].store(tag, Ordering::Release);
         Ok(held)
     }
 
@@ -284,12 +287,12 @@ impl MemoryStore {
             return;
         };
         // A full store skips the penalty; the denial itself stands.
-        if let Ok(mut held) = self.find_or_insert(tag ^ BLOCK_SALT, check, now) {
-            if !is_live(&held.cell, now) {
-                let until = now.saturating_add(block_for);
-                held.cell.state = State::Blocked { until };
-                held.cell.expires = secs_ceil(until);
-            }
+        if let Ok(mut held) = self.find_or_insert(tag ^ BLOCK_SALT, check, now)
+            && !is_live(&held.cell, now)
+        {
+            let until = now.saturating_add(block_for);
+            held.cell.state = State::Blocked { until };
+            held.cell.expires = secs_ceil(until);
         }
     }
 
@@ -376,17 +379,18 @@ impl MemoryStore {
             order.dedup();
             // Ascending slot order: decisions sharing counters cannot wait on each other.
             let mut cells: SmallVec<[MutexGuard<'_, Cell>; 4]> =
-                order.iter().map(|&i| self.slots[i].cell.lock()).collect();
-            let still_ours = indexes.iter().zip(&digests).all(|(&i, &(tag, sum))| {
+                order.iter().map(|&i| self.slots[i].lock()).collect();
+            let still_ours = indexes.iter().zip(&digests).all(|(&i, &(k0, sum))| {
                 i == usize::MAX
-                    || order.binary_search(&i).is_ok_and(|pos| {
-                        cells[pos].check == sum && self.slots[i].tag.load(Ordering::Relaxed) == tag
-                    })
+                    || order
+                        .binary_search(&i)
+                        .is_ok_and(|pos| cells[pos].k0 == k0 && cells[pos].check == sum)
             });
             if !still_ours {
                 continue;
             }
             let mut fresh = Cell {
+                k0: 0,
                 check: 0,
                 expires: 0,
                 state: State::Fresh,
@@ -499,6 +503,6 @@ mod tests {
 
     #[test]
     fn a_slot_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Mutex<Cell>>(), 48);
     }
 }

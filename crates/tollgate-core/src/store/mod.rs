@@ -27,7 +27,7 @@ pub struct Check<'a> {
 }
 
 /// The outcomes of one decision, one per check, in order.
-pub type Outcomes = SmallVec<[Outcome; 4]>;
+pub type Outcomes = SmallVec<[Outcome; 2]>;
 
 /// Why a store could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
