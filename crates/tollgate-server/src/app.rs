@@ -1,0 +1,188 @@
+//! The running server's state: the limiter, the loaded document, reloads, metrics.
+
+use std::hash::BuildHasher;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
+use tollgate_core::policy::ConfigErrors;
+use tollgate_core::policy::matcher::Cidr;
+use tollgate_core::time::{Clock, FastClock, NANOS_PER_MILLI, ceil_millis};
+use tollgate_core::{Decision, Limiter, MemoryStore, MemoryStoreConfig};
+
+use crate::config::{self, Config};
+
+/// Everything a request handler needs.
+pub struct App {
+    /// Policy and store.
+    pub limiter: Limiter<MemoryStore>,
+    /// The clock decisions read.
+    pub clock: FastClock,
+    /// Peers whose forwarding headers are believed.
+    pub trusted: Vec<Cidr>,
+    /// The admin token, when set.
+    pub admin_token: Option<String>,
+    /// The configuration file, when not on the embedded default.
+    pub config_path: Option<PathBuf>,
+    /// The document in force.
+    pub doc: Mutex<Value>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Set once serving.
+    pub ready: AtomicBool,
+    key_seed: u64,
+}
+
+impl App {
+    /// State for `config`, loaded from `path`.
+    pub fn new(config: Config, path: Option<PathBuf>, metrics: PrometheusHandle) -> Self {
+        let store = MemoryStore::new(MemoryStoreConfig {
+            capacity: config.store.capacity,
+        });
+        App {
+            limiter: Limiter::new(store, config.policy),
+            clock: FastClock::new(),
+            trusted: config.server.trusted_proxies,
+            admin_token: config.admin_token,
+            config_path: path,
+            doc: Mutex::new(config.doc),
+            metrics,
+            ready: AtomicBool::new(false),
+            key_seed: std::hash::RandomState::new().hash_one("tollgate-key-fingerprint"),
+        }
+    }
+
+    /// Whether the policy is loaded and the store answers.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// How an API key appears in counters and answers: a fingerprint, never the key.
+    pub fn fingerprint(&self, api_key: &str) -> String {
+        let h = foldhash::quality::FixedState::with_seed(self.key_seed).hash_one(api_key);
+        format!("kfp_{h:016x}")
+    }
+
+    /// Reloads the configuration file. On error the policy in force stays.
+    pub fn reload(&self) -> Result<(), ConfigErrors> {
+        let result = config::load(self.config_path.as_deref());
+        match result {
+            Ok(cfg) => {
+                self.limiter.set_policy(cfg.policy);
+                if let Ok(mut doc) = self.doc.lock() {
+                    *doc = cfg.doc;
+                }
+                metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
+                tracing::info!(
+                    rules = self.limiter.policy().rules().len(),
+                    "policy reloaded"
+                );
+                Ok(())
+            }
+            Err(errs) => {
+                metrics::counter!("tollgate_reloads_total", "result" => "failed").increment(1);
+                for e in &errs.0 {
+                    tracing::error!(path = %e.path, "reload refused: {}", e.message);
+                }
+                Err(errs)
+            }
+        }
+    }
+
+    /// Replaces the policy part of the document with `policy`, validating the whole, and
+    /// writes it back to the configuration file so a restart keeps it.
+    pub fn replace_policy(&self, policy: &Value) -> Result<Value, ConfigErrors> {
+        let current = self.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
+        let next = config::with_policy(&current, policy);
+        let base = self.config_path.as_deref().and_then(|p| p.parent());
+        let cfg = config::validate(next, base)?;
+        if let Some(path) = &self.config_path {
+            write_atomically(path, &cfg.doc).map_err(|e| {
+                ConfigErrors(vec![tollgate_core::policy::ConfigError {
+                    path: String::new(),
+                    message: format!("cannot write {}: {e}", path.display()),
+                }])
+            })?;
+        }
+        self.limiter.set_policy(cfg.policy);
+        if let Ok(mut doc) = self.doc.lock() {
+            *doc = cfg.doc;
+        }
+        metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
+        Ok(config::policy_part(
+            &self.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null),
+        ))
+    }
+
+    /// Counts a decision in the metrics.
+    pub fn record(&self, d: &Decision<'_>, started: Instant) {
+        metrics::histogram!("tollgate_decision_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("tollgate_requests_total", "code" => d.code.as_str()).increment(1);
+        for l in &d.limits {
+            let outcome = match (l.exceeded(), l.shadow()) {
+                (false, _) => "allowed",
+                (true, false) => "denied",
+                (true, true) => "shadow_denied",
+            };
+            metrics::counter!("tollgate_decisions_total", "rule" => l.rule.name.clone(), "outcome" => outcome).increment(1);
+            if l.degraded {
+                metrics::counter!("tollgate_store_errors_total", "rule" => l.rule.name.clone())
+                    .increment(1);
+            }
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+}
+
+/// A decision as the JSON API answers it.
+pub fn decision_json(d: &Decision<'_>) -> Value {
+    let limits: Vec<Value> = d
+        .limits
+        .iter()
+        .map(|l| {
+            json!({
+                "name": l.rule.name,
+                "key": l.key,
+                "limit": l.outcome.limit,
+                "remaining": l.outcome.remaining,
+                "reset_ms": ceil_millis(l.outcome.reset),
+                "window_ms": l.rule.limit.window(d.now).map(|w| w / NANOS_PER_MILLI),
+                "exceeded": l.exceeded(),
+                "shadow": l.shadow(),
+            })
+        })
+        .collect();
+    let headers: serde_json::Map<String, Value> = d
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), Value::from(v)))
+        .collect();
+    json!({
+        "allowed": d.allowed,
+        "code": d.code.as_str(),
+        "retry_after_ms": d.retry_after().map(ceil_millis),
+        "limits": limits,
+        "headers": headers,
+    })
+}
+
+fn write_atomically(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
+    let text = serde_saphyr::to_string(doc).map_err(std::io::Error::other)?;
+    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("tollgate.yaml"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

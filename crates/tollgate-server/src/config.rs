@@ -1,0 +1,414 @@
+//! The configuration file: server settings, store settings and the policy, with an
+//! environment overlay (`TOLLGATE_SERVER__LISTEN=…`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tollgate_core::Policy;
+use tollgate_core::policy::matcher::Cidr;
+use tollgate_core::policy::parse::{
+    ConfigError, ConfigErrors, Errors, as_map, check_fields, get_duration, get_str, get_u64,
+    parse_yaml, show,
+};
+
+/// The embedded default configuration.
+pub const DEFAULT_YAML: &str = include_str!("default.yaml");
+
+/// Top-level sections that belong to the server, not the policy.
+pub const SERVER_SECTIONS: &[&str] = &["server", "store", "admin"];
+
+/// HTTP server settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// The longest a request may take.
+    pub request_timeout: Duration,
+    /// The largest request body accepted.
+    pub max_body: usize,
+}
+
+/// Counter store settings.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Live counters the memory store is sized for.
+    pub capacity: usize,
+}
+
+/// A loaded, validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Server settings.
+    pub server: ServerSettings,
+    /// Store settings.
+    pub store: StoreSettings,
+    /// The admin token, from `TOLLGATE_ADMIN_TOKEN` or `admin.token_file`.
+    pub admin_token: Option<String>,
+    /// The compiled policy.
+    pub policy: Policy,
+    /// The whole document after the environment overlay, for `GET /v1/config` and writing
+    /// back.
+    pub doc: Value,
+}
+
+/// Reads and validates `path`, or the embedded default when `None`.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| one_error("", format!("cannot read {}: {e}", p.display())))?,
+        None => DEFAULT_YAML.to_owned(),
+    };
+    let mut doc = parse_yaml(&text)?;
+    apply_env(&mut doc, std::env::vars())?;
+    validate(doc, path.and_then(Path::parent))
+}
+
+fn one_error(path: &str, message: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        path: path.to_owned(),
+        message,
+    }])
+}
+
+/// Applies `TOLLGATE_A__B=value` variables: the value (read as YAML, so `5s`, `[a, b]` and
+/// `true` all work) replaces setting `a.b`.
+pub fn apply_env(
+    doc: &mut Value,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<(), ConfigErrors> {
+    let mut errs = Errors::default();
+    for (name, raw) in vars {
+        let Some(rest) = name.strip_prefix("TOLLGATE_") else {
+            continue;
+        };
+        if !rest.contains("__") {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let Some(section) = path.first() else {
+            continue;
+        };
+        if !SERVER_SECTIONS.contains(&section.as_str()) {
+            errs.push(
+                &path.join("."),
+                format!(
+                    "{name} does not name a setting (sections: {})",
+                    SERVER_SECTIONS.join(", ")
+                ),
+            );
+            continue;
+        }
+        let value = parse_yaml(&raw).unwrap_or(Value::String(raw));
+        if !doc.is_object() {
+            *doc = Value::Object(Map::new());
+        }
+        let mut node = &mut *doc;
+        for (i, part) in path.iter().enumerate() {
+            let Value::Object(map) = node else {
+                errs.push(&path[..i].join("."), format!("{name}: not a mapping"));
+                break;
+            };
+            if i + 1 == path.len() {
+                map.insert(part.clone(), value.clone());
+                break;
+            }
+            node = map
+                .entry(part.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+    }
+    errs.finish(())
+}
+
+fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let n: usize = text[..split].parse().ok()?;
+    let unit = match text[split..].trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1_000,
+        "KiB" => 1_024,
+        "MB" => 1_000_000,
+        "MiB" => 1_048_576,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// Validates a whole document; `base` resolves relative file paths.
+pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let mut errs = Errors::default();
+    let empty = Map::new();
+    let root = match &doc {
+        Value::Null => &empty,
+        v => as_map(v, "", &mut errs).unwrap_or(&empty),
+    };
+
+    let mut server = ServerSettings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        trusted_proxies: Vec::new(),
+        request_timeout: Duration::from_secs(5),
+        max_body: 64 * 1024,
+    };
+    if let Some(m) = root
+        .get("server")
+        .and_then(|v| as_map(v, "server", &mut errs))
+    {
+        check_fields(
+            m,
+            "server",
+            &["listen", "trusted_proxies", "request_timeout", "max_body"],
+            &mut errs,
+        );
+        if let Some(l) = get_str(m, "listen", "server", &mut errs) {
+            match l.parse() {
+                Ok(a) => server.listen = a,
+                Err(_) => errs.push(
+                    "server.listen",
+                    format!("{l:?} is not an address:port (e.g. 127.0.0.1:8080)"),
+                ),
+            }
+        }
+        if let Some(v) = m.get("trusted_proxies") {
+            match v {
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        match item.as_str().map(Cidr::parse) {
+                            Some(Ok(c)) => server.trusted_proxies.push(c),
+                            Some(Err(e)) => {
+                                errs.push(&format!("server.trusted_proxies[{i}]"), e.to_string())
+                            }
+                            None => errs.push(
+                                &format!("server.trusted_proxies[{i}]"),
+                                format!("expected a CIDR, found {}", show(item)),
+                            ),
+                        }
+                    }
+                }
+                other => errs.push(
+                    "server.trusted_proxies",
+                    format!("expected a list of CIDRs, found {}", show(other)),
+                ),
+            }
+        }
+        if let Some(d) = get_duration(m, "request_timeout", "server", &mut errs) {
+            if d == 0 {
+                errs.push("server.request_timeout", "must be longer than zero");
+            }
+            server.request_timeout = Duration::from_nanos(d);
+        }
+        if let Some(v) = m.get("max_body") {
+            let size = match v {
+                Value::String(s) => parse_size(s),
+                Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+                _ => None,
+            };
+            match size {
+                Some(s) if s > 0 => server.max_body = s,
+                _ => errs.push(
+                    "server.max_body",
+                    format!("{} is not a size (e.g. 64KiB, 1MB)", show(v)),
+                ),
+            }
+        }
+    }
+
+    let mut store = StoreSettings {
+        capacity: 1_000_000,
+    };
+    if let Some(m) = root
+        .get("store")
+        .and_then(|v| as_map(v, "store", &mut errs))
+    {
+        check_fields(m, "store", &["kind", "capacity"], &mut errs);
+        match get_str(m, "kind", "store", &mut errs) {
+            None | Some("memory") => {}
+            Some(other) => errs.push(
+                "store.kind",
+                format!("{other:?} is not a store this build has (memory)"),
+            ),
+        }
+        if let Some(c) = get_u64(m, "capacity", "store", &mut errs) {
+            match usize::try_from(c) {
+                Ok(c) if (1..=1_000_000_000).contains(&c) => store.capacity = c,
+                _ => errs.push(
+                    "store.capacity",
+                    format!("{c} is not between 1 and 1000000000"),
+                ),
+            }
+        }
+    }
+
+    let mut admin_token = std::env::var("TOLLGATE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if let Some(m) = root
+        .get("admin")
+        .and_then(|v| as_map(v, "admin", &mut errs))
+    {
+        check_fields(m, "admin", &["token_file"], &mut errs);
+        if let Some(file) = get_str(m, "token_file", "admin", &mut errs) {
+            let p = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
+            match std::fs::read_to_string(&p) {
+                Ok(t) if !t.trim().is_empty() => {
+                    admin_token = admin_token.or(Some(t.trim().to_owned()))
+                }
+                Ok(_) => errs.push("admin.token_file", format!("{} is empty", p.display())),
+                Err(e) => errs.push(
+                    "admin.token_file",
+                    format!("cannot read {}: {e}", p.display()),
+                ),
+            }
+        }
+    }
+    if !server.listen.ip().is_loopback() && admin_token.is_none() {
+        errs.push(
+            "server.listen",
+            format!(
+                "{} is not a loopback address: set TOLLGATE_ADMIN_TOKEN or admin.token_file first",
+                server.listen
+            ),
+        );
+    }
+
+    let policy = match Policy::from_value(&doc, SERVER_SECTIONS) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            for err in e.0 {
+                errs.push(&err.path, err.message);
+            }
+            None
+        }
+    };
+    errs.finish(())?;
+    let policy = policy.ok_or_else(|| one_error("", "the policy did not compile".into()))?;
+    Ok(Config {
+        server,
+        store,
+        admin_token,
+        policy,
+        doc,
+    })
+}
+
+/// The policy part of a document: its top-level fields other than the server sections.
+pub fn policy_part(doc: &Value) -> Value {
+    match doc {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !SERVER_SECTIONS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        _ => Value::Object(Map::new()),
+    }
+}
+
+/// `doc` with its policy part replaced by `policy`.
+pub fn with_policy(doc: &Value, policy: &Value) -> Value {
+    let mut out = match doc {
+        Value::Object(m) => m
+            .iter()
+            .filter(|(k, _)| SERVER_SECTIONS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => Map::new(),
+    };
+    if let Value::Object(p) = policy {
+        for (k, v) in p {
+            if !SERVER_SECTIONS.contains(&k.as_str()) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let c = validate(parse_yaml(DEFAULT_YAML).unwrap(), None).unwrap();
+        assert_eq!(c.policy.rules().len(), 3);
+        assert_eq!(c.server.max_body, 64 * 1024);
+    }
+
+    #[test]
+    fn environment_overrides_settings() {
+        let mut doc = parse_yaml(DEFAULT_YAML).unwrap();
+        let vars = [
+            (
+                "TOLLGATE_SERVER__LISTEN".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
+            (
+                "TOLLGATE_SERVER__TRUSTED_PROXIES".to_string(),
+                "[10.0.0.0/8]".to_string(),
+            ),
+            (
+                "TOLLGATE_ADMIN_TOKEN".to_string(),
+                "ignored here".to_string(),
+            ),
+        ];
+        apply_env(&mut doc, vars.into_iter()).unwrap();
+        let c = validate(doc, None).unwrap();
+        assert_eq!(c.server.listen.port(), 9999);
+        assert_eq!(c.server.trusted_proxies.len(), 1);
+        let mut doc = parse_yaml(DEFAULT_YAML).unwrap();
+        let err = apply_env(
+            &mut doc,
+            [("TOLLGATE_RULES__X".to_string(), "1".to_string())].into_iter(),
+        )
+        .unwrap_err();
+        assert_eq!(err.0[0].path, "rules.x");
+    }
+
+    #[test]
+    fn errors_carry_paths() {
+        let doc = parse_yaml("server: {listen: nowhere, max_body: lots, colour: red}\nstore: {kind: etcd}\nrules: [{name: a, limit: 0, period: 1s}]").unwrap();
+        let got: Vec<String> = validate(doc, None)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for want in [
+            "server.colour: unknown field",
+            "server.listen: \"nowhere\"",
+            "server.max_body: \"lots\"",
+            "store.kind: \"etcd\"",
+            "rules[0].limit: must be at least 1",
+        ] {
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "{want} not in {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_public_listener_needs_an_admin_token() {
+        if std::env::var("TOLLGATE_ADMIN_TOKEN").is_ok() {
+            return;
+        }
+        let doc = parse_yaml("server: {listen: '0.0.0.0:8080'}").unwrap();
+        let got = validate(doc, None).unwrap_err();
+        assert!(got.0[0].message.contains("TOLLGATE_ADMIN_TOKEN"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64KiB"), Some(65_536));
+        assert_eq!(parse_size("1MB"), Some(1_000_000));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("1 GB"), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! `GET /v1/authorize` (any method): forward-auth for nginx `auth_request`, Traefik
+//! `ForwardAuth` and Caddy `forward_auth`. The subject comes from headers; the answer is
+//! 200, or 429 with `Retry-After`, the rate-limit headers and a problem body.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tollgate_core::{Code, Mode, Subject};
+
+use super::problem::Problem;
+use super::{Peer, set_headers};
+use crate::app::App;
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// nearest untrusted address of `X-Forwarded-For` (or `X-Real-IP`).
+pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
+    let peer = peer.to_canonical();
+    let trusted = |ip: IpAddr| app.trusted.iter().any(|c| c.contains(ip));
+    if !trusted(peer) {
+        return peer;
+    }
+    if let Some(xff) = header(h, "x-forwarded-for") {
+        let hops: Vec<IpAddr> = xff
+            .split(',')
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical())
+            .collect();
+        if let Some(ip) = hops.iter().rev().find(|ip| !trusted(**ip)) {
+            return *ip;
+        }
+        if let Some(first) = hops.first() {
+            return *first;
+        }
+    }
+    header(h, "x-real-ip")
+        .and_then(|v| v.parse::<IpAddr>().ok())
+        .map_or(peer, |ip| ip.to_canonical())
+}
+
+/// `/v1/authorize`.
+pub async fn authorize(
+    State(app): State<Arc<App>>,
+    peer: Peer,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let mut subject = Subject::new();
+    let ip = client_ip(&app, peer.0.ip(), &headers);
+    let method = header(&headers, "x-forwarded-method")
+        .or_else(|| header(&headers, "x-original-method"))
+        .unwrap_or(method.as_str())
+        .to_owned();
+    let uri = header(&headers, "x-forwarded-uri").or_else(|| header(&headers, "x-original-uri"));
+    let api_key = header(&headers, "x-api-key").or_else(|| {
+        header(&headers, "authorization")
+            .and_then(|a| {
+                a.strip_prefix("Bearer ")
+                    .or_else(|| a.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+    });
+    let fingerprint = api_key.map(|k| app.fingerprint(k));
+    let attrs = [
+        ("ip", Some(ip.to_string())),
+        ("method", Some(method)),
+        ("path", uri.map(str::to_owned)),
+        (
+            "user",
+            header(&headers, "x-forwarded-user").map(str::to_owned),
+        ),
+        ("tenant", header(&headers, "x-tenant").map(str::to_owned)),
+        ("key", fingerprint),
+    ];
+    for (name, value) in attrs {
+        if let Some(v) = value {
+            if let Err(e) = subject.set(name, &v) {
+                return Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-subject",
+                    "A forwarded attribute is invalid",
+                    e.to_string(),
+                )
+                .into_response();
+            }
+        }
+    }
+    let policy = app.limiter.policy();
+    let d = app
+        .limiter
+        .decide(&policy, &subject, 1, app.now(), Mode::Consume)
+        .await;
+    app.record(&d, started);
+    let headers = d.headers();
+    let mut res = if d.allowed {
+        StatusCode::OK.into_response()
+    } else {
+        let (status, slug, title) = match d.code {
+            Code::Blocked => (StatusCode::FORBIDDEN, "blocked", "The client is blocked"),
+            Code::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The limit store is unavailable",
+            ),
+            Code::QuotaExceeded => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota-exceeded",
+                "Quota exceeded",
+            ),
+            _ => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
+        };
+        let detail = d
+            .limits
+            .iter()
+            .find(|l| l.exceeded() && !l.shadow())
+            .map(|l| format!("limit {:?} exceeded", l.rule.name));
+        Problem::new(status, slug, title, detail).into_response()
+    };
+    set_headers(&mut res, &headers);
+    res
+}

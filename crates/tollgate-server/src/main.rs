@@ -1,0 +1,255 @@
+//! `tollgate`: the rate-limiting server.
+
+mod app;
+mod config;
+mod http;
+mod reload;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tollgate_core::time::{Clock, SystemClock};
+use tollgate_core::{MemoryStore, Mode, Subject};
+
+#[derive(Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Rate limiting and API keys, in microseconds"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (on the embedded default without --config).
+    Serve {
+        /// The configuration file (watched and reloaded on change).
+        #[arg(long, short, env = "TOLLGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Log format.
+        #[arg(long, value_enum, default_value = "text", env = "TOLLGATE_LOG_FORMAT")]
+        log_format: LogFormat,
+    },
+    /// Validate a configuration file and print every error with its path.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Show which rules match a subject, their keys and what a request would get.
+    Explain {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// An attribute, as NAME=VALUE (user, ip, method, path, tenant, key, attr.NAME).
+        #[arg(long = "subject", short = 's', value_name = "NAME=VALUE")]
+        subject: Vec<String>,
+        /// Units the request would cost.
+        #[arg(long, default_value_t = 1)]
+        cost: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, log_format } => serve(config, log_format),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Explain {
+            config,
+            subject,
+            cost,
+        } => explain(config, &subject, cost),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tollgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_errors(errs: &tollgate_core::policy::ConfigErrors) {
+    for e in &errs.0 {
+        if e.path.is_empty() {
+            eprintln!("{}", e.message);
+        } else {
+            eprintln!("{}: {}", e.path, e.message);
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match config::load(Some(file)) {
+        Ok(c) => {
+            println!("{}: ok ({} rules)", file.display(), c.policy.rules().len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errs) => {
+            print_errors(&errs);
+            eprintln!("{}: {} error(s)", file.display(), errs.0.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn explain(path: Option<PathBuf>, pairs: &[String], cost: u64) -> anyhow::Result<ExitCode> {
+    let cfg = match config::load(path.as_deref()) {
+        Ok(c) => c,
+        Err(errs) => {
+            print_errors(&errs);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut subject = Subject::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--subject {pair:?}: expected NAME=VALUE"))?;
+        subject
+            .set(k.trim(), v)
+            .with_context(|| format!("--subject {pair:?}"))?;
+    }
+    let limiter = tollgate_core::Limiter::new(
+        MemoryStore::new(tollgate_core::MemoryStoreConfig { capacity: 1024 }),
+        cfg.policy,
+    );
+    let policy = limiter.policy();
+    println!(
+        "rules examined: {} of {}",
+        policy.candidate_count(&subject),
+        policy.rules().len()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let d = rt.block_on(limiter.decide(&policy, &subject, cost, SystemClock.now(), Mode::Preview));
+    if d.limits.is_empty() {
+        println!("no rule applies: {}", d.code.as_str());
+    }
+    for l in &d.limits {
+        println!(
+            "rule {:?} key {:?}: {} (limit {}, remaining {}{})",
+            l.rule.name,
+            l.key,
+            if l.exceeded() {
+                "would deny"
+            } else {
+                "would allow"
+            },
+            l.outcome.limit,
+            l.outcome.remaining,
+            if l.shadow() { ", shadow" } else { "" }
+        );
+    }
+    println!("decision on a fresh store: {}", d.code.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+    init_logs(log_format);
+    let cfg = match config::load(path.as_deref()) {
+        Ok(c) => c,
+        Err(errs) => {
+            print_errors(&errs);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[
+            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+        ])?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listen = cfg.server.listen;
+        let max_body = cfg.server.max_body;
+        let timeout = cfg.server.request_timeout;
+        let app = Arc::new(app::App::new(cfg, path.clone(), metrics));
+        let _watcher = match &path {
+            Some(p) => Some(reload::spawn(app.clone(), p.clone())?),
+            None => None,
+        };
+        spawn_sweeper(app.clone());
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        app.ready.store(true, Ordering::Relaxed);
+        println!("tollgate listening on http://{addr} ({})", path.as_ref().map_or("embedded default config".into(), |p| p.display().to_string()));
+        println!("try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'");
+        let router = http::router(app.clone(), max_body, timeout);
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        app.ready.store(false, Ordering::Relaxed);
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps the live-counter gauge current and frees idle counters' boxed states.
+fn spawn_sweeper(app: Arc<app::App>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let app = app.clone();
+            let live = tokio::task::spawn_blocking(move || {
+                let now = app.now();
+                app.limiter.store().sweep(now);
+                app.limiter.store().live(now)
+            })
+            .await
+            .unwrap_or(0);
+            metrics::gauge!("tollgate_live_counters").set(live as f64);
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,62 @@
+//! Hot reload: the configuration file's folder is watched — so editor saves, `mv tmp
+//! tollgate.yaml` renames and Kubernetes ConfigMap symlink swaps are all seen — and SIGHUP
+//! reloads too.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::app::App;
+
+/// Changes closer together than this reload once.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Starts watching `path` and listening for SIGHUP; returns the watcher, which must be kept
+/// alive.
+pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::RecommendedWatcher> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let dir = path
+        .parent()
+        .map(PathBuf::from)
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let watch_tx = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(e) = event {
+            if !matches!(e.kind, notify::EventKind::Access(_)) {
+                let _ = watch_tx.send(());
+            }
+        }
+    })?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+
+    #[cfg(unix)]
+    {
+        let hup_tx = tx.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading");
+                let _ = hup_tx.send(());
+            }
+        });
+    }
+
+    tokio::spawn(async move {
+        let mut last = std::fs::read(&path).ok();
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(SETTLE).await;
+            while rx.try_recv().is_ok() {}
+            // Watching a folder reports its other files too: reload only on a real change.
+            let now = std::fs::read(&path).ok();
+            if now.is_some() && now != last {
+                last = now;
+                let _ = app.reload();
+            }
+        }
+    });
+    Ok(watcher)
+}
