@@ -25,10 +25,10 @@ pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::Recommended
         .unwrap_or_else(|| PathBuf::from("."));
     let watch_tx = tx.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(e) = event {
-            if !matches!(e.kind, notify::EventKind::Access(_)) {
-                let _ = watch_tx.send(());
-            }
+        if let Ok(e) = event
+            && !matches!(e.kind, notify::EventKind::Access(_))
+        {
+            let _ = watch_tx.send(());
         }
     })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;

@@ -63,16 +63,15 @@ pub async fn put_config(
         Ok(v) => v,
         Err(e) => return Problem::malformed(e.to_string()).into_response(),
     };
-    if let Value::Object(m) = &policy {
-        if let Some(k) = m
+    if let Value::Object(m) = &policy
+        && let Some(k) = m
             .keys()
             .find(|k| crate::config::SERVER_SECTIONS.contains(&k.as_str()))
-        {
-            return Problem::invalid(format!(
-                "`{k}` is a server setting; /v1/config replaces the policy only"
-            ))
-            .into_response();
-        }
+    {
+        return Problem::invalid(format!(
+            "`{k}` is a server setting; /v1/config replaces the policy only"
+        ))
+        .into_response();
     }
     match app.replace_policy(&policy) {
         Ok(now) => axum::Json(now).into_response(),

@@ -84,16 +84,16 @@ pub async fn authorize(
         ("key", fingerprint),
     ];
     for (name, value) in attrs {
-        if let Some(v) = value {
-            if let Err(e) = subject.set(name, &v) {
-                return Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-subject",
-                    "A forwarded attribute is invalid",
-                    e.to_string(),
-                )
-                .into_response();
-            }
+        if let Some(v) = value
+            && let Err(e) = subject.set(name, &v)
+        {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-subject",
+                "A forwarded attribute is invalid",
+                e.to_string(),
+            )
+            .into_response();
         }
     }
     let policy = app.limiter.policy();

@@ -74,14 +74,14 @@ impl SubjectIn {
             ("key", key.as_deref()),
         ];
         for (name, value) in fields {
-            if let Some(v) = value {
-                if let Err(e) = s.set(name, v) {
-                    let field = if name == "key" { "api_key" } else { name };
-                    errors.push(FieldError {
-                        path: format!("{at}.{field}"),
-                        message: e.to_string(),
-                    });
-                }
+            if let Some(v) = value
+                && let Err(e) = s.set(name, v)
+            {
+                let field = if name == "key" { "api_key" } else { name };
+                errors.push(FieldError {
+                    path: format!("{at}.{field}"),
+                    message: e.to_string(),
+                });
             }
         }
         for (name, value) in &self.attributes {
