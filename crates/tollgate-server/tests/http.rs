@@ -1,0 +1,534 @@
+//! The real binary over HTTP: decisions, headers, config, reloads, forward-auth, bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, eventually};
+use serde_json::{Value, json};
+
+async fn check(s: &Server, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(s.url("/v1/check"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn first_n_pass_then_one_is_denied_with_retry_after() {
+    let s = Server::start(
+        "rules: [{name: per-user, key: 'user:{user}', algorithm: gcra, limit: 3, period: 1m}]",
+    );
+    for i in 0..3 {
+        let r = check(&s, json!({"subject": {"user": "42"}})).await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["allowed"], true, "request {i}");
+        assert_eq!(body["limits"][0]["remaining"], 2 - i);
+    }
+    let r = check(&s, json!({"subject": {"user": "42"}})).await;
+    assert_eq!(r.status(), 200);
+    // GCRA spaces 3 per minute 20 s apart: the next one fits 20 s after the first.
+    assert_eq!(r.headers()["retry-after"], "20");
+    let rl = r.headers()["ratelimit"].to_str().unwrap().to_string();
+    assert_eq!(rl, r#""per-user";r=0;t=20"#);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["allowed"], false);
+    assert_eq!(body["code"], "RATE_LIMITED");
+    let retry_ms = body["retry_after_ms"].as_u64().unwrap();
+    assert!((19_000..=20_000).contains(&retry_ms), "{retry_ms}");
+    assert_eq!(body["limits"][0]["exceeded"], true);
+    // Another user is not affected.
+    let body: Value = check(&s, json!({"subject": {"user": "7"}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["allowed"], true);
+}
+
+#[tokio::test]
+async fn header_values_are_exact() {
+    let s = Server::start(
+        "rules: [{name: hourly, key: '{user}', algorithm: sliding_log, limit: 5, period: 1h}]",
+    );
+    check(&s, json!({"subject": {"user": "a"}})).await;
+    let r = check(&s, json!({"subject": {"user": "a"}, "cost": 2})).await;
+    let h = r.headers();
+    assert_eq!(h["ratelimit-policy"], r#""hourly";q=5;w=3600"#);
+    assert_eq!(h["ratelimit"], r#""hourly";r=2;t=3600"#);
+    assert_eq!(h["x-ratelimit-limit"], "5");
+    assert_eq!(h["x-ratelimit-remaining"], "2");
+    assert_eq!(h["x-ratelimit-reset"], "3600");
+    assert!(h.get("retry-after").is_none());
+    assert!(h.get("x-request-id").is_some());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["headers"]["ratelimit"], r#""hourly";r=2;t=3600"#);
+    assert_eq!(body["limits"][0]["window_ms"], 3_600_000);
+}
+
+#[tokio::test]
+async fn dry_runs_and_batches() {
+    let s = Server::start(
+        "rules: [{name: r, key: '{user}', algorithm: fixed_window, limit: 2, period: 1h}]",
+    );
+    for _ in 0..3 {
+        let body: Value = check(
+            &s,
+            json!({"subject": {"user": "d"}, "cost": 2, "dry_run": true}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(body["allowed"], true);
+    }
+    let body: Value = check(
+        &s,
+        json!({"checks": [
+            {"subject": {"user": "d"}},
+            {"subject": {"user": "d"}},
+            {"subject": {"user": "d"}},
+        ]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let allowed: Vec<bool> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["allowed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(allowed, [true, true, false]);
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_status_and_nothing_breaks() {
+    let s = Server::start("rules: [{name: r, key: '{user}', limit: 5, period: 1m}]");
+    let c = reqwest::Client::new();
+    let send = |body: String| {
+        c.post(s.url("/v1/check"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("{not json".into(), 400, "malformed-body"),
+        ("".into(), 400, "malformed-body"),
+        (
+            r#"{"subject": {"user": "1"}, "colour": 1}"#.into(),
+            422,
+            "unknown field `colour`",
+        ),
+        (r#"{"subject": {"user": 1}}"#.into(), 422, "invalid type"),
+        (
+            r#"{"subject": {"user": "1"}, "cost": -1}"#.into(),
+            422,
+            "invalid value",
+        ),
+        (
+            r#"{"subject": {"ip": "300.1.1.1"}}"#.into(),
+            422,
+            "subject.ip",
+        ),
+        (
+            r#"{"subject": {"user": "a\u0000b"}}"#.into(),
+            422,
+            "subject.user",
+        ),
+        (
+            format!(r#"{{"subject": {{"user": "{}"}}}}"#, "x".repeat(8_000)),
+            413,
+            "body-too-large",
+        ),
+        (
+            r#"{"checks": [{"subject": {}, "x": 1}]}"#.into(),
+            422,
+            "unknown field `x`",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let r = send(body.clone()).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body:.60}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{body:.60}"
+        );
+        let text = r.text().await.unwrap();
+        assert!(text.contains(needle), "{needle} not in {text}");
+    }
+    let r = c.get(s.url("/nowhere")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(s.alive().await);
+    let body: Value = check(
+        &s,
+        json!({"subject": {"user": "1"}, "cost": 1_000_000_000_000_000_000u64}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body["allowed"], false);
+    assert_eq!(body["retry_after_ms"], Value::Null);
+}
+
+#[tokio::test]
+async fn config_round_trip_and_refusal() {
+    let s = Server::start("rules: [{name: old, key: '{user}', limit: 5, period: 1m}]");
+    let c = reqwest::Client::new();
+    let new = "rules:\n  - name: new\n    key: 'u:{user}'\n    limit: 1\n    period: 1h\n";
+    let r = c.put(s.url("/v1/config")).body(new).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let got: Value = c
+        .get(s.url("/v1/config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["rules"][0]["name"], "new");
+    assert!(got.get("server").is_none());
+    // Written back, server settings kept.
+    let on_disk = std::fs::read_to_string(&s.config).unwrap();
+    assert!(
+        on_disk.contains("new") && on_disk.contains("127.0.0.1:0"),
+        "{on_disk}"
+    );
+    let body: Value = check(&s, json!({"subject": {"user": "z"}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["limits"][0]["name"], "new");
+
+    let bad = "rules: [{name: x, limit: 0, period: 1 mintue}, {name: x, limit: 1, period: 1s}]";
+    let r = c.put(s.url("/v1/config")).body(bad).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    let paths: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["rules[0].limit", "rules[0].period", "rules[1].name"]
+    );
+    let got: Value = c
+        .get(s.url("/v1/config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        got["rules"][0]["name"], "new",
+        "a refused policy changes nothing"
+    );
+    let r = c
+        .put(s.url("/v1/config"))
+        .body("server: {listen: '0.0.0.0:1'}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+}
+
+#[tokio::test]
+async fn counters_can_be_inspected_and_reset() {
+    let s = Server::start(
+        "rules: [{name: r, key: 'u:{user}', algorithm: fixed_window, limit: 2, period: 1h}]",
+    );
+    let c = reqwest::Client::new();
+    check(&s, json!({"subject": {"user": "q"}})).await;
+    let got: Value = c
+        .get(s.url("/v1/counters?key=u:q"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["counters"][0]["remaining"], 1);
+    let r = c
+        .delete(s.url("/v1/counters/u:q?rule=r"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got: Value = c
+        .get(s.url("/v1/counters?key=u:q&rule=r"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["counters"][0]["remaining"], 2);
+    assert_eq!(
+        c.get(s.url("/v1/counters?key=u:q&rule=nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_token() {
+    let s = Server::start_with_env("rules: []", &[("TOLLGATE_ADMIN_TOKEN", "s3cret")]);
+    let c = reqwest::Client::new();
+    assert_eq!(
+        c.get(s.url("/v1/config")).send().await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        c.get(s.url("/v1/config"))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        c.get(s.url("/v1/config"))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.delete(s.url("/v1/counters/x"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // The decision API stays open.
+    assert_eq!(
+        check(&s, json!({"subject": {"user": "1"}})).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn forward_auth_takes_the_subject_from_headers_and_trusts_only_proxies() {
+    let s = Server::start(
+        "rules:
+  - {name: per-ip, key: '{ip}', algorithm: fixed_window, limit: 1, period: 1h}
+  - {name: login, match: {method: POST, path: /login}, key: 'login:{ip}', algorithm: fixed_window, limit: 5, period: 1h}",
+    );
+    let c = reqwest::Client::new();
+    // The peer (127.0.0.1) is not a trusted proxy: X-Forwarded-For cannot spoof the client.
+    let r = c
+        .get(s.url("/v1/authorize"))
+        .header("x-forwarded-for", "198.51.100.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(s.url("/v1/authorize"))
+        .header("x-forwarded-for", "198.51.100.2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(r.headers().get("retry-after").is_some());
+    assert!(
+        r.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .contains(r#""per-ip";r=0"#)
+    );
+
+    // Trust set through the environment overlay.
+    let t = Server::start_with_env(
+        "rules:
+  - {name: per-ip, key: '{ip}', algorithm: fixed_window, limit: 1, period: 1h}
+  - {name: login, match: {method: POST, path: /login}, key: 'login:{ip}', algorithm: fixed_window, limit: 5, period: 1h}",
+        &[("TOLLGATE_SERVER__TRUSTED_PROXIES", "['127.0.0.0/8']")],
+    );
+    // Behind a trusted proxy, each forwarded client has its own counter.
+    for ip in ["198.51.100.1", "198.51.100.2"] {
+        let r = c
+            .get(t.url("/v1/authorize"))
+            .header("x-forwarded-for", format!("{ip}, 127.0.0.1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{ip}");
+    }
+    // nginx style original method and URI select the login rule.
+    let r = c
+        .get(t.url("/v1/authorize"))
+        .header("x-real-ip", "203.0.113.9")
+        .header("x-original-method", "POST")
+        .header("x-original-uri", "/a/../login?next=/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["ratelimit-policy"]
+            .to_str()
+            .unwrap()
+            .contains(r#""login";q=5"#)
+    );
+}
+
+#[tokio::test]
+async fn hot_reload_by_rename_under_load_fails_no_request() {
+    let s = Server::start("rules: [{name: before, key: '{user}', limit: 1000000, period: 1s}]");
+    let url = s.url("/v1/check");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for w in 0..4 {
+        let (url, stop) = (url.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let c = reqwest::Client::new();
+            let (mut ok, mut failed) = (0u32, 0u32);
+            // Bounded: stops when told, or after 2,000 requests.
+            for i in 0..2_000 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let body = json!({"subject": {"user": format!("{w}-{i}")}});
+                match c.post(&url).json(&body).send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let tmp = s.dir.path().join("next.yaml.tmp");
+    std::fs::write(&tmp, "server: { listen: \"127.0.0.1:0\", max_body: 4KiB }\nrules: [{name: after, key: '{user}', limit: 1000000, period: 1s}]\n").unwrap();
+    std::fs::rename(&tmp, &s.config).unwrap();
+    let reloaded = eventually(Duration::from_secs(10), || async {
+        let body: Value = check(&s, json!({"subject": {"user": "probe"}}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["limits"][0]["name"] == "after"
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reloaded, "the renamed file was not picked up");
+    let mut total = 0;
+    for h in load {
+        let (ok, failed) = h.await.unwrap();
+        assert_eq!(failed, 0);
+        total += ok;
+    }
+    assert!(total > 0);
+
+    // A broken file is refused and the policy in force stays.
+    std::fs::write(&s.config, "rules: [{name: broken, limit: 0}]\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let body: Value = check(&s, json!({"subject": {"user": "probe"}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["limits"][0]["name"], "after");
+    let metrics = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tollgate_reloads_total{result=\"failed\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tollgate_decision_seconds"));
+    assert!(metrics.contains("tollgate_decisions_total{rule=\"after\",outcome=\"allowed\"}"));
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = Server::start("rules: []");
+    assert!(s.alive().await);
+    assert_eq!(reqwest::get(s.url("/readyz")).await.unwrap().status(), 200);
+}
+
+#[test]
+fn check_config_prints_every_error_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "rules: [{name: a, limit: 0, period: 1 mintue}]\nserver: {listen: nowhere}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("server.listen: \"nowhere\" is not an address:port"),
+        "{err}"
+    );
+    assert!(err.contains("rules[0].limit: must be at least 1"), "{err}");
+    assert!(
+        err.contains("rules[0].period: \"1 mintue\" is not a duration"),
+        "{err}"
+    );
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "rules: [{name: a, limit: 1, period: 1s}]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn explain_shows_matching_rules_and_keys() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "explain",
+            "--subject",
+            "user=42",
+            "--subject",
+            "ip=203.0.113.7",
+            "-s",
+            "method=post",
+            "-s",
+            "path=/login",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(r#"rule "per-user" key "user:42": would allow"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"rule "login" key "login:203.0.113.7""#),
+        "{text}"
+    );
+}
