@@ -6,9 +6,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use tollgate_core::{Code, Mode, Subject};
 
 use super::problem::Problem;
@@ -48,13 +50,39 @@ pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
         .map_or(peer, |ip| ip.to_canonical())
 }
 
+/// Query of `/v1/authorize`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeQuery {
+    /// Answer denials with this status instead (401 or 403): nginx's `auth_request` only
+    /// passes those on.
+    pub deny_status: Option<u16>,
+}
+
 /// `/v1/authorize`.
 pub async fn authorize(
     State(app): State<Arc<App>>,
     peer: Peer,
     method: Method,
     headers: HeaderMap,
+    query: Result<Query<AuthorizeQuery>, QueryRejection>,
 ) -> Response {
+    let deny_status = match query {
+        Ok(Query(AuthorizeQuery { deny_status: None })) => None,
+        Ok(Query(AuthorizeQuery {
+            deny_status: Some(s @ (401 | 403)),
+        })) => StatusCode::from_u16(s).ok(),
+        _ => {
+            let detail = "expected [?deny_status=401|403]".to_string();
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "Bad query",
+                detail,
+            )
+            .into_response();
+        }
+    };
     let started = Instant::now();
     let mut subject = Subject::new();
     let ip = client_ip(&app, peer.0.ip(), &headers);
@@ -129,7 +157,7 @@ pub async fn authorize(
             .iter()
             .find(|l| l.exceeded() && !l.shadow())
             .map(|l| format!("limit {:?} exceeded", l.rule.name));
-        Problem::new(status, slug, title, detail).into_response()
+        Problem::new(deny_status.unwrap_or(status), slug, title, detail).into_response()
     };
     set_headers(&mut res, &headers);
     res
