@@ -44,6 +44,12 @@ fn free_port() -> u16 {
 /// every request.
 fn start_nginx(tollgate: &str) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
+    // nginx started as root serves files as an unprivileged worker user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let d = dir.path().display();
     std::fs::create_dir_all(dir.path().join("www")).unwrap();
     std::fs::write(dir.path().join("www/index.html"), "hello\n").unwrap();
