@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tollgate_core::policy::ConfigErrors;
 use tollgate_core::policy::matcher::Cidr;
 use tollgate_core::time::{Clock, FastClock, NANOS_PER_MILLI, ceil_millis};
-use tollgate_core::{Decision, Limiter, MemoryStore, MemoryStoreConfig};
+use tollgate_core::{Decision, Headers, Limiter, MemoryStore, MemoryStoreConfig};
 
 use crate::config::{self, Config};
 
@@ -142,35 +143,59 @@ impl App {
 }
 
 /// A decision as the JSON API answers it.
-pub fn decision_json(d: &Decision<'_>) -> Value {
-    let limits: Vec<Value> = d
-        .limits
-        .iter()
-        .map(|l| {
-            json!({
-                "name": l.rule.name,
-                "key": l.key,
-                "limit": l.outcome.limit,
-                "remaining": l.outcome.remaining,
-                "reset_ms": ceil_millis(l.outcome.reset),
-                "window_ms": l.rule.limit.window(d.now).map(|w| w / NANOS_PER_MILLI),
-                "exceeded": l.exceeded(),
-                "shadow": l.shadow(),
-            })
-        })
-        .collect();
-    let headers: serde_json::Map<String, Value> = d
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_owned(), Value::from(v)))
-        .collect();
-    json!({
-        "allowed": d.allowed,
-        "code": d.code.as_str(),
-        "retry_after_ms": d.retry_after().map(ceil_millis),
-        "limits": limits,
-        "headers": headers,
-    })
+#[derive(Serialize)]
+pub struct DecisionOut<'a> {
+    allowed: bool,
+    code: &'static str,
+    retry_after_ms: Option<u64>,
+    limits: Vec<LimitOut<'a>>,
+    headers: HeadersOut<'a>,
+}
+
+#[derive(Serialize)]
+struct LimitOut<'a> {
+    name: &'a str,
+    key: &'a str,
+    limit: u64,
+    remaining: u64,
+    reset_ms: u64,
+    window_ms: Option<u64>,
+    exceeded: bool,
+    shadow: bool,
+}
+
+struct HeadersOut<'a>(&'a Headers);
+
+impl Serialize for HeadersOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+impl<'a> DecisionOut<'a> {
+    /// The JSON form of `d`, whose headers are `headers`.
+    pub fn new(d: &'a Decision<'_>, headers: &'a Headers) -> Self {
+        DecisionOut {
+            allowed: d.allowed,
+            code: d.code.as_str(),
+            retry_after_ms: d.retry_after().map(ceil_millis),
+            limits: d
+                .limits
+                .iter()
+                .map(|l| LimitOut {
+                    name: &l.rule.name,
+                    key: &l.key,
+                    limit: l.outcome.limit,
+                    remaining: l.outcome.remaining,
+                    reset_ms: ceil_millis(l.outcome.reset),
+                    window_ms: l.rule.limit.window(d.now).map(|w| w / NANOS_PER_MILLI),
+                    exceeded: l.exceeded(),
+                    shadow: l.shadow(),
+                })
+                .collect(),
+            headers: HeadersOut(headers),
+        }
+    }
 }
 
 fn write_atomically(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {

@@ -17,6 +17,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tollgate_core::time::{Clock, SystemClock};
 use tollgate_core::{MemoryStore, Mode, Subject};
 
+// Decisions allocate small, short-lived buffers; mimalloc keeps that off the profile.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tollgate",

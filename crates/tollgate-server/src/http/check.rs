@@ -7,15 +7,14 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tollgate_core::{Mode, Subject};
 
 use super::problem::{FieldError, Problem};
 use super::set_headers;
-use crate::app::{App, decision_json};
+use crate::app::{App, DecisionOut};
 
 /// The most checks one batch may hold.
 const MAX_BATCH: usize = 100;
@@ -125,53 +124,97 @@ pub fn body_problem(rejection: BytesRejection) -> Problem {
     }
 }
 
+/// The body of `POST /v1/check`: one check, or `checks` for a batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    subject: Option<SubjectIn>,
+    cost: Option<u64>,
+    dry_run: Option<bool>,
+    checks: Option<Vec<CheckRequest>>,
+}
+
+/// A JSON parse failure: 400 when the body is not JSON, 422 when it does not fit.
+pub fn json_problem(e: serde_json::Error) -> Problem {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => Problem::malformed(e.to_string()),
+        Category::Data => Problem::invalid(e.to_string()),
+    }
+}
+
+fn json_response(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
 /// `POST /v1/check`.
 pub async fn check(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return body_problem(r).into_response(),
     };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return Problem::malformed(e.to_string()).into_response(),
+    let parsed: CheckBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return json_problem(e).into_response(),
     };
-    if value.get("checks").is_some() {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Batch {
-            checks: Vec<CheckRequest>,
-        }
-        let batch: Batch = match serde_json::from_value(value) {
-            Ok(b) => b,
-            Err(e) => return Problem::invalid(e.to_string()).into_response(),
-        };
-        if batch.checks.len() > MAX_BATCH {
-            return Problem::invalid(format!(
-                "{} checks; a batch holds at most {MAX_BATCH}",
-                batch.checks.len()
-            ))
-            .into_response();
-        }
-        let mut results = Vec::with_capacity(batch.checks.len());
-        for (i, req) in batch.checks.iter().enumerate() {
-            match decide(&app, req, &format!("checks[{i}].subject")).await {
-                Ok((json, _)) => results.push(json),
-                Err(p) => return p.into_response(),
+    match parsed {
+        CheckBody {
+            subject: Some(subject),
+            cost,
+            dry_run,
+            checks: None,
+        } => {
+            let req = CheckRequest {
+                subject,
+                cost: cost.unwrap_or(1),
+                dry_run: dry_run.unwrap_or(false),
+            };
+            match decide(&app, &req, "subject").await {
+                Ok((json, headers)) => {
+                    let mut res = json_response(json);
+                    set_headers(&mut res, &headers);
+                    res
+                }
+                Err(p) => p.into_response(),
             }
         }
-        return axum::Json(json!({ "results": results })).into_response();
-    }
-    let req: CheckRequest = match serde_json::from_value(value) {
-        Ok(r) => r,
-        Err(e) => return Problem::invalid(e.to_string()).into_response(),
-    };
-    match decide(&app, &req, "subject").await {
-        Ok((json, headers)) => {
-            let mut res = axum::Json(json).into_response();
-            set_headers(&mut res, &headers);
-            res
+        CheckBody {
+            subject: None,
+            cost: None,
+            dry_run: None,
+            checks: Some(checks),
+        } => {
+            if checks.len() > MAX_BATCH {
+                return Problem::invalid(format!(
+                    "{} checks; a batch holds at most {MAX_BATCH}",
+                    checks.len()
+                ))
+                .into_response();
+            }
+            let mut out = Vec::with_capacity(64 + checks.len() * 256);
+            out.extend_from_slice(b"{\"results\":[");
+            for (i, req) in checks.iter().enumerate() {
+                match decide(&app, req, &format!("checks[{i}].subject")).await {
+                    Ok((json, _)) => {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(&json);
+                    }
+                    Err(p) => return p.into_response(),
+                }
+            }
+            out.extend_from_slice(b"]}");
+            json_response(out)
         }
-        Err(p) => p.into_response(),
+        CheckBody {
+            checks: Some(_), ..
+        } => Problem::invalid(
+            "a batch holds its checks in `checks`; `subject`, `cost` and `dry_run` go inside each"
+                .into(),
+        )
+        .into_response(),
+        CheckBody { .. } => Problem::invalid("missing field `subject`".into()).into_response(),
     }
 }
 
@@ -179,7 +222,7 @@ async fn decide(
     app: &App,
     req: &CheckRequest,
     at: &str,
-) -> Result<(Value, tollgate_core::Headers), Problem> {
+) -> Result<(Vec<u8>, tollgate_core::Headers), Problem> {
     let started = Instant::now();
     let subject = req.subject.build(app, at)?;
     let policy = app.limiter.policy();
@@ -195,5 +238,8 @@ async fn decide(
     if !req.dry_run {
         app.record(&d, started);
     }
-    Ok((decision_json(&d), d.headers()))
+    let headers = d.headers();
+    let json = serde_json::to_vec(&DecisionOut::new(&d, &headers))
+        .map_err(|e| Problem::invalid(e.to_string()))?;
+    Ok((json, headers))
 }
