@@ -17,7 +17,8 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// Starts watching `path` and listening for SIGHUP; returns the watcher, which must be kept
 /// alive.
 pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::RecommendedWatcher> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    // `true` forces a reload (SIGHUP); a file event reloads only when the content changed.
+    let (tx, mut rx) = mpsc::unbounded_channel::<bool>();
     let dir = path
         .parent()
         .map(PathBuf::from)
@@ -28,7 +29,7 @@ pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::Recommended
         if let Ok(e) = event
             && !matches!(e.kind, notify::EventKind::Access(_))
         {
-            let _ = watch_tx.send(());
+            let _ = watch_tx.send(false);
         }
     })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
@@ -40,19 +41,21 @@ pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::Recommended
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading");
-                let _ = hup_tx.send(());
+                let _ = hup_tx.send(true);
             }
         });
     }
 
     tokio::spawn(async move {
         let mut last = std::fs::read(&path).ok();
-        while rx.recv().await.is_some() {
+        while let Some(mut force) = rx.recv().await {
             tokio::time::sleep(SETTLE).await;
-            while rx.try_recv().is_ok() {}
+            while let Ok(f) = rx.try_recv() {
+                force |= f;
+            }
             // Watching a folder reports its other files too: reload only on a real change.
             let now = std::fs::read(&path).ok();
-            if now.is_some() && now != last {
+            if force || (now.is_some() && now != last) {
                 last = now;
                 let _ = app.reload();
             }

@@ -22,6 +22,15 @@ impl Server {
             "server: {{ listen: \"127.0.0.1:0\", max_body: 4KiB, request_timeout: 5s }}\n{yaml}"
         );
         std::fs::write(&config, yaml).unwrap();
+        Self::spawn(dir, config, env)
+    }
+
+    /// Starts `tollgate serve` on an existing configuration file.
+    pub fn start_at(config: PathBuf) -> Server {
+        Self::spawn(tempfile::tempdir().unwrap(), config, &[])
+    }
+
+    fn spawn(dir: tempfile::TempDir, config: PathBuf, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         cmd.args(["serve", "--config"])
             .arg(&config)

@@ -1,0 +1,151 @@
+//! Reloads by SIGHUP and symlink swap, counters across reloads, request ids, shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, eventually};
+use serde_json::{Value, json};
+
+async fn check(s: &Server, user: &str) -> Value {
+    reqwest::Client::new()
+        .post(s.url("/v1/check"))
+        .json(&json!({"subject": {"user": user}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn signal(s: &Server, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(s.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_counters_of_unchanged_rules() {
+    let s = Server::start(
+        "rules: [{name: r, key: '{user}', algorithm: fixed_window, limit: 5, period: 1h}]",
+    );
+    for _ in 0..3 {
+        check(&s, "k").await;
+    }
+    // Same identity, new limit: the count of 3 carries over.
+    let c = reqwest::Client::new();
+    let r = c
+        .put(s.url("/v1/config"))
+        .body("rules: [{name: r, key: '{user}', algorithm: fixed_window, limit: 10, period: 1h}]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(check(&s, "k").await["limits"][0]["remaining"], 6);
+    // A new window is a new identity: counting starts again.
+    let r = c
+        .put(s.url("/v1/config"))
+        .body("rules: [{name: r, key: '{user}', algorithm: fixed_window, limit: 10, period: 2h}]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(check(&s, "k").await["limits"][0]["remaining"], 9);
+}
+
+async fn reloads_ok(s: &Server) -> u64 {
+    let text = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("tollgate_reloads_total{result=\"ok\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test]
+async fn sighup_reloads_even_an_unchanged_file() {
+    let s = Server::start("rules: [{name: first, key: '{user}', limit: 5, period: 1m}]");
+    let before = reloads_ok(&s).await;
+    signal(&s, "HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            reloads_ok(&s).await == before + 1
+        })
+        .await
+    );
+    assert_eq!(check(&s, "u").await["limits"][0]["name"], "first");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_configmap_style_symlink_swap_reloads() {
+    // Kubernetes mounts a ConfigMap as tollgate.yaml -> ..data/tollgate.yaml, ..data -> ..v1,
+    // and updates it by pointing ..data at a new folder.
+    let dir = tempfile::tempdir().unwrap();
+    let write_version = |v: &str, rule: &str| {
+        let d = dir.path().join(v);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("tollgate.yaml"),
+            format!("server: {{ listen: \"127.0.0.1:0\" }}\nrules: [{{name: {rule}, key: '{{user}}', limit: 5, period: 1m}}]\n"),
+        )
+        .unwrap();
+    };
+    write_version("..v1", "one");
+    std::os::unix::fs::symlink("..v1", dir.path().join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/tollgate.yaml", dir.path().join("tollgate.yaml")).unwrap();
+    let s = Server::start_at(dir.path().join("tollgate.yaml"));
+    assert_eq!(check(&s, "u").await["limits"][0]["name"], "one");
+    write_version("..v2", "two");
+    std::os::unix::fs::symlink("..v2", dir.path().join("..data_tmp")).unwrap();
+    std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            check(&s, "u").await["limits"][0]["name"] == "two"
+        })
+        .await
+    );
+}
+
+#[tokio::test]
+async fn request_ids_are_honoured_or_made() {
+    let s = Server::start("rules: []");
+    let c = reqwest::Client::new();
+    let r = c
+        .get(s.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+    let r = c.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"].len(), 36);
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully() {
+    let mut s = Server::start("rules: []");
+    assert!(s.alive().await);
+    signal(&s, "TERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tollgate did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
