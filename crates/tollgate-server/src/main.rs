@@ -190,7 +190,10 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         ])?
         .install_recorder()
         .context("installing the metrics recorder")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One control runtime for signals, reloads and the sweeper; one single-threaded runtime
+    // per core serves HTTP on its own SO_REUSEPORT listener, so a connection stays on one
+    // thread and no request pays for a wake-up across cores.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
@@ -203,20 +206,65 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             None => None,
         };
         spawn_sweeper(app.clone());
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-        let addr = listener.local_addr()?;
-        app.ready.store(true, Ordering::Relaxed);
-        println!("tollgate listening on http://{addr} ({})", path.as_ref().map_or("embedded default config".into(), |p| p.display().to_string()));
-        println!("try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'");
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let first = bind(listen).with_context(|| format!("binding {listen}"))?;
+        let addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..workers {
+            listeners.push(bind(addr).with_context(|| format!("binding {addr}"))?);
+        }
         let router = http::router(app.clone(), max_body, timeout);
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut threads = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let router = router.clone();
+            let mut stopped = stopped.clone();
+            let worker = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
+                worker.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.wait_for(|s| *s).await;
+                        })
+                        .await
+                })
+            })?;
+            threads.push(thread);
+        }
+        app.ready.store(true, Ordering::Relaxed);
+        let source = path.as_ref().map_or("embedded default config".into(), |p| p.display().to_string());
+        println!("tollgate listening on http://{addr} ({source})");
+        println!("try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'");
+        shutdown_signal().await;
         app.ready.store(false, Ordering::Relaxed);
+        let _ = stop.send(true);
+        let joined = tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join()).collect::<Vec<_>>()).await?;
+        for result in joined {
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("HTTP worker failed: {e}"),
+                Err(_) => tracing::error!("HTTP worker panicked"),
+            }
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A listening socket on `addr` that other workers may share (SO_REUSEPORT).
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
 }
 
 /// Keeps the live-counter gauge current and frees idle counters' boxed states.
