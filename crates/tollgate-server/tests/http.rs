@@ -325,13 +325,13 @@ async fn admin_routes_need_the_token() {
     );
 }
 
+const FORWARD_AUTH_RULES: &str = "rules:
+  - {name: per-ip, key: '{ip}', algorithm: fixed_window, limit: 1, period: 1h}
+  - {name: login, match: {method: POST, path: /login}, key: 'login:{ip}', algorithm: fixed_window, limit: 5, period: 1h}";
+
 #[tokio::test]
 async fn forward_auth_takes_the_subject_from_headers_and_trusts_only_proxies() {
-    let s = Server::start(
-        "rules:
-  - {name: per-ip, key: '{ip}', algorithm: fixed_window, limit: 1, period: 1h}
-  - {name: login, match: {method: POST, path: /login}, key: 'login:{ip}', algorithm: fixed_window, limit: 5, period: 1h}",
-    );
+    let s = Server::start(FORWARD_AUTH_RULES);
     let c = reqwest::Client::new();
     // The peer (127.0.0.1) is not a trusted proxy: X-Forwarded-For cannot spoof the client.
     let r = c
@@ -359,9 +359,7 @@ async fn forward_auth_takes_the_subject_from_headers_and_trusts_only_proxies() {
 
     // Trust set through the environment overlay.
     let t = Server::start_with_env(
-        "rules:
-  - {name: per-ip, key: '{ip}', algorithm: fixed_window, limit: 1, period: 1h}
-  - {name: login, match: {method: POST, path: /login}, key: 'login:{ip}', algorithm: fixed_window, limit: 5, period: 1h}",
+        FORWARD_AUTH_RULES,
         &[("TOLLGATE_SERVER__TRUSTED_PROXIES", "['127.0.0.0/8']")],
     );
     // Behind a trusted proxy, each forwarded client has its own counter.
