@@ -46,8 +46,10 @@ pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::Recommended
         });
     }
 
+    // Read now, before the server says it is listening, so a change made right after
+    // start-up is seen as one.
+    let mut last = std::fs::read(&path).ok();
     tokio::spawn(async move {
-        let mut last = std::fs::read(&path).ok();
         while let Some(mut force) = rx.recv().await {
             tokio::time::sleep(SETTLE).await;
             while let Ok(f) = rx.try_recv() {

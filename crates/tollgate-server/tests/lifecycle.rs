@@ -129,6 +129,19 @@ async fn request_ids_are_honoured_or_made() {
     assert_eq!(r.headers()["x-request-id"], "abc-123");
     let r = c.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(r.headers()["x-request-id"].len(), 36);
+    // Log lines written while handling a request carry its id.
+    c.delete(s.url("/v1/counters/some-key"))
+        .header("x-request-id", "rid-77")
+        .send()
+        .await
+        .unwrap();
+    let logged = eventually(Duration::from_secs(5), || async {
+        s.log_text()
+            .lines()
+            .any(|l| l.contains("counter reset") && l.contains("rid-77"))
+    })
+    .await;
+    assert!(logged, "{}", s.log_text());
 }
 
 #[tokio::test]

@@ -57,7 +57,7 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
             // The path only: query strings may carry secrets.
-            tracing::debug_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 pub struct Server {
     pub child: Child,
+    /// Every line the server logged so far.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub base: String,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -42,6 +44,15 @@ impl Server {
         }
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
+        // Drained continuously so a chatty server never blocks on a full pipe.
+        let stderr = child.stderr.take().unwrap();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -60,6 +71,7 @@ impl Server {
         };
         Server {
             child,
+            logs,
             base,
             dir,
             config,
@@ -68,6 +80,11 @@ impl Server {
 
     pub fn start(yaml: &str) -> Server {
         Self::start_with_env(yaml, &[])
+    }
+
+    /// The server's log so far, one line each.
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
     }
 
     pub fn url(&self, path: &str) -> String {
