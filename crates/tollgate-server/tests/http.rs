@@ -530,3 +530,27 @@ fn explain_shows_matching_rules_and_keys() {
         "{text}"
     );
 }
+
+#[test]
+fn the_example_configurations_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            seen += 1;
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+                .arg("check-config")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    assert!(seen >= 1);
+}
