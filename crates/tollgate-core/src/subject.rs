@@ -164,6 +164,12 @@ impl Subject {
         Ok(self)
     }
 
+    /// Sets the client IP from an address already parsed.
+    pub fn set_ip(&mut self, ip: IpAddr) -> &mut Self {
+        self.ip = Some(ip.to_canonical());
+        self
+    }
+
     /// The client IP, canonical (an IPv4-mapped IPv6 address reads as IPv4).
     pub fn ip(&self) -> Option<IpAddr> {
         self.ip

@@ -88,8 +88,7 @@ pub async fn authorize(
     let ip = client_ip(&app, peer.0.ip(), &headers);
     let method = header(&headers, "x-forwarded-method")
         .or_else(|| header(&headers, "x-original-method"))
-        .unwrap_or(method.as_str())
-        .to_owned();
+        .unwrap_or(method.as_str());
     let uri = header(&headers, "x-forwarded-uri").or_else(|| header(&headers, "x-original-uri"));
     let api_key = header(&headers, "x-api-key").or_else(|| {
         header(&headers, "authorization")
@@ -100,20 +99,17 @@ pub async fn authorize(
             .map(str::trim)
     });
     let fingerprint = api_key.map(|k| app.fingerprint(k));
+    subject.set_ip(ip);
     let attrs = [
-        ("ip", Some(ip.to_string())),
         ("method", Some(method)),
-        ("path", uri.map(str::to_owned)),
-        (
-            "user",
-            header(&headers, "x-forwarded-user").map(str::to_owned),
-        ),
-        ("tenant", header(&headers, "x-tenant").map(str::to_owned)),
-        ("key", fingerprint),
+        ("path", uri),
+        ("user", header(&headers, "x-forwarded-user")),
+        ("tenant", header(&headers, "x-tenant")),
+        ("key", fingerprint.as_deref()),
     ];
     for (name, value) in attrs {
         if let Some(v) = value
-            && let Err(e) = subject.set(name, &v)
+            && let Err(e) = subject.set(name, v)
         {
             return Problem::new(
                 StatusCode::BAD_REQUEST,

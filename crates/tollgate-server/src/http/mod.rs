@@ -86,9 +86,11 @@ fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Sets the rate-limit headers of a decision on a response.
 pub fn set_headers(res: &mut Response, headers: &tollgate_core::Headers) {
+    let map = res.headers_mut();
+    map.reserve(headers.0.len());
     for (name, value) in headers.iter() {
         if let Ok(v) = HeaderValue::from_str(value) {
-            res.headers_mut().insert(name, v);
+            map.insert(name, v);
         }
     }
 }
