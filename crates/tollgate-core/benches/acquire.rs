@@ -43,7 +43,9 @@ impl Ours {
     fn new(keys: usize) -> Self {
         let limit = Limit::Gcra(Gcra::new(u64::from(RATE), NANOS_PER_SEC, 0));
         Ours {
-            store: MemoryStore::new(MemoryStoreConfig { capacity: keys }),
+            store: MemoryStore::new(MemoryStoreConfig {
+                capacity: keys + keys / 4,
+            }),
             rule: Rule::new("bench", limit, KeyTemplate::parse("{user}").unwrap()),
             clock: FastClock::new(),
         }

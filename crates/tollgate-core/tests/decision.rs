@@ -204,38 +204,60 @@ fn dry_runs_consume_nothing() {
 
 #[test]
 fn a_full_store_answers_by_each_rules_fail_policy() {
-    let yaml = "rules:
-  - {name: open, match: {attr.r: open}, key: '{user}', limit: 1, period: 1m, on_store_error: allow}
-  - {name: closed, match: {attr.r: closed}, key: '{user}', limit: 1, period: 1m, on_store_error: deny}
-  - {name: local, match: {attr.r: local}, key: '{user}', limit: 1, period: 1m, on_store_error: local}";
-    let store = MemoryStore::new(MemoryStoreConfig { capacity: 1 });
-    let l = Limiter::new(store, Policy::from_yaml(yaml).unwrap());
-    let s = |user: &str, r: &str| {
-        Subject::new()
-            .with("user", user)
-            .unwrap()
-            .with("attr.r", r)
-            .unwrap()
+    // One rule whose fail policy changes by reload; its identity, and so its counters and
+    // their slots, stay the same.
+    let rule = |fail: &str| {
+        Policy::from_yaml(&format!(
+            "rules: [{{name: r, key: '{{user}}', limit: 1, period: 1m, on_store_error: {fail}}}]"
+        ))
+        .unwrap()
     };
-    // Fill every slot with live counters (fail-open while it fills up).
+    let l = Limiter::new(
+        MemoryStore::new(MemoryStoreConfig { capacity: 1 }),
+        rule("allow"),
+    );
+    let degraded = |user: &str| {
+        let policy = l.policy();
+        let d = block_on(l.decide(&policy, &user_subject(user), 1, T0, Mode::Consume));
+        (d.allowed, d.code, d.limits[0].degraded)
+    };
+    // Fill the store with live counters (fail-open while it fills up).
     for i in 0..5_000 {
-        assert!(decide(&l, &s(&i.to_string(), "open"), 1, T0).0);
+        assert!(degraded(&i.to_string()).0);
     }
-    // New counters are now refused, never evicting live ones.
+    // A new key whose probe window is full is refused by the store, never evicting.
+    let refused = (0..10_000)
+        .map(|i| format!("new-{i}"))
+        .find(|u| degraded(u).2)
+        .expect("a full store refuses new counters");
     for _ in 0..3 {
-        assert!(decide(&l, &s("new", "open"), 1, T0).0);
+        assert_eq!(degraded(&refused), (true, Code::Ok, true));
     }
-    let (allowed, code, _, _) = decide(&l, &s("new", "closed"), 1, T0);
-    assert!(!allowed);
-    assert_eq!(code, Code::Unavailable);
-    assert!(decide(&l, &s("new", "local"), 1, T0).0);
-    let (allowed, code, _, _) = decide(&l, &s("new", "local"), 1, T0);
-    assert!(!allowed, "the local fallback enforces the same limit");
-    assert_eq!(code, Code::RateLimited);
+    l.set_policy(rule("deny"));
+    assert_eq!(degraded(&refused), (false, Code::Unavailable, true));
+    l.set_policy(rule("local"));
+    assert_eq!(degraded(&refused), (true, Code::Ok, true));
+    assert_eq!(
+        degraded(&refused),
+        (false, Code::RateLimited, true),
+        "the local fallback enforces the same limit"
+    );
     // The counters already held still count.
-    assert!(!decide(&l, &s("0", "open"), 1, T0).0);
-    // Once they expire, the store takes new counters again.
-    assert!(decide(&l, &s("later", "closed"), 1, T0 + 120 * S).0);
+    assert_eq!(degraded("0"), (false, Code::RateLimited, false));
+    // Once they are idle, their slots take new counters again.
+    let policy = l.policy();
+    let later = block_on(l.decide(
+        &policy,
+        &user_subject(&refused),
+        1,
+        T0 + 120 * S,
+        Mode::Consume,
+    ));
+    assert!(later.allowed && !later.limits[0].degraded);
+}
+
+fn user_subject(user: &str) -> Subject {
+    Subject::new().with("user", user).unwrap()
 }
 
 #[test]
