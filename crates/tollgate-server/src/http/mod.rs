@@ -39,14 +39,25 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
             app.clone(),
             admin::require_token,
         ));
-    Router::new()
+    let routes = Router::new()
         .route("/v1/check", post(check::check))
         .route("/v1/authorize", any(authorize::authorize))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(admin)
-        .fallback(not_found)
+        .fallback(not_found);
+    with_layers(routes, max_body, timeout).with_state(app)
+}
+
+/// The layers every route sits behind: body limit, panic catching, timeout, tracing with
+/// request ids.
+fn with_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    max_body: usize,
+    timeout: Duration,
+) -> Router<S> {
+    routes
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
@@ -61,7 +72,6 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(app)
 }
 
 async fn not_found() -> Problem {
@@ -97,3 +107,47 @@ pub fn set_headers(res: &mut Response, headers: &tollgate_core::Headers) {
 
 /// The peer address of a connection, for forward-auth's proxy trust.
 pub type Peer = axum::extract::ConnectInfo<SocketAddr>;
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(router: Router, path: &str) -> Response {
+        let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+        router.oneshot(req).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_problem_not_a_dropped_connection() {
+        async fn boom() -> &'static str {
+            panic!("kaboom")
+        }
+        let routes = Router::new().route("/boom", get(boom));
+        let res = call(with_layers(routes, 1024, Duration::from_secs(5)), "/boom").await;
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        assert!(res.headers().contains_key("x-request-id"));
+    }
+
+    #[tokio::test]
+    async fn a_slow_request_times_out_with_408() {
+        let routes = Router::new().route(
+            "/slow",
+            get(|| async {
+                // Longer than the timeout below, which ends the request first.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        );
+        let res = call(
+            with_layers(routes, 1024, Duration::from_millis(50)),
+            "/slow",
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+}
