@@ -294,3 +294,27 @@ fn reset_forgets_a_counter() {
     block_on(l.store().reset(&policy.rules()[0], "u:z")).unwrap();
     assert!(decide(&l, &u, 1, T0).0);
 }
+
+#[test]
+fn a_blocked_limit_stops_the_whole_decision_and_charges_nothing() {
+    let l = limiter(
+        "rules:
+  - {name: wide, key: '{user}', algorithm: fixed_window, limit: 100, period: 1h}
+  - {name: login, key: '{user}', algorithm: fixed_window, limit: 1, period: 1s, on_exceed: {block_for: 10m}}",
+    );
+    let u = user("b");
+    assert_eq!(decide(&l, &u, 1, T0).3, [99, 0]);
+    // The second request is denied by the count and opens the penalty.
+    let (allowed, code, _, remaining) = decide(&l, &u, 1, T0);
+    assert!(!allowed);
+    assert_eq!(code, Code::RateLimited);
+    assert_eq!(remaining, [99, 0]);
+    // A second later the count alone would admit, but the penalty holds, and the wide
+    // limit is charged nothing while it does.
+    for _ in 0..5 {
+        let (allowed, code, _, remaining) = decide(&l, &u, 1, T0 + 5 * S);
+        assert!(!allowed);
+        assert_eq!(code, Code::Blocked);
+        assert_eq!(remaining[0], 99, "the wide limit must not be charged");
+    }
+}

@@ -353,6 +353,13 @@ impl MemoryStore {
     ) -> Result<Outcomes, StoreError> {
         let digests: SmallVec<[(u64, u32); 4]> =
             checks.iter().map(|c| self.digest(c.rule, &c.key)).collect();
+        // Penalties are separate counters, looked up before the decision's own locks are
+        // taken: a blocked check denies the whole decision like any other denial.
+        let blocked: SmallVec<[Option<Outcome>; 4]> = checks
+            .iter()
+            .zip(&digests)
+            .map(|(c, &(tag, sum))| self.blocked(c.rule, tag, sum, now))
+            .collect();
         // Another decision may reuse an idle slot between claiming and locking it; then the
         // claim is made again.
         for _ in 0..8 {
@@ -396,23 +403,16 @@ impl MemoryStore {
                 state: State::Fresh,
             };
             let mut outcomes = Outcomes::with_capacity(checks.len());
-            for (check, &i) in checks.iter().zip(&indexes) {
-                let cell = match order.binary_search(&i) {
-                    Ok(pos) => &mut *cells[pos],
-                    Err(_) => &mut fresh,
-                };
-                outcomes.push(self.apply(check, cell, now, false));
+            for ((check, &i), blocked) in checks.iter().zip(&indexes).zip(&blocked) {
+                let cell = cell_at(&order, &mut cells, &mut fresh, i);
+                outcomes.push(blocked.unwrap_or_else(|| self.apply(check, cell, now, false)));
             }
-            let admitted = outcomes.iter().all(|o| o.allowed);
-            if !admitted {
+            if outcomes.iter().any(|o| !o.allowed) {
                 // Nothing is consumed: the limits that would have admitted report their
                 // state as it stays.
                 for ((check, &i), o) in checks.iter().zip(&indexes).zip(outcomes.iter_mut()) {
                     if o.allowed {
-                        let cell = match order.binary_search(&i) {
-                            Ok(pos) => &mut *cells[pos],
-                            Err(_) => &mut fresh,
-                        };
+                        let cell = cell_at(&order, &mut cells, &mut fresh, i);
                         *o = check.rule.limit.check(&cell.state, now, 0);
                     }
                 }
@@ -424,12 +424,11 @@ impl MemoryStore {
                 }
             }
             drop(cells);
-            // Penalties and blocks are separate counters, looked at outside the locks.
-            for ((check, &(tag, sum)), o) in checks.iter().zip(&digests).zip(outcomes.iter_mut()) {
-                if let Some(blocked) = self.blocked(check.rule, tag, sum, now) {
-                    *o = blocked;
-                } else if commit && !o.allowed {
-                    self.penalise(check.rule, tag, sum, now);
+            if commit {
+                for ((check, &(tag, sum)), o) in checks.iter().zip(&digests).zip(&outcomes) {
+                    if !o.allowed && !o.blocked {
+                        self.penalise(check.rule, tag, sum, now);
+                    }
                 }
             }
             return Ok(outcomes);
@@ -437,6 +436,19 @@ impl MemoryStore {
         Err(StoreError::Unavailable(
             "memory store: counters kept moving under a decision".into(),
         ))
+    }
+}
+
+/// The locked cell of slot `i`, or `fresh` for a counter that does not exist (previews).
+fn cell_at<'c>(
+    order: &[usize],
+    cells: &'c mut [MutexGuard<'_, Cell>],
+    fresh: &'c mut Cell,
+    i: usize,
+) -> &'c mut Cell {
+    match order.binary_search(&i) {
+        Ok(pos) => &mut cells[pos],
+        Err(_) => fresh,
     }
 }
 
