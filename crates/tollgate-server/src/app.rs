@@ -71,14 +71,9 @@ impl App {
 
     /// Reloads the configuration file. On error the policy in force stays.
     pub fn reload(&self) -> Result<(), ConfigErrors> {
-        let result = config::load(self.config_path.as_deref());
-        match result {
+        match config::load(self.config_path.as_deref()) {
             Ok(cfg) => {
-                self.limiter.set_policy(cfg.policy);
-                if let Ok(mut doc) = self.doc.lock() {
-                    *doc = cfg.doc;
-                }
-                metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
+                self.install(cfg);
                 tracing::info!(
                     rules = self.limiter.policy().rules().len(),
                     "policy reloaded"
@@ -96,28 +91,29 @@ impl App {
     }
 
     /// Replaces the policy part of the document with `policy`, validating the whole, and
-    /// writes it back to the configuration file so a restart keeps it.
+    /// writes it back to the configuration file so a restart keeps it. Returns the policy
+    /// now in force.
     pub fn replace_policy(&self, policy: &Value) -> Result<Value, ConfigErrors> {
         let current = self.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
-        let next = config::with_policy(&current, policy);
         let base = self.config_path.as_deref().and_then(|p| p.parent());
-        let cfg = config::validate(next, base)?;
+        let cfg = config::validate(config::with_policy(&current, policy), base)?;
         if let Some(path) = &self.config_path {
             write_atomically(path, &cfg.doc).map_err(|e| {
-                ConfigErrors(vec![tollgate_core::policy::ConfigError {
-                    path: String::new(),
-                    message: format!("cannot write {}: {e}", path.display()),
-                }])
+                config::one_error("", format!("cannot write {}: {e}", path.display()))
             })?;
         }
+        let in_force = config::policy_part(&cfg.doc);
+        self.install(cfg);
+        Ok(in_force)
+    }
+
+    /// Swaps in a validated configuration's policy and document.
+    fn install(&self, cfg: Config) {
         self.limiter.set_policy(cfg.policy);
         if let Ok(mut doc) = self.doc.lock() {
             *doc = cfg.doc;
         }
         metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
-        Ok(config::policy_part(
-            &self.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null),
-        ))
     }
 
     /// Counts a decision in the metrics.

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use tollgate_core::Policy;
 use tollgate_core::policy::matcher::Cidr;
 use tollgate_core::policy::parse::{
-    ConfigError, ConfigErrors, Errors, as_map, check_fields, get_duration, get_str, get_u64,
-    parse_yaml, show,
+    ConfigError, ConfigErrors, Errors, as_map, check_fields, get_cidrs, get_duration, get_str,
+    get_u64, parse_yaml, show,
 };
 
 /// The embedded default configuration.
@@ -67,7 +67,8 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
     validate(doc, path.and_then(Path::parent))
 }
 
-fn one_error(path: &str, message: String) -> ConfigErrors {
+/// A single configuration error.
+pub fn one_error(path: &str, message: String) -> ConfigErrors {
     ConfigErrors(vec![ConfigError {
         path: path.to_owned(),
         message,
@@ -175,27 +176,15 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                 ),
             }
         }
-        if let Some(v) = m.get("trusted_proxies") {
-            match v {
-                Value::Array(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        match item.as_str().map(Cidr::parse) {
-                            Some(Ok(c)) => server.trusted_proxies.push(c),
-                            Some(Err(e)) => {
-                                errs.push(&format!("server.trusted_proxies[{i}]"), e.to_string())
-                            }
-                            None => errs.push(
-                                &format!("server.trusted_proxies[{i}]"),
-                                format!("expected a CIDR, found {}", show(item)),
-                            ),
-                        }
-                    }
-                }
-                other => errs.push(
-                    "server.trusted_proxies",
-                    format!("expected a list of CIDRs, found {}", show(other)),
-                ),
+        match m.get("trusted_proxies") {
+            None => {}
+            Some(v @ Value::Array(_)) => {
+                server.trusted_proxies = get_cidrs(v, "server.trusted_proxies", &mut errs);
             }
+            Some(other) => errs.push(
+                "server.trusted_proxies",
+                format!("expected a list of CIDRs, found {}", show(other)),
+            ),
         }
         if let Some(d) = get_duration(m, "request_timeout", "server", &mut errs) {
             if d == 0 {

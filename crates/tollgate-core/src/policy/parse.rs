@@ -223,6 +223,18 @@ pub fn get_duration(
 }
 
 /// A string or a list of strings.
+/// A CIDR block or address, or a list of them; each bad one is an error at `path[i]`.
+pub fn get_cidrs(v: &Value, path: &str, errs: &mut Errors) -> Vec<Cidr> {
+    let mut out = Vec::new();
+    for (i, text) in get_strings(v, path, errs).iter().enumerate() {
+        match Cidr::parse(text) {
+            Ok(c) => out.push(c),
+            Err(e) => errs.push(&format!("{path}[{i}]"), e.to_string()),
+        }
+    }
+    out
+}
+
 fn get_strings(v: &Value, path: &str, errs: &mut Errors) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
@@ -353,13 +365,7 @@ fn compile_lists(v: &Value, path: &str, errs: &mut Errors) -> Lists {
     };
     check_fields(map, path, &["ips", "users", "keys", "tenants"], errs);
     if let Some(v) = map.get("ips") {
-        let p = join(path, "ips");
-        for (i, text) in get_strings(v, &p, errs).iter().enumerate() {
-            match Cidr::parse(text) {
-                Ok(c) => lists.ips.push(c),
-                Err(e) => errs.push(&format!("{p}[{i}]"), e.to_string()),
-            }
-        }
+        lists.ips = get_cidrs(v, &join(path, "ips"), errs);
     }
     for (field, set) in [
         ("users", &mut lists.users),
