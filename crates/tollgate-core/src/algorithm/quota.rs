@@ -164,6 +164,14 @@ impl Quota {
         span
     }
 
+    /// The boundaries around `now`: the previous period's start, this period's start and
+    /// end, and the next period's end (for stores that count elsewhere, such as Redis).
+    pub fn boundaries(&self, now: Nanos) -> [Nanos; 4] {
+        let span = self.span(now);
+        let next = self.compute_span(span.end);
+        [span.prev_start, span.start, span.end, next.end]
+    }
+
     fn compute_span(&self, now: Nanos) -> PeriodSpan {
         self.calendar_span(now).unwrap_or_else(|| {
             // Outside the calendar's range (year 9999 and beyond): fixed-length periods.

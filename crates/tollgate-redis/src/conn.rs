@@ -1,0 +1,200 @@
+//! Connections: one multiplexed connection per node, pipelining every concurrent call, for
+//! a single node, a Sentinel-managed primary or a Cluster.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{AsyncConnectionConfig, IntoConnectionInfo, RedisError, RedisResult, Value};
+use tokio::sync::Mutex;
+
+/// Where Redis is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topology {
+    /// One server (`redis://`, `rediss://` for TLS; `redis://user:password@host` for ACLs).
+    Single {
+        /// Its URL.
+        url: String,
+    },
+    /// A primary found through Sentinels, followed across failovers.
+    Sentinel {
+        /// The Sentinels' URLs; the first one's user and password are also used for the
+        /// primary.
+        urls: Vec<String>,
+        /// The monitored primary's name.
+        master: String,
+    },
+    /// A Cluster, found from seed nodes; MOVED and ASK are followed and the slot map is
+    /// refreshed by the client.
+    Cluster {
+        /// Seed node URLs.
+        urls: Vec<String>,
+    },
+}
+
+/// A connection of any topology. Cloning is cheap and shares the connection.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Sentinel(Arc<Followed>),
+    Cluster(Arc<LazyCluster>),
+}
+
+/// A Cluster connection made on first use, so the store starts with the Cluster down.
+pub(crate) struct LazyCluster {
+    client: redis::cluster::ClusterClient,
+    conn: tokio::sync::OnceCell<ClusterConnection>,
+}
+
+impl LazyCluster {
+    async fn get(&self) -> RedisResult<ClusterConnection> {
+        self.conn
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+/// A Sentinel-managed primary. The client library resolves the primary once per
+/// connection, so on a connection error the primary is looked up again.
+pub(crate) struct Followed {
+    client: Mutex<SentinelClient>,
+    conn: ArcSwapOption<MultiplexedConnection>,
+    config: AsyncConnectionConfig,
+}
+
+impl Conn {
+    pub(crate) fn open(topology: &Topology, timeout: Duration) -> RedisResult<Conn> {
+        match topology {
+            Topology::Single { url } => {
+                let client = redis::Client::open(url.as_str())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(200));
+                // Lazy: the store starts (and answers by its fail policies) with Redis down.
+                let manager = ConnectionManager::new_lazy_with_config(client, config)?;
+                Ok(Conn::Single(manager))
+            }
+            Topology::Sentinel { urls, master } => {
+                let first = urls
+                    .first()
+                    .ok_or_else(|| invalid("sentinel mode needs at least one url"))?
+                    .as_str()
+                    .into_connection_info()?;
+                let node = SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(first.redis_settings().clone());
+                let client = SentinelClient::build(
+                    urls.iter().map(String::as_str).collect(),
+                    master.as_str(),
+                    Some(node),
+                    SentinelServerType::Master,
+                )?;
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout));
+                Ok(Conn::Sentinel(Arc::new(Followed {
+                    client: Mutex::new(client),
+                    conn: ArcSwapOption::empty(),
+                    config,
+                })))
+            }
+            Topology::Cluster { urls } => {
+                let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(2)
+                    .build()?;
+                Ok(Conn::Cluster(Arc::new(LazyCluster {
+                    client,
+                    conn: tokio::sync::OnceCell::new(),
+                })))
+            }
+        }
+    }
+
+    /// Runs `script` with `keys` and `args`.
+    pub(crate) async fn eval(
+        &self,
+        script: &redis::Script,
+        keys: &[String],
+        args: &[String],
+    ) -> RedisResult<Value> {
+        let mut invocation = script.prepare_invoke();
+        for k in keys {
+            invocation.key(k);
+        }
+        for a in args {
+            invocation.arg(a);
+        }
+        match self {
+            Conn::Single(c) => invocation.invoke_async(&mut c.clone()).await,
+            Conn::Cluster(c) => invocation.invoke_async(&mut c.get().await?).await,
+            Conn::Sentinel(f) => {
+                let mut conn = f.get().await?;
+                let result = invocation.invoke_async(&mut conn).await;
+                if let Err(e) = &result
+                    && moved_on(e)
+                {
+                    f.conn.store(None);
+                }
+                result
+            }
+        }
+    }
+
+    /// Runs one plain command.
+    pub(crate) async fn query(&self, cmd: &redis::Cmd) -> RedisResult<Value> {
+        match self {
+            Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => cmd.query_async(&mut c.get().await?).await,
+            Conn::Sentinel(f) => {
+                let mut conn = f.get().await?;
+                let result = cmd.query_async(&mut conn).await;
+                if let Err(e) = &result
+                    && moved_on(e)
+                {
+                    f.conn.store(None);
+                }
+                result
+            }
+        }
+    }
+}
+
+impl Followed {
+    async fn get(&self) -> RedisResult<MultiplexedConnection> {
+        if let Some(c) = self.conn.load_full() {
+            return Ok((*c).clone());
+        }
+        let mut client = self.client.lock().await;
+        // Another caller may have reconnected while this one waited.
+        if let Some(c) = self.conn.load_full() {
+            return Ok((*c).clone());
+        }
+        let conn = client
+            .get_async_connection_with_config(&self.config)
+            .await?;
+        self.conn.store(Some(Arc::new(conn.clone())));
+        Ok(conn)
+    }
+}
+
+/// Whether an error means the primary may have moved: the connection broke, or the node
+/// became a replica.
+fn moved_on(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.code() == Some("READONLY")
+}
+
+fn invalid(msg: &'static str) -> RedisError {
+    RedisError::from((redis::ErrorKind::InvalidClientConfig, msg))
+}

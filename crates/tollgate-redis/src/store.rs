@@ -1,0 +1,425 @@
+//! [`RedisStore`]: the core's `Store` trait over Redis.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::Value;
+use smallvec::SmallVec;
+use tollgate_core::algorithm::Limit;
+use tollgate_core::policy::Rule;
+use tollgate_core::store::Outcomes;
+use tollgate_core::time::Nanos;
+use tollgate_core::{Check, Outcome, Store, StoreError};
+
+use crate::breaker::{Breaker, BreakerConfig, BreakerState};
+use crate::conn::{Conn, Topology};
+use crate::keys;
+use crate::near::NearCache;
+use crate::script::{self, ARGS_PER_CHECK, DECIDE, REPLY_PER_CHECK};
+
+/// Whose clock a decision reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// Redis's `TIME`: every instance sharing the store agrees, whatever its own clock says.
+    #[default]
+    Server,
+    /// The `now` each call passes in (conformance tests, replays).
+    Caller,
+}
+
+/// Redis store settings.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// Where Redis is.
+    pub topology: Topology,
+    /// The longest any call may take; past it the decision follows its rules' fail policies.
+    pub timeout: Duration,
+    /// Prefix of every key the store writes.
+    pub prefix: String,
+    /// Whose clock decides.
+    pub clock: Clock,
+    /// When to stop calling a failing Redis.
+    pub breaker: BreakerConfig,
+    /// Denied counters remembered locally so that repeated requests for them need no
+    /// call until they could pass; 0 turns it off.
+    pub near_cache: u64,
+}
+
+impl RedisConfig {
+    /// Defaults for `topology`: 50 ms timeout, prefix `tg`, server time, near cache of
+    /// 100,000 counters.
+    pub fn new(topology: Topology) -> Self {
+        RedisConfig {
+            topology,
+            timeout: Duration::from_millis(50),
+            prefix: "tg".into(),
+            clock: Clock::Server,
+            breaker: BreakerConfig::default(),
+            near_cache: 100_000,
+        }
+    }
+}
+
+/// Counters in Redis, shared by every instance pointing at it.
+///
+/// A decision is one `EVALSHA` of one script holding every algorithm; concurrent decisions
+/// share one connection per node and are pipelined on it. On a Cluster, a decision whose
+/// counters sit in different slots reserves slot by slot and refunds what it reserved when
+/// a later slot denies (see `docs/redis.md`).
+pub struct RedisStore {
+    conn: Conn,
+    config: RedisConfig,
+    breaker: Breaker,
+    near: Option<NearCache>,
+    next_lease: AtomicU64,
+    cluster: bool,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("topology", &self.config.topology)
+            .field("breaker", &self.breaker.state())
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Acquire,
+    Preview,
+}
+
+impl Op {
+    fn arg(self) -> &'static str {
+        match self {
+            Op::Acquire => "a",
+            Op::Preview => "p",
+        }
+    }
+}
+
+/// Lease ids stay below 2^53 so the script's numbers hold them; each store starts at a
+/// random point so instances do not hand out the same ids.
+const LEASE_MASK: u64 = (1 << 53) - 1;
+
+impl RedisStore {
+    /// A store for `config`. It connects on first use, so it can start while Redis is
+    /// down (decisions then follow their fail policies).
+    pub fn new(config: RedisConfig) -> Result<Self, StoreError> {
+        let conn = Conn::open(&config.topology, config.timeout)
+            .map_err(|e| StoreError::Unavailable(format!("redis: {e}")))?;
+        let start = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0x1ea5e_u64)
+            & LEASE_MASK;
+        Ok(RedisStore {
+            cluster: matches!(config.topology, Topology::Cluster { .. }),
+            near: (config.near_cache > 0).then(|| NearCache::new(config.near_cache)),
+            breaker: Breaker::new(config.breaker),
+            next_lease: AtomicU64::new(start.max(1)),
+            conn,
+            config,
+        })
+    }
+
+    /// The circuit breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// Whether Redis answers a `PING` within the timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let cmd = redis::cmd("PING");
+        self.guarded(self.conn.query(&cmd)).await.map(drop)
+    }
+
+    fn counter_key(&self, rule: &Rule, key: &str) -> String {
+        keys::counter(&self.config.prefix, rule, key)
+    }
+
+    fn lease_for(&self, limit: &Limit) -> u64 {
+        match limit {
+            Limit::Concurrency(_) => {
+                let id = self.next_lease.fetch_add(1, Ordering::Relaxed) & LEASE_MASK;
+                id.max(1)
+            }
+            _ => 0,
+        }
+    }
+
+    fn time_arg(&self, now: Nanos) -> String {
+        match self.config.clock {
+            Clock::Server => String::new(),
+            Clock::Caller => (now / 1_000).to_string(),
+        }
+    }
+
+    /// Runs `call` behind the breaker and the timeout.
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let Some(permit) = self.breaker.allow(Instant::now()) else {
+            return Err(StoreError::Unavailable("redis: circuit open".into()));
+        };
+        let result = match tokio::time::timeout(self.config.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis: {e}"))),
+            Err(_) => Err(StoreError::Timeout),
+        };
+        self.breaker.record(permit, result.is_ok(), Instant::now());
+        result
+    }
+
+    /// One script call over `checks` (all in one slot): their outcomes and the instant
+    /// (µs) the script decided at.
+    async fn call(
+        &self,
+        checks: &[Check<'_>],
+        leases: &[u64],
+        now: Nanos,
+        mode: &str,
+        time: String,
+    ) -> Result<(Outcomes, u64), StoreError> {
+        let mut names = Vec::with_capacity(checks.len() * 2);
+        let mut args = Vec::with_capacity(2 + checks.len() * ARGS_PER_CHECK);
+        args.push(time);
+        args.push(mode.to_owned());
+        for (check, &lease) in checks.iter().zip(leases) {
+            let counter = self.counter_key(check.rule, &check.key);
+            let penalty = keys::penalty(&counter);
+            names.push(counter);
+            names.push(penalty);
+            script::push_args(&mut args, check, now, lease);
+        }
+        let reply = self.guarded(self.conn.eval(&DECIDE, &names, &args)).await?;
+        parse(&reply, checks.len())
+    }
+
+    fn time_of(&self, server_us: u64, now: Nanos) -> String {
+        match self.config.clock {
+            Clock::Server => server_us.to_string(),
+            Clock::Caller => (now / 1_000).to_string(),
+        }
+    }
+
+    async fn decide(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+        op: Op,
+    ) -> Result<Outcomes, StoreError> {
+        if checks.is_empty() {
+            return Ok(Outcomes::new());
+        }
+        if let [check] = checks
+            && let Some(near) = &self.near
+            && let Some(outcome) = near.get(check, now)
+        {
+            return Ok(std::iter::once(outcome).collect());
+        }
+        let leases: SmallVec<[u64; 4]> = checks
+            .iter()
+            .map(|c| match op {
+                Op::Acquire => self.lease_for(&c.rule.limit),
+                Op::Preview => 0,
+            })
+            .collect();
+        let groups = self.groups(checks);
+        let outcomes = if groups.len() == 1 {
+            self.call(checks, &leases, now, op.arg(), self.time_arg(now))
+                .await?
+                .0
+        } else {
+            self.decide_across_slots(checks, &leases, &groups, now, op)
+                .await?
+        };
+        if let Some(near) = &self.near {
+            for (check, outcome) in checks.iter().zip(&outcomes) {
+                if checks.len() == 1 || outcome.blocked {
+                    near.remember(check, outcome, now);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// The checks' indexes grouped by Cluster slot (one group off a Cluster).
+    fn groups(&self, checks: &[Check<'_>]) -> SmallVec<[SmallVec<[usize; 4]>; 2]> {
+        let mut groups: SmallVec<[(u16, SmallVec<[usize; 4]>); 2]> = SmallVec::new();
+        for (i, c) in checks.iter().enumerate() {
+            let slot = if self.cluster {
+                keys::slot(&self.counter_key(c.rule, &c.key))
+            } else {
+                0
+            };
+            match groups.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, g)) => g.push(i),
+                None => groups.push((slot, std::iter::once(i).collect())),
+            }
+        }
+        groups.into_iter().map(|(_, g)| g).collect()
+    }
+
+    /// A decision over several slots: each slot's checks are acquired in turn; when one
+    /// slot denies, the slots already acquired are refunded, so the decision consumes
+    /// nothing. Meanwhile other decisions may see the reservation: this errs towards
+    /// denying, never towards admitting too much.
+    async fn decide_across_slots(
+        &self,
+        checks: &[Check<'_>],
+        leases: &[u64],
+        groups: &[SmallVec<[usize; 4]>],
+        now: Nanos,
+        op: Op,
+    ) -> Result<Outcomes, StoreError> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; checks.len()];
+        let mut reserved: SmallVec<[(usize, u64); 2]> = SmallVec::new();
+        let mut denied = false;
+        let mut failure = None;
+        for (g, group) in groups.iter().enumerate() {
+            let part: SmallVec<[Check<'_>; 4]> = group.iter().map(|&i| checks[i].clone()).collect();
+            let part_leases: SmallVec<[u64; 4]> = group.iter().map(|&i| leases[i]).collect();
+            match self
+                .call(&part, &part_leases, now, op.arg(), self.time_arg(now))
+                .await
+            {
+                Ok((outs, at)) => {
+                    let all = outs.iter().all(|o| o.allowed);
+                    for (&i, o) in group.iter().zip(outs) {
+                        outcomes[i] = Some(o);
+                    }
+                    if all {
+                        reserved.push((g, at));
+                    } else {
+                        denied = true;
+                        if op == Op::Acquire {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if op == Op::Acquire && (denied || failure.is_some()) {
+            for &(g, at) in &reserved {
+                let part: SmallVec<[Check<'_>; 4]> =
+                    groups[g].iter().map(|&i| checks[i].clone()).collect();
+                let part_leases: SmallVec<[u64; 4]> =
+                    groups[g].iter().map(|&i| leases[i]).collect();
+                if let Err(e) = self
+                    .call(&part, &part_leases, now, "r", self.time_of(at, now))
+                    .await
+                {
+                    tracing::warn!(error = %e, "redis store: a cross-slot refund failed");
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if denied {
+            // Limits that would have admitted report their state as it stays.
+            for group in groups {
+                if group
+                    .iter()
+                    .all(|&i| outcomes[i].is_some_and(|o| o.allowed))
+                {
+                    let looks: SmallVec<[Check<'_>; 4]> = group
+                        .iter()
+                        .map(|&i| Check {
+                            rule: checks[i].rule,
+                            key: Cow::Borrowed(&checks[i].key),
+                            cost: 0,
+                        })
+                        .collect();
+                    let zero: SmallVec<[u64; 4]> = group.iter().map(|_| 0).collect();
+                    let (outs, _) = self
+                        .call(&looks, &zero, now, "p", self.time_arg(now))
+                        .await?;
+                    for (&i, o) in group.iter().zip(outs) {
+                        outcomes[i] = Some(o);
+                    }
+                }
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::deny(0, 0, 0, None)))
+            .collect())
+    }
+}
+
+/// Reads the script's answer: seven integers per check, then the instant.
+fn parse(reply: &Value, n: usize) -> Result<(Outcomes, u64), StoreError> {
+    let bad = || StoreError::Unavailable("redis: unexpected script reply".into());
+    let Value::Array(items) = reply else {
+        return Err(bad());
+    };
+    let ints: SmallVec<[i64; 16]> = items
+        .iter()
+        .map(|v| match v {
+            Value::Int(i) => Ok(*i),
+            _ => Err(bad()),
+        })
+        .collect::<Result<_, _>>()?;
+    if ints.len() != n * REPLY_PER_CHECK + 1 {
+        return Err(bad());
+    }
+    let u = |i: i64| u64::try_from(i).unwrap_or(0);
+    let ns = |us: i64| u(us).saturating_mul(1_000);
+    let outcomes = ints
+        .chunks_exact(REPLY_PER_CHECK)
+        .map(|c| Outcome {
+            allowed: c[0] == 1,
+            limit: u(c[1]),
+            remaining: u(c[2]),
+            reset: ns(c[3]),
+            retry_after: (c[4] >= 0).then(|| ns(c[4])),
+            blocked: c[5] == 1,
+            lease: (c[6] > 0).then(|| u(c[6])),
+        })
+        .collect();
+    let at = ints.last().copied().map_or(0, u);
+    Ok((outcomes, at))
+}
+
+impl Store for RedisStore {
+    async fn acquire(&self, checks: &[Check<'_>], now: Nanos) -> Result<Outcomes, StoreError> {
+        self.decide(checks, now, Op::Acquire).await
+    }
+
+    async fn preview(&self, checks: &[Check<'_>], now: Nanos) -> Result<Outcomes, StoreError> {
+        self.decide(checks, now, Op::Preview).await
+    }
+
+    async fn release(
+        &self,
+        rule: &Rule,
+        key: &str,
+        lease: u64,
+        now: Nanos,
+    ) -> Result<bool, StoreError> {
+        let counter = self.counter_key(rule, key);
+        let names = [keys::penalty(&counter), counter];
+        let args = [self.time_arg(now), "l".to_owned(), lease.to_string()];
+        // The release reads KEYS[1]: the counter goes first.
+        let names = [names[1].clone(), names[0].clone()];
+        let reply = self.guarded(self.conn.eval(&DECIDE, &names, &args)).await?;
+        Ok(matches!(reply, Value::Int(1)))
+    }
+
+    async fn reset(&self, rule: &Rule, key: &str) -> Result<(), StoreError> {
+        let counter = self.counter_key(rule, key);
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(keys::penalty(&counter)).arg(&counter);
+        self.guarded(self.conn.query(&cmd)).await?;
+        if let Some(near) = &self.near {
+            near.forget(rule, key);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! Real Redis servers for tests: a single node, a Cluster (3 primaries, 3 replicas) and a
+//! primary with a replica and 3 Sentinels, each on free loopback ports in its own temporary
+//! folder, stopped when dropped. Nothing here mocks Redis; it only starts and stops it.
+//!
+//! `redis-server` and `redis-cli` come from `PATH` (the project's test script installs
+//! them) or from `REDIS_SERVER` / `REDIS_CLI`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A test-support error: what failed and why.
+pub type Error = String;
+
+fn server_bin() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+fn cli_bin() -> String {
+    std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into())
+}
+
+/// A loopback port that is free, and whose Cluster bus port (+10000) is free too.
+pub fn free_port() -> Result<u16, Error> {
+    for _ in 0..200 {
+        let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = l.local_addr().map_err(|e| e.to_string())?.port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free port pair found".into())
+}
+
+/// Runs `redis-cli` against `port` and returns its output.
+pub fn cli(port: u16, args: &[&str]) -> Result<String, Error> {
+    let out = Command::new(cli_bin())
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e} (is redis-tools installed?)", cli_bin()))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Polls `ready` every 20 ms until it holds or `deadline` passes.
+pub fn wait_for(
+    what: &str,
+    deadline: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), Error> {
+    let until = Instant::now() + deadline;
+    while Instant::now() < until {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("{what}: not ready after {deadline:?}"))
+}
+
+/// One `redis-server` process (a data node or a Sentinel).
+pub struct RedisServer {
+    /// Its port.
+    pub port: u16,
+    child: Option<Child>,
+    conf: Option<PathBuf>,
+    args: Vec<String>,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts a node on a free port with extra `args` (`--cluster-enabled yes`, …).
+    pub fn start(dir: &Path, args: &[&str]) -> Result<RedisServer, Error> {
+        let port = free_port()?;
+        Self::start_on(dir, port, None, args)
+    }
+
+    /// Starts a node on `port`, reading the config file `conf` first when given.
+    pub fn start_on(
+        dir: &Path,
+        port: u16,
+        conf: Option<PathBuf>,
+        args: &[&str],
+    ) -> Result<RedisServer, Error> {
+        let dir = dir.join(format!("node-{port}"));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut server = RedisServer {
+            port,
+            child: None,
+            conf,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            dir,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the node again after [`kill`](Self::kill), on the same port.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        let child = Command::new(server_bin())
+            .args(self.conf.iter())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{}: {e} (is redis-server installed?)", server_bin()))?;
+        self.child = Some(child);
+        let port = self.port;
+        wait_for(&format!("redis on {port}"), Duration::from_secs(10), || {
+            cli(port, &["PING"]).is_ok_and(|o| o.trim() == "PONG")
+        })
+    }
+
+    /// Kills the node at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A standalone node in its own temporary folder.
+pub struct Single {
+    /// The node.
+    pub server: RedisServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Single {
+    /// Starts one node.
+    pub fn start() -> Result<Single, Error> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let server = RedisServer::start(dir.path(), &[])?;
+        Ok(Single { server, _dir: dir })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+}
+
+/// A Cluster of 3 primaries and 3 replicas, built with `redis-cli --cluster create`.
+pub struct Cluster {
+    /// Its nodes; the first three start as primaries.
+    pub nodes: Vec<RedisServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts six nodes and joins them into a Cluster.
+    pub fn start() -> Result<Cluster, Error> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            "1000",
+            "--cluster-config-file",
+            "nodes.conf",
+        ];
+        let nodes = (0..6)
+            .map(|_| RedisServer::start(dir.path(), &args))
+            .collect::<Result<Vec<_>, _>>()?;
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let mut create = vec!["--cluster", "create"];
+        create.extend(addrs.iter().map(String::as_str));
+        create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        cli(nodes[0].port, &create)?;
+        for n in &nodes {
+            let port = n.port;
+            wait_for("cluster state ok", Duration::from_secs(20), || {
+                cli(port, &["CLUSTER", "INFO"]).is_ok_and(|o| o.contains("cluster_state:ok"))
+            })?;
+        }
+        Ok(Cluster { nodes, _dir: dir })
+    }
+
+    /// Seed URLs of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+/// A primary, one replica and three Sentinels watching them as `mymaster`.
+pub struct Sentinels {
+    /// The data nodes: `[primary, replica]` as started.
+    pub data: Vec<RedisServer>,
+    /// The Sentinels.
+    pub sentinels: Vec<RedisServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sentinels {
+    /// The master name the Sentinels monitor.
+    pub const MASTER: &'static str = "mymaster";
+
+    /// Starts the primary, its replica and three Sentinels (1 s down-after).
+    pub fn start() -> Result<Sentinels, Error> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let primary = RedisServer::start(dir.path(), &[])?;
+        let primary_port = primary.port.to_string();
+        let replica = RedisServer::start(dir.path(), &["--replicaof", "127.0.0.1", &primary_port])?;
+        let rport = replica.port;
+        wait_for("replica in sync", Duration::from_secs(10), || {
+            cli(rport, &["INFO", "replication"]).is_ok_and(|o| o.contains("master_link_status:up"))
+        })?;
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port()?;
+            let conf = dir.path().join(format!("sentinel-{port}.conf"));
+            let text = format!(
+                "port {port}\nbind 127.0.0.1\nsentinel monitor {m} 127.0.0.1 {primary_port} 2\n\
+                 sentinel down-after-milliseconds {m} 1000\nsentinel failover-timeout {m} 5000\n\
+                 sentinel parallel-syncs {m} 1\n",
+                m = Self::MASTER
+            );
+            std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+            sentinels.push(RedisServer::start_on(
+                dir.path(),
+                port,
+                Some(conf),
+                &["--sentinel"],
+            )?);
+        }
+        for s in &sentinels {
+            let port = s.port;
+            wait_for("sentinels see each other", Duration::from_secs(20), || {
+                cli(port, &["SENTINEL", "MASTER", Self::MASTER]).is_ok_and(|o| {
+                    o.lines().skip_while(|l| *l != "num-other-sentinels").nth(1) == Some("2")
+                })
+            })?;
+        }
+        Ok(Sentinels {
+            data: vec![primary, replica],
+            sentinels,
+            _dir: dir,
+        })
+    }
+
+    /// The Sentinels' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(RedisServer::url).collect()
+    }
+
+    /// The port of the current primary, as the Sentinels report it.
+    pub fn primary_port(&self) -> Option<u16> {
+        let out = cli(
+            self.sentinels[0].port,
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::MASTER],
+        )
+        .ok()?;
+        out.lines().nth(1)?.trim().parse().ok()
+    }
+}
