@@ -133,7 +133,8 @@ impl RedisStore {
         self.guarded(self.conn.query(&cmd)).await.map(drop)
     }
 
-    fn counter_key(&self, rule: &Rule, key: &str) -> String {
+    /// The Redis key holding counter (`rule`, `key`), for operators inspecting Redis.
+    pub fn counter_key(&self, rule: &Rule, key: &str) -> String {
         keys::counter(&self.config.prefix, rule, key)
     }
 

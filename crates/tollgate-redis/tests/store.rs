@@ -1,0 +1,262 @@
+//! The Redis store's own promises, on real servers: all-or-nothing decisions (also across
+//! Cluster slots), penalties, server time, exact counting under concurrency, and bounded
+//! answers when Redis dies.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tollgate_core::time::NANOS_PER_SEC;
+use tollgate_core::{Check, Policy, Store, StoreError};
+use tollgate_redis::{BreakerConfig, Clock, RedisConfig, RedisStore, Topology};
+use tollgate_testkit::{Cluster, Sentinels, Single, wait_for};
+
+const T0: u64 = 1_800_000_000 * NANOS_PER_SEC;
+
+fn config(topology: Topology, clock: Clock) -> RedisConfig {
+    RedisConfig {
+        clock,
+        timeout: Duration::from_secs(2),
+        ..RedisConfig::new(topology)
+    }
+}
+
+fn policy() -> Policy {
+    Policy::from_yaml(
+        r#"
+rules:
+  - { name: small, key: "s:{user}", limit: 1, period: 1m, algorithm: fixed_window }
+  - { name: large, key: "l:{user}", limit: 5, period: 1m, algorithm: fixed_window }
+  - { name: boxed, key: "b:{user}", limit: 1, period: 1s, algorithm: gcra, on_exceed: { block_for: 10s } }
+  - { name: exact, key: "e:{user}", limit: 100, period: 1m, algorithm: sliding_window }
+"#,
+    )
+    .unwrap()
+}
+
+fn check<'a>(p: &'a Policy, rule: &str, key: &str) -> Check<'a> {
+    Check {
+        rule: p.rule(rule).unwrap(),
+        key: Cow::Owned(key.to_owned()),
+        cost: 1,
+    }
+}
+
+async fn all_or_nothing(store: &RedisStore) {
+    let p = policy();
+    // Keys chosen so that, on a Cluster, the two counters sit in different slots.
+    let checks = [check(&p, "large", "x-1"), check(&p, "small", "y-2")];
+    let first = store.acquire(&checks, T0).await.unwrap();
+    assert!(first.iter().all(|o| o.allowed));
+    assert_eq!(first[0].remaining, 4);
+    // `small` is spent: the decision denies, and `large` must not lose a unit.
+    for _ in 0..3 {
+        let denied = store.acquire(&checks, T0).await.unwrap();
+        assert!(!denied[1].allowed);
+        assert!(
+            denied[0].allowed,
+            "the other limit reports its state as it stays"
+        );
+        assert_eq!(denied[0].remaining, 4, "a denied decision consumed a unit");
+    }
+    let look = Check {
+        cost: 0,
+        ..checks[0].clone()
+    };
+    assert_eq!(store.preview(&[look], T0).await.unwrap()[0].remaining, 4);
+}
+
+#[tokio::test]
+async fn a_denied_decision_consumes_nothing_on_a_single_node() {
+    let redis = Single::start().unwrap();
+    let store =
+        RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Caller)).unwrap();
+    all_or_nothing(&store).await;
+}
+
+#[tokio::test]
+async fn a_denied_decision_consumes_nothing_across_cluster_slots() {
+    let cluster = Cluster::start().unwrap();
+    let store = RedisStore::new(config(
+        Topology::Cluster {
+            urls: cluster.urls(),
+        },
+        Clock::Caller,
+    ))
+    .unwrap();
+    let p = policy();
+    let slot = |c: &Check<'_>| {
+        let key = store.counter_key(c.rule, &c.key);
+        tollgate_testkit::cli(cluster.nodes[0].port, &["CLUSTER", "KEYSLOT", &key]).unwrap()
+    };
+    assert_ne!(
+        slot(&check(&p, "large", "x-1")),
+        slot(&check(&p, "small", "y-2"))
+    );
+    all_or_nothing(&store).await;
+}
+
+#[tokio::test]
+async fn a_penalty_blocks_and_is_then_answered_without_redis() {
+    let mut redis = Single::start().unwrap();
+    let store =
+        RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Caller)).unwrap();
+    let p = policy();
+    let c = [check(&p, "boxed", "u")];
+    assert!(store.acquire(&c, T0).await.unwrap()[0].allowed);
+    let denied = store.acquire(&c, T0).await.unwrap();
+    assert!(!denied[0].allowed && !denied[0].blocked);
+    let later = T0 + 5 * NANOS_PER_SEC;
+    let blocked = store.acquire(&c, later).await.unwrap();
+    assert!(blocked[0].blocked, "{blocked:?}");
+    assert_eq!(blocked[0].retry_after, Some(5 * NANOS_PER_SEC));
+    // With Redis gone, the near cache still knows the counter is blocked.
+    redis.server.kill();
+    let cached = store.acquire(&c, later + NANOS_PER_SEC).await.unwrap();
+    assert!(cached[0].blocked);
+    assert_eq!(cached[0].retry_after, Some(4 * NANOS_PER_SEC));
+}
+
+#[tokio::test]
+async fn server_time_makes_skewed_instances_agree() {
+    let redis = Single::start().unwrap();
+    let a = RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Server)).unwrap();
+    let b = RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Server)).unwrap();
+    let p = policy();
+    let c = [check(&p, "large", "skew")];
+    // The callers' clocks are an hour apart; Redis's clock decides for both.
+    let mut admitted = 0;
+    for i in 0..8 {
+        let (store, now) = if i % 2 == 0 {
+            (&a, T0)
+        } else {
+            (&b, T0 + 3600 * NANOS_PER_SEC)
+        };
+        admitted += usize::from(store.acquire(&c, now).await.unwrap()[0].allowed);
+    }
+    assert_eq!(admitted, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_decisions_admit_exactly_the_limit() {
+    let redis = Single::start().unwrap();
+    let store = Arc::new(
+        RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Server)).unwrap(),
+    );
+    let p = Arc::new(policy());
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (store, p) = (store.clone(), p.clone());
+            tokio::spawn(async move {
+                let mut admitted = 0u32;
+                for _ in 0..10 {
+                    let c = [check(&p, "exact", "crowd")];
+                    admitted += u32::from(store.acquire(&c, 0).await.unwrap()[0].allowed);
+                }
+                admitted
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, 100, "640 attempts on a limit of 100 per minute");
+}
+
+#[tokio::test]
+async fn a_dead_redis_fails_fast_and_recovery_is_quick() {
+    let mut redis = Single::start().unwrap();
+    let store = RedisStore::new(RedisConfig {
+        timeout: Duration::from_millis(50),
+        breaker: BreakerConfig {
+            failures: 2,
+            cool_down: Duration::from_millis(100),
+        },
+        ..config(Topology::Single { url: redis.url() }, Clock::Server)
+    })
+    .unwrap();
+    let p = policy();
+    let c = [check(&p, "exact", "chaos")];
+    assert!(store.acquire(&c, 0).await.is_ok());
+    redis.server.kill();
+    for _ in 0..50 {
+        let started = Instant::now();
+        let result = store.acquire(&c, 0).await;
+        assert!(matches!(
+            result,
+            Err(StoreError::Timeout | StoreError::Unavailable(_))
+        ));
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(store.breaker_state().name(), "open");
+    redis.server.restart().unwrap();
+    let back = Instant::now();
+    let mut ok = false;
+    while back.elapsed() < Duration::from_secs(1) {
+        if store.acquire(&c, 0).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(ok, "not back within 1 s of the restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_is_followed() {
+    let mut set = Sentinels::start().unwrap();
+    let store = RedisStore::new(RedisConfig {
+        timeout: Duration::from_millis(200),
+        breaker: BreakerConfig {
+            failures: 3,
+            cool_down: Duration::from_millis(100),
+        },
+        ..config(
+            Topology::Sentinel {
+                urls: set.urls(),
+                master: Sentinels::MASTER.into(),
+            },
+            Clock::Server,
+        )
+    })
+    .unwrap();
+    let p = policy();
+    let c = [check(&p, "exact", "failover")];
+    assert!(store.acquire(&c, 0).await.unwrap()[0].allowed);
+    let old = set.primary_port().unwrap();
+    set.data[0].kill();
+    let mut errors = 0u32;
+    let mut answered_after = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        match store.acquire(&c, 0).await {
+            Ok(_) if set.primary_port().is_some_and(|p| p != old) => {
+                answered_after = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => errors += 1,
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(700),
+            "{:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        answered_after,
+        "no answer from the promoted replica ({errors} errors)"
+    );
+    wait_for("promotion", Duration::from_secs(1), || {
+        set.primary_port() != Some(old)
+    })
+    .unwrap();
+}
