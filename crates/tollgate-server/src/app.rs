@@ -15,13 +15,15 @@ use tollgate_core::policy::ConfigErrors;
 use tollgate_core::policy::matcher::Cidr;
 use tollgate_core::time::{Clock, FastClock, NANOS_PER_MILLI, ceil_millis};
 use tollgate_core::{Decision, Headers, Limiter, MemoryStore, MemoryStoreConfig};
+use tollgate_redis::RedisStore;
 
 use crate::config::{self, Config};
+use crate::store::AnyStore;
 
 /// Everything a request handler needs.
 pub struct App {
     /// Policy and store.
-    pub limiter: Limiter<MemoryStore>,
+    pub limiter: Limiter<AnyStore>,
     /// The clock decisions read.
     pub clock: FastClock,
     /// Peers whose forwarding headers are believed.
@@ -40,12 +42,19 @@ pub struct App {
 }
 
 impl App {
-    /// State for `config`, loaded from `path`.
-    pub fn new(config: Config, path: Option<PathBuf>, metrics: PrometheusHandle) -> Self {
-        let store = MemoryStore::new(MemoryStoreConfig {
-            capacity: config.store.capacity,
-        });
-        App {
+    /// State for `config`, loaded from `path`. A Redis store connects on first use.
+    pub fn new(
+        config: Config,
+        path: Option<PathBuf>,
+        metrics: PrometheusHandle,
+    ) -> Result<Self, tollgate_core::StoreError> {
+        let store = match config.store.redis {
+            Some(redis) => AnyStore::Redis(RedisStore::new(redis)?),
+            None => AnyStore::Memory(MemoryStore::new(MemoryStoreConfig {
+                capacity: config.store.capacity,
+            })),
+        };
+        Ok(App {
             limiter: Limiter::new(store, config.policy),
             clock: FastClock::new(),
             trusted: config.server.trusted_proxies,
@@ -55,7 +64,7 @@ impl App {
             metrics,
             ready: AtomicBool::new(false),
             key_seed: std::hash::RandomState::new().hash_one("tollgate-key-fingerprint"),
-        }
+        })
     }
 
     /// Whether the policy is loaded and the store answers.
@@ -137,10 +146,13 @@ impl App {
                 let rule = h
                     .rules
                     .entry(l.rule.name.as_str().into())
-                    .or_insert_with(|| RuleCounters::new(&l.rule.name));
+                    .or_insert_with(|| {
+                        RuleCounters::new(&l.rule.name, l.rule.on_store_error.name())
+                    });
                 rule.outcomes[outcome].increment(1);
                 if l.degraded {
                     rule.store_errors.increment(1);
+                    rule.degraded.increment(1);
                 }
             }
         });
@@ -155,10 +167,11 @@ impl App {
 struct RuleCounters {
     outcomes: [metrics::Counter; 3],
     store_errors: metrics::Counter,
+    degraded: metrics::Counter,
 }
 
 impl RuleCounters {
-    fn new(rule: &str) -> Self {
+    fn new(rule: &str, fail_policy: &'static str) -> Self {
         let outcome = |o: &'static str| metrics::counter!("tollgate_decisions_total", "rule" => rule.to_owned(), "outcome" => o);
         RuleCounters {
             outcomes: [
@@ -167,6 +180,7 @@ impl RuleCounters {
                 outcome("shadow_denied"),
             ],
             store_errors: metrics::counter!("tollgate_store_errors_total", "rule" => rule.to_owned()),
+            degraded: metrics::counter!("tollgate_degraded_decisions_total", "rule" => rule.to_owned(), "fail_policy" => fail_policy),
         }
     }
 }
@@ -205,6 +219,8 @@ struct LimitOut<'a> {
     window_ms: Option<u64>,
     exceeded: bool,
     shadow: bool,
+    /// Answered by the rule's fail policy because the store could not answer.
+    degraded: bool,
 }
 
 struct HeadersOut<'a>(&'a Headers);
@@ -234,6 +250,7 @@ impl<'a> DecisionOut<'a> {
                     window_ms: l.rule.limit.window(d.now).map(|w| w / NANOS_PER_MILLI),
                     exceeded: l.exceeded(),
                     shadow: l.shadow(),
+                    degraded: l.degraded,
                 })
                 .collect(),
             headers: HeadersOut(headers),

@@ -12,6 +12,7 @@ use tollgate_core::policy::parse::{
     ConfigError, ConfigErrors, Errors, as_map, check_fields, get_cidrs, get_duration, get_str,
     get_u64, parse_yaml, show,
 };
+use tollgate_redis::{RedisConfig, Topology};
 
 /// The embedded default configuration.
 pub const DEFAULT_YAML: &str = include_str!("default.yaml");
@@ -37,6 +38,152 @@ pub struct ServerSettings {
 pub struct StoreSettings {
     /// Live counters the memory store is sized for.
     pub capacity: usize,
+    /// Set when `store.kind` is `redis`.
+    pub redis: Option<RedisConfig>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            capacity: 1_000_000,
+            redis: None,
+        }
+    }
+}
+
+const STORE_FIELDS: &[&str] = &[
+    "kind",
+    "capacity",
+    "url",
+    "urls",
+    "mode",
+    "master",
+    "timeout",
+    "consistency",
+    "prefix",
+    "breaker",
+    "near_cache",
+];
+
+/// Reads the `store` section.
+fn parse_store(m: &Map<String, Value>, errs: &mut Errors) -> StoreSettings {
+    let mut store = StoreSettings::default();
+    check_fields(m, "store", STORE_FIELDS, errs);
+    if let Some(c) = get_u64(m, "capacity", "store", errs) {
+        match usize::try_from(c) {
+            Ok(c) if (1..=1_000_000_000).contains(&c) => store.capacity = c,
+            _ => errs.push(
+                "store.capacity",
+                format!("{c} is not between 1 and 1000000000"),
+            ),
+        }
+    }
+    match get_str(m, "kind", "store", errs) {
+        None | Some("memory") => return store,
+        Some("redis") => {}
+        Some(other) => {
+            errs.push(
+                "store.kind",
+                format!("{other:?} is not a store this build has (memory, redis)"),
+            );
+            return store;
+        }
+    }
+    let mut urls: Vec<String> = get_str(m, "url", "store", errs)
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    match m.get("urls") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(u) => urls.push(u.to_owned()),
+                    None => errs.push(
+                        &format!("store.urls[{i}]"),
+                        format!("expected a URL, found {}", show(item)),
+                    ),
+                }
+            }
+        }
+        Some(other) => errs.push(
+            "store.urls",
+            format!("expected a list of URLs, found {}", show(other)),
+        ),
+    }
+    for (i, u) in urls.iter().enumerate() {
+        if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+            errs.push(
+                "store.url",
+                format!("{u:?} (url {i}) is not a redis:// or rediss:// URL"),
+            );
+        }
+    }
+    if urls.is_empty() {
+        urls.push("redis://127.0.0.1:6379".into());
+    }
+    let topology = match get_str(m, "mode", "store", errs).unwrap_or("single") {
+        "single" => {
+            if urls.len() > 1 {
+                errs.push("store.urls", "mode single takes one URL");
+            }
+            Topology::Single {
+                url: urls.swap_remove(0),
+            }
+        }
+        "cluster" => Topology::Cluster { urls },
+        "sentinel" => {
+            let master = get_str(m, "master", "store", errs).unwrap_or_default();
+            if master.is_empty() {
+                errs.push("store.master", "mode sentinel needs the primary's name");
+            }
+            Topology::Sentinel {
+                urls,
+                master: master.to_owned(),
+            }
+        }
+        other => {
+            errs.push(
+                "store.mode",
+                format!("{other:?} is not a mode (single, sentinel, cluster)"),
+            );
+            return store;
+        }
+    };
+    let mut redis = RedisConfig::new(topology);
+    if let Some(d) = get_duration(m, "timeout", "store", errs) {
+        if d == 0 || d > 10 * 1_000_000_000 {
+            errs.push("store.timeout", "must be between 1ms and 10s");
+        }
+        redis.timeout = Duration::from_nanos(d);
+    }
+    match get_str(m, "consistency", "store", errs) {
+        None | Some("exact") => {}
+        Some(other) => errs.push(
+            "store.consistency",
+            format!("{other:?} is not available; this build counts exactly (exact)"),
+        ),
+    }
+    if let Some(prefix) = get_str(m, "prefix", "store", errs) {
+        redis.prefix = prefix.to_owned();
+    }
+    if let Some(n) = get_u64(m, "near_cache", "store", errs) {
+        redis.near_cache = n;
+    }
+    if let Some(b) = m
+        .get("breaker")
+        .and_then(|v| as_map(v, "store.breaker", errs))
+    {
+        check_fields(b, "store.breaker", &["failures", "cool_down"], errs);
+        if let Some(n) = get_u64(b, "failures", "store.breaker", errs) {
+            redis.breaker.failures = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+        }
+        if let Some(d) = get_duration(b, "cool_down", "store.breaker", errs) {
+            redis.breaker.cool_down = Duration::from_nanos(d);
+        }
+    }
+    store.redis = Some(redis);
+    store
 }
 
 /// A loaded, validated configuration.
@@ -208,31 +355,10 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         }
     }
 
-    let mut store = StoreSettings {
-        capacity: 1_000_000,
-    };
-    if let Some(m) = root
+    let store = root
         .get("store")
         .and_then(|v| as_map(v, "store", &mut errs))
-    {
-        check_fields(m, "store", &["kind", "capacity"], &mut errs);
-        match get_str(m, "kind", "store", &mut errs) {
-            None | Some("memory") => {}
-            Some(other) => errs.push(
-                "store.kind",
-                format!("{other:?} is not a store this build has (memory)"),
-            ),
-        }
-        if let Some(c) = get_u64(m, "capacity", "store", &mut errs) {
-            match usize::try_from(c) {
-                Ok(c) if (1..=1_000_000_000).contains(&c) => store.capacity = c,
-                _ => errs.push(
-                    "store.capacity",
-                    format!("{c} is not between 1 and 1000000000"),
-                ),
-            }
-        }
-    }
+        .map_or_else(StoreSettings::default, |m| parse_store(m, &mut errs));
 
     let mut admin_token = std::env::var("TOLLGATE_ADMIN_TOKEN")
         .ok()
@@ -275,6 +401,13 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
             None
         }
     };
+    if let (Some(p), Some(_)) = (&policy, &store.redis) {
+        for (i, rule) in p.rules().iter().enumerate() {
+            if let Some(why) = tollgate_redis::unsupported(&rule.limit) {
+                errs.push(&format!("rules[{i}]"), format!("{}: {why}", rule.name));
+            }
+        }
+    }
     errs.finish(())?;
     let policy = policy.ok_or_else(|| one_error("", "the policy did not compile".into()))?;
     Ok(Config {

@@ -4,6 +4,7 @@ mod app;
 mod config;
 mod http;
 mod reload;
+mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -202,7 +203,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         let listen = cfg.server.listen;
         let max_body = cfg.server.max_body;
         let timeout = cfg.server.request_timeout;
-        let app = Arc::new(app::App::new(cfg, path.clone(), metrics));
+        let app = Arc::new(app::App::new(cfg, path.clone(), metrics)?);
         let _watcher = match &path {
             Some(p) => Some(reload::spawn(app.clone(), p.clone())?),
             None => None,
@@ -278,12 +279,14 @@ fn spawn_sweeper(app: Arc<app::App>) {
             let app = app.clone();
             let live = tokio::task::spawn_blocking(move || {
                 let now = app.now();
-                app.limiter.store().sweep(now);
-                app.limiter.store().live(now)
+                app.limiter.store().sweep(now)
             })
             .await
-            .unwrap_or(0);
-            metrics::gauge!("tollgate_live_counters").set(live as f64);
+            .ok()
+            .flatten();
+            if let Some(live) = live {
+                metrics::gauge!("tollgate_live_counters").set(live as f64);
+            }
         }
     });
 }

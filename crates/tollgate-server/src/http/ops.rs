@@ -16,16 +16,26 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the policy is loaded and the store answers.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    if app.is_ready() {
-        "ready\n".into_response()
-    } else {
-        Problem::new(
+    if !app.is_ready() {
+        return Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             "Not ready",
             None,
         )
-        .into_response()
+        .into_response();
+    }
+    match app.limiter.store().health().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(why) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "Counter store unavailable",
+            Some(format!(
+                "decisions follow each rule's on_store_error: {why}"
+            )),
+        )
+        .into_response(),
     }
 }
 

@@ -1,0 +1,77 @@
+//! The counter store the server was configured with: memory or Redis.
+
+use tollgate_core::policy::Rule;
+use tollgate_core::store::Outcomes;
+use tollgate_core::time::Nanos;
+use tollgate_core::{Check, MemoryStore, Store, StoreError};
+use tollgate_redis::RedisStore;
+
+/// One of the stores, chosen by `store.kind`.
+#[derive(Debug)]
+pub enum AnyStore {
+    /// In-process counters.
+    Memory(MemoryStore),
+    /// Counters shared through Redis.
+    Redis(RedisStore),
+}
+
+impl AnyStore {
+    /// Frees idle counters' memory and returns how many counters are live (memory only;
+    /// Redis expires its own keys).
+    pub fn sweep(&self, now: Nanos) -> Option<usize> {
+        match self {
+            AnyStore::Memory(m) => {
+                m.sweep(now);
+                Some(m.live(now))
+            }
+            AnyStore::Redis(_) => None,
+        }
+    }
+
+    /// Whether the store answers, and when not, why (for `/readyz`).
+    pub async fn health(&self) -> Result<(), String> {
+        match self {
+            AnyStore::Memory(_) => Ok(()),
+            AnyStore::Redis(r) => r
+                .ping()
+                .await
+                .map_err(|e| format!("{e} (circuit {})", r.breaker_state().name())),
+        }
+    }
+}
+
+impl Store for AnyStore {
+    async fn acquire(&self, checks: &[Check<'_>], now: Nanos) -> Result<Outcomes, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.acquire(checks, now).await,
+            AnyStore::Redis(s) => s.acquire(checks, now).await,
+        }
+    }
+
+    async fn preview(&self, checks: &[Check<'_>], now: Nanos) -> Result<Outcomes, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.preview(checks, now).await,
+            AnyStore::Redis(s) => s.preview(checks, now).await,
+        }
+    }
+
+    async fn release(
+        &self,
+        rule: &Rule,
+        key: &str,
+        lease: u64,
+        now: Nanos,
+    ) -> Result<bool, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.release(rule, key, lease, now).await,
+            AnyStore::Redis(s) => s.release(rule, key, lease, now).await,
+        }
+    }
+
+    async fn reset(&self, rule: &Rule, key: &str) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.reset(rule, key).await,
+            AnyStore::Redis(s) => s.reset(rule, key).await,
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! `tollgate` processes sharing limits through a real Redis (single node and Cluster),
+//! and what they answer while Redis is down.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Server, eventually};
+use serde_json::{Value, json};
+use tollgate_testkit::{Cluster, Single};
+
+const LIMIT: u32 = 200;
+
+fn shared_policy(store: &str) -> String {
+    format!(
+        "{store}\nrules:\n  - {{ name: shared, key: \"all\", match: {{ user: \"*\" }}, algorithm: fixed_window, limit: {LIMIT}, period: 1m }}\n"
+    )
+}
+
+/// 64 clients spread over `servers` ask 640 times for a limit of 200 per minute.
+async fn admitted_across(servers: &[Server]) -> (u32, u32) {
+    let client = reqwest::Client::new();
+    let admitted = Arc::new(AtomicU32::new(0));
+    let failed = Arc::new(AtomicU32::new(0));
+    let urls: Vec<String> = servers.iter().map(|s| s.url("/v1/check")).collect();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let (client, url) = (client.clone(), urls[i % urls.len()].clone());
+            let (admitted, failed) = (admitted.clone(), failed.clone());
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    let body = json!({"subject": {"user": format!("u{i}")}});
+                    match client.post(&url).json(&body).send().await {
+                        Ok(r) if r.status() == 200 => {
+                            let v: Value = r.json().await.unwrap();
+                            assert_eq!(v["limits"][0]["degraded"], false, "{v}");
+                            if v["allowed"] == true {
+                                admitted.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (
+        admitted.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_on_one_redis_admit_exactly_the_limit() {
+    let redis = Single::start().unwrap();
+    let store = format!(
+        "store: {{ kind: redis, url: \"{}\", timeout: 2s }}",
+        redis.url()
+    );
+    let servers: Vec<Server> = (0..3)
+        .map(|_| Server::start(&shared_policy(&store)))
+        .collect();
+    let (admitted, failed) = admitted_across(&servers).await;
+    assert_eq!(failed, 0);
+    assert_eq!(
+        admitted, LIMIT,
+        "640 requests over 3 instances, limit {LIMIT}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_on_a_cluster_admit_exactly_the_limit() {
+    let cluster = Cluster::start().unwrap();
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!(
+        "store: {{ kind: redis, mode: cluster, urls: [{}], timeout: 2s }}",
+        urls.join(", ")
+    );
+    let servers: Vec<Server> = (0..3)
+        .map(|_| Server::start(&shared_policy(&store)))
+        .collect();
+    let (admitted, failed) = admitted_across(&servers).await;
+    assert_eq!(failed, 0);
+    assert_eq!(
+        admitted, LIMIT,
+        "640 requests over 3 instances, limit {LIMIT}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_each_rule_follows_its_fail_policy_and_service_returns() {
+    let mut redis = Single::start().unwrap();
+    let yaml = format!(
+        r#"store: {{ kind: redis, url: "{}", timeout: 50ms, breaker: {{ failures: 2, cool_down: 100ms }} }}
+rules:
+  - {{ name: open, key: "o:{{user}}", limit: 1000, period: 1m, on_store_error: allow }}
+  - {{ name: closed, key: "c:{{ip}}", limit: 1000, period: 1m, on_store_error: deny }}
+  - {{ name: local, key: "l:{{tenant}}", limit: 3, period: 1m, algorithm: fixed_window, on_store_error: local }}
+"#,
+        redis.url()
+    );
+    let server = Server::start(&yaml);
+    let client = reqwest::Client::new();
+    let ask = |subject: Value| {
+        let (client, url) = (client.clone(), server.url("/v1/check"));
+        async move {
+            let started = Instant::now();
+            let v: Value = client
+                .post(url)
+                .json(&json!({ "subject": subject }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (v, started.elapsed())
+        }
+    };
+    let (v, _) = ask(json!({"user": "a"})).await;
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["limits"][0]["degraded"], false);
+    assert_eq!(
+        reqwest::get(server.url("/readyz")).await.unwrap().status(),
+        200
+    );
+
+    redis.server.kill();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..40 {
+        let (open, t1) = ask(json!({"user": "a"})).await;
+        assert_eq!(open["allowed"], true, "{open}");
+        assert_eq!(open["limits"][0]["degraded"], true, "{open}");
+        let (closed, t2) = ask(json!({"ip": "192.0.2.1"})).await;
+        assert_eq!(closed["allowed"], false, "{closed}");
+        assert_eq!(closed["limits"][0]["degraded"], true, "{closed}");
+        slowest = slowest.max(t1).max(t2);
+    }
+    // Loopback HTTP adds little; no answer may wait much past the 50 ms store timeout.
+    assert!(
+        slowest < Duration::from_millis(250),
+        "slowest answer {slowest:?}"
+    );
+    let mut local = Vec::new();
+    for _ in 0..5 {
+        local.push(ask(json!({"tenant": "t"})).await.0["allowed"] == true);
+    }
+    assert_eq!(
+        local,
+        [true, true, true, false, false],
+        "local limits of the same size"
+    );
+    assert_eq!(
+        reqwest::get(server.url("/readyz")).await.unwrap().status(),
+        503
+    );
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tollgate_degraded_decisions_total")
+                && l.contains("rule=\"closed\"")
+                && l.contains("fail_policy=\"deny\"")),
+        "{metrics}"
+    );
+
+    redis.server.restart().unwrap();
+    let restarted = Instant::now();
+    let back = eventually(Duration::from_secs(1), || async {
+        ask(json!({"user": "a"})).await.0["limits"][0]["degraded"] == false
+    })
+    .await;
+    assert!(back, "not back within 1 s of the restart");
+    assert!(restarted.elapsed() < Duration::from_secs(1));
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            reqwest::get(server.url("/readyz"))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await
+    );
+}
+
+#[test]
+fn check_config_explains_limits_redis_cannot_count_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.yaml");
+    std::fs::write(
+        &path,
+        "store: { kind: redis, mode: sentinel, url: \"redis://127.0.0.1:1\" }\nrules:\n  - { name: huge, key: \"k:{user}\", algorithm: sliding_window, limit: 1000000000, period: 30d }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success());
+    assert!(text.contains("store.master"), "{text}");
+    assert!(text.contains("rules[0]") && text.contains("2^53"), "{text}");
+}
