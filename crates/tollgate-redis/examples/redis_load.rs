@@ -56,7 +56,9 @@ async fn run(store: Arc<RedisStore>, callers: usize, secs: u64) -> (f64, Duratio
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let secs = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let store = Arc::new(
         RedisStore::new(RedisConfig {

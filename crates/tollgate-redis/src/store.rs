@@ -108,6 +108,10 @@ impl RedisStore {
     /// A store for `config`. It connects on first use, so it can start while Redis is
     /// down (decisions then follow their fail policies).
     pub fn new(config: RedisConfig) -> Result<Self, StoreError> {
+        // `rediss://` needs a process-wide rustls provider; keep one the program chose.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let conn = Conn::open(&config.topology, config.timeout)
             .map_err(|e| StoreError::Unavailable(format!("redis: {e}")))?;
         let start = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0x1ea5e_u64)
@@ -168,6 +172,11 @@ impl RedisStore {
             Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis: {e}"))),
             Err(_) => Err(StoreError::Timeout),
         };
+        if let Err(e) = &result
+            && self.breaker.state() == BreakerState::Closed
+        {
+            tracing::warn!(error = %e, "redis store call failed");
+        }
         self.breaker.record(permit, result.is_ok(), Instant::now());
         result
     }

@@ -218,3 +218,73 @@ fn check_config_explains_limits_redis_cannot_count_exactly() {
     assert!(text.contains("store.master"), "{text}");
     assert!(text.contains("rules[0]") && text.contains("2^53"), "{text}");
 }
+
+#[tokio::test]
+async fn tls_and_an_acl_user() {
+    let acl = [
+        "--user", "default", "off", "--user", "tg", "on", ">s3cret", "~tg:*", "+@all",
+    ];
+    let (redis, tls_port, ca) = Single::start_tls(&acl).unwrap();
+    let ca = ca.to_string_lossy().into_owned();
+    let policy =
+        "rules:\n  - { name: r, key: \"u:{user}\", limit: 5, period: 1m, on_store_error: deny }\n";
+    let good = Server::start_with_env(
+        &format!(
+            "store: {{ kind: redis, url: \"rediss://tg:s3cret@localhost:{tls_port}\", timeout: 2s }}\n{policy}"
+        ),
+        &[("SSL_CERT_FILE", &ca)],
+    );
+    let client = reqwest::Client::new();
+    let v: Value = client
+        .post(good.url("/v1/check"))
+        .json(&json!({"subject": {"user": "1"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["allowed"], true, "{v}\n{}", good.log_text());
+    assert_eq!(v["limits"][0]["degraded"], false, "{v}");
+    assert_eq!(v["limits"][0]["remaining"], 4, "{v}");
+    assert_eq!(
+        reqwest::get(good.url("/readyz")).await.unwrap().status(),
+        200
+    );
+    // The counter is in Redis, under the ACL user's key pattern.
+    let keys = tollgate_testkit::cli(
+        redis.server.port,
+        &[
+            "--user",
+            "tg",
+            "--pass",
+            "s3cret",
+            "--no-auth-warning",
+            "KEYS",
+            "tg:*",
+        ],
+    )
+    .unwrap();
+    assert!(keys.contains("u:1"), "{keys}");
+
+    // A wrong password: every decision follows the fail policy, and /readyz says why.
+    let bad = Server::start_with_env(
+        &format!(
+            "store: {{ kind: redis, url: \"rediss://tg:wrong@localhost:{tls_port}\", timeout: 2s }}\n{policy}"
+        ),
+        &[("SSL_CERT_FILE", &ca)],
+    );
+    let v: Value = client
+        .post(bad.url("/v1/check"))
+        .json(&json!({"subject": {"user": "1"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["allowed"], false, "{v}");
+    assert_eq!(v["limits"][0]["degraded"], true, "{v}");
+    let ready = reqwest::get(bad.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+}

@@ -117,8 +117,9 @@ impl RedisServer {
             .map_err(|e| format!("{}: {e} (is redis-server installed?)", server_bin()))?;
         self.child = Some(child);
         let port = self.port;
+        // Any answer will do: with ACLs, PING may be refused yet the server is up.
         wait_for(&format!("redis on {port}"), Duration::from_secs(10), || {
-            cli(port, &["PING"]).is_ok_and(|o| o.trim() == "PONG")
+            cli(port, &["PING"]).is_ok_and(|o| !o.trim().is_empty())
         })
     }
 
@@ -147,9 +148,115 @@ pub struct Single {
 impl Single {
     /// Starts one node.
     pub fn start() -> Result<Single, Error> {
+        Self::start_with(&[])
+    }
+
+    /// Starts one node with extra arguments (ACL users, `--requirepass`, …).
+    pub fn start_with(args: &[&str]) -> Result<Single, Error> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let server = RedisServer::start(dir.path(), &[])?;
+        let server = RedisServer::start(dir.path(), args)?;
         Ok(Single { server, _dir: dir })
+    }
+
+    /// Starts one node that also listens with TLS on a second port, its certificate (for
+    /// `localhost` and 127.0.0.1) signed by a throwaway CA made with `openssl`. Returns
+    /// the node, the TLS port and the CA's certificate file.
+    pub fn start_tls(args: &[&str]) -> Result<(Single, u16, PathBuf), Error> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let ca = dir.path().join("ca.pem");
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let ca_key = dir.path().join("ca-key.pem");
+        let csr = dir.path().join("cert.csr");
+        let ext = dir.path().join("ext.cnf");
+        std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            .map_err(|e| e.to_string())?;
+        // A CA, then a server certificate it signs (rustls refuses a CA as the end entity).
+        let steps: [Vec<String>; 3] = [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=tollgate test CA",
+                "-keyout",
+                &path(&ca_key),
+                "-out",
+                &path(&ca),
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            vec![
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                &path(&key),
+                "-out",
+                &path(&csr),
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &path(&csr),
+                "-CA",
+                &path(&ca),
+                "-CAkey",
+                &path(&ca_key),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                &path(&ext),
+                "-out",
+                &path(&cert),
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        ];
+        for step in steps {
+            let status = Command::new("openssl")
+                .args(&step)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|e| format!("openssl: {e}"))?;
+            if !status.success() {
+                return Err(format!("openssl {} failed", step.join(" ")));
+            }
+        }
+        let tls_port = free_port()?.to_string();
+        let (cert_s, key_s, ca_s) = (path(&cert), path(&key), path(&ca));
+        let mut all = vec![
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &cert_s,
+            "--tls-key-file",
+            &key_s,
+            "--tls-ca-cert-file",
+            &ca_s,
+            "--tls-auth-clients",
+            "no",
+        ];
+        all.extend_from_slice(args);
+        let server = RedisServer::start(dir.path(), &all)?;
+        let port = tls_port.parse().map_err(|_| "bad port".to_string())?;
+        Ok((Single { server, _dir: dir }, port, ca))
     }
 
     /// The node's URL.
