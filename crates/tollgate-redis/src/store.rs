@@ -70,7 +70,9 @@ impl RedisConfig {
 pub struct RedisStore {
     conn: Conn,
     config: RedisConfig,
-    breaker: Breaker,
+    /// One breaker off a Cluster; on a Cluster one per range of slots, so a failing
+    /// primary opens the circuit only for the decisions whose counters it holds.
+    breakers: Vec<Breaker>,
     near: Option<NearCache>,
     next_lease: AtomicU64,
     cluster: bool,
@@ -80,7 +82,7 @@ impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("topology", &self.config.topology)
-            .field("breaker", &self.breaker.state())
+            .field("breaker", &self.breaker_state())
             .finish()
     }
 }
@@ -99,6 +101,9 @@ impl Op {
         }
     }
 }
+
+/// Breakers on a Cluster: one per 1,024 slots.
+const SLOT_RANGES: usize = 16;
 
 /// Lease ids stay below 2^53 so the script's numbers hold them; each store starts at a
 /// random point so instances do not hand out the same ids.
@@ -119,22 +124,47 @@ impl RedisStore {
         Ok(RedisStore {
             cluster: matches!(config.topology, Topology::Cluster { .. }),
             near: (config.near_cache > 0).then(|| NearCache::new(config.near_cache)),
-            breaker: Breaker::new(config.breaker),
+            breakers: {
+                let n = if matches!(config.topology, Topology::Cluster { .. }) {
+                    SLOT_RANGES
+                } else {
+                    1
+                };
+                (0..n).map(|_| Breaker::new(config.breaker)).collect()
+            },
             next_lease: AtomicU64::new(start.max(1)),
             conn,
             config,
         })
     }
 
-    /// The circuit breaker's state.
+    /// The circuit breaker's state: on a Cluster, the worst over its slot ranges.
     pub fn breaker_state(&self) -> BreakerState {
-        self.breaker.state()
+        let states = self.breakers.iter().map(Breaker::state);
+        let mut worst = BreakerState::Closed;
+        for s in states {
+            match s {
+                BreakerState::Open => return BreakerState::Open,
+                BreakerState::HalfOpen => worst = BreakerState::HalfOpen,
+                BreakerState::Closed => {}
+            }
+        }
+        worst
+    }
+
+    fn breaker(&self, slot: u16) -> &Breaker {
+        let i = usize::from(slot) * self.breakers.len() / 16_384;
+        &self.breakers[i.min(self.breakers.len() - 1)]
     }
 
     /// Whether Redis answers a `PING` within the timeout.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let cmd = redis::cmd("PING");
-        self.guarded(self.conn.query(&cmd)).await.map(drop)
+        match tokio::time::timeout(self.config.timeout, self.conn.query(&cmd)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis: {e}"))),
+            Err(_) => Err(StoreError::Timeout),
+        }
     }
 
     /// The Redis key holding counter (`rule`, `key`), for operators inspecting Redis.
@@ -159,12 +189,14 @@ impl RedisStore {
         }
     }
 
-    /// Runs `call` behind the breaker and the timeout.
+    /// Runs `call`, on the counters of `slot`, behind their breaker and the timeout.
     async fn guarded<T>(
         &self,
+        slot: u16,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        let Some(permit) = self.breaker.allow(Instant::now()) else {
+        let breaker = self.breaker(slot);
+        let Some(permit) = breaker.allow(Instant::now()) else {
             return Err(StoreError::Unavailable("redis: circuit open".into()));
         };
         let result = match tokio::time::timeout(self.config.timeout, call).await {
@@ -173,11 +205,11 @@ impl RedisStore {
             Err(_) => Err(StoreError::Timeout),
         };
         if let Err(e) = &result
-            && self.breaker.state() == BreakerState::Closed
+            && breaker.state() == BreakerState::Closed
         {
             tracing::warn!(error = %e, "redis store call failed");
         }
-        self.breaker.record(permit, result.is_ok(), Instant::now());
+        breaker.record(permit, result.is_ok(), Instant::now());
         result
     }
 
@@ -202,7 +234,10 @@ impl RedisStore {
             names.push(penalty);
             script::push_args(&mut args, check, now, lease);
         }
-        let reply = self.guarded(self.conn.eval(&DECIDE, &names, &args)).await?;
+        let slot = names.first().map_or(0, |k| self.slot_of(k));
+        let reply = self
+            .guarded(slot, self.conn.eval(&DECIDE, &names, &args))
+            .await?;
         parse(&reply, checks.len())
     }
 
@@ -254,15 +289,16 @@ impl RedisStore {
         Ok(outcomes)
     }
 
+    /// The Cluster slot of a key (0 off a Cluster).
+    fn slot_of(&self, key: &str) -> u16 {
+        if self.cluster { keys::slot(key) } else { 0 }
+    }
+
     /// The checks' indexes grouped by Cluster slot (one group off a Cluster).
     fn groups(&self, checks: &[Check<'_>]) -> SmallVec<[SmallVec<[usize; 4]>; 2]> {
         let mut groups: SmallVec<[(u16, SmallVec<[usize; 4]>); 2]> = SmallVec::new();
         for (i, c) in checks.iter().enumerate() {
-            let slot = if self.cluster {
-                keys::slot(&self.counter_key(c.rule, &c.key))
-            } else {
-                0
-            };
+            let slot = self.slot_of(&self.counter_key(c.rule, &c.key));
             match groups.iter_mut().find(|(s, _)| *s == slot) {
                 Some((_, g)) => g.push(i),
                 None => groups.push((slot, std::iter::once(i).collect())),
@@ -418,7 +454,10 @@ impl Store for RedisStore {
         let args = [self.time_arg(now), "l".to_owned(), lease.to_string()];
         // The release reads KEYS[1]: the counter goes first.
         let names = [names[1].clone(), names[0].clone()];
-        let reply = self.guarded(self.conn.eval(&DECIDE, &names, &args)).await?;
+        let slot = self.slot_of(&names[0]);
+        let reply = self
+            .guarded(slot, self.conn.eval(&DECIDE, &names, &args))
+            .await?;
         Ok(matches!(reply, Value::Int(1)))
     }
 
@@ -426,7 +465,8 @@ impl Store for RedisStore {
         let counter = self.counter_key(rule, key);
         let mut cmd = redis::cmd("DEL");
         cmd.arg(keys::penalty(&counter)).arg(&counter);
-        self.guarded(self.conn.query(&cmd)).await?;
+        self.guarded(self.slot_of(&counter), self.conn.query(&cmd))
+            .await?;
         if let Some(near) = &self.near {
             near.forget(rule, key);
         }

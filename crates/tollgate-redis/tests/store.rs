@@ -260,3 +260,73 @@ async fn a_sentinel_failover_is_followed() {
     })
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_primary_failover_is_followed() {
+    let mut cluster = Cluster::start().unwrap();
+    let store = RedisStore::new(RedisConfig {
+        timeout: Duration::from_millis(300),
+        breaker: BreakerConfig {
+            failures: 3,
+            cool_down: Duration::from_millis(100),
+        },
+        ..config(
+            Topology::Cluster {
+                urls: cluster.urls(),
+            },
+            Clock::Server,
+        )
+    })
+    .unwrap();
+    let p = policy();
+    assert_eq!(round(&store, &p).await, 0);
+    cluster.nodes[0].kill();
+    let killed = Instant::now();
+    let mut errors = 0u32;
+    let mut worst = 0u32;
+    let mut recovered = None;
+    while killed.elapsed() < Duration::from_secs(30) {
+        let e = round(&store, &p).await;
+        errors += e;
+        worst = worst.max(e);
+        if e == 0 {
+            recovered = Some(killed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovered =
+        recovered.unwrap_or_else(|| panic!("no full round within 30 s ({errors} errors)"));
+    // Errors are counted and bounded: only while the replica is being promoted.
+    assert!(
+        errors > 0 && recovered < Duration::from_secs(15),
+        "{errors} errors, back after {recovered:?}"
+    );
+    // The other primaries' counters kept answering: the circuit opens per slot range.
+    assert!(worst < 48, "a round lost {worst} of 64 decisions");
+    eprintln!(
+        "cluster failover: {errors} failed decisions (at most {worst} of 64 in a round), every key served again after {recovered:?}"
+    );
+}
+
+/// One decision on each of 64 keys (every Cluster primary holds some); how many failed.
+/// No call may take much past the store's timeout.
+async fn round(store: &RedisStore, p: &Policy) -> u32 {
+    let mut errors = 0u32;
+    for k in 0..64 {
+        let started = Instant::now();
+        if store
+            .acquire(&[check(p, "exact", &format!("k{k}"))], 0)
+            .await
+            .is_err()
+        {
+            errors += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    errors
+}

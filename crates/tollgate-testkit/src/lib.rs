@@ -108,6 +108,8 @@ impl RedisServer {
             .args(self.conf.iter())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            // Replicas sync at once instead of after the default 5 s diskless delay.
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(&self.dir)
             .args(&self.args)
@@ -299,6 +301,12 @@ impl Cluster {
             let port = n.port;
             wait_for("cluster state ok", Duration::from_secs(20), || {
                 cli(port, &["CLUSTER", "INFO"]).is_ok_and(|o| o.contains("cluster_state:ok"))
+            })?;
+            // A replica that never synced refuses to fail over; tests of failover need
+            // every replica in sync first.
+            wait_for("replicas in sync", Duration::from_secs(20), || {
+                cli(port, &["INFO", "replication"])
+                    .is_ok_and(|o| o.contains("role:master") || o.contains("master_link_status:up"))
             })?;
         }
         Ok(Cluster { nodes, _dir: dir })
