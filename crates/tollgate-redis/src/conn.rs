@@ -148,6 +148,24 @@ impl Conn {
         }
     }
 
+    /// Runs a pipeline whose keys share one slot.
+    pub(crate) async fn pipe(&self, pipe: &redis::Pipeline) -> RedisResult<Vec<Value>> {
+        match self {
+            Conn::Single(c) => pipe.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => pipe.query_async(&mut c.get().await?).await,
+            Conn::Sentinel(f) => {
+                let mut conn = f.get().await?;
+                let result = pipe.query_async(&mut conn).await;
+                if let Err(e) = &result
+                    && moved_on(e)
+                {
+                    f.conn.store(None);
+                }
+                result
+            }
+        }
+    }
+
     /// Runs one plain command.
     pub(crate) async fn query(&self, cmd: &redis::Cmd) -> RedisResult<Value> {
         match self {

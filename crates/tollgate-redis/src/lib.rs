@@ -16,6 +16,7 @@
 //! # Ok::<(), tollgate_core::StoreError>(())
 //! ```
 
+mod approx;
 mod breaker;
 mod conn;
 mod keys;
@@ -26,4 +27,4 @@ mod store;
 pub use breaker::{BreakerConfig, BreakerState};
 pub use conn::Topology;
 pub use script::unsupported;
-pub use store::{Clock, RedisConfig, RedisStore};
+pub use store::{Clock, Consistency, RedisConfig, RedisStore};

@@ -1,6 +1,7 @@
 //! [`RedisStore`]: the core's `Store` trait over Redis.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use tollgate_core::store::Outcomes;
 use tollgate_core::time::Nanos;
 use tollgate_core::{Check, Outcome, Store, StoreError};
 
+use crate::approx::{self, Approx};
 use crate::breaker::{Breaker, BreakerConfig, BreakerState};
 use crate::conn::{Conn, Topology};
 use crate::keys;
@@ -44,6 +46,22 @@ pub struct RedisConfig {
     /// Denied counters remembered locally so that repeated requests for them need no
     /// call until they could pass; 0 turns it off.
     pub near_cache: u64,
+    /// How exactly window counters are shared.
+    pub consistency: Consistency,
+}
+
+/// How window counters are shared across instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consistency {
+    /// Every decision is counted in Redis.
+    #[default]
+    Exact,
+    /// Fixed (clock-aligned) and sliding windows are counted locally and synced with Redis
+    /// every `sync`; other algorithms stay exact. See `docs/redis.md` for the bound.
+    Approximate {
+        /// Time between syncs.
+        sync: Duration,
+    },
 }
 
 impl RedisConfig {
@@ -57,6 +75,7 @@ impl RedisConfig {
             clock: Clock::Server,
             breaker: BreakerConfig::default(),
             near_cache: 100_000,
+            consistency: Consistency::Exact,
         }
     }
 }
@@ -74,6 +93,7 @@ pub struct RedisStore {
     /// primary opens the circuit only for the decisions whose counters it holds.
     breakers: Vec<Breaker>,
     near: Option<NearCache>,
+    approx: Option<Arc<Approx>>,
     next_lease: AtomicU64,
     cluster: bool,
 }
@@ -124,6 +144,10 @@ impl RedisStore {
         Ok(RedisStore {
             cluster: matches!(config.topology, Topology::Cluster { .. }),
             near: (config.near_cache > 0).then(|| NearCache::new(config.near_cache)),
+            approx: match config.consistency {
+                Consistency::Exact => None,
+                Consistency::Approximate { sync } => Some(Arc::new(Approx::new(sync, 1_000_000))),
+            },
             breakers: {
                 let n = if matches!(config.topology, Topology::Cluster { .. }) {
                     SLOT_RANGES
@@ -165,6 +189,14 @@ impl RedisStore {
             Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis: {e}"))),
             Err(_) => Err(StoreError::Timeout),
         }
+    }
+
+    /// In approximate mode: units admitted beyond a limit across the fleet, as this
+    /// instance's syncs saw them, and the syncs that failed.
+    pub fn approximate_stats(&self) -> Option<(u64, u64)> {
+        self.approx
+            .as_ref()
+            .map(|a| (a.overshoot(), a.sync_errors()))
     }
 
     /// The Redis key holding counter (`rule`, `key`), for operators inspecting Redis.
@@ -249,6 +281,84 @@ impl RedisStore {
     }
 
     async fn decide(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+        op: Op,
+    ) -> Result<Outcomes, StoreError> {
+        let Some(approx) = &self.approx else {
+            return self.decide_exact(checks, now, op).await;
+        };
+        approx.start(&self.conn);
+        let (local, remote): (SmallVec<[usize; 4]>, SmallVec<[usize; 4]>) =
+            (0..checks.len()).partition(|&i| approx::eligible(&checks[i].rule.limit));
+        let keyed = |costs: bool| -> SmallVec<[(Check<'_>, String); 4]> {
+            local
+                .iter()
+                .map(|&i| {
+                    let c = &checks[i];
+                    let check = Check {
+                        rule: c.rule,
+                        key: Cow::Borrowed(&c.key),
+                        cost: if costs { c.cost } else { 0 },
+                    };
+                    (check, self.counter_key(c.rule, &c.key))
+                })
+                .collect()
+        };
+        let subset = |idx: &[usize], costs: bool| -> SmallVec<[Check<'_>; 4]> {
+            idx.iter()
+                .map(|&i| Check {
+                    rule: checks[i].rule,
+                    key: Cow::Borrowed(&checks[i].key),
+                    cost: if costs { checks[i].cost } else { 0 },
+                })
+                .collect()
+        };
+        if local.is_empty() {
+            return self.decide_exact(checks, now, op).await;
+        }
+        // A counter the full local table cannot take is counted exactly.
+        let with_costs = keyed(true);
+        let Some(look) = approx.decide(&with_costs, now, remote.is_empty() && op == Op::Acquire)
+        else {
+            return self.decide_exact(checks, now, op).await;
+        };
+        if remote.is_empty() {
+            return Ok(look);
+        }
+        // Mixed: local limits first, then the exact ones in Redis, all-or-nothing.
+        let (local_out, remote_out) = if look.iter().all(|o| o.allowed) {
+            let remote_out = self.decide_exact(&subset(&remote, true), now, op).await?;
+            let local_out = if remote_out.iter().all(|o| o.allowed) {
+                approx
+                    .decide(&with_costs, now, op == Op::Acquire)
+                    .unwrap_or(look)
+            } else {
+                approx.decide(&keyed(false), now, false).unwrap_or(look)
+            };
+            (local_out, remote_out)
+        } else {
+            let remote_out = self
+                .decide_exact(&subset(&remote, false), now, Op::Preview)
+                .await?;
+            (look, remote_out)
+        };
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; checks.len()];
+        for (&i, o) in local.iter().zip(local_out) {
+            outcomes[i] = Some(o);
+        }
+        for (&i, o) in remote.iter().zip(remote_out) {
+            outcomes[i] = Some(o);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::deny(0, 0, 0, None)))
+            .collect())
+    }
+
+    /// A decision counted in Redis.
+    async fn decide_exact(
         &self,
         checks: &[Check<'_>],
         now: Nanos,

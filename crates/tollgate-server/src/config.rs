@@ -12,7 +12,7 @@ use tollgate_core::policy::parse::{
     ConfigError, ConfigErrors, Errors, as_map, check_fields, get_cidrs, get_duration, get_str,
     get_u64, parse_yaml, show,
 };
-use tollgate_redis::{RedisConfig, Topology};
+use tollgate_redis::{Consistency, RedisConfig, Topology};
 
 /// The embedded default configuration.
 pub const DEFAULT_YAML: &str = include_str!("default.yaml");
@@ -60,6 +60,7 @@ const STORE_FIELDS: &[&str] = &[
     "master",
     "timeout",
     "consistency",
+    "sync",
     "prefix",
     "breaker",
     "near_cache",
@@ -147,7 +148,10 @@ fn parse_store(m: &Map<String, Value>, errs: &mut Errors) -> StoreSettings {
                 "store.mode",
                 format!("{other:?} is not a mode (single, sentinel, cluster)"),
             );
-            return store;
+            // Read on, so every error of the section is reported at once.
+            Topology::Single {
+                url: urls.swap_remove(0),
+            }
         }
     };
     let mut redis = RedisConfig::new(topology);
@@ -157,11 +161,20 @@ fn parse_store(m: &Map<String, Value>, errs: &mut Errors) -> StoreSettings {
         }
         redis.timeout = Duration::from_nanos(d);
     }
+    let sync = get_duration(m, "sync", "store", errs).unwrap_or(100_000_000);
+    if sync == 0 || sync > 60 * 1_000_000_000 {
+        errs.push("store.sync", "must be between 1ms and 60s");
+    }
     match get_str(m, "consistency", "store", errs) {
         None | Some("exact") => {}
+        Some("approximate") => {
+            redis.consistency = Consistency::Approximate {
+                sync: Duration::from_nanos(sync),
+            }
+        }
         Some(other) => errs.push(
             "store.consistency",
-            format!("{other:?} is not available; this build counts exactly (exact)"),
+            format!("{other:?} is not a consistency (exact, approximate)"),
         ),
     }
     if let Some(prefix) = get_str(m, "prefix", "store", errs) {
@@ -491,6 +504,50 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.0[0].path, "rules.x");
+    }
+
+    #[test]
+    fn redis_store_settings() {
+        let doc = parse_yaml("store: {kind: redis, mode: cluster, urls: [\"redis://127.0.0.1:7000\", \"redis://127.0.0.1:7001\"], timeout: 20ms, consistency: approximate, sync: 50ms, breaker: {failures: 5, cool_down: 1s}, near_cache: 0}\nrules: [{name: a, limit: 1, period: 1s}]").unwrap();
+        let cfg = validate(doc, None).unwrap();
+        let redis = cfg.store.redis.unwrap();
+        assert_eq!(
+            redis.topology,
+            Topology::Cluster {
+                urls: vec![
+                    "redis://127.0.0.1:7000".into(),
+                    "redis://127.0.0.1:7001".into()
+                ]
+            }
+        );
+        assert_eq!(redis.timeout, Duration::from_millis(20));
+        assert_eq!(
+            redis.consistency,
+            Consistency::Approximate {
+                sync: Duration::from_millis(50)
+            }
+        );
+        assert_eq!(redis.breaker.failures, 5);
+        assert_eq!(redis.near_cache, 0);
+
+        let doc = parse_yaml("store: {kind: redis, url: \"http://x\", mode: ring, consistency: eventual, timeout: 1h}\nrules: []").unwrap();
+        let got: Vec<String> = validate(doc, None)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for want in [
+            "store.url:",
+            "store.mode:",
+            "store.consistency:",
+            "store.timeout:",
+        ] {
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "{want} not in {got:?}"
+            );
+        }
     }
 
     #[test]

@@ -276,10 +276,10 @@ fn spawn_sweeper(app: Arc<app::App>) {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
-            let app = app.clone();
+            let swept = app.clone();
             let live = tokio::task::spawn_blocking(move || {
-                let now = app.now();
-                app.limiter.store().sweep(now)
+                let now = swept.now();
+                swept.limiter.store().sweep(now)
             })
             .await
             .ok()
@@ -287,6 +287,7 @@ fn spawn_sweeper(app: Arc<app::App>) {
             if let Some(live) = live {
                 metrics::gauge!("tollgate_live_counters").set(live as f64);
             }
+            app.limiter.store().export_metrics();
         }
     });
 }

@@ -28,6 +28,16 @@ impl AnyStore {
         }
     }
 
+    /// Publishes the store's own gauges (approximate mode's overshoot and failed syncs).
+    pub fn export_metrics(&self) {
+        if let AnyStore::Redis(r) = self
+            && let Some((overshoot, sync_errors)) = r.approximate_stats()
+        {
+            metrics::gauge!("tollgate_approximate_overshoot_units").set(overshoot as f64);
+            metrics::gauge!("tollgate_approximate_sync_errors").set(sync_errors as f64);
+        }
+    }
+
     /// Whether the store answers, and when not, why (for `/readyz`).
     pub async fn health(&self) -> Result<(), String> {
         match self {
