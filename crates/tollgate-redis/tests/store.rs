@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tollgate_core::time::NANOS_PER_SEC;
 use tollgate_core::{Check, Policy, Store, StoreError};
 use tollgate_redis::{BreakerConfig, Clock, RedisConfig, RedisStore, Topology};
-use tollgate_testkit::{Cluster, Sentinels, Single, wait_for};
+use tollgate_testkit::{Cluster, Sentinels, Single, cli, wait_for};
 
 const T0: u64 = 1_800_000_000 * NANOS_PER_SEC;
 
@@ -73,6 +73,19 @@ async fn a_denied_decision_consumes_nothing_on_a_single_node() {
     let store =
         RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Caller)).unwrap();
     all_or_nothing(&store).await;
+    // Counters expire when they would read as fresh again (a 1-minute window here).
+    let p = policy();
+    let key = store.counter_key(p.rule("large").unwrap(), "x-1");
+    let ttl: u64 = cli(redis.server.port, &["PTTL", &key])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((1..=60_000).contains(&ttl), "PTTL {ttl}");
+    // A flushed script cache (a restart, a failover to a fresh node) is reloaded by itself.
+    cli(redis.server.port, &["SCRIPT", "FLUSH"]).unwrap();
+    let c = [check(&p, "large", "after-flush")];
+    assert!(store.acquire(&c, T0).await.unwrap()[0].allowed);
 }
 
 #[tokio::test]
@@ -88,7 +101,7 @@ async fn a_denied_decision_consumes_nothing_across_cluster_slots() {
     let p = policy();
     let slot = |c: &Check<'_>| {
         let key = store.counter_key(c.rule, &c.key);
-        tollgate_testkit::cli(cluster.nodes[0].port, &["CLUSTER", "KEYSLOT", &key]).unwrap()
+        cli(cluster.nodes[0].port, &["CLUSTER", "KEYSLOT", &key]).unwrap()
     };
     assert_ne!(
         slot(&check(&p, "large", "x-1")),
