@@ -137,13 +137,7 @@ impl Conn {
             Conn::Cluster(c) => invocation.invoke_async(&mut c.get().await?).await,
             Conn::Sentinel(f) => {
                 let mut conn = f.get().await?;
-                let result = invocation.invoke_async(&mut conn).await;
-                if let Err(e) = &result
-                    && moved_on(e)
-                {
-                    f.conn.store(None);
-                }
-                result
+                f.noted(invocation.invoke_async(&mut conn).await)
             }
         }
     }
@@ -155,13 +149,7 @@ impl Conn {
             Conn::Cluster(c) => pipe.query_async(&mut c.get().await?).await,
             Conn::Sentinel(f) => {
                 let mut conn = f.get().await?;
-                let result = pipe.query_async(&mut conn).await;
-                if let Err(e) = &result
-                    && moved_on(e)
-                {
-                    f.conn.store(None);
-                }
-                result
+                f.noted(pipe.query_async(&mut conn).await)
             }
         }
     }
@@ -173,19 +161,24 @@ impl Conn {
             Conn::Cluster(c) => cmd.query_async(&mut c.get().await?).await,
             Conn::Sentinel(f) => {
                 let mut conn = f.get().await?;
-                let result = cmd.query_async(&mut conn).await;
-                if let Err(e) = &result
-                    && moved_on(e)
-                {
-                    f.conn.store(None);
-                }
-                result
+                f.noted(cmd.query_async(&mut conn).await)
             }
         }
     }
 }
 
 impl Followed {
+    /// Passes `result` on; an error saying the primary may have moved drops the connection
+    /// so the next call asks the Sentinels again.
+    fn noted<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if let Err(e) = &result
+            && moved_on(e)
+        {
+            self.conn.store(None);
+        }
+        result
+    }
+
     async fn get(&self) -> RedisResult<MultiplexedConnection> {
         if let Some(c) = self.conn.load_full() {
             return Ok((*c).clone());
