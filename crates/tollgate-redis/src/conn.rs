@@ -2,7 +2,7 @@
 //! a single node, a Sentinel-managed primary or a Cluster.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -45,17 +45,48 @@ pub(crate) enum Conn {
 }
 
 /// A Cluster connection made on first use, so the store starts with the Cluster down.
+/// A Cluster connection made on first use, so the store starts with the Cluster down, and
+/// made again when calls keep failing: under concurrent load the client can stay on a
+/// failed primary's slot map, while a fresh connection reads the Cluster's current one.
 pub(crate) struct LazyCluster {
     client: redis::cluster::ClusterClient,
-    conn: tokio::sync::OnceCell<ClusterConnection>,
+    conn: ArcSwapOption<(ClusterConnection, Instant)>,
+    connecting: Mutex<()>,
 }
+
+/// A connection younger than this is not replaced, so failures during a failover do not
+/// make it again and again.
+const CLUSTER_RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 impl LazyCluster {
     async fn get(&self) -> RedisResult<ClusterConnection> {
+        if let Some(c) = self.conn.load_full() {
+            return Ok(c.0.clone());
+        }
+        let _guard = self.connecting.lock().await;
+        if let Some(c) = self.conn.load_full() {
+            return Ok(c.0.clone());
+        }
+        let conn = self.client.get_async_connection().await?;
         self.conn
-            .get_or_try_init(|| self.client.get_async_connection())
-            .await
-            .cloned()
+            .store(Some(Arc::new((conn.clone(), Instant::now()))));
+        Ok(conn)
+    }
+
+    /// Passes `result` on; a connection-level error on a connection older than
+    /// [`CLUSTER_RECONNECT_AFTER`] drops it so the next call connects afresh.
+    fn noted<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if let Err(e) = &result
+            && moved_on(e)
+            && self
+                .conn
+                .load()
+                .as_ref()
+                .is_some_and(|c| c.1.elapsed() >= CLUSTER_RECONNECT_AFTER)
+        {
+            self.conn.store(None);
+        }
+        result
     }
 }
 
@@ -106,13 +137,14 @@ impl Conn {
             }
             Topology::Cluster { urls } => {
                 let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .retries(2)
+                    .connection_timeout(timeout / 3)
+                    .response_timeout(timeout / 2)
+                    .retries(1)
                     .build()?;
                 Ok(Conn::Cluster(Arc::new(LazyCluster {
                     client,
-                    conn: tokio::sync::OnceCell::new(),
+                    conn: ArcSwapOption::empty(),
+                    connecting: Mutex::new(()),
                 })))
             }
         }
@@ -134,7 +166,7 @@ impl Conn {
         }
         match self {
             Conn::Single(c) => invocation.invoke_async(&mut c.clone()).await,
-            Conn::Cluster(c) => invocation.invoke_async(&mut c.get().await?).await,
+            Conn::Cluster(c) => c.noted(invocation.invoke_async(&mut c.get().await?).await),
             Conn::Sentinel(f) => {
                 let mut conn = f.get().await?;
                 f.noted(invocation.invoke_async(&mut conn).await)
@@ -146,7 +178,7 @@ impl Conn {
     pub(crate) async fn pipe(&self, pipe: &redis::Pipeline) -> RedisResult<Vec<Value>> {
         match self {
             Conn::Single(c) => pipe.query_async(&mut c.clone()).await,
-            Conn::Cluster(c) => pipe.query_async(&mut c.get().await?).await,
+            Conn::Cluster(c) => c.noted(pipe.query_async(&mut c.get().await?).await),
             Conn::Sentinel(f) => {
                 let mut conn = f.get().await?;
                 f.noted(pipe.query_async(&mut conn).await)
@@ -158,7 +190,7 @@ impl Conn {
     pub(crate) async fn query(&self, cmd: &redis::Cmd) -> RedisResult<Value> {
         match self {
             Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
-            Conn::Cluster(c) => cmd.query_async(&mut c.get().await?).await,
+            Conn::Cluster(c) => c.noted(cmd.query_async(&mut c.get().await?).await),
             Conn::Sentinel(f) => {
                 let mut conn = f.get().await?;
                 f.noted(cmd.query_async(&mut conn).await)
