@@ -9,16 +9,18 @@ use serde_json::{Map, Value};
 use tollgate_core::Policy;
 use tollgate_core::policy::matcher::Cidr;
 use tollgate_core::policy::parse::{
-    ConfigError, ConfigErrors, Errors, as_map, check_fields, get_cidrs, get_duration, get_str,
-    get_u64, parse_yaml, show,
+    ConfigError, ConfigErrors, Errors, as_map, check_fields, get_bool, get_cidrs, get_duration,
+    get_str, get_u64, parse_yaml, show,
 };
 use tollgate_redis::{Consistency, RedisConfig, Topology};
+
+use crate::grpc::{GrpcSettings, OnStoreError};
 
 /// The embedded default configuration.
 pub const DEFAULT_YAML: &str = include_str!("default.yaml");
 
 /// Top-level sections that belong to the server, not the policy.
-pub const SERVER_SECTIONS: &[&str] = &["server", "store", "admin"];
+pub const SERVER_SECTIONS: &[&str] = &["server", "store", "admin", "envoy_files"];
 
 /// HTTP server settings.
 #[derive(Debug, Clone)]
@@ -31,6 +33,10 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// The largest request body accepted.
     pub max_body: usize,
+    /// Where the Envoy rate limit service (gRPC) listens; `None` when `off`.
+    pub grpc_listen: Option<SocketAddr>,
+    /// The gRPC door's own settings.
+    pub grpc: GrpcSettings,
 }
 
 /// Counter store settings.
@@ -316,6 +322,8 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         trusted_proxies: Vec::new(),
         request_timeout: Duration::from_secs(5),
         max_body: 64 * 1024,
+        grpc_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
+        grpc: GrpcSettings::default(),
     };
     if let Some(m) = root
         .get("server")
@@ -324,7 +332,15 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         check_fields(
             m,
             "server",
-            &["listen", "trusted_proxies", "request_timeout", "max_body"],
+            &[
+                "listen",
+                "trusted_proxies",
+                "request_timeout",
+                "max_body",
+                "grpc_listen",
+                "grpc_legacy_headers",
+                "grpc_on_store_error",
+            ],
             &mut errs,
         );
         if let Some(l) = get_str(m, "listen", "server", &mut errs) {
@@ -335,6 +351,28 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                     format!("{l:?} is not an address:port (e.g. 127.0.0.1:8080)"),
                 ),
             }
+        }
+        match get_str(m, "grpc_listen", "server", &mut errs) {
+            None => {}
+            Some("off") => server.grpc_listen = None,
+            Some(l) => match l.parse() {
+                Ok(a) => server.grpc_listen = Some(a),
+                Err(_) => errs.push(
+                    "server.grpc_listen",
+                    format!("{l:?} is not an address:port (e.g. 127.0.0.1:8081) or off"),
+                ),
+            },
+        }
+        if let Some(b) = get_bool(m, "grpc_legacy_headers", "server", &mut errs) {
+            server.grpc.legacy_headers = b;
+        }
+        match get_str(m, "grpc_on_store_error", "server", &mut errs) {
+            None | Some("policy") => {}
+            Some("unavailable") => server.grpc.on_store_error = OnStoreError::Unavailable,
+            Some(other) => errs.push(
+                "server.grpc_on_store_error",
+                format!("{other:?} is not one of policy, unavailable"),
+            ),
         }
         match m.get("trusted_proxies") {
             None => {}
@@ -405,11 +443,18 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         );
     }
 
-    let policy = match Policy::from_value(&doc, SERVER_SECTIONS) {
+    let policy_doc = with_envoy_files(&doc, root, base, &mut errs);
+    let policy = match Policy::from_value(policy_doc.as_ref().unwrap_or(&doc), SERVER_SECTIONS) {
         Ok(p) => Some(p),
         Err(e) => {
+            // Errors inside a file of `envoy_files` name the file, not its place in the
+            // merged list.
+            let inline = match root.get("envoy") {
+                Some(Value::Array(items)) => items.len(),
+                _ => 0,
+            };
             for err in e.0 {
-                errs.push(&err.path, err.message);
+                errs.push(&file_path(&err.path, inline), err.message);
             }
             None
         }
@@ -430,6 +475,69 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         policy,
         doc,
     })
+}
+
+/// `envoy[k]…` as `envoy_files[k - inline]…` when `k` is past the inline entries.
+fn file_path(path: &str, inline: usize) -> String {
+    let index = path
+        .strip_prefix("envoy[")
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)));
+    match index {
+        Some((k, rest)) if k >= inline => format!("envoy_files[{}]{rest}", k - inline),
+        _ => path.to_owned(),
+    }
+}
+
+/// The document with the envoyproxy/ratelimit files named in `envoy_files` (paths
+/// relative to the configuration's folder) added to its `envoy` section; `None` when it
+/// names none.
+fn with_envoy_files(
+    doc: &Value,
+    root: &Map<String, Value>,
+    base: Option<&Path>,
+    errs: &mut Errors,
+) -> Option<Value> {
+    let files = root.get("envoy_files")?;
+    let Value::Array(files) = files else {
+        errs.push(
+            "envoy_files",
+            format!("expected a list of file paths, found {}", show(files)),
+        );
+        return None;
+    };
+    let mut envoy = match root.get("envoy") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    for (i, f) in files.iter().enumerate() {
+        let at = format!("envoy_files[{i}]");
+        let Some(name) = f.as_str() else {
+            errs.push(&at, format!("expected a file path, found {}", show(f)));
+            continue;
+        };
+        let path = base.map_or_else(|| PathBuf::from(name), |b| b.join(name));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                errs.push(&at, format!("cannot read {}: {e}", path.display()));
+                continue;
+            }
+        };
+        match parse_yaml(&text) {
+            Ok(v) => envoy.push(v),
+            Err(e) => {
+                for err in e.0 {
+                    errs.push(&at, format!("{}: {}", path.display(), err));
+                }
+            }
+        }
+    }
+    let mut merged = doc.clone();
+    if let Value::Object(m) = &mut merged {
+        m.insert("envoy".into(), Value::Array(envoy));
+    }
+    Some(merged)
 }
 
 /// The policy part of a document: its top-level fields other than the server sections.

@@ -1,7 +1,9 @@
 //! `tollgate`: the rate-limiting server.
+#![recursion_limit = "256"]
 
 mod app;
 mod config;
+mod grpc;
 mod http;
 mod reload;
 mod store;
@@ -67,6 +69,20 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         cost: u64,
     },
+    /// Convert other tools' configurations into Tollgate's.
+    #[command(subcommand)]
+    Import(Import),
+}
+
+#[derive(Subcommand)]
+enum Import {
+    /// envoyproxy/ratelimit configuration files (each a `domain` and its `descriptors`)
+    /// into an `envoy:` section, printed on stdout.
+    Envoy {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,6 +95,7 @@ fn main() -> ExitCode {
             subject,
             cost,
         } => explain(config, &subject, cost),
+        Command::Import(Import::Envoy { files }) => import_envoy(&files),
     };
     match result {
         Ok(code) => code,
@@ -102,7 +119,12 @@ fn print_errors(errs: &tollgate_core::policy::ConfigErrors) {
 fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     match config::load(Some(file)) {
         Ok(c) => {
-            println!("{}: ok ({} rules)", file.display(), c.policy.rules().len());
+            println!(
+                "{}: ok ({} rules, {} Envoy domains)",
+                file.display(),
+                c.policy.rules().len(),
+                c.policy.descriptors().len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(errs) => {
@@ -111,6 +133,55 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Validates envoyproxy/ratelimit files as Tollgate would load them and prints them as the
+/// `envoy:` section of a Tollgate configuration.
+fn import_envoy(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut domains = Vec::new();
+    let mut failed = false;
+    for file in files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let doc = match tollgate_core::policy::parse::parse_yaml(&text) {
+            Ok(d) => d,
+            Err(errs) => {
+                for e in &errs.0 {
+                    eprintln!("{}: {e}", file.display());
+                }
+                failed = true;
+                continue;
+            }
+        };
+        let one = serde_json::json!({ "envoy": [doc] });
+        if let Err(errs) = tollgate_core::Policy::from_value(&one, &[]) {
+            for e in &errs.0 {
+                let path = e.path.strip_prefix("envoy[0]").unwrap_or(&e.path);
+                eprintln!(
+                    "{}: {}: {}",
+                    file.display(),
+                    path.trim_start_matches('.'),
+                    e.message
+                );
+            }
+            failed = true;
+            continue;
+        }
+        domains.push(doc);
+    }
+    if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    println!(
+        "# Converted from {} by `tollgate import envoy`.",
+        names.join(", ")
+    );
+    print!(
+        "{}",
+        serde_saphyr::to_string(&serde_json::json!({ "envoy": domains }))?
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn explain(path: Option<PathBuf>, pairs: &[String], cost: u64) -> anyhow::Result<ExitCode> {
@@ -201,6 +272,8 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         .build()?;
     rt.block_on(async move {
         let listen = cfg.server.listen;
+        let grpc_listen = cfg.server.grpc_listen;
+        let grpc_settings = cfg.server.grpc;
         let max_body = cfg.server.max_body;
         let timeout = cfg.server.request_timeout;
         let app = Arc::new(app::App::new(cfg, path.clone(), metrics)?);
@@ -235,13 +308,23 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             })?;
             threads.push(thread);
         }
+        let grpc = match grpc_listen {
+            Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, workers, stopped.clone())?),
+            None => None,
+        };
         app.ready.store(true, Ordering::Relaxed);
         let source = path.as_ref().map_or("embedded default config".into(), |p| p.display().to_string());
         println!("tollgate listening on http://{addr} ({source})");
+        if let Some((addr, _)) = &grpc {
+            println!("tollgate gRPC (Envoy rate limit service) listening on {addr}");
+        }
         println!("try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'");
         shutdown_signal().await;
         app.ready.store(false, Ordering::Relaxed);
         let _ = stop.send(true);
+        if let Some((_, thread)) = grpc {
+            threads.push(thread);
+        }
         let joined = tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join()).collect::<Vec<_>>()).await?;
         for result in joined {
             match result {
@@ -254,6 +337,47 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the Envoy rate limit service and gRPC health on `at`, on a runtime of its own
+/// whose workers share one HTTP/2 connection's streams (Envoy multiplexes every request of
+/// a proxy on one connection).
+fn spawn_grpc(
+    app: Arc<app::App>,
+    at: SocketAddr,
+    settings: grpc::GrpcSettings,
+    workers: usize,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, std::thread::JoinHandle<std::io::Result<()>>)> {
+    let listener = std::net::TcpListener::bind(at).with_context(|| format!("binding gRPC {at}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("tollgate-grpc")
+        .enable_all()
+        .build()?;
+    let thread = std::thread::Builder::new().name("tollgate-grpc".into()).spawn(move || {
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health
+                .set_serving::<envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer<grpc::Rls>>()
+                .await;
+            tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(grpc::service(app, settings))
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                )
+                .await
+                .map_err(std::io::Error::other)
+        })
+    })?;
+    Ok((addr, thread))
 }
 
 /// A listening socket on `addr` that other workers may share (SO_REUSEPORT).

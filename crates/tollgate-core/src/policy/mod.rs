@@ -1,6 +1,7 @@
 //! Policies: rules parsed from YAML, validated with every error's path, and compiled into
 //! an index so planning a decision costs O(rules that match).
 
+pub mod descriptors;
 pub mod duration;
 mod index;
 pub mod lists;
@@ -40,6 +41,7 @@ pub struct Policy {
     allow: Lists,
     deny: Lists,
     options: PolicyOptions,
+    descriptors: descriptors::Descriptors,
 }
 
 /// A subject's standing on the allow and deny lists.
@@ -70,7 +72,19 @@ impl Policy {
             allow,
             deny,
             options,
+            descriptors: descriptors::Descriptors::default(),
         }
+    }
+
+    /// This policy with Envoy descriptor limits (the `envoy` section).
+    pub fn with_descriptors(mut self, descriptors: descriptors::Descriptors) -> Self {
+        self.descriptors = descriptors;
+        self
+    }
+
+    /// The Envoy descriptor limits, by domain.
+    pub fn descriptors(&self) -> &descriptors::Descriptors {
+        &self.descriptors
     }
 
     /// Parses, validates and compiles a YAML policy.

@@ -267,7 +267,7 @@ fn get_strings(v: &Value, path: &str, errs: &mut Errors) -> Vec<String> {
     }
 }
 
-const TOP_FIELDS: &[&str] = &["rules", "allow", "deny", "subject"];
+const TOP_FIELDS: &[&str] = &["rules", "allow", "deny", "subject", "envoy"];
 const RULE_FIELDS: &[&str] = &[
     "name",
     "match",
@@ -352,10 +352,14 @@ pub fn compile(doc: &Value, others: &[&str]) -> Result<Policy, ConfigErrors> {
         .get("deny")
         .map(|v| compile_lists(v, "deny", &mut errs))
         .unwrap_or_default();
+    let descriptors = map
+        .get("envoy")
+        .map(|v| super::descriptors::compile(v, "envoy", &mut errs))
+        .unwrap_or_default();
     if !errs.is_empty() {
         return Err(ConfigErrors(errs.0));
     }
-    Ok(Policy::new(rules, allow, deny, options))
+    Ok(Policy::new(rules, allow, deny, options).with_descriptors(descriptors))
 }
 
 fn compile_lists(v: &Value, path: &str, errs: &mut Errors) -> Lists {
@@ -391,7 +395,7 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
 }
 
-fn compile_rule(v: &Value, path: &str, errs: &mut Errors) -> Option<Rule> {
+pub(crate) fn compile_rule(v: &Value, path: &str, errs: &mut Errors) -> Option<Rule> {
     let map = as_map(v, path, errs)?;
     let before = errs.0.len();
     check_fields(map, path, RULE_FIELDS, errs);

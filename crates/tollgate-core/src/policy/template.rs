@@ -76,6 +76,15 @@ impl KeyTemplate {
         })
     }
 
+    /// A template of fixed text only, for counters whose keys the caller renders (Envoy
+    /// descriptors).
+    pub fn literal(text: &str) -> Self {
+        KeyTemplate {
+            source: text.replace('{', "{{").replace('}', "}}"),
+            parts: vec![Part::Literal(text.into())],
+        }
+    }
+
     /// The template as written.
     pub fn source(&self) -> &str {
         &self.source

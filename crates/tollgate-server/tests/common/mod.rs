@@ -11,6 +11,8 @@ pub struct Server {
     /// Every line the server logged so far.
     pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub base: String,
+    /// The gRPC door's address (`host:port`).
+    pub grpc: Option<String>,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
 }
@@ -39,6 +41,8 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd.env_remove("TOLLGATE_ADMIN_TOKEN");
+        // Every test server's gRPC door on a free port too, unless the test says otherwise.
+        cmd.env("TOLLGATE_SERVER__GRPC_LISTEN", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -60,19 +64,32 @@ impl Server {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut grpc = None;
         let base = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("tollgate did not say where it listens");
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.wait();
+                panic!(
+                    "tollgate did not say where it listens; its log:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            };
             if let Some(rest) = line.strip_prefix("tollgate listening on ") {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
         };
+        // The gRPC line follows the HTTP one when the door is on.
+        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1))
+            && let Some(rest) =
+                line.strip_prefix("tollgate gRPC (Envoy rate limit service) listening on ")
+        {
+            grpc = Some(rest.trim().to_string());
+        }
         Server {
             child,
             logs,
             base,
+            grpc,
             dir,
             config,
         }

@@ -1,0 +1,275 @@
+//! Envoy's rate limit service (`envoy.service.ratelimit.v3.RateLimitService`): descriptors
+//! in, statuses out. Like every door it only translates: descriptors become checks on the
+//! policy's `envoy` limits, and the limiter decides them as it decides HTTP requests.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use envoy_types::pb::envoy::config::core::v3::HeaderValue;
+use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{
+    DescriptorStatus, RateLimit, rate_limit::Unit,
+};
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::{
+    RateLimitService, RateLimitServiceServer,
+};
+use envoy_types::pb::envoy::service::ratelimit::v3::{
+    RateLimitRequest, RateLimitResponse, rate_limit_response::Code as RlsCode,
+};
+use envoy_types::pb::google::protobuf::Duration as PbDuration;
+use smallvec::SmallVec;
+use tollgate_core::policy::Rule;
+use tollgate_core::policy::descriptors::{self, UNITS};
+use tollgate_core::time::Nanos;
+use tollgate_core::{Check, Decision, LimitStatus, Mode};
+use tonic::{Request, Response, Status};
+
+use crate::app::App;
+
+/// What a store failure answers on this door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStoreError {
+    /// Each rule's `on_store_error`, as on HTTP.
+    #[default]
+    Policy,
+    /// gRPC `UNAVAILABLE`, so Envoy applies its own `failure_mode_deny`.
+    Unavailable,
+}
+
+/// Settings of the gRPC door.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcSettings {
+    /// Also send `x-ratelimit-limit`, `-remaining` and `-reset`.
+    pub legacy_headers: bool,
+    /// What a store failure answers.
+    pub on_store_error: OnStoreError,
+}
+
+/// The service.
+pub struct Rls {
+    app: Arc<App>,
+    settings: GrpcSettings,
+}
+
+/// The tonic service for `app`.
+pub fn service(app: Arc<App>, settings: GrpcSettings) -> RateLimitServiceServer<Rls> {
+    RateLimitServiceServer::new(Rls { app, settings })
+}
+
+/// The limits one request descriptor brought into the decision.
+struct Planned<'p> {
+    /// Indexes into the checks.
+    checks: SmallVec<[usize; 2]>,
+    name: Option<&'p str>,
+    shadow: bool,
+}
+
+#[tonic::async_trait]
+impl RateLimitService for Rls {
+    async fn should_rate_limit(
+        &self,
+        request: Request<RateLimitRequest>,
+    ) -> Result<Response<RateLimitResponse>, Status> {
+        let started = Instant::now();
+        let req = request.into_inner();
+        if req.domain.is_empty() {
+            return Err(Status::invalid_argument(
+                "rate limit domain must not be empty",
+            ));
+        }
+        if req.descriptors.is_empty() {
+            return Err(Status::invalid_argument(
+                "rate limit descriptor list must not be empty",
+            ));
+        }
+        let policy = self.app.limiter.policy();
+        let now = self.app.now();
+        // Envoy's semantics: a request-level 0 means 1; a descriptor's own value wins, and
+        // a descriptor's 0 checks without consuming.
+        let request_hits = if req.hits_addend == 0 {
+            1
+        } else {
+            u64::from(req.hits_addend)
+        };
+        let costs: SmallVec<[u64; 4]> = req
+            .descriptors
+            .iter()
+            .map(|d| d.hits_addend.as_ref().map_or(request_hits, |h| h.value))
+            .collect();
+        // Limits sent by Envoy (`limit` on a descriptor) replace the configured ones.
+        let overrides: Vec<Option<Rule>> = req
+            .descriptors
+            .iter()
+            .map(|d| override_rule(&req.domain, d))
+            .collect();
+        let found: SmallVec<[Option<&descriptors::DescriptorLimits>; 4]> = req
+            .descriptors
+            .iter()
+            .zip(&overrides)
+            .map(|(d, o)| match o {
+                Some(_) => None,
+                None => policy.descriptors().lookup(&req.domain, entries(d)),
+            })
+            .collect();
+        // A matched limit named in another matched limit's `replaces` does not apply.
+        let replaced: Vec<&str> = found
+            .iter()
+            .flatten()
+            .flat_map(|l| l.replaces.iter().map(String::as_str))
+            .collect();
+        let mut checks: SmallVec<[Check<'_>; 4]> = SmallVec::new();
+        let mut planned: SmallVec<[Planned<'_>; 4]> = SmallVec::new();
+        for (i, d) in req.descriptors.iter().enumerate() {
+            let key = descriptors::counter_key(&req.domain, entries(d));
+            let mut p = Planned {
+                checks: SmallVec::new(),
+                name: None,
+                shadow: false,
+            };
+            if let Some(rule) = &overrides[i] {
+                p.checks.push(checks.len());
+                checks.push(Check {
+                    rule,
+                    key: key.into(),
+                    cost: costs[i],
+                });
+            } else if let Some(l) = found[i] {
+                p.name = l.name.as_deref();
+                p.shadow = l.shadow;
+                let is_replaced = l.name.as_deref().is_some_and(|n| replaced.contains(&n));
+                if !l.unlimited && !is_replaced {
+                    for rule in &l.rules {
+                        p.checks.push(checks.len());
+                        checks.push(Check {
+                            rule,
+                            key: key.clone().into(),
+                            cost: costs[i],
+                        });
+                    }
+                }
+            }
+            planned.push(p);
+        }
+        let decision = self
+            .app
+            .limiter
+            .decide_checks(checks, now, Mode::Consume)
+            .await;
+        self.app.record(&decision, started);
+        if self.settings.on_store_error == OnStoreError::Unavailable
+            && decision.limits.iter().any(|l| l.degraded)
+        {
+            return Err(Status::unavailable("counter store unavailable"));
+        }
+        Ok(Response::new(self.respond(&decision, &planned, now)))
+    }
+}
+
+impl Rls {
+    fn respond(&self, d: &Decision<'_>, planned: &[Planned<'_>], now: Nanos) -> RateLimitResponse {
+        let statuses = planned
+            .iter()
+            .map(|p| {
+                let limits: SmallVec<[&LimitStatus<'_>; 2]> =
+                    p.checks.iter().filter_map(|&i| d.limits.get(i)).collect();
+                status(&limits, p, now)
+            })
+            .collect();
+        let over = !d.allowed;
+        let headers = d.headers();
+        let response_headers_to_add = headers
+            .iter()
+            .filter(|(name, _)| {
+                matches!(*name, "ratelimit" | "ratelimit-policy" | "retry-after")
+                    || self.settings.legacy_headers && name.starts_with("x-ratelimit-")
+            })
+            .map(|(name, value)| HeaderValue {
+                key: name.to_owned(),
+                value: value.to_owned(),
+                ..HeaderValue::default()
+            })
+            .collect();
+        RateLimitResponse {
+            overall_code: if over {
+                RlsCode::OverLimit
+            } else {
+                RlsCode::Ok
+            } as i32,
+            statuses,
+            response_headers_to_add,
+            ..RateLimitResponse::default()
+        }
+    }
+}
+
+/// One descriptor's status: over the limit when one of its limits denied; otherwise the
+/// limit with the least left.
+fn status(limits: &[&LimitStatus<'_>], p: &Planned<'_>, now: Nanos) -> DescriptorStatus {
+    let Some(shown) = limits
+        .iter()
+        .find(|l| l.exceeded() && !p.shadow)
+        .or_else(|| limits.iter().min_by_key(|l| l.outcome.remaining))
+    else {
+        return DescriptorStatus {
+            code: RlsCode::Ok as i32,
+            ..DescriptorStatus::default()
+        };
+    };
+    let over = shown.exceeded() && !p.shadow;
+    let window = shown.rule.limit.window(now);
+    let (unit, per_unit) = match window.and_then(|w| UNITS.iter().position(|(_, len)| *len == w)) {
+        Some(i) => (UNIT_CODES[i], shown.outcome.limit),
+        None => (Unit::Unknown, shown.outcome.limit),
+    };
+    DescriptorStatus {
+        code: if over {
+            RlsCode::OverLimit
+        } else {
+            RlsCode::Ok
+        } as i32,
+        current_limit: Some(RateLimit {
+            name: p.name.unwrap_or_default().to_owned(),
+            requests_per_unit: u32::try_from(per_unit).unwrap_or(u32::MAX),
+            unit: unit as i32,
+        }),
+        limit_remaining: u32::try_from(shown.outcome.remaining).unwrap_or(u32::MAX),
+        duration_until_reset: Some(duration(shown.outcome.reset)),
+        ..DescriptorStatus::default()
+    }
+}
+
+/// Envoy's unit codes, in the order of [`UNITS`].
+const UNIT_CODES: [Unit; 7] = [
+    Unit::Second,
+    Unit::Minute,
+    Unit::Hour,
+    Unit::Day,
+    Unit::Week,
+    Unit::Month,
+    Unit::Year,
+];
+
+fn duration(ns: Nanos) -> PbDuration {
+    PbDuration {
+        seconds: i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX),
+        nanos: i32::try_from(ns % 1_000_000_000).unwrap_or(0),
+    }
+}
+
+fn entries(d: &RateLimitDescriptor) -> impl Iterator<Item = (&str, &str)> {
+    d.entries.iter().map(|e| (e.key.as_str(), e.value.as_str()))
+}
+
+/// The rule of a descriptor's `limit` override: a fixed window of the unit sent.
+fn override_rule(domain: &str, d: &RateLimitDescriptor) -> Option<Rule> {
+    let o = d.limit.as_ref()?;
+    let unit = Unit::try_from(o.unit).ok()?;
+    let i = UNIT_CODES.iter().position(|u| *u == unit)?;
+    let (name, len) = UNITS[i];
+    let rule_name = format!("envoy-override:{domain}:{}/{name}", o.requests_per_unit);
+    Some(descriptors::window_rule(
+        rule_name,
+        u64::from(o.requests_per_unit),
+        len,
+    ))
+}
