@@ -267,9 +267,10 @@ impl RedisStore {
             script::push_args(&mut args, check, now, lease);
         }
         let slot = names.first().map_or(0, |k| self.slot_of(k));
-        let reply = self
-            .guarded(slot, self.conn.eval(&DECIDE, &names, &args))
-            .await?;
+        // Boxed: the client's future is kilobytes, and every layer that awaited it by
+        // value would copy it (measured: a third fewer decisions per second unboxed).
+        let eval = Box::pin(self.conn.eval(&DECIDE, &names, &args));
+        let reply = self.guarded(slot, eval).await?;
         parse(&reply, checks.len())
     }
 

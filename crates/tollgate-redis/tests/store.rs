@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tollgate_core::time::NANOS_PER_SEC;
 use tollgate_core::{Check, Policy, Store, StoreError};
 use tollgate_redis::{BreakerConfig, Clock, RedisConfig, RedisStore, Topology};
-use tollgate_testkit::{Cluster, Sentinels, Single, cli, wait_for};
+use tollgate_testkit::{Cluster, Sentinels, Single, cli};
 
 const T0: u64 = 1_800_000_000 * NANOS_PER_SEC;
 

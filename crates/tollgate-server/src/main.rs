@@ -309,7 +309,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             threads.push(thread);
         }
         let grpc = match grpc_listen {
-            Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, workers, stopped.clone())?),
+            Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, workers, &stopped)?),
             None => None,
         };
         app.ready.store(true, Ordering::Relaxed);
@@ -322,8 +322,8 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         shutdown_signal().await;
         app.ready.store(false, Ordering::Relaxed);
         let _ = stop.send(true);
-        if let Some((_, thread)) = grpc {
-            threads.push(thread);
+        if let Some((_, grpc_threads)) = grpc {
+            threads.extend(grpc_threads);
         }
         let joined = tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join()).collect::<Vec<_>>()).await?;
         for result in joined {
@@ -339,45 +339,60 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves the Envoy rate limit service and gRPC health on `at`, on a runtime of its own
-/// whose workers share one HTTP/2 connection's streams (Envoy multiplexes every request of
-/// a proxy on one connection).
+/// Serves the Envoy rate limit service and gRPC health on `at`: like HTTP, one
+/// single-threaded runtime per core on its own `SO_REUSEPORT` listener, so each HTTP/2
+/// connection (Envoy opens one per worker) and all its streams stay on one thread. Spread
+/// over threads, one connection's streams contend on its lock and wake threads across
+/// cores (measured: 37,175 against 48,118 calls/s on one connection).
 fn spawn_grpc(
     app: Arc<app::App>,
     at: SocketAddr,
     settings: grpc::GrpcSettings,
     workers: usize,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(SocketAddr, std::thread::JoinHandle<std::io::Result<()>>)> {
-    let listener = std::net::TcpListener::bind(at).with_context(|| format!("binding gRPC {at}"))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("tollgate-grpc")
-        .enable_all()
-        .build()?;
-    let thread = std::thread::Builder::new().name("tollgate-grpc".into()).spawn(move || {
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            let (health, health_service) = tonic_health::server::health_reporter();
-            health
-                .set_serving::<envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer<grpc::Rls>>()
-                .await;
-            tonic::transport::Server::builder()
-                .add_service(health_service)
-                .add_service(grpc::service(app, settings))
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    },
-                )
-                .await
-                .map_err(std::io::Error::other)
-        })
-    })?;
-    Ok((addr, thread))
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(
+    SocketAddr,
+    Vec<std::thread::JoinHandle<std::io::Result<()>>>,
+)> {
+    let first = bind(at).with_context(|| format!("binding gRPC {at}"))?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..workers {
+        listeners.push(bind(addr).with_context(|| format!("binding gRPC {addr}"))?);
+    }
+    let mut threads = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let app = app.clone();
+        let mut stopped = stopped.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("tollgate-grpc-{i}"))
+            .spawn(move || {
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    let (health, health_service) = tonic_health::server::health_reporter();
+                    health
+                        .set_serving::<envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer<grpc::Rls>>()
+                        .await;
+                    tonic::transport::Server::builder()
+                        .add_service(health_service)
+                        .add_service(grpc::service(app, settings))
+                        .serve_with_incoming_shutdown(
+                            tonic::transport::server::TcpIncoming::from(listener)
+                                .with_nodelay(Some(true)),
+                            async move {
+                                let _ = stopped.wait_for(|s| *s).await;
+                            },
+                        )
+                        .await
+                        .map_err(std::io::Error::other)
+                })
+            })?;
+        threads.push(thread);
+    }
+    Ok((addr, threads))
 }
 
 /// A listening socket on `addr` that other workers may share (SO_REUSEPORT).

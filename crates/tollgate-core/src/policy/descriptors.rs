@@ -57,12 +57,21 @@ pub struct DescriptorLimits {
     pub detailed_metric: bool,
 }
 
+/// One level of the tree: its descriptors by key.
 #[derive(Debug, Default)]
 struct Level {
-    /// Children by `key_value`, or by `key` for those without a value.
-    nodes: HashMap<String, Node>,
-    /// `key_valueprefix` of children whose value ends in `*`, in the order written.
-    wildcards: Vec<String>,
+    keys: HashMap<String, Keyed>,
+}
+
+/// The descriptors of one key at one level.
+#[derive(Debug, Default)]
+struct Keyed {
+    /// By exact value.
+    values: HashMap<String, Node>,
+    /// Values ending in `*`, by the prefix before it, in the order written.
+    wildcards: Vec<(String, Node)>,
+    /// The descriptor without a value.
+    bare: Option<Node>,
 }
 
 #[derive(Debug)]
@@ -99,22 +108,22 @@ impl Descriptors {
         let mut found = None;
         let mut entries = entries.into_iter().peekable();
         while let Some((key, value)) = entries.next() {
-            let kv = format!("{key}_{value}");
-            let node = level
-                .nodes
-                .get(&kv)
+            let keyed = level.keys.get(key)?;
+            let node = keyed
+                .values
+                .get(value)
                 .or_else(|| {
-                    level
+                    keyed
                         .wildcards
                         .iter()
-                        .find(|w| kv.starts_with(w.as_str()))
-                        .and_then(|w| level.nodes.get(&format!("{w}*")))
+                        .find(|(prefix, _)| value.starts_with(prefix.as_str()))
+                        .map(|(_, n)| n)
                 })
-                .or_else(|| level.nodes.get(key))?;
+                .or(keyed.bare.as_ref())?;
             if entries.peek().is_none() {
                 found = node.limits.as_ref();
             }
-            if node.children.nodes.is_empty() {
+            if node.children.keys.is_empty() {
                 break;
             }
             level = &node.children;
@@ -206,20 +215,13 @@ pub(crate) fn compile(v: &Value, path: &str, errs: &mut Errors) -> Descriptors {
         }
         let level = out.domains.entry(domain.to_owned()).or_default();
         if let Some(d) = m.get("descriptors") {
-            compile_level(d, &join(&p, "descriptors"), domain, domain, level, errs);
+            compile_level(d, &join(&p, "descriptors"), domain, level, errs);
         }
     }
     out
 }
 
-fn compile_level(
-    v: &Value,
-    path: &str,
-    domain: &str,
-    prefix: &str,
-    level: &mut Level,
-    errs: &mut Errors,
-) {
+fn compile_level(v: &Value, path: &str, prefix: &str, level: &mut Level, errs: &mut Errors) {
     let Value::Array(items) = v else {
         errs.push(
             path,
@@ -238,34 +240,39 @@ fn compile_level(
             continue;
         };
         let value = get_str(m, "value", &p, errs).filter(|v| !v.is_empty());
-        let map_key = match value {
+        let keyed = level.keys.entry(key.to_owned()).or_default();
+        let taken = match value {
+            None => keyed.bare.is_some(),
+            Some(v) => match v.strip_suffix('*') {
+                Some(prefix) => keyed.wildcards.iter().any(|(w, _)| w == prefix),
+                None => keyed.values.contains_key(v),
+            },
+        };
+        let label = match value {
             Some(v) => format!("{key}_{v}"),
             None => key.to_owned(),
         };
-        if level.nodes.contains_key(&map_key) {
-            errs.push(
-                &p,
-                format!("duplicate descriptor {map_key:?} at this level"),
-            );
+        if taken {
+            errs.push(&p, format!("duplicate descriptor {label:?} at this level"));
             continue;
         }
-        let here = format!("{prefix}.{map_key}");
+        let here = format!("{prefix}.{label}");
         let limits = compile_limits(m, &p, &here, errs);
         let mut children = Level::default();
         if let Some(d) = m.get("descriptors") {
-            compile_level(
-                d,
-                &join(&p, "descriptors"),
-                domain,
-                &here,
-                &mut children,
-                errs,
-            );
+            compile_level(d, &join(&p, "descriptors"), &here, &mut children, errs);
         }
-        if let Some(w) = map_key.strip_suffix('*') {
-            level.wildcards.push(w.to_owned());
+        let node = Node { limits, children };
+        let keyed = level.keys.entry(key.to_owned()).or_default();
+        match value {
+            None => keyed.bare = Some(node),
+            Some(v) => match v.strip_suffix('*') {
+                Some(prefix) => keyed.wildcards.push((prefix.to_owned(), node)),
+                None => {
+                    keyed.values.insert(v.to_owned(), node);
+                }
+            },
         }
-        level.nodes.insert(map_key, Node { limits, children });
     }
 }
 
