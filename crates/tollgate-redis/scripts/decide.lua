@@ -4,7 +4,7 @@
 -- ARGV[1]: now in microseconds, or "" to read the server's clock (so that instances with
 --          skewed clocks agree).
 -- ARGV[2]: "a" acquire, "p" preview, "r" refund an earlier acquire made at ARGV[1],
---          "l" release lease ARGV[3] of counter KEYS[1].
+--          "l" release lease ARGV[3] of counter KEYS[1], "m" several decisions (below).
 -- ARGV[3..]: eleven per check: algorithm, cost, limit, p1..p6, block_for (0 = none),
 --           lease id.
 --
@@ -46,25 +46,94 @@ if mode == "l" then
   return 0
 end
 
-local checks = {}
-for i = 1, #KEYS / 2 do
-  local b = 2 + (i - 1) * 11
-  local p = {}
-  for j = 1, 6 do p[j] = tonumber(ARGV[b + 3 + j]) or 0 end
-  checks[i] = {
-    alg = algorithms[ARGV[b + 1]],
-    cost = tonumber(ARGV[b + 2]) or 0,
-    limit = tonumber(ARGV[b + 3]) or 0,
-    p = p,
-    block = tonumber(ARGV[b + 10]) or 0,
-    lease = ARGV[b + 11],
-    key = KEYS[2 * i - 1],
-    penalty = KEYS[2 * i],
-  }
-  if not checks[i].alg then
-    return redis.error_reply("unknown algorithm " .. tostring(ARGV[b + 1]))
+-- The checks of one decision: `n` of them, whose keys start after KEYS[kbase] and whose
+-- fields start after ARGV[abase].
+local function read_checks(kbase, abase, n)
+  local checks = {}
+  for i = 1, n do
+    local b = abase + (i - 1) * 11
+    local p = {}
+    for j = 1, 6 do p[j] = tonumber(ARGV[b + 3 + j]) or 0 end
+    local alg = algorithms[ARGV[b + 1]]
+    if not alg then return nil, "unknown algorithm " .. tostring(ARGV[b + 1]) end
+    checks[i] = {
+      alg = alg,
+      cost = tonumber(ARGV[b + 2]) or 0,
+      limit = tonumber(ARGV[b + 3]) or 0,
+      p = p,
+      block = tonumber(ARGV[b + 10]) or 0,
+      lease = ARGV[b + 11],
+      key = KEYS[kbase + 2 * i - 1],
+      penalty = KEYS[kbase + 2 * i],
+    }
+  end
+  return checks
+end
+
+-- Decides `checks` all-or-nothing ("a" acquires, "p" previews); one outcome each.
+local function decide_one(checks, dmode)
+  local outcomes, states, all = {}, {}, true
+  for i, c in ipairs(checks) do
+    local until_at = 0
+    if c.block > 0 then until_at = tonumber(redis.call("GET", c.penalty)) or 0 end
+    if until_at > now then
+      local wait = until_at - now
+      outcomes[i] = {0, c.limit, 0, wait, wait, 1, 0}
+    else
+      states[i] = fields(redis.call("GET", c.key))
+      outcomes[i] = c.alg.check(c.p, states[i], now, c.cost)
+    end
+    if outcomes[i][1] == 0 then all = false end
+  end
+
+  -- Nothing is consumed when any limit denies: the others report their state as it stays.
+  if not all then
+    for i, c in ipairs(checks) do
+      if outcomes[i][1] == 1 then outcomes[i] = c.alg.check(c.p, states[i], now, 0) end
+    end
+  end
+
+  if dmode == "a" then
+    for i, c in ipairs(checks) do
+      local o = outcomes[i]
+      if all and c.cost > 0 then
+        local raw, idle_at = c.alg.commit(c.p, states[i], now, c.cost, c.lease)
+        save(c.key, raw, idle_at)
+        if c.alg == concurrency then o[7] = tonumber(c.lease) or 0 end
+      elseif not all and o[1] == 0 and o[6] == 0 and c.block > 0 then
+        -- A denial by the count itself opens the penalty box.
+        redis.call("SET", c.penalty, int(now + c.block), "PX", ceil(c.block / 1000), "NX")
+      end
+    end
+  end
+  return outcomes
+end
+
+local out = {}
+local function emit(outcomes)
+  for _, o in ipairs(outcomes) do
+    for j = 1, 7 do out[#out + 1] = o[j] end
   end
 end
+
+if mode == "m" then
+  -- Several independent decisions in one call: ARGV[3] of them, each its mode and check
+  -- count, then its checks' fields; their keys follow each other in KEYS.
+  local pos, kbase = 4, 0
+  for _ = 1, tonumber(ARGV[3]) or 0 do
+    local dmode, n = ARGV[pos], tonumber(ARGV[pos + 1]) or 0
+    local checks, err = read_checks(kbase, pos + 1, n)
+    if not checks then return redis.error_reply(err) end
+    emit(decide_one(checks, dmode))
+    pos = pos + 2 + n * 11
+    kbase = kbase + 2 * n
+  end
+  out[#out + 1] = now
+  return out
+end
+
+local checks, err = read_checks(0, 2, #KEYS / 2)
+if not checks then return redis.error_reply(err) end
 
 if mode == "r" then
   for _, c in ipairs(checks) do
@@ -77,44 +146,6 @@ if mode == "r" then
   return {now}
 end
 
-local outcomes, states, all = {}, {}, true
-for i, c in ipairs(checks) do
-  local until_at = 0
-  if c.block > 0 then until_at = tonumber(redis.call("GET", c.penalty)) or 0 end
-  if until_at > now then
-    local wait = until_at - now
-    outcomes[i] = {0, c.limit, 0, wait, wait, 1, 0}
-  else
-    states[i] = fields(redis.call("GET", c.key))
-    outcomes[i] = c.alg.check(c.p, states[i], now, c.cost)
-  end
-  if outcomes[i][1] == 0 then all = false end
-end
-
--- Nothing is consumed when any limit denies: the others report their state as it stays.
-if not all then
-  for i, c in ipairs(checks) do
-    if outcomes[i][1] == 1 then outcomes[i] = c.alg.check(c.p, states[i], now, 0) end
-  end
-end
-
-if mode == "a" then
-  for i, c in ipairs(checks) do
-    local o = outcomes[i]
-    if all and c.cost > 0 then
-      local raw, idle_at = c.alg.commit(c.p, states[i], now, c.cost, c.lease)
-      save(c.key, raw, idle_at)
-      if c.alg == concurrency then o[7] = tonumber(c.lease) or 0 end
-    elseif not all and o[1] == 0 and o[6] == 0 and c.block > 0 then
-      -- A denial by the count itself opens the penalty box.
-      redis.call("SET", c.penalty, int(now + c.block), "PX", ceil(c.block / 1000), "NX")
-    end
-  end
-end
-
-local out = {}
-for _, o in ipairs(outcomes) do
-  for j = 1, 7 do out[#out + 1] = o[j] end
-end
+emit(decide_one(checks, mode))
 out[#out + 1] = now
 return out

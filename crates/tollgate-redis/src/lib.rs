@@ -17,6 +17,7 @@
 //! ```
 
 mod approx;
+mod batch;
 mod breaker;
 mod conn;
 mod keys;

@@ -1,12 +1,13 @@
 //! [`RedisStore`]: the core's `Store` trait over Redis.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 use smallvec::SmallVec;
+use tokio::sync::{mpsc, oneshot};
 use tollgate_core::algorithm::Limit;
 use tollgate_core::policy::Rule;
 use tollgate_core::store::Outcomes;
@@ -14,6 +15,7 @@ use tollgate_core::time::Nanos;
 use tollgate_core::{Check, Outcome, Store, StoreError};
 
 use crate::approx::{self, Approx};
+use crate::batch;
 use crate::breaker::{Breaker, BreakerConfig, BreakerState};
 use crate::conn::{Conn, Topology};
 use crate::keys;
@@ -94,6 +96,8 @@ pub struct RedisStore {
     breakers: Vec<Breaker>,
     near: Option<NearCache>,
     approx: Option<Arc<Approx>>,
+    /// The queue of the task that coalesces decisions, started on first use.
+    batch: OnceLock<mpsc::Sender<batch::Job>>,
     next_lease: AtomicU64,
     cluster: bool,
 }
@@ -157,6 +161,7 @@ impl RedisStore {
                 (0..n).map(|_| Breaker::new(config.breaker)).collect()
             },
             next_lease: AtomicU64::new(start.max(1)),
+            batch: OnceLock::new(),
             conn,
             config,
         })
@@ -256,22 +261,52 @@ impl RedisStore {
         time: String,
     ) -> Result<(Outcomes, u64), StoreError> {
         let mut names = Vec::with_capacity(checks.len() * 2);
-        let mut args = Vec::with_capacity(2 + checks.len() * ARGS_PER_CHECK);
-        args.push(time);
-        args.push(mode.to_owned());
+        let mut fields = Vec::with_capacity(checks.len() * ARGS_PER_CHECK);
         for (check, &lease) in checks.iter().zip(leases) {
             let counter = self.counter_key(check.rule, &check.key);
             let penalty = keys::penalty(&counter);
             names.push(counter);
             names.push(penalty);
-            script::push_args(&mut args, check, now, lease);
+            script::push_args(&mut fields, check, now, lease);
         }
         let slot = names.first().map_or(0, |k| self.slot_of(k));
-        // Boxed: the client's future is kilobytes, and every layer that awaited it by
-        // value would copy it (measured: a third fewer decisions per second unboxed).
+        let batched = match mode {
+            "a" => Some("a"),
+            "p" => Some("p"),
+            _ => None,
+        };
+        if let Some(mode) = batched.filter(|_| self.batches()) {
+            let queue = self.batch.get_or_init(|| batch::start(self.conn.clone()));
+            let (reply, answer) = oneshot::channel();
+            let job = batch::Job {
+                names,
+                mode,
+                fields,
+                reply,
+            };
+            let gone = || redis::RedisError::from((redis::ErrorKind::Io, "batch sender stopped"));
+            let queued = async move {
+                queue.send(job).await.map_err(|_| gone())?;
+                answer.await.map_err(|_| gone())?
+            };
+            let (ints, at) = self.guarded(slot, queued).await?;
+            return outcomes_of(&ints, at, checks.len());
+        }
+        let mut args = Vec::with_capacity(2 + fields.len());
+        args.push(time);
+        args.push(mode.to_owned());
+        args.extend(fields);
+        // Boxed: the client's future is about 7 KB, and every layer awaiting it by value
+        // would copy it.
         let eval = Box::pin(self.conn.eval(&DECIDE, &names, &args));
         let reply = self.guarded(slot, eval).await?;
         parse(&reply, checks.len())
+    }
+
+    /// Whether decisions are coalesced: off a Cluster (a batch must sit on one node) and on
+    /// Redis's clock (a batch decides at one instant).
+    fn batches(&self) -> bool {
+        !self.cluster && self.config.clock == Clock::Server
     }
 
     fn time_of(&self, server_us: u64, now: Nanos) -> String {
@@ -512,19 +547,28 @@ impl RedisStore {
 
 /// Reads the script's answer: seven integers per check, then the instant.
 fn parse(reply: &Value, n: usize) -> Result<(Outcomes, u64), StoreError> {
-    let bad = || StoreError::Unavailable("redis: unexpected script reply".into());
     let Value::Array(items) = reply else {
-        return Err(bad());
+        return Err(bad_reply());
     };
     let ints: SmallVec<[i64; 16]> = items
         .iter()
         .map(|v| match v {
             Value::Int(i) => Ok(*i),
-            _ => Err(bad()),
+            _ => Err(bad_reply()),
         })
         .collect::<Result<_, _>>()?;
-    if ints.len() != n * REPLY_PER_CHECK + 1 {
-        return Err(bad());
+    let (at, ints) = ints.split_last().ok_or_else(bad_reply)?;
+    outcomes_of(ints, *at, n)
+}
+
+fn bad_reply() -> StoreError {
+    StoreError::Unavailable("redis: unexpected script reply".into())
+}
+
+/// Reads `n` outcomes of seven integers each, decided at `at` (µs).
+fn outcomes_of(ints: &[i64], at: i64, n: usize) -> Result<(Outcomes, u64), StoreError> {
+    if ints.len() != n * REPLY_PER_CHECK {
+        return Err(bad_reply());
     }
     let u = |i: i64| u64::try_from(i).unwrap_or(0);
     let ns = |us: i64| u(us).saturating_mul(1_000);
@@ -540,8 +584,7 @@ fn parse(reply: &Value, n: usize) -> Result<(Outcomes, u64), StoreError> {
             lease: (c[6] > 0).then(|| u(c[6])),
         })
         .collect();
-    let at = ints.last().copied().map_or(0, u);
-    Ok((outcomes, at))
+    Ok((outcomes, u(at)))
 }
 
 impl Store for RedisStore {
