@@ -26,6 +26,10 @@ use tonic::{Request, Response, Status};
 
 use crate::app::App;
 
+/// Envoy's rate limit service protos and their imports, compiled by the build script, for
+/// server reflection.
+pub const RLS_DESCRIPTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rls_descriptor.bin"));
+
 /// What a store failure answers on this door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnStoreError {
@@ -62,6 +66,8 @@ struct Planned<'p> {
     checks: SmallVec<[usize; 2]>,
     name: Option<&'p str>,
     shadow: bool,
+    /// `detailed_metric`: the descriptor's full key, for its own metric.
+    detailed: Option<String>,
 }
 
 #[tonic::async_trait]
@@ -125,6 +131,7 @@ impl RateLimitService for Rls {
                 checks: SmallVec::new(),
                 name: None,
                 shadow: false,
+                detailed: None,
             };
             if let Some(rule) = &overrides[i] {
                 p.checks.push(checks.len());
@@ -136,6 +143,9 @@ impl RateLimitService for Rls {
             } else if let Some(l) = found[i] {
                 p.name = l.name.as_deref();
                 p.shadow = l.shadow;
+                if l.detailed_metric {
+                    p.detailed = Some(key.clone());
+                }
                 let is_replaced = l.name.as_deref().is_some_and(|n| replaced.contains(&n));
                 if !l.unlimited && !is_replaced {
                     for rule in &l.rules {
@@ -161,7 +171,19 @@ impl RateLimitService for Rls {
         {
             return Err(Status::unavailable("counter store unavailable"));
         }
-        Ok(Response::new(self.respond(&decision, &planned, now)))
+        let response = self.respond(&decision, &planned, now);
+        for (p, status) in planned.iter().zip(&response.statuses) {
+            if let Some(key) = &p.detailed {
+                let outcome = if status.code == RlsCode::OverLimit as i32 {
+                    "over_limit"
+                } else {
+                    "ok"
+                };
+                metrics::counter!("tollgate_envoy_descriptor_total", "descriptor" => key.clone(), "outcome" => outcome)
+                    .increment(1);
+            }
+        }
+        Ok(Response::new(response))
     }
 }
 

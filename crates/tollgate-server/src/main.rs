@@ -376,8 +376,22 @@ fn spawn_grpc(
                     health
                         .set_serving::<envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer<grpc::Rls>>()
                         .await;
+                    // Reflection, both versions: grpcurl and most tools ask v1, some still
+                    // v1alpha.
+                    let reflection = || {
+                        tonic_reflection::server::Builder::configure()
+                            .register_encoded_file_descriptor_set(grpc::RLS_DESCRIPTOR)
+                            .register_encoded_file_descriptor_set(
+                                tonic_health::pb::FILE_DESCRIPTOR_SET,
+                            )
+                    };
+                    let reflection_v1 = reflection().build_v1().map_err(std::io::Error::other)?;
+                    let reflection_v1alpha =
+                        reflection().build_v1alpha().map_err(std::io::Error::other)?;
                     tonic::transport::Server::builder()
                         .add_service(health_service)
+                        .add_service(reflection_v1)
+                        .add_service(reflection_v1alpha)
                         .add_service(grpc::service(app, settings))
                         .serve_with_incoming_shutdown(
                             tonic::transport::server::TcpIncoming::from(listener)

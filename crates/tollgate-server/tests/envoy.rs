@@ -225,6 +225,23 @@ fn conformance_cases_through_python_grpcio_three_ways() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 3 * 40, "{checked} answers checked");
+    // `detailed_metric` counts per full descriptor.
+    let metrics = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::get(inline.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tollgate_envoy_descriptor_total")
+                && l.contains("descriptor=\"several/user=u\"")
+                && l.contains("outcome=\"over_limit\"")),
+        "{metrics}"
+    );
 }
 
 fn request(domain: &str, entries: &[(&str, &str)], hits: u32) -> RateLimitRequest {
@@ -348,6 +365,36 @@ async fn store_trouble_answers_by_fail_policy_or_unavailable() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable);
+}
+
+#[test]
+fn server_reflection_describes_the_service() {
+    let server = Server::start("envoy: []\n");
+    let python = std::env::var("TOLLGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(here().join("reflect.py"))
+        .arg(server.grpc.as_deref().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the reflection client failed (grpcio-reflection is installed by ./scripts/test):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        services.contains(&"envoy.service.ratelimit.v3.RateLimitService"),
+        "{v}"
+    );
+    assert!(services.contains(&"grpc.health.v1.Health"), "{v}");
+    assert_eq!(v["methods"], serde_json::json!(["ShouldRateLimit"]));
+    assert_eq!(v["input"], "envoy.service.ratelimit.v3.RateLimitRequest");
 }
 
 #[test]
