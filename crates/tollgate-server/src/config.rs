@@ -443,8 +443,12 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         );
     }
 
-    let policy_doc = with_envoy_files(&doc, root, base, &mut errs);
-    let policy = match Policy::from_value(policy_doc.as_ref().unwrap_or(&doc), SERVER_SECTIONS) {
+    let with_files = with_envoy_files(&doc, root, base, &mut errs);
+    let (policy_doc, sources) = match &with_files {
+        Some((d, s)) => (d, s.as_slice()),
+        None => (&doc, &[][..]),
+    };
+    let policy = match Policy::from_value(policy_doc, SERVER_SECTIONS) {
         Ok(p) => Some(p),
         Err(e) => {
             // Errors inside a file of `envoy_files` name the file, not its place in the
@@ -454,7 +458,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                 _ => 0,
             };
             for err in e.0 {
-                errs.push(&file_path(&err.path, inline), err.message);
+                errs.push(&file_path(&err.path, inline, sources), err.message);
             }
             None
         }
@@ -477,14 +481,51 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
     })
 }
 
-/// `envoy[k]…` as `envoy_files[k - inline]…` when `k` is past the inline entries.
-fn file_path(path: &str, inline: usize) -> String {
+/// The files a path names: itself, or, when its file name has `*` or `?`, the files of its
+/// folder that match, in name order (envoyproxy/ratelimit reads a whole folder).
+fn expand(path: &Path, at: &str, errs: &mut Errors) -> Vec<PathBuf> {
+    let pattern = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if !pattern.contains(['*', '?']) {
+        return vec![path.to_owned()];
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut found: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| tollgate_core::policy::matcher::glob(pattern, n))
+            })
+            .collect(),
+        Err(e) => {
+            errs.push(at, format!("cannot list {}: {e}", dir.display()));
+            return Vec::new();
+        }
+    };
+    if found.is_empty() {
+        errs.push(at, format!("{} matches no file", path.display()));
+    }
+    found.sort();
+    found
+}
+
+/// `envoy[k]…` as the file it came from when `k` is past the `inline` entries.
+fn file_path(path: &str, inline: usize, sources: &[String]) -> String {
     let index = path
         .strip_prefix("envoy[")
         .and_then(|rest| rest.split_once(']'))
         .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)));
     match index {
-        Some((k, rest)) if k >= inline => format!("envoy_files[{}]{rest}", k - inline),
+        Some((k, rest)) if k >= inline => match sources.get(k - inline) {
+            Some(source) => format!("{source}{rest}"),
+            None => path.to_owned(),
+        },
         _ => path.to_owned(),
     }
 }
@@ -497,7 +538,7 @@ fn with_envoy_files(
     root: &Map<String, Value>,
     base: Option<&Path>,
     errs: &mut Errors,
-) -> Option<Value> {
+) -> Option<(Value, Vec<String>)> {
     let files = root.get("envoy_files")?;
     let Value::Array(files) = files else {
         errs.push(
@@ -510,6 +551,8 @@ fn with_envoy_files(
         Some(Value::Array(items)) => items.clone(),
         _ => Vec::new(),
     };
+    // Where each added document came from, for error paths.
+    let mut sources = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let at = format!("envoy_files[{i}]");
         let Some(name) = f.as_str() else {
@@ -517,18 +560,23 @@ fn with_envoy_files(
             continue;
         };
         let path = base.map_or_else(|| PathBuf::from(name), |b| b.join(name));
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                errs.push(&at, format!("cannot read {}: {e}", path.display()));
-                continue;
-            }
-        };
-        match parse_yaml(&text) {
-            Ok(v) => envoy.push(v),
-            Err(e) => {
-                for err in e.0 {
-                    errs.push(&at, format!("{}: {}", path.display(), err));
+        for path in expand(&path, &at, errs) {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    errs.push(&at, format!("cannot read {}: {e}", path.display()));
+                    continue;
+                }
+            };
+            match parse_yaml(&text) {
+                Ok(v) => {
+                    envoy.push(v);
+                    sources.push(format!("{at} ({})", path.display()));
+                }
+                Err(e) => {
+                    for err in e.0 {
+                        errs.push(&at, format!("{}: {}", path.display(), err));
+                    }
                 }
             }
         }
@@ -537,7 +585,7 @@ fn with_envoy_files(
     if let Value::Object(m) = &mut merged {
         m.insert("envoy".into(), Value::Array(envoy));
     }
-    Some(merged)
+    Some((merged, sources))
 }
 
 /// The policy part of a document: its top-level fields other than the server sections.

@@ -137,18 +137,13 @@ fn conformance_cases_through_python_grpcio_three_ways() {
     ));
 
     let dir = tempfile::tempdir().unwrap();
-    let files = split_files(dir.path());
-    let names: Vec<String> = files
-        .iter()
-        .map(|f| format!("\"{}\"", f.file_name().unwrap().to_string_lossy()))
-        .collect();
+    let folder = dir.path().join("ratelimit");
+    std::fs::create_dir(&folder).unwrap();
+    let files = split_files(&folder);
     let cfg = dir.path().join("tollgate.yaml");
     std::fs::write(
         &cfg,
-        format!(
-            "server: {{ listen: \"127.0.0.1:0\" }}\nenvoy_files: [{}]\n",
-            names.join(", ")
-        ),
+        "server: { listen: \"127.0.0.1:0\" }\nenvoy_files: [\"ratelimit/*.yaml\"]\n",
     )
     .unwrap();
     let from_files = Server::start_at(cfg);
@@ -395,6 +390,31 @@ fn server_reflection_describes_the_service() {
     assert!(services.contains(&"grpc.health.v1.Health"), "{v}");
     assert_eq!(v["methods"], serde_json::json!(["ShouldRateLimit"]));
     assert_eq!(v["input"], "envoy.service.ratelimit.v3.RateLimitRequest");
+}
+
+#[test]
+fn envoy_files_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("edge.yaml"),
+        "domain: edge\ndescriptors:\n  - key: a\n    rate_limit: { unit: second }\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("tollgate.yaml");
+    std::fs::write(&cfg, "envoy_files: [\"edge.yaml\", \"missing/*.yaml\"]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("envoy_files[0] (")
+            && text.contains("edge.yaml).descriptors[0].rate_limit.requests_per_unit: missing"),
+        "{text}"
+    );
+    assert!(text.contains("envoy_files[1]: cannot list"), "{text}");
 }
 
 #[test]

@@ -143,6 +143,11 @@ impl Condition {
     }
 }
 
+/// Whether `text` matches the glob `pattern` (`*` any run, `?` any one character).
+pub fn glob(pattern: &str, text: &str) -> bool {
+    glob_match(pattern.as_bytes(), text.as_bytes())
+}
+
 /// Glob matching with `*` and `?`, in linear time for one `*` and at worst O(n·m).
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
