@@ -115,6 +115,8 @@ impl std::fmt::Debug for RedisStore {
 enum Op {
     Acquire,
     Preview,
+    /// Takes back an acquire (a decision across Cluster slots that a later slot denied).
+    Refund,
 }
 
 impl Op {
@@ -122,6 +124,7 @@ impl Op {
         match self {
             Op::Acquire => "a",
             Op::Preview => "p",
+            Op::Refund => "r",
         }
     }
 }
@@ -257,7 +260,7 @@ impl RedisStore {
         checks: &[Check<'_>],
         leases: &[u64],
         now: Nanos,
-        mode: &str,
+        op: Op,
         time: String,
     ) -> Result<(Outcomes, u64), StoreError> {
         let mut names = Vec::with_capacity(checks.len() * 2);
@@ -270,17 +273,12 @@ impl RedisStore {
             script::push_args(&mut fields, check, now, lease);
         }
         let slot = names.first().map_or(0, |k| self.slot_of(k));
-        let batched = match mode {
-            "a" => Some("a"),
-            "p" => Some("p"),
-            _ => None,
-        };
-        if let Some(mode) = batched.filter(|_| self.batches()) {
+        if op != Op::Refund && self.batches() {
             let queue = self.batch.get_or_init(|| batch::start(self.conn.clone()));
             let (reply, answer) = oneshot::channel();
             let job = batch::Job {
                 names,
-                mode,
+                mode: op.arg(),
                 fields,
                 reply,
             };
@@ -294,7 +292,7 @@ impl RedisStore {
         }
         let mut args = Vec::with_capacity(2 + fields.len());
         args.push(time);
-        args.push(mode.to_owned());
+        args.push(op.arg().to_owned());
         args.extend(fields);
         // Boxed: the client's future is about 7 KB, and every layer awaiting it by value
         // would copy it.
@@ -329,25 +327,11 @@ impl RedisStore {
         let (local, remote): (SmallVec<[usize; 4]>, SmallVec<[usize; 4]>) =
             (0..checks.len()).partition(|&i| approx::eligible(&checks[i].rule.limit));
         let keyed = |costs: bool| -> SmallVec<[(Check<'_>, String); 4]> {
-            local
-                .iter()
-                .map(|&i| {
-                    let c = &checks[i];
-                    let check = Check {
-                        rule: c.rule,
-                        key: Cow::Borrowed(&c.key),
-                        cost: if costs { c.cost } else { 0 },
-                    };
-                    (check, self.counter_key(c.rule, &c.key))
-                })
-                .collect()
-        };
-        let subset = |idx: &[usize], costs: bool| -> SmallVec<[Check<'_>; 4]> {
-            idx.iter()
-                .map(|&i| Check {
-                    rule: checks[i].rule,
-                    key: Cow::Borrowed(&checks[i].key),
-                    cost: if costs { checks[i].cost } else { 0 },
+            pick(checks, &local, costs)
+                .into_iter()
+                .map(|c| {
+                    let key = self.counter_key(c.rule, &c.key);
+                    (c, key)
                 })
                 .collect()
         };
@@ -365,7 +349,9 @@ impl RedisStore {
         }
         // Mixed: local limits first, then the exact ones in Redis, all-or-nothing.
         let (local_out, remote_out) = if look.iter().all(|o| o.allowed) {
-            let remote_out = self.decide_exact(&subset(&remote, true), now, op).await?;
+            let remote_out = self
+                .decide_exact(&pick(checks, &remote, true), now, op)
+                .await?;
             let local_out = if remote_out.iter().all(|o| o.allowed) {
                 approx
                     .decide(&with_costs, now, op == Op::Acquire)
@@ -376,7 +362,7 @@ impl RedisStore {
             (local_out, remote_out)
         } else {
             let remote_out = self
-                .decide_exact(&subset(&remote, false), now, Op::Preview)
+                .decide_exact(&pick(checks, &remote, false), now, Op::Preview)
                 .await?;
             (look, remote_out)
         };
@@ -413,12 +399,12 @@ impl RedisStore {
             .iter()
             .map(|c| match op {
                 Op::Acquire => self.lease_for(&c.rule.limit),
-                Op::Preview => 0,
+                Op::Preview | Op::Refund => 0,
             })
             .collect();
         let groups = self.groups(checks);
         let outcomes = if groups.len() == 1 {
-            self.call(checks, &leases, now, op.arg(), self.time_arg(now))
+            self.call(checks, &leases, now, op, self.time_arg(now))
                 .await?
                 .0
         } else {
@@ -470,10 +456,10 @@ impl RedisStore {
         let mut denied = false;
         let mut failure = None;
         for (g, group) in groups.iter().enumerate() {
-            let part: SmallVec<[Check<'_>; 4]> = group.iter().map(|&i| checks[i].clone()).collect();
+            let part = pick(checks, group, true);
             let part_leases: SmallVec<[u64; 4]> = group.iter().map(|&i| leases[i]).collect();
             match self
-                .call(&part, &part_leases, now, op.arg(), self.time_arg(now))
+                .call(&part, &part_leases, now, op, self.time_arg(now))
                 .await
             {
                 Ok((outs, at)) => {
@@ -498,12 +484,11 @@ impl RedisStore {
         }
         if op == Op::Acquire && (denied || failure.is_some()) {
             for &(g, at) in &reserved {
-                let part: SmallVec<[Check<'_>; 4]> =
-                    groups[g].iter().map(|&i| checks[i].clone()).collect();
+                let part = pick(checks, &groups[g], true);
                 let part_leases: SmallVec<[u64; 4]> =
                     groups[g].iter().map(|&i| leases[i]).collect();
                 if let Err(e) = self
-                    .call(&part, &part_leases, now, "r", self.time_of(at, now))
+                    .call(&part, &part_leases, now, Op::Refund, self.time_of(at, now))
                     .await
                 {
                     tracing::warn!(error = %e, "redis store: a cross-slot refund failed");
@@ -520,17 +505,10 @@ impl RedisStore {
                     .iter()
                     .all(|&i| outcomes[i].is_some_and(|o| o.allowed))
                 {
-                    let looks: SmallVec<[Check<'_>; 4]> = group
-                        .iter()
-                        .map(|&i| Check {
-                            rule: checks[i].rule,
-                            key: Cow::Borrowed(&checks[i].key),
-                            cost: 0,
-                        })
-                        .collect();
+                    let looks = pick(checks, group, false);
                     let zero: SmallVec<[u64; 4]> = group.iter().map(|_| 0).collect();
                     let (outs, _) = self
-                        .call(&looks, &zero, now, "p", self.time_arg(now))
+                        .call(&looks, &zero, now, Op::Preview, self.time_arg(now))
                         .await?;
                     for (&i, o) in group.iter().zip(outs) {
                         outcomes[i] = Some(o);
@@ -543,6 +521,17 @@ impl RedisStore {
             .map(|o| o.unwrap_or_else(|| Outcome::deny(0, 0, 0, None)))
             .collect())
     }
+}
+
+/// The checks at `idx`, with their costs, or with cost 0 to only look.
+fn pick<'c>(checks: &'c [Check<'_>], idx: &[usize], costs: bool) -> SmallVec<[Check<'c>; 4]> {
+    idx.iter()
+        .map(|&i| Check {
+            rule: checks[i].rule,
+            key: Cow::Borrowed(&checks[i].key),
+            cost: if costs { checks[i].cost } else { 0 },
+        })
+        .collect()
 }
 
 /// Reads the script's answer: seven integers per check, then the instant.
