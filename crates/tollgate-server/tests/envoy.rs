@@ -22,27 +22,9 @@ fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/envoy")
 }
 
-/// Envoy's protos, as the envoy-types crate ships them.
+/// Envoy's protos, as the envoy-types crate ships them (found by the build script).
 fn proto_root() -> PathBuf {
-    if let Ok(dir) = std::env::var("ENVOY_PROTO_DIR") {
-        return dir.into();
-    }
-    let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let manifest = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "envoy-types")
-        .expect("envoy-types in the dependency graph")["manifest_path"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    Path::new(&manifest).parent().unwrap().join("proto")
+    PathBuf::from(env!("ENVOY_PROTO_ROOT"))
 }
 
 /// Runs the Python client on `steps` against `grpc`; its answers.

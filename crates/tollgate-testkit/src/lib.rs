@@ -389,3 +389,123 @@ impl Sentinels {
         out.lines().nth(1)?.trim().parse().ok()
     }
 }
+
+/// A throwaway PostgreSQL server (initdb into a temporary folder, trust authentication on
+/// loopback), stopped when dropped. As root it runs as the `postgres` user, since
+/// PostgreSQL refuses to run as root.
+pub struct Postgres {
+    /// Its port.
+    pub port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    as_postgres: bool,
+    _dir: tempfile::TempDir,
+}
+
+fn pg_bin() -> Result<PathBuf, Error> {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return Ok(dir.into());
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|e| format!("/usr/lib/postgresql: {e} (is postgresql installed?)"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .ok_or_else(|| "no PostgreSQL server binaries under /usr/lib/postgresql".to_string())
+}
+
+impl Postgres {
+    /// Starts a server on a free port.
+    pub fn start() -> Result<Postgres, Error> {
+        let bin = pg_bin()?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).map_err(|e| e.to_string())?;
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if as_postgres {
+            let status = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err("chown to postgres failed".into());
+            }
+        }
+        let port = free_port()?;
+        let pg = Postgres {
+            port,
+            bin,
+            data,
+            as_postgres,
+            _dir: dir,
+        };
+        let data_arg = pg.data.to_string_lossy().into_owned();
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &data_arg,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        )?;
+        let socket_dir = pg.data.to_string_lossy().into_owned();
+        let opts = format!("-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off");
+        let log = pg.data.join("log").to_string_lossy().into_owned();
+        pg.run(
+            "pg_ctl",
+            &["-D", &data_arg, "-o", &opts, "-l", &log, "-w", "start"],
+        )?;
+        wait_for("postgres", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })?;
+        Ok(pg)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Result<(), Error> {
+        let path = self.bin.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let out = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{tool} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
+    }
+
+    /// A URL for its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.data.to_string_lossy().into_owned();
+        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+    }
+}
