@@ -37,7 +37,8 @@ fn proto_root() -> PathBuf {
     if let Ok(dir) = std::env::var("ENVOY_PROTO_DIR") {
         return dir.into();
     }
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     if let Some(dir) = from_registry(&manifest) {
         println!("cargo:rerun-if-changed={}", dir.display());
         return dir;
@@ -90,7 +91,12 @@ fn from_metadata(manifest: &Path) -> PathBuf {
         .flatten()
         .find(|p| p["name"] == "envoy-types")
         .and_then(|p| p["manifest_path"].as_str())
-        .map(|m| Path::new(m).parent().unwrap_or(Path::new(".")).join("proto"));
+        .map(|m| {
+            Path::new(m)
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("proto")
+        });
     match path {
         Some(p) => {
             println!("cargo:rerun-if-changed={}", p.display());
