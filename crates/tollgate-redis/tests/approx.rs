@@ -26,7 +26,7 @@ fn store(url: &str) -> RedisStore {
 
 fn policy() -> Policy {
     Policy::from_yaml(
-        "rules:\n  - { name: w, key: \"k:{user}\", algorithm: fixed_window, limit: 100, period: 1m }\n  - { name: g, key: \"g:{user}\", algorithm: gcra, limit: 1000, period: 1m }\n",
+        "rules:\n  - { name: w, key: \"k:{user}\", algorithm: fixed_window, limit: 100, period: 1m }\n  - { name: g, key: \"g:{user}\", algorithm: gcra, limit: 1000, period: 1h }\n",
     )
     .unwrap()
 }

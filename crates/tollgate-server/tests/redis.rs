@@ -16,7 +16,7 @@ const LIMIT: u32 = 200;
 
 fn shared_policy(store: &str) -> String {
     format!(
-        "{store}\nrules:\n  - {{ name: shared, key: \"all\", match: {{ user: \"*\" }}, algorithm: fixed_window, limit: {LIMIT}, period: 1m }}\n"
+        "{store}\nrules:\n  - {{ name: shared, key: \"all\", match: {{ user: \"*\" }}, algorithm: fixed_window, anchor: first_hit, limit: {LIMIT}, period: 1h }}\n"
     )
 }
 
@@ -100,7 +100,7 @@ async fn with_redis_down_each_rule_follows_its_fail_policy_and_service_returns()
 rules:
   - {{ name: open, key: "o:{{user}}", limit: 1000, period: 1m, on_store_error: allow }}
   - {{ name: closed, key: "c:{{ip}}", limit: 1000, period: 1m, on_store_error: deny }}
-  - {{ name: local, key: "l:{{tenant}}", limit: 3, period: 1m, algorithm: fixed_window, on_store_error: local }}
+  - {{ name: local, key: "l:{{tenant}}", limit: 3, period: 1h, algorithm: fixed_window, anchor: first_hit, on_store_error: local }}
 "#,
         redis.url()
     );
