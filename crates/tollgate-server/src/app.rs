@@ -38,6 +38,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// Set once serving.
     pub ready: AtomicBool,
+    /// API keys and other records, when a database is configured.
+    pub registry: Option<tollgate_registry::Registry>,
     key_seed: u64,
 }
 
@@ -47,6 +49,7 @@ impl App {
         config: Config,
         path: Option<PathBuf>,
         metrics: PrometheusHandle,
+        registry: Option<tollgate_registry::Registry>,
     ) -> Result<Self, tollgate_core::StoreError> {
         let store = match config.store.redis {
             Some(redis) => AnyStore::Redis(RedisStore::new(redis)?),
@@ -63,6 +66,7 @@ impl App {
             doc: Mutex::new(config.doc),
             metrics,
             ready: AtomicBool::new(false),
+            registry,
             key_seed: std::hash::RandomState::new().hash_one("tollgate-key-fingerprint"),
         })
     }

@@ -20,7 +20,7 @@ use crate::grpc::{GrpcSettings, OnStoreError};
 pub const DEFAULT_YAML: &str = include_str!("default.yaml");
 
 /// Top-level sections that belong to the server, not the policy.
-pub const SERVER_SECTIONS: &[&str] = &["server", "store", "admin", "envoy_files"];
+pub const SERVER_SECTIONS: &[&str] = &["server", "store", "admin", "envoy_files", "database"];
 
 /// HTTP server settings.
 #[derive(Debug, Clone)]
@@ -205,6 +205,76 @@ fn parse_store(m: &Map<String, Value>, errs: &mut Errors) -> StoreSettings {
     store
 }
 
+/// Where the records (API keys) live.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` (default: `tollgate.db` beside the configuration) or `postgres://…`.
+    pub url: String,
+    /// The secret keys are hashed under, from `TOLLGATE_KEY_SECRET` or
+    /// `database.key_secret_file`.
+    pub key_secret: Vec<u8>,
+}
+
+/// Reads the `database` section.
+fn parse_database(
+    m: &Map<String, Value>,
+    base: Option<&Path>,
+    errs: &mut Errors,
+) -> Option<DatabaseSettings> {
+    check_fields(m, "database", &["url", "key_secret_file"], errs);
+    let url = match get_str(m, "url", "database", errs) {
+        Some(u)
+            if u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://") =>
+        {
+            u.to_owned()
+        }
+        Some(u) => {
+            errs.push(
+                "database.url",
+                format!("{u:?} is not sqlite://PATH or postgres://…"),
+            );
+            return None;
+        }
+        None => {
+            let dir = base.unwrap_or(Path::new("."));
+            format!("sqlite://{}", dir.join("tollgate.db").display())
+        }
+    };
+    let from_env = std::env::var("TOLLGATE_KEY_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let key_secret = match (from_env, get_str(m, "key_secret_file", "database", errs)) {
+        (Some(s), _) => s.into_bytes(),
+        (None, Some(file)) => {
+            let p = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
+            match std::fs::read(&p) {
+                Ok(b) => b.trim_ascii().to_vec(),
+                Err(e) => {
+                    errs.push(
+                        "database.key_secret_file",
+                        format!("cannot read {}: {e}", p.display()),
+                    );
+                    return None;
+                }
+            }
+        }
+        (None, None) => {
+            errs.push(
+                "database",
+                "API keys need a secret: set TOLLGATE_KEY_SECRET or database.key_secret_file",
+            );
+            return None;
+        }
+    };
+    if key_secret.len() < 32 {
+        errs.push("database", "the key secret must be at least 32 bytes");
+        return None;
+    }
+    Some(DatabaseSettings { url, key_secret })
+}
+
 /// A loaded, validated configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -214,6 +284,8 @@ pub struct Config {
     pub store: StoreSettings,
     /// The admin token, from `TOLLGATE_ADMIN_TOKEN` or `admin.token_file`.
     pub admin_token: Option<String>,
+    /// The records' database, when a `database` section is present.
+    pub database: Option<DatabaseSettings>,
     /// The compiled policy.
     pub policy: Policy,
     /// The whole document after the environment overlay, for `GET /v1/config` and writing
@@ -433,6 +505,10 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
             }
         }
     }
+    let database = root
+        .get("database")
+        .and_then(|v| as_map(v, "database", &mut errs))
+        .and_then(|m| parse_database(m, base, &mut errs));
     if !server.listen.ip().is_loopback() && admin_token.is_none() {
         errs.push(
             "server.listen",
@@ -476,6 +552,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         server,
         store,
         admin_token,
+        database,
         policy,
         doc,
     })

@@ -276,7 +276,18 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         let grpc_settings = cfg.server.grpc;
         let max_body = cfg.server.max_body;
         let timeout = cfg.server.request_timeout;
-        let app = Arc::new(app::App::new(cfg, path.clone(), metrics)?);
+        let registry = match &cfg.database {
+            Some(db) => {
+                let secret = tollgate_registry::KeySecret::new(db.key_secret.clone())?;
+                let registry = tollgate_registry::Registry::open(&db.url, secret)
+                    .await
+                    .with_context(|| format!("opening the database {}", db.url))?;
+                tracing::info!(backend = registry.backend(), "records database ready");
+                Some(registry)
+            }
+            None => None,
+        };
+        let app = Arc::new(app::App::new(cfg, path.clone(), metrics, registry)?);
         let _watcher = match &path {
             Some(p) => Some(reload::spawn(app.clone(), p.clone())?),
             None => None,

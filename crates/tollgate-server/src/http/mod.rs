@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod check;
+pub mod keys;
 pub mod ops;
 pub mod problem;
 
@@ -35,6 +36,13 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
         )
         .route("/v1/counters", get(admin::get_counters))
         .route("/v1/counters/{key}", delete(admin::delete_counter))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/verify", post(keys::verify))
+        .route(
+            "/v1/keys/{id}",
+            get(keys::get_one).patch(keys::patch).delete(keys::revoke),
+        )
+        .route("/v1/keys/{id}/rotate", post(keys::rotate))
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             admin::require_token,

@@ -1,0 +1,291 @@
+//! Admin routes for API keys: `/v1/keys…`. A key's secret is in the answer once, when it
+//! is created or rotated; afterwards only its prefix is shown.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+use tollgate_registry::{KeyFilter, KeyPatch, KeyStatus, NewKey, RegistryError, VerifyError};
+
+use super::problem::Problem;
+use crate::app::App;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn keys_off() -> Response {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "keys-off",
+        "API keys are not configured",
+        Some("add a `database` section and set TOLLGATE_KEY_SECRET".into()),
+    )
+    .into_response()
+}
+
+fn failed(e: RegistryError) -> Response {
+    match e {
+        RegistryError::Invalid(why) => Problem::invalid(why).into_response(),
+        other => unavailable(&other),
+    }
+}
+
+fn unavailable(why: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %why, "registry failed");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "registry-unavailable",
+        "The records database did not answer",
+        None,
+    )
+    .into_response()
+}
+
+fn malformed(r: JsonRejection) -> Response {
+    Problem::malformed(r.body_text()).into_response()
+}
+
+fn not_found(id: &str) -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "key-not-found",
+        "No such key",
+        Some(format!("no key {id:?}, or it is revoked")),
+    )
+    .into_response()
+}
+
+/// The body of `POST /v1/keys`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    owner: String,
+    #[serde(default = "default_tier")]
+    tier: String,
+    #[serde(default = "default_env")]
+    env: String,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    metadata: Value,
+}
+
+fn default_tier() -> String {
+    "free".into()
+}
+
+fn default_env() -> String {
+    "live".into()
+}
+
+/// `POST /v1/keys`: creates a key; the answer holds its secret, once.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    b: Result<Json<CreateBody>, JsonRejection>,
+) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return keys_off();
+    };
+    let b = match b {
+        Ok(Json(b)) => b,
+        Err(r) => return malformed(r),
+    };
+    let new = NewKey {
+        env: b.env,
+        name: b.name,
+        owner: b.owner,
+        tier: b.tier,
+        expires_at: b.expires_at,
+        metadata: b.metadata,
+    };
+    match reg.create_key(&new, now_ms()).await {
+        Ok((record, secret)) => (
+            StatusCode::CREATED,
+            Json(json!({"key": record, "secret": secret})),
+        )
+            .into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// The query of `GET /v1/keys`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    owner: Option<String>,
+    tier: Option<String>,
+    status: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/keys`: a page of keys; `next` is the `after` of the following page.
+pub async fn list(State(app): State<Arc<App>>, Query(q): Query<ListQuery>) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return keys_off();
+    };
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("active") => Some(KeyStatus::Active),
+        Some("disabled") => Some(KeyStatus::Disabled),
+        Some("revoked") => Some(KeyStatus::Revoked),
+        Some(other) => {
+            return Problem::invalid(format!(
+                "status {other:?} is not one of active, disabled, revoked"
+            ))
+            .into_response();
+        }
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = KeyFilter {
+        owner: q.owner,
+        tier: q.tier,
+        status,
+        after: q.after,
+        limit: Some(limit),
+    };
+    match reg.list_keys(&filter).await {
+        Ok(keys) => {
+            let full = keys.len() == limit as usize;
+            let next = keys.last().filter(|_| full).map(|k| k.id.clone());
+            Json(json!({"keys": keys, "next": next})).into_response()
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// `GET /v1/keys/{id}`.
+pub async fn get_one(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return keys_off();
+    };
+    match reg.get_key(&id).await {
+        Ok(Some(k)) => Json(k).into_response(),
+        Ok(None) => not_found(&id),
+        Err(e) => failed(e),
+    }
+}
+
+/// `null` as `Some(None)`, absent as `None`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// The body of `PATCH /v1/keys/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    name: Option<String>,
+    tier: Option<String>,
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Option<i64>>,
+    metadata: Option<Value>,
+}
+
+/// `PATCH /v1/keys/{id}`: rename, change tier, switch on or off, set or clear the expiry,
+/// replace the metadata.
+pub async fn patch(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    b: Result<Json<PatchBody>, JsonRejection>,
+) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return keys_off();
+    };
+    let b = match b {
+        Ok(Json(b)) => b,
+        Err(r) => return malformed(r),
+    };
+    let patch = KeyPatch {
+        name: b.name,
+        tier: b.tier,
+        enabled: b.enabled,
+        expires_at: b.expires_at,
+        metadata: b.metadata,
+    };
+    match reg.update_key(&id, &patch, now_ms()).await {
+        Ok(Some(k)) => Json(k).into_response(),
+        Ok(None) => not_found(&id),
+        Err(e) => failed(e),
+    }
+}
+
+/// `DELETE /v1/keys/{id}`: revokes the key for good.
+pub async fn revoke(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return keys_off();
+    };
+    match reg.revoke_key(&id, now_ms()).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => not_found(&id),
+        Err(e) => failed(e),
+    }
+}
+
+/// The body of `POST /v1/keys/{id}/rotate`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// How long the old secret keeps working (default one day).
+    grace_seconds: Option<u32>,
+    env: Option<String>,
+}
+
+/// `POST /v1/keys/{id}/rotate`: a new secret, shown once; the old one keeps working for the
+/// grace period.
+pub async fn rotate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    b: Option<Json<RotateBody>>,
+) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return keys_off();
+    };
+    let b = b.map(|Json(b)| b).unwrap_or_default();
+    let grace = i64::from(b.grace_seconds.unwrap_or(86_400)) * 1_000;
+    let env = b.env.unwrap_or_else(default_env);
+    match reg.rotate_key(&id, &env, grace, now_ms()).await {
+        Ok(Some((record, secret))) => {
+            Json(json!({"key": record, "secret": secret})).into_response()
+        }
+        Ok(None) => not_found(&id),
+        Err(e) => failed(e),
+    }
+}
+
+/// The body of `POST /v1/keys/verify`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    key: String,
+}
+
+/// `POST /v1/keys/verify`: whether a key may be used, and whose it is.
+pub async fn verify(
+    State(app): State<Arc<App>>,
+    b: Result<Json<VerifyBody>, JsonRejection>,
+) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return keys_off();
+    };
+    let b = match b {
+        Ok(Json(b)) => b,
+        Err(r) => return malformed(r),
+    };
+    match reg.verify(&b.key, now_ms()).await {
+        Ok(k) => Json(json!({"valid": true, "key": k})).into_response(),
+        Err(VerifyError::Unavailable(why)) => unavailable(&why),
+        Err(code) => Json(json!({"valid": false, "code": code.to_string()})).into_response(),
+    }
+}
