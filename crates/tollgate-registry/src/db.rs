@@ -61,6 +61,11 @@ impl Registry {
         Ok(Registry { db, secret })
     }
 
+    /// The keyed hash of a presented key: what caches may hold in its place.
+    pub fn key_hash(&self, presented: &str) -> crate::key::KeyHash {
+        self.secret.hash(presented)
+    }
+
     /// Which database this is: `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self.db {

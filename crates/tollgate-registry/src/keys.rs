@@ -102,7 +102,7 @@ pub struct KeyFilter {
 }
 
 /// Why a presented key does not pass.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum VerifyError {
     /// Malformed, mistyped, unknown, revoked, or a rotated-out secret past its grace.
     #[error("KEY_INVALID")]

@@ -4,8 +4,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -19,6 +19,18 @@ use tollgate_redis::RedisStore;
 
 use crate::config::{self, Config};
 use crate::store::AnyStore;
+use tollgate_core::Code;
+use tollgate_registry::{KeyRecord, VerifyError};
+
+/// How long a key verification is trusted on instances that did not make a change.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// Everything a request handler needs.
 pub struct App {
@@ -40,6 +52,10 @@ pub struct App {
     pub ready: AtomicBool,
     /// API keys and other records, when a database is configured.
     pub registry: Option<tollgate_registry::Registry>,
+    /// Verified keys (and refusals) by the keyed hash of the presented key, so decisions
+    /// do not read the database; bounded, so a flood of made-up keys cannot evict the
+    /// good ones or exhaust memory (malformed keys never reach it).
+    keys: moka::future::Cache<[u8; 32], Result<Arc<KeyRecord>, VerifyError>>,
     key_seed: u64,
 }
 
@@ -67,6 +83,10 @@ impl App {
             metrics,
             ready: AtomicBool::new(false),
             registry,
+            keys: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
             key_seed: std::hash::RandomState::new().hash_one("tollgate-key-fingerprint"),
         })
     }
@@ -74,6 +94,48 @@ impl App {
     /// Whether the policy is loaded and the store answers.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The key record of a presented API key, verified against the registry (through the
+    /// cache: a change made elsewhere shows within [`KEY_CACHE_TTL`]); `Ok(None)` when no
+    /// registry is configured. The error is the decision's code.
+    pub async fn verify_key(&self, presented: &str) -> Result<Option<Arc<KeyRecord>>, Code> {
+        let Some(registry) = &self.registry else {
+            return Ok(None);
+        };
+        if !tollgate_registry::key::well_formed(presented) {
+            return Err(Code::KeyInvalid);
+        }
+        let now = now_ms();
+        let hash = registry.key_hash(presented);
+        let found = match self.keys.get(&hash).await {
+            Some(found) => found,
+            None => match registry.verify(presented, now).await {
+                Err(VerifyError::Unavailable(why)) => {
+                    tracing::warn!(error = %why, "key verification failed: the registry did not answer");
+                    return Err(Code::Unavailable);
+                }
+                other => {
+                    let found = other.map(Arc::new);
+                    self.keys.insert(hash, found.clone()).await;
+                    found
+                }
+            },
+        };
+        match found {
+            // A cached record may have expired since.
+            Ok(k) if k.expires_at.is_some_and(|e| e <= now) => Err(Code::KeyExpired),
+            Ok(k) => Ok(Some(k)),
+            Err(VerifyError::Disabled) => Err(Code::KeyDisabled),
+            Err(VerifyError::Expired) => Err(Code::KeyExpired),
+            Err(_) => Err(Code::KeyInvalid),
+        }
+    }
+
+    /// Forgets every cached key verification: a key changed on this instance takes
+    /// effect at once.
+    pub fn forget_keys(&self) {
+        self.keys.invalidate_all();
     }
 
     /// How an API key appears in counters and answers: a fingerprint, never the key.

@@ -198,3 +198,88 @@ fn a_database_without_a_key_secret_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("TOLLGATE_KEY_SECRET"));
 }
+
+#[tokio::test]
+async fn decisions_verify_presented_keys_and_count_by_key_id() {
+    let server = Server::start_with_env(
+        "database: {}\nrules:\n  - { name: per-key, key: \"k:{key}\", match: { key: \"*\" }, algorithm: fixed_window, anchor: first_hit, limit: 2, period: 1h }\n  - { name: pro, key: \"t:{key}\", match: { attr.tier: pro }, algorithm: fixed_window, anchor: first_hit, limit: 100, period: 1h }\n",
+        &[("TOLLGATE_KEY_SECRET", SECRET)],
+    );
+    let c = reqwest::Client::new();
+    let created: Value = c
+        .post(server.url("/v1/keys"))
+        .json(&json!({"name": "app", "owner": "acme", "tier": "pro"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let id = created["key"]["id"].as_str().unwrap().to_owned();
+    let check = |key: &str| {
+        let c = c.clone();
+        let url = server.url("/v1/check");
+        let body = json!({"subject": {"api_key": key}});
+        async move {
+            c.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+
+    // A valid key: counted by its id, and its tier's rule applies.
+    let v = check(&secret).await;
+    assert_eq!(v["allowed"], true, "{v}");
+    assert_eq!(v["limits"][0]["key"], format!("k:{id}"), "{v}");
+    assert_eq!(v["limits"][1]["name"], "pro", "{v}");
+    assert_eq!(check(&secret).await["allowed"], true);
+    assert_eq!(check(&secret).await["code"], "RATE_LIMITED");
+
+    // Made-up and mistyped keys are refused, not counted.
+    let v = check("tg_live_0000000000000000000000000000").await;
+    assert_eq!(
+        (v["allowed"].as_bool(), v["code"].as_str()),
+        (Some(false), Some("KEY_INVALID")),
+        "{v}"
+    );
+    assert_eq!(
+        check(&tollgate_registry::key::generate("live").unwrap()).await["code"],
+        "KEY_INVALID"
+    );
+
+    // Forward-auth: 401 for an invalid key, 403 for a disabled one; a change made here
+    // takes effect at once, cache or not.
+    let auth = |key: String| {
+        let c = c.clone();
+        let url = server.url("/v1/authorize");
+        async move {
+            c.get(url)
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(auth("tg_live_nope".into()).await, 401);
+    c.patch(server.url(&format!("/v1/keys/{id}")))
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth(secret.clone()).await, 403);
+    assert_eq!(check(&secret).await["code"], "KEY_DISABLED");
+    c.delete(server.url(&format!("/v1/keys/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth(secret.clone()).await, 401);
+    assert_eq!(check(&secret).await["code"], "KEY_INVALID");
+}

@@ -120,6 +120,38 @@ pub async fn authorize(
             .into_response();
         }
     }
+    if let Some(presented) = api_key {
+        match app.verify_key(presented).await {
+            Ok(Some(k)) => super::check::identify(&mut subject, &k),
+            Ok(None) => {}
+            Err(code) => {
+                app.record(&tollgate_core::Decision::bare(code, app.now()), started);
+                let (status, slug, title) = match code {
+                    Code::KeyDisabled => (
+                        StatusCode::FORBIDDEN,
+                        "key-disabled",
+                        "The API key is disabled",
+                    ),
+                    Code::KeyExpired => (
+                        StatusCode::FORBIDDEN,
+                        "key-expired",
+                        "The API key has expired",
+                    ),
+                    Code::Unavailable => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "The key registry is unavailable",
+                    ),
+                    _ => (
+                        StatusCode::UNAUTHORIZED,
+                        "key-invalid",
+                        "The API key is not valid",
+                    ),
+                };
+                return Problem::new(status, slug, title, None).into_response();
+            }
+        }
+    }
     let policy = app.limiter.policy();
     let d = app
         .limiter

@@ -10,7 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tollgate_core::{Mode, Subject};
+use tollgate_core::{Decision, Mode, Subject};
 
 use super::problem::{FieldError, Problem};
 use super::set_headers;
@@ -218,13 +218,40 @@ pub async fn check(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
     }
 }
 
+/// A verified key counts by its id, and its tier and owner become `attr.tier` and
+/// `attr.owner` (over any the caller sent), so rules can match and key on them.
+pub fn identify(subject: &mut Subject, k: &tollgate_registry::KeyRecord) {
+    for (name, value) in [
+        ("key", &k.id),
+        ("attr.tier", &k.tier),
+        ("attr.owner", &k.owner),
+    ] {
+        // Records hold short, plain values; one that does not fit is left unset.
+        let _ = subject.set(name, value);
+    }
+}
+
 async fn decide(
     app: &App,
     req: &CheckRequest,
     at: &str,
 ) -> Result<(Vec<u8>, tollgate_core::Headers), Problem> {
     let started = Instant::now();
-    let subject = req.subject.build(app, at)?;
+    let mut subject = req.subject.build(app, at)?;
+    if let Some(presented) = &req.subject.api_key {
+        match app.verify_key(presented).await {
+            Ok(Some(k)) => identify(&mut subject, &k),
+            Ok(None) => {}
+            Err(code) => {
+                let d = Decision::bare(code, app.now());
+                app.record(&d, started);
+                let headers = d.headers();
+                let json = serde_json::to_vec(&DecisionOut::new(&d, &headers))
+                    .map_err(|e| Problem::invalid(e.to_string()))?;
+                return Ok((json, headers));
+            }
+        }
+    }
     let policy = app.limiter.policy();
     let mode = if req.dry_run {
         Mode::Preview

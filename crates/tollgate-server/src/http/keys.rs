@@ -2,7 +2,6 @@
 //! is created or rotated; afterwards only its prefix is shown.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -14,13 +13,7 @@ use serde_json::{Value, json};
 use tollgate_registry::{KeyFilter, KeyPatch, KeyStatus, NewKey, RegistryError, VerifyError};
 
 use super::problem::Problem;
-use crate::app::App;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use crate::app::{App, now_ms};
 
 fn keys_off() -> Response {
     Problem::new(
@@ -215,7 +208,10 @@ pub async fn patch(
         metadata: b.metadata,
     };
     match reg.update_key(&id, &patch, now_ms()).await {
-        Ok(Some(k)) => Json(k).into_response(),
+        Ok(Some(k)) => {
+            app.forget_keys();
+            Json(k).into_response()
+        }
         Ok(None) => not_found(&id),
         Err(e) => failed(e),
     }
@@ -227,7 +223,10 @@ pub async fn revoke(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
         return keys_off();
     };
     match reg.revoke_key(&id, now_ms()).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(true) => {
+            app.forget_keys();
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(false) => not_found(&id),
         Err(e) => failed(e),
     }
