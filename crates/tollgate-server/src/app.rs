@@ -22,9 +22,6 @@ use crate::store::AnyStore;
 use tollgate_core::Code;
 use tollgate_registry::{KeyRecord, VerifyError};
 
-/// How long a key verification is trusted on instances that did not make a change.
-pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -67,6 +64,10 @@ impl App {
         metrics: PrometheusHandle,
         registry: Option<tollgate_registry::Registry>,
     ) -> Result<Self, tollgate_core::StoreError> {
+        let key_cache_ttl = config
+            .database
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(5), |d| d.cache_ttl);
         let store = match config.store.redis {
             Some(redis) => AnyStore::Redis(RedisStore::new(redis)?),
             None => AnyStore::Memory(MemoryStore::new(MemoryStoreConfig {
@@ -85,7 +86,7 @@ impl App {
             registry,
             keys: moka::future::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(KEY_CACHE_TTL)
+                .time_to_live(key_cache_ttl)
                 .build(),
             key_seed: std::hash::RandomState::new().hash_one("tollgate-key-fingerprint"),
         })
@@ -97,7 +98,7 @@ impl App {
     }
 
     /// The key record of a presented API key, verified against the registry (through the
-    /// cache: a change made elsewhere shows within [`KEY_CACHE_TTL`]); `Ok(None)` when no
+    /// cache: a change made elsewhere shows within `database.cache_ttl`); `Ok(None)` when no
     /// registry is configured. The error is the decision's code.
     pub async fn verify_key(&self, presented: &str) -> Result<Option<Arc<KeyRecord>>, Code> {
         let Some(registry) = &self.registry else {

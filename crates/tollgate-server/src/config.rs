@@ -213,6 +213,9 @@ pub struct DatabaseSettings {
     /// The secret keys are hashed under, from `TOLLGATE_KEY_SECRET` or
     /// `database.key_secret_file`.
     pub key_secret: Vec<u8>,
+    /// How long a key verification is trusted: the longest a change made on another
+    /// instance takes to show here.
+    pub cache_ttl: Duration,
 }
 
 /// Reads the `database` section.
@@ -221,7 +224,20 @@ fn parse_database(
     base: Option<&Path>,
     errs: &mut Errors,
 ) -> Option<DatabaseSettings> {
-    check_fields(m, "database", &["url", "key_secret_file"], errs);
+    check_fields(
+        m,
+        "database",
+        &["url", "key_secret_file", "cache_ttl"],
+        errs,
+    );
+    let cache_ttl = match get_duration(m, "cache_ttl", "database", errs) {
+        Some(d) if d == 0 || d > 3_600_000_000_000 => {
+            errs.push("database.cache_ttl", "must be between 1ms and 1h");
+            Duration::from_secs(5)
+        }
+        Some(d) => Duration::from_nanos(d),
+        None => Duration::from_secs(5),
+    };
     let url = match get_str(m, "url", "database", errs) {
         Some(u)
             if u.starts_with("sqlite:")
@@ -272,7 +288,11 @@ fn parse_database(
         errs.push("database", "the key secret must be at least 32 bytes");
         return None;
     }
-    Some(DatabaseSettings { url, key_secret })
+    Some(DatabaseSettings {
+        url,
+        key_secret,
+        cache_ttl,
+    })
 }
 
 /// A loaded, validated configuration.
@@ -737,6 +757,41 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.0[0].path, "rules.x");
+    }
+
+    #[test]
+    fn database_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key.secret"), "k".repeat(40)).unwrap();
+        let doc = parse_yaml("database: {url: \"postgres://db/tollgate\", key_secret_file: key.secret, cache_ttl: 250ms}\n").unwrap();
+        let db = validate(doc, Some(dir.path())).unwrap().database.unwrap();
+        assert_eq!(db.url, "postgres://db/tollgate");
+        assert_eq!(db.cache_ttl, Duration::from_millis(250));
+        assert_eq!(db.key_secret.len(), 40);
+
+        let doc = parse_yaml("database: {key_secret_file: key.secret}\n").unwrap();
+        let db = validate(doc, Some(dir.path())).unwrap().database.unwrap();
+        assert!(
+            db.url.starts_with("sqlite://") && db.url.ends_with("tollgate.db"),
+            "{}",
+            db.url
+        );
+        assert_eq!(db.cache_ttl, Duration::from_secs(5));
+
+        let doc = parse_yaml(
+            "database: {url: \"mysql://x\", key_secret_file: key.secret, cache_ttl: 2h}\n",
+        )
+        .unwrap();
+        let got: Vec<String> = validate(doc, Some(dir.path()))
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            got.iter().any(|g| g.starts_with("database.cache_ttl:")),
+            "{got:?}"
+        );
     }
 
     #[test]
