@@ -294,12 +294,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         };
         spawn_sweeper(app.clone());
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let first = bind(listen).with_context(|| format!("binding {listen}"))?;
-        let addr = first.local_addr()?;
-        let mut listeners = vec![first];
-        for _ in 1..workers {
-            listeners.push(bind(addr).with_context(|| format!("binding {addr}"))?);
-        }
+        let (addr, listeners) = bind_per_core(listen, workers, "HTTP")?;
         let router = http::router(app.clone(), max_body, timeout);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut threads = Vec::new();
@@ -365,12 +360,7 @@ fn spawn_grpc(
     SocketAddr,
     Vec<std::thread::JoinHandle<std::io::Result<()>>>,
 )> {
-    let first = bind(at).with_context(|| format!("binding gRPC {at}"))?;
-    let addr = first.local_addr()?;
-    let mut listeners = vec![first];
-    for _ in 1..workers {
-        listeners.push(bind(addr).with_context(|| format!("binding gRPC {addr}"))?);
-    }
+    let (addr, listeners) = bind_per_core(at, workers, "gRPC")?;
     let mut threads = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let app = app.clone();
@@ -418,6 +408,22 @@ fn spawn_grpc(
         threads.push(thread);
     }
     Ok((addr, threads))
+}
+
+/// `workers` listeners sharing one address (the first fixes the port when `at` asks for
+/// any), one for each worker thread.
+fn bind_per_core(
+    at: SocketAddr,
+    workers: usize,
+    door: &str,
+) -> anyhow::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+    let first = bind(at).with_context(|| format!("binding {door} {at}"))?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..workers {
+        listeners.push(bind(addr).with_context(|| format!("binding {door} {addr}"))?);
+    }
+    Ok((addr, listeners))
 }
 
 /// A listening socket on `addr` that other workers may share (SO_REUSEPORT).

@@ -32,14 +32,6 @@ fn nginx_binary() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// nginx in front of a static page, asking Tollgate (at `tollgate`, host:port) about
 /// every request.
 fn start_nginx(tollgate: &str) -> Nginx {
@@ -53,7 +45,7 @@ fn start_nginx(tollgate: &str) -> Nginx {
     let d = dir.path().display();
     std::fs::create_dir_all(dir.path().join("www")).unwrap();
     std::fs::write(dir.path().join("www/index.html"), "hello\n").unwrap();
-    let port = free_port();
+    let port = tollgate_testkit::free_port().unwrap();
     let conf = format!(
         r#"
 worker_processes 1;
