@@ -77,7 +77,17 @@ impl<S: Store> Limiter<S> {
         now: Nanos,
         mode: Mode,
     ) -> Decision<'p> {
-        let plan = policy.plan(subject, cost);
+        self.decide_plan(policy.plan(subject, cost), now, mode)
+            .await
+    }
+
+    /// Decides a prepared plan (from [`Policy::plan`] or [`Policy::plan_keyed`]).
+    pub async fn decide_plan<'p>(
+        &self,
+        plan: crate::policy::Plan<'p>,
+        now: Nanos,
+        mode: Mode,
+    ) -> Decision<'p> {
         match plan.listed {
             Some(Listed::Denied) => return Decision::bare(Code::Blocked, now),
             Some(Listed::Allowed) => return Decision::bare(Code::Ok, now),

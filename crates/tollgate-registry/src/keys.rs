@@ -26,6 +26,8 @@ pub struct KeyRecord {
     pub expires_at: Option<i64>,
     /// Free-form metadata (a JSON object).
     pub metadata: serde_json::Value,
+    /// Its own limits over its tier's (a JSON object: limit name → fields).
+    pub overrides: serde_json::Value,
     /// When it was created (ms).
     pub created_at: i64,
     /// When it last changed (ms).
@@ -69,6 +71,8 @@ pub struct NewKey {
     pub expires_at: Option<i64>,
     /// Metadata (a JSON object; `null` for none).
     pub metadata: serde_json::Value,
+    /// Limit overrides (a JSON object; `null` for none).
+    pub overrides: serde_json::Value,
 }
 
 /// Changes to a key; `None` leaves a field as it is.
@@ -84,6 +88,8 @@ pub struct KeyPatch {
     pub expires_at: Option<Option<i64>>,
     /// New metadata.
     pub metadata: Option<serde_json::Value>,
+    /// New limit overrides (replacing the old ones).
+    pub overrides: Option<serde_json::Value>,
 }
 
 /// Which keys to list, a page at a time (by id, after `after`).
@@ -129,6 +135,7 @@ struct Row {
     revoked_at: Option<i64>,
     expires_at: Option<i64>,
     metadata: String,
+    overrides: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -151,13 +158,14 @@ impl Row {
             status,
             expires_at: self.expires_at,
             metadata: serde_json::from_str(&self.metadata).unwrap_or(serde_json::Value::Null),
+            overrides: serde_json::from_str(&self.overrides).unwrap_or(serde_json::Value::Null),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
     }
 }
 
-const COLUMNS: &str = "id, name, owner, tier, prefix, enabled, revoked_at, expires_at, metadata, created_at, updated_at";
+const COLUMNS: &str = "id, name, owner, tier, prefix, enabled, revoked_at, expires_at, metadata, overrides, created_at, updated_at";
 
 fn new_id() -> Result<String, RegistryError> {
     let mut bytes = [0u8; 8];
@@ -166,13 +174,14 @@ fn new_id() -> Result<String, RegistryError> {
     Ok(format!("key_{:016x}", u64::from_le_bytes(bytes)))
 }
 
-fn metadata_text(v: &serde_json::Value) -> Result<String, RegistryError> {
+/// A JSON object field as stored; `field` names it in the error.
+fn object_text(field: &str, v: &serde_json::Value) -> Result<String, RegistryError> {
     match v {
         serde_json::Value::Null => Ok("{}".into()),
         serde_json::Value::Object(_) => Ok(v.to_string()),
-        _ => Err(RegistryError::Invalid(
-            "metadata must be a JSON object".into(),
-        )),
+        _ => Err(RegistryError::Invalid(format!(
+            "{field} must be a JSON object"
+        ))),
     }
 }
 
@@ -196,10 +205,11 @@ impl Registry {
         }
         let secret = key::generate(&new.env)?;
         let id = new_id()?;
-        let metadata = metadata_text(&new.metadata)?;
+        let metadata = object_text("metadata", &new.metadata)?;
+        let overrides = object_text("overrides", &new.overrides)?;
         let hash = self.secret.hash(&secret).to_vec();
-        let sql = "INSERT INTO keys (id, name, owner, tier, prefix, hash, enabled, expires_at, metadata, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)";
+        let sql = "INSERT INTO keys (id, name, owner, tier, prefix, hash, enabled, expires_at, metadata, created_at, updated_at, overrides) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)";
         on_db!(&self.db, |pool| {
             sqlx::query(sql)
                 .bind(&id)
@@ -212,6 +222,7 @@ impl Registry {
                 .bind(new.expires_at)
                 .bind(&metadata)
                 .bind(now)
+                .bind(&overrides)
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -268,11 +279,20 @@ impl Registry {
         patch: &KeyPatch,
         now: i64,
     ) -> Result<Option<KeyRecord>, RegistryError> {
-        let metadata = patch.metadata.as_ref().map(metadata_text).transpose()?;
+        let metadata = patch
+            .metadata
+            .as_ref()
+            .map(|m| object_text("metadata", m))
+            .transpose()?;
+        let overrides = patch
+            .overrides
+            .as_ref()
+            .map(|o| object_text("overrides", o))
+            .transpose()?;
         let sql = "UPDATE keys SET \
                    name = COALESCE($1, name), tier = COALESCE($2, tier), enabled = COALESCE($3, enabled), \
                    expires_at = CASE WHEN $4 THEN $5 ELSE expires_at END, \
-                   metadata = COALESCE($6, metadata), updated_at = $7 \
+                   metadata = COALESCE($6, metadata), updated_at = $7, overrides = COALESCE($9, overrides) \
                    WHERE id = $8 AND revoked_at IS NULL";
         let changed = on_db!(&self.db, |pool| {
             sqlx::query(sql)
@@ -284,6 +304,7 @@ impl Registry {
                 .bind(metadata)
                 .bind(now)
                 .bind(id)
+                .bind(overrides)
                 .execute(pool)
                 .await?
                 .rows_affected()

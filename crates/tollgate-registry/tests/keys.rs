@@ -18,6 +18,7 @@ fn new_key(owner: &str, tier: &str) -> NewKey {
         tier: tier.into(),
         expires_at: None,
         metadata: serde_json::json!({"team": "billing"}),
+        overrides: serde_json::json!({"requests": {"limit": 500}}),
     }
 }
 
@@ -28,6 +29,7 @@ async fn suite(reg: &Registry) {
     assert_eq!(rec.prefix, secret[..12]);
     assert_eq!(rec.status, KeyStatus::Active);
     assert_eq!(rec.metadata["team"], "billing");
+    assert_eq!(rec.overrides["requests"]["limit"], 500);
     assert_eq!(reg.verify(&secret, T0).await.unwrap().id, rec.id);
 
     // A typo is refused before any lookup; a well-formed stranger is unknown.
@@ -61,6 +63,7 @@ async fn suite(reg: &Registry) {
         enabled: Some(true),
         expires_at: Some(Some(T0 + 100)),
         name: Some("renamed".into()),
+        overrides: Some(serde_json::json!({})),
         ..Default::default()
     };
     let updated = reg.update_key(&rec.id, &on, T0 + 3).await.unwrap().unwrap();
@@ -68,6 +71,7 @@ async fn suite(reg: &Registry) {
         (updated.name.as_str(), updated.updated_at),
         ("renamed", T0 + 3)
     );
+    assert_eq!(updated.overrides, serde_json::json!({}));
     assert!(reg.verify(&secret, T0 + 99).await.is_ok());
     assert_eq!(
         reg.verify(&secret, T0 + 100).await,
@@ -184,6 +188,11 @@ async fn suite(reg: &Registry) {
     assert!(reg.create_key(&bad, T0).await.is_err());
     let bad = NewKey {
         metadata: serde_json::json!([1]),
+        ..new_key("x", "free")
+    };
+    assert!(reg.create_key(&bad, T0).await.is_err());
+    let bad = NewKey {
+        overrides: serde_json::json!("fast"),
         ..new_key("x", "free")
     };
     assert!(reg.create_key(&bad, T0).await.is_err());

@@ -9,12 +9,14 @@ pub mod matcher;
 pub mod parse;
 pub mod rule;
 pub mod template;
+pub mod tiers;
 
 use smallvec::SmallVec;
 
 pub use lists::Lists;
 pub use parse::{ConfigError, ConfigErrors};
 pub use rule::{FailPolicy, Rule};
+pub use tiers::{Tier, Tiers};
 
 use crate::store::Check;
 use crate::subject::Subject;
@@ -42,6 +44,7 @@ pub struct Policy {
     deny: Lists,
     options: PolicyOptions,
     descriptors: descriptors::Descriptors,
+    tiers: Tiers,
 }
 
 /// A subject's standing on the allow and deny lists.
@@ -73,6 +76,7 @@ impl Policy {
             deny,
             options,
             descriptors: descriptors::Descriptors::default(),
+            tiers: Tiers::default(),
         }
     }
 
@@ -80,6 +84,17 @@ impl Policy {
     pub fn with_descriptors(mut self, descriptors: descriptors::Descriptors) -> Self {
         self.descriptors = descriptors;
         self
+    }
+
+    /// This policy with tiers (the `tiers` section).
+    pub fn with_tiers(mut self, tiers: Tiers) -> Self {
+        self.tiers = tiers;
+        self
+    }
+
+    /// The tiers, by name.
+    pub fn tiers(&self) -> &Tiers {
+        &self.tiers
     }
 
     /// The Envoy descriptor limits, by domain.
@@ -154,6 +169,41 @@ impl Policy {
             listed: None,
             checks,
         }
+    }
+
+    /// The checks for a request made with a verified key: those of [`plan`](Self::plan),
+    /// then the limits of the key's `tier`, where the key's own limits (`own`, from
+    /// [`tiers::compile_overrides`]) replace those of the same name and add the rest.
+    pub fn plan_keyed<'p>(
+        &'p self,
+        subject: &Subject,
+        cost: u64,
+        tier: Option<&str>,
+        own: &'p [Rule],
+    ) -> Plan<'p> {
+        let mut plan = self.plan(subject, cost);
+        if plan.listed.is_some() {
+            return plan;
+        }
+        let tier_limits = tier
+            .and_then(|t| self.tiers.get(t))
+            .map_or(&[][..], |t| &t.limits[..]);
+        let from_tier = tier_limits
+            .iter()
+            .map(|r| own.iter().find(|o| o.name == r.name).unwrap_or(r));
+        let extra = own
+            .iter()
+            .filter(|o| !tier_limits.iter().any(|r| r.name == o.name));
+        for rule in from_tier.chain(extra) {
+            if let Some(key) = rule.key.render(subject, self.options.ipv6_prefix) {
+                plan.checks.push(Check {
+                    rule,
+                    key: key.into(),
+                    cost,
+                });
+            }
+        }
+        plan
     }
 
     /// How many rules planning examines for `subject` (matching or not): the work the

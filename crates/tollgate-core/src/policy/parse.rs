@@ -1,7 +1,7 @@
 //! From YAML to a compiled [`Policy`]: parse, validate (every error at once, each with its
 //! path), compile.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use jiff::tz::TimeZone;
@@ -55,7 +55,7 @@ impl fmt::Display for ConfigErrors {
 
 /// Collects errors while a document is walked.
 #[derive(Debug, Default)]
-pub struct Errors(Vec<ConfigError>);
+pub struct Errors(pub(crate) Vec<ConfigError>);
 
 impl Errors {
     /// Records `message` at `path`.
@@ -267,7 +267,7 @@ fn get_strings(v: &Value, path: &str, errs: &mut Errors) -> Vec<String> {
     }
 }
 
-const TOP_FIELDS: &[&str] = &["rules", "allow", "deny", "subject", "envoy"];
+const TOP_FIELDS: &[&str] = &["rules", "allow", "deny", "subject", "envoy", "tiers"];
 const RULE_FIELDS: &[&str] = &[
     "name",
     "match",
@@ -356,10 +356,17 @@ pub fn compile(doc: &Value, others: &[&str]) -> Result<Policy, ConfigErrors> {
         .get("envoy")
         .map(|v| super::descriptors::compile(v, "envoy", &mut errs))
         .unwrap_or_default();
+    let rule_names: HashSet<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+    let tiers = map
+        .get("tiers")
+        .map(|v| super::tiers::compile(v, "tiers", &rule_names, &mut errs))
+        .unwrap_or_default();
     if !errs.is_empty() {
         return Err(ConfigErrors(errs.0));
     }
-    Ok(Policy::new(rules, allow, deny, options).with_descriptors(descriptors))
+    Ok(Policy::new(rules, allow, deny, options)
+        .with_descriptors(descriptors)
+        .with_tiers(tiers))
 }
 
 fn compile_lists(v: &Value, path: &str, errs: &mut Errors) -> Lists {
@@ -387,7 +394,7 @@ fn compile_lists(v: &Value, path: &str, errs: &mut Errors) -> Lists {
     lists
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name

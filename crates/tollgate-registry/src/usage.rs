@@ -1,0 +1,379 @@
+//! Usage and violations: raw events written in batches, rolled up per minute, hour and
+//! day as they are written, read back by key and time, and pruned by age.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::RegistryError;
+use crate::db::{Registry, on_db};
+
+/// One decision made with a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageEvent {
+    /// When (ms since the Unix epoch).
+    pub at: i64,
+    /// The key's id.
+    pub key_id: String,
+    /// The key's owner.
+    pub owner: String,
+    /// The key's tier.
+    pub tier: String,
+    /// Whether the request was admitted.
+    pub allowed: bool,
+    /// The decision's code (`OK`, `RATE_LIMITED`, …).
+    pub code: String,
+    /// Units asked for.
+    pub cost: i64,
+}
+
+/// One denial.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    /// When (ms).
+    pub at: i64,
+    /// The verified key, if any.
+    pub key_id: Option<String>,
+    /// The rule (or tier limit) that denied; empty for a list or key refusal.
+    pub rule: String,
+    /// The decision's code.
+    pub code: String,
+    /// What was known of the caller, without secrets (`ip`, `user`, `path`, …).
+    pub subject: serde_json::Value,
+}
+
+/// A stored violation, with its id for paging.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViolationRecord {
+    /// Its id; pages continue after the last one seen.
+    pub id: i64,
+    /// The violation.
+    #[serde(flatten)]
+    pub violation: Violation,
+}
+
+/// How finely usage history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Granularity {
+    /// Per minute.
+    Minute,
+    /// Per hour.
+    Hour,
+    /// Per UTC day.
+    Day,
+}
+
+impl Granularity {
+    /// All of them, finest first.
+    pub const ALL: [Granularity; 3] = [Granularity::Minute, Granularity::Hour, Granularity::Day];
+
+    /// Parses `minute`, `hour` or `day`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.name() == name)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Granularity::Minute => "minute",
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
+
+    /// Its length in ms.
+    pub fn millis(self) -> i64 {
+        match self {
+            Granularity::Minute => 60_000,
+            Granularity::Hour => 3_600_000,
+            Granularity::Day => 86_400_000,
+        }
+    }
+
+    /// The start of the period holding `at`.
+    pub fn bucket(self, at: i64) -> i64 {
+        at - at.rem_euclid(self.millis())
+    }
+}
+
+/// Decisions of one key in one period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UsageBucket {
+    /// The period's start (ms).
+    pub start: i64,
+    /// Decisions made.
+    pub requests: i64,
+    /// Of which admitted.
+    pub allowed: i64,
+    /// Of which denied.
+    pub denied: i64,
+    /// Units admitted.
+    pub units: i64,
+}
+
+/// How long records are kept; `None` keeps them for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw usage events.
+    pub events: Option<Duration>,
+    /// Minute rollups.
+    pub minute: Option<Duration>,
+    /// Hour rollups.
+    pub hour: Option<Duration>,
+    /// Day rollups.
+    pub day: Option<Duration>,
+    /// Violations.
+    pub violations: Option<Duration>,
+    /// Audit entries.
+    pub audit: Option<Duration>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let days = |d: u64| Some(Duration::from_secs(d * 86_400));
+        Retention {
+            events: days(7),
+            minute: days(2),
+            hour: days(90),
+            day: days(730),
+            violations: days(90),
+            audit: None,
+        }
+    }
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Raw events.
+    pub events: u64,
+    /// Rollup rows.
+    pub rollups: u64,
+    /// Violations.
+    pub violations: u64,
+    /// Audit entries.
+    pub audit: u64,
+}
+
+/// Which violations to list, a page at a time.
+#[derive(Debug, Clone, Default)]
+pub struct ViolationFilter {
+    /// Only this key's.
+    pub key_id: Option<String>,
+    /// From this instant (ms, inclusive).
+    pub from: Option<i64>,
+    /// Until this instant (ms, exclusive).
+    pub to: Option<i64>,
+    /// Ids after this one.
+    pub after: Option<i64>,
+    /// At most this many (1 to 1000; default 100).
+    pub limit: Option<u32>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ViolationRow {
+    id: i64,
+    at: i64,
+    key_id: Option<String>,
+    rule: String,
+    code: String,
+    subject: String,
+}
+
+fn cutoff(now: i64, age: Option<Duration>) -> Option<i64> {
+    age.map(|a| now.saturating_sub(i64::try_from(a.as_millis()).unwrap_or(i64::MAX)))
+}
+
+impl Registry {
+    /// Writes a batch of usage events and violations in one transaction, adding the events
+    /// to their minute, hour and day rollups.
+    pub async fn write_usage(
+        &self,
+        events: &[UsageEvent],
+        violations: &[Violation],
+    ) -> Result<(), RegistryError> {
+        let mut rollups: BTreeMap<(&str, Granularity, i64), UsageBucket> = BTreeMap::new();
+        for e in events {
+            for g in Granularity::ALL {
+                let b = rollups.entry((&e.key_id, g, g.bucket(e.at))).or_default();
+                b.requests += 1;
+                if e.allowed {
+                    b.allowed += 1;
+                    b.units = b.units.saturating_add(e.cost);
+                } else {
+                    b.denied += 1;
+                }
+            }
+        }
+        let insert_event = "INSERT INTO usage_events (at, key_id, owner, tier, allowed, code, cost) \
+                            VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let upsert = "INSERT INTO usage_rollups (key_id, granularity, bucket, requests, allowed, denied, units) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                      ON CONFLICT (key_id, granularity, bucket) DO UPDATE SET \
+                      requests = usage_rollups.requests + excluded.requests, \
+                      allowed = usage_rollups.allowed + excluded.allowed, \
+                      denied = usage_rollups.denied + excluded.denied, \
+                      units = usage_rollups.units + excluded.units";
+        let insert_violation = "INSERT INTO violations (at, key_id, rule, code, subject) \
+                                VALUES ($1, $2, $3, $4, $5)";
+        on_db!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            for e in events {
+                sqlx::query(insert_event)
+                    .bind(e.at)
+                    .bind(&e.key_id)
+                    .bind(&e.owner)
+                    .bind(&e.tier)
+                    .bind(e.allowed)
+                    .bind(&e.code)
+                    .bind(e.cost)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for ((key_id, g, bucket), b) in &rollups {
+                sqlx::query(upsert)
+                    .bind(*key_id)
+                    .bind(g.name())
+                    .bind(*bucket)
+                    .bind(b.requests)
+                    .bind(b.allowed)
+                    .bind(b.denied)
+                    .bind(b.units)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for v in violations {
+                sqlx::query(insert_violation)
+                    .bind(v.at)
+                    .bind(v.key_id.as_deref())
+                    .bind(&v.rule)
+                    .bind(&v.code)
+                    .bind(v.subject.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A key's usage per `granularity` period in `[from, to)`, oldest first; periods with
+    /// no decision are left out.
+    pub async fn usage_history(
+        &self,
+        key_id: &str,
+        granularity: Granularity,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<UsageBucket>, RegistryError> {
+        let sql = "SELECT bucket, requests, allowed, denied, units FROM usage_rollups \
+                   WHERE key_id = $1 AND granularity = $2 AND bucket >= $3 AND bucket < $4 \
+                   ORDER BY bucket LIMIT 10000";
+        let rows: Vec<(i64, i64, i64, i64, i64)> = on_db!(&self.db, |pool| {
+            sqlx::query_as(sql)
+                .bind(key_id)
+                .bind(granularity.name())
+                .bind(granularity.bucket(from))
+                .bind(to)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(start, requests, allowed, denied, units)| UsageBucket {
+                start,
+                requests,
+                allowed,
+                denied,
+                units,
+            })
+            .collect())
+    }
+
+    /// How many raw usage events are stored (for one key, or all).
+    pub async fn count_usage_events(&self, key_id: Option<&str>) -> Result<i64, RegistryError> {
+        let sql = "SELECT COUNT(*) FROM usage_events WHERE ($1 IS NULL OR key_id = $1)";
+        let (n,): (i64,) = on_db!(&self.db, |pool| {
+            sqlx::query_as(sql).bind(key_id).fetch_one(pool).await?
+        });
+        Ok(n)
+    }
+
+    /// A page of violations, oldest first.
+    pub async fn violations(
+        &self,
+        filter: &ViolationFilter,
+    ) -> Result<Vec<ViolationRecord>, RegistryError> {
+        let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
+        let sql = "SELECT id, at, key_id, rule, code, subject FROM violations \
+                   WHERE ($1 IS NULL OR key_id = $1) AND ($2 IS NULL OR at >= $2) \
+                   AND ($3 IS NULL OR at < $3) AND ($4 IS NULL OR id > $4) \
+                   ORDER BY id LIMIT $5";
+        let rows: Vec<ViolationRow> = on_db!(&self.db, |pool| {
+            sqlx::query_as(sql)
+                .bind(filter.key_id.as_deref())
+                .bind(filter.from)
+                .bind(filter.to)
+                .bind(filter.after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| ViolationRecord {
+                id: r.id,
+                violation: Violation {
+                    at: r.at,
+                    key_id: r.key_id,
+                    rule: r.rule,
+                    code: r.code,
+                    subject: serde_json::from_str(&r.subject).unwrap_or(serde_json::Value::Null),
+                },
+            })
+            .collect())
+    }
+
+    /// Removes what is older than `retention` allows, as of `now` (ms).
+    pub async fn prune(&self, retention: &Retention, now: i64) -> Result<Pruned, RegistryError> {
+        let mut pruned = Pruned::default();
+        let delete = |sql: &'static str, before: i64| async move {
+            let n = on_db!(&self.db, |pool| {
+                sqlx::query(sql)
+                    .bind(before)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
+            Ok::<u64, RegistryError>(n)
+        };
+        if let Some(before) = cutoff(now, retention.events) {
+            pruned.events = delete("DELETE FROM usage_events WHERE at < $1", before).await?;
+        }
+        for (g, age) in [
+            (Granularity::Minute, retention.minute),
+            (Granularity::Hour, retention.hour),
+            (Granularity::Day, retention.day),
+        ] {
+            if let Some(before) = cutoff(now, age) {
+                let sql = "DELETE FROM usage_rollups WHERE granularity = $1 AND bucket < $2";
+                pruned.rollups += on_db!(&self.db, |pool| {
+                    sqlx::query(sql)
+                        .bind(g.name())
+                        .bind(before)
+                        .execute(pool)
+                        .await?
+                        .rows_affected()
+                });
+            }
+        }
+        if let Some(before) = cutoff(now, retention.violations) {
+            pruned.violations = delete("DELETE FROM violations WHERE at < $1", before).await?;
+        }
+        if let Some(before) = cutoff(now, retention.audit) {
+            pruned.audit = delete("DELETE FROM audit WHERE at < $1", before).await?;
+        }
+        Ok(pruned)
+    }
+}
