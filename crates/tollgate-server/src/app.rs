@@ -12,9 +12,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use serde_json::Value;
 use tollgate_core::policy::ConfigErrors;
+use tollgate_core::policy::Rule;
 use tollgate_core::policy::matcher::Cidr;
 use tollgate_core::time::{Clock, FastClock, NANOS_PER_MILLI, ceil_millis};
-use tollgate_core::{Decision, Headers, Limiter, MemoryStore, MemoryStoreConfig};
+use tollgate_core::{
+    Decision, Headers, Limiter, MemoryStore, MemoryStoreConfig, Mode, Policy, Subject,
+};
 use tollgate_redis::RedisStore;
 
 use crate::config::{self, Config};
@@ -27,6 +30,15 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A verified key: its record and its own limits, compiled.
+#[derive(Debug)]
+pub struct KeyEntry {
+    /// The record.
+    pub record: KeyRecord,
+    /// Its overrides of its tier's limits.
+    pub limits: Vec<Rule>,
 }
 
 /// Everything a request handler needs.
@@ -49,10 +61,12 @@ pub struct App {
     pub ready: AtomicBool,
     /// API keys and other records, when a database is configured.
     pub registry: Option<tollgate_registry::Registry>,
+    /// Usage events and violations on their way to the registry.
+    pub effects: Option<crate::effects::Effects>,
     /// Verified keys (and refusals) by the keyed hash of the presented key, so decisions
     /// do not read the database; bounded, so a flood of made-up keys cannot evict the
     /// good ones or exhaust memory (malformed keys never reach it).
-    keys: moka::future::Cache<[u8; 32], Result<Arc<KeyRecord>, VerifyError>>,
+    keys: moka::future::Cache<[u8; 32], Result<Arc<KeyEntry>, VerifyError>>,
     key_seed: u64,
 }
 
@@ -63,6 +77,7 @@ impl App {
         path: Option<PathBuf>,
         metrics: PrometheusHandle,
         registry: Option<tollgate_registry::Registry>,
+        effects: Option<crate::effects::Effects>,
     ) -> Result<Self, tollgate_core::StoreError> {
         let key_cache_ttl = config
             .database
@@ -84,6 +99,7 @@ impl App {
             metrics,
             ready: AtomicBool::new(false),
             registry,
+            effects,
             keys: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(key_cache_ttl)
@@ -100,7 +116,7 @@ impl App {
     /// The key record of a presented API key, verified against the registry (through the
     /// cache: a change made elsewhere shows within `database.cache_ttl`); `Ok(None)` when no
     /// registry is configured. The error is the decision's code.
-    pub async fn verify_key(&self, presented: &str) -> Result<Option<Arc<KeyRecord>>, Code> {
+    pub async fn verify_key(&self, presented: &str) -> Result<Option<Arc<KeyEntry>>, Code> {
         let Some(registry) = &self.registry else {
             return Ok(None);
         };
@@ -117,7 +133,7 @@ impl App {
                     return Err(Code::Unavailable);
                 }
                 other => {
-                    let found = other.map(Arc::new);
+                    let found = other.map(|record| Arc::new(self.key_entry(record)));
                     self.keys.insert(hash, found.clone()).await;
                     found
                 }
@@ -125,11 +141,60 @@ impl App {
         };
         match found {
             // A cached record may have expired since.
-            Ok(k) if k.expires_at.is_some_and(|e| e <= now) => Err(Code::KeyExpired),
+            Ok(k) if k.record.expires_at.is_some_and(|e| e <= now) => Err(Code::KeyExpired),
             Ok(k) => Ok(Some(k)),
             Err(VerifyError::Disabled) => Err(Code::KeyDisabled),
             Err(VerifyError::Expired) => Err(Code::KeyExpired),
             Err(_) => Err(Code::KeyInvalid),
+        }
+    }
+
+    /// A verified key with its own limits compiled against the policy in force.
+    pub fn key_entry(&self, record: KeyRecord) -> KeyEntry {
+        let policy = self.limiter.policy();
+        let limits = tollgate_core::policy::tiers::compile_overrides(
+            policy.tiers().get(&record.tier),
+            &record.overrides,
+            "overrides",
+        )
+        .unwrap_or_else(|errs| {
+            // Checked when set; a later policy may have made them invalid.
+            tracing::warn!(key = %record.id, errors = %errs, "the key's overrides no longer compile; its tier's limits apply");
+            Vec::new()
+        });
+        KeyEntry { record, limits }
+    }
+
+    /// Decides a request of `subject` under `policy`: the rules that match, and when a key
+    /// was verified, its tier's limits and its own.
+    pub async fn decide<'p>(
+        &self,
+        policy: &'p Policy,
+        subject: &Subject,
+        key: Option<&'p KeyEntry>,
+        cost: u64,
+        mode: Mode,
+    ) -> Decision<'p> {
+        let plan = match key {
+            Some(k) => policy.plan_keyed(subject, cost, Some(&k.record.tier), &k.limits),
+            None => policy.plan(subject, cost),
+        };
+        self.limiter.decide_plan(plan, self.now(), mode).await
+    }
+
+    /// Counts a consumed decision in the metrics and sends its usage event and violation
+    /// to the registry.
+    pub fn record_decision(
+        &self,
+        d: &Decision<'_>,
+        started: Instant,
+        subject: &Subject,
+        key: Option<&KeyEntry>,
+        cost: u64,
+    ) {
+        self.record(d, started);
+        if let Some(effects) = &self.effects {
+            effects.after(d, subject, key.map(|k| &k.record), cost);
         }
     }
 
@@ -186,6 +251,8 @@ impl App {
     /// Swaps in a validated configuration's policy and document.
     fn install(&self, cfg: Config) {
         self.limiter.set_policy(cfg.policy);
+        // Cached keys hold their limits compiled against the old tiers.
+        self.forget_keys();
         if let Ok(mut doc) = self.doc.lock() {
             *doc = cfg.doc;
         }

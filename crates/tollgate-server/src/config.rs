@@ -216,6 +216,12 @@ pub struct DatabaseSettings {
     /// How long a key verification is trusted: the longest a change made on another
     /// instance takes to show here.
     pub cache_ttl: Duration,
+    /// How many usage events (and, apart, violations) may wait for the writer.
+    pub usage_queue: usize,
+    /// How often the writer stores what waits.
+    pub flush_interval: Duration,
+    /// How long records are kept.
+    pub retention: tollgate_registry::Retention,
 }
 
 /// Reads the `database` section.
@@ -227,9 +233,33 @@ fn parse_database(
     check_fields(
         m,
         "database",
-        &["url", "key_secret_file", "cache_ttl"],
+        &[
+            "url",
+            "key_secret_file",
+            "cache_ttl",
+            "usage_queue",
+            "flush_interval",
+            "retention",
+        ],
         errs,
     );
+    let usage_queue = match get_u64(m, "usage_queue", "database", errs) {
+        None => 100_000,
+        Some(n @ 1..=10_000_000) => usize::try_from(n).unwrap_or(100_000),
+        Some(_) => {
+            errs.push("database.usage_queue", "must be between 1 and 10000000");
+            100_000
+        }
+    };
+    let flush_interval = match get_duration(m, "flush_interval", "database", errs) {
+        None => Duration::from_secs(1),
+        Some(d) if d == 0 || d > 60_000_000_000 => {
+            errs.push("database.flush_interval", "must be between 1ms and 1m");
+            Duration::from_secs(1)
+        }
+        Some(d) => Duration::from_nanos(d),
+    };
+    let retention = parse_retention(m.get("retention"), errs);
     let cache_ttl = match get_duration(m, "cache_ttl", "database", errs) {
         Some(d) if d == 0 || d > 3_600_000_000_000 => {
             errs.push("database.cache_ttl", "must be between 1ms and 1h");
@@ -239,6 +269,14 @@ fn parse_database(
         None => Duration::from_secs(5),
     };
     let url = match get_str(m, "url", "database", errs) {
+        // A relative SQLite path is beside the configuration, like the default.
+        Some(u)
+            if u.strip_prefix("sqlite://")
+                .is_some_and(|p| !p.is_empty() && !p.starts_with('/') && !p.starts_with(':')) =>
+        {
+            let dir = base.unwrap_or(Path::new("."));
+            format!("sqlite://{}", dir.join(&u["sqlite://".len()..]).display())
+        }
         Some(u)
             if u.starts_with("sqlite:")
                 || u.starts_with("postgres://")
@@ -292,7 +330,41 @@ fn parse_database(
         url,
         key_secret,
         cache_ttl,
+        usage_queue,
+        flush_interval,
+        retention,
     })
+}
+
+/// Reads `database.retention`: an age per kind of record, or `forever`.
+fn parse_retention(v: Option<&Value>, errs: &mut Errors) -> tollgate_registry::Retention {
+    let mut retention = tollgate_registry::Retention::default();
+    let Some(m) = v.and_then(|v| as_map(v, "database.retention", errs)) else {
+        return retention;
+    };
+    let path = "database.retention";
+    let fields = [
+        ("events", &mut retention.events),
+        ("minute", &mut retention.minute),
+        ("hour", &mut retention.hour),
+        ("day", &mut retention.day),
+        ("violations", &mut retention.violations),
+        ("audit", &mut retention.audit),
+    ];
+    let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+    check_fields(m, path, &names, errs);
+    for (name, slot) in fields {
+        match m.get(name) {
+            None => {}
+            Some(Value::String(s)) if s == "forever" => *slot = None,
+            Some(_) => match get_duration(m, name, path, errs) {
+                Some(0) => errs.push(&format!("{path}.{name}"), "must be longer than zero"),
+                Some(d) => *slot = Some(Duration::from_nanos(d)),
+                None => {}
+            },
+        }
+    }
+    retention
 }
 
 /// A loaded, validated configuration.

@@ -3,6 +3,7 @@
 
 mod app;
 mod config;
+mod effects;
 mod grpc;
 mod http;
 mod reload;
@@ -287,7 +288,18 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             }
             None => None,
         };
-        let app = Arc::new(app::App::new(cfg, path.clone(), metrics, registry)?);
+        // Usage and violations go to the registry through bounded queues and one writer.
+        let (effects, writer_stop, writer) = match (&registry, &cfg.database) {
+            (Some(registry), Some(db)) => {
+                let (effects, queues) = effects::Effects::new(db.usage_queue);
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let writer = tokio::spawn(effects::run(registry.clone(), queues, db.flush_interval, stopped));
+                spawn_pruner(registry.clone(), db.retention);
+                (Some(effects), Some(stop), Some(writer))
+            }
+            _ => (None, None, None),
+        };
+        let app = Arc::new(app::App::new(cfg, path.clone(), metrics, registry, effects)?);
         let _watcher = match &path {
             Some(p) => Some(reload::spawn(app.clone(), p.clone())?),
             None => None,
@@ -339,6 +351,14 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
                 Err(_) => tracing::error!("HTTP worker panicked"),
             }
         }
+        // Every decision has been answered: what they left behind is queued; store it.
+        if let (Some(stop), Some(writer)) = (writer_stop, writer) {
+            let _ = stop.send(true);
+            if writer.await.is_err() {
+                tracing::error!("the usage writer panicked");
+            }
+            tracing::info!("usage flushed");
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
@@ -350,6 +370,26 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
 /// connection (Envoy opens one per worker) and all its streams stay on one thread. Spread
 /// over threads, one connection's streams contend on its lock and wake threads across
 /// cores (measured: 37,175 against 48,118 calls/s on one connection).
+/// Prunes old records at start and every hour.
+fn spawn_pruner(registry: tollgate_registry::Registry, retention: tollgate_registry::Retention) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3_600));
+        loop {
+            every.tick().await;
+            match registry.prune(&retention, app::now_ms()).await {
+                Ok(p) => tracing::info!(
+                    events = p.events,
+                    rollups = p.rollups,
+                    violations = p.violations,
+                    audit = p.audit,
+                    "old records pruned"
+                ),
+                Err(e) => tracing::warn!(error = %e, "pruning old records failed"),
+            }
+        }
+    });
+}
+
 fn spawn_grpc(
     app: Arc<app::App>,
     at: SocketAddr,

@@ -75,23 +75,38 @@ pub async fn put_config(
     }
     match app.replace_policy(&policy) {
         Ok(now) => axum::Json(now).into_response(),
-        Err(errs) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-policy",
-            "The policy is not valid",
-            None,
-        )
-        .with_errors(
-            errs.0
-                .into_iter()
-                .map(|e| FieldError {
-                    path: e.path,
-                    message: e.message,
-                })
-                .collect(),
-        )
-        .into_response(),
+        Err(errs) => policy_problem(errs).into_response(),
     }
+}
+
+/// A refused policy: 422 with every error and its path.
+pub(crate) fn policy_problem(errs: tollgate_core::policy::ConfigErrors) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-policy",
+        "The policy is not valid",
+        None,
+    )
+    .with_errors(
+        errs.0
+            .into_iter()
+            .map(|e| FieldError {
+                path: e.path,
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+
+/// The policy's rules and its tiers' limits, each counter identity once.
+fn all_rules(policy: &tollgate_core::Policy) -> Vec<&tollgate_core::policy::Rule> {
+    let mut seen = std::collections::HashSet::new();
+    policy
+        .rules()
+        .iter()
+        .chain(policy.tiers().iter().flat_map(|t| t.limits.iter()))
+        .filter(|r| seen.insert(r.identity()))
+        .collect()
 }
 
 /// Query of `GET /v1/counters`.
@@ -113,9 +128,8 @@ pub async fn get_counters(
         return Problem::invalid("expected ?key=…[&rule=…]".into()).into_response();
     };
     let policy = app.limiter.policy();
-    let rules: Vec<_> = policy
-        .rules()
-        .iter()
+    let rules: Vec<_> = all_rules(&policy)
+        .into_iter()
         .filter(|r| q.rule.as_ref().is_none_or(|n| *n == r.name))
         .collect();
     if rules.is_empty() {
@@ -174,9 +188,8 @@ pub async fn delete_counter(
     };
     let policy = app.limiter.policy();
     let mut reset = Vec::new();
-    for rule in policy
-        .rules()
-        .iter()
+    for rule in all_rules(&policy)
+        .into_iter()
         .filter(|r| q.rule.as_ref().is_none_or(|n| *n == r.name))
     {
         if let Err(e) = app.limiter.store().reset(rule, &key).await {

@@ -120,12 +120,17 @@ pub async fn authorize(
             .into_response();
         }
     }
+    let mut key = None;
     if let Some(presented) = api_key {
         match app.verify_key(presented).await {
-            Ok(Some(k)) => super::check::identify(&mut subject, &k),
+            Ok(Some(k)) => {
+                super::check::identify(&mut subject, &k.record);
+                key = Some(k);
+            }
             Ok(None) => {}
             Err(code) => {
-                app.record(&tollgate_core::Decision::bare(code, app.now()), started);
+                let d = tollgate_core::Decision::bare(code, app.now());
+                app.record_decision(&d, started, &subject, None, 1);
                 let (status, slug, title) = match code {
                     Code::KeyDisabled => (
                         StatusCode::FORBIDDEN,
@@ -154,10 +159,9 @@ pub async fn authorize(
     }
     let policy = app.limiter.policy();
     let d = app
-        .limiter
-        .decide(&policy, &subject, 1, app.now(), Mode::Consume)
+        .decide(&policy, &subject, key.as_deref(), 1, Mode::Consume)
         .await;
-    app.record(&d, started);
+    app.record_decision(&d, started, &subject, key.as_deref(), 1);
     let headers = d.headers();
     let mut res = if d.allowed {
         StatusCode::OK.into_response()

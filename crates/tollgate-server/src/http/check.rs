@@ -238,13 +238,19 @@ async fn decide(
 ) -> Result<(Vec<u8>, tollgate_core::Headers), Problem> {
     let started = Instant::now();
     let mut subject = req.subject.build(app, at)?;
+    let mut key = None;
     if let Some(presented) = &req.subject.api_key {
         match app.verify_key(presented).await {
-            Ok(Some(k)) => identify(&mut subject, &k),
+            Ok(Some(k)) => {
+                identify(&mut subject, &k.record);
+                key = Some(k);
+            }
             Ok(None) => {}
             Err(code) => {
                 let d = Decision::bare(code, app.now());
-                app.record(&d, started);
+                if !req.dry_run {
+                    app.record_decision(&d, started, &subject, None, req.cost);
+                }
                 let headers = d.headers();
                 let json = serde_json::to_vec(&DecisionOut::new(&d, &headers))
                     .map_err(|e| Problem::invalid(e.to_string()))?;
@@ -259,11 +265,10 @@ async fn decide(
         Mode::Consume
     };
     let d = app
-        .limiter
-        .decide(&policy, &subject, req.cost, app.now(), mode)
+        .decide(&policy, &subject, key.as_deref(), req.cost, mode)
         .await;
     if !req.dry_run {
-        app.record(&d, started);
+        app.record_decision(&d, started, &subject, key.as_deref(), req.cost);
     }
     let headers = d.headers();
     let json = serde_json::to_vec(&DecisionOut::new(&d, &headers))

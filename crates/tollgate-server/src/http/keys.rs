@@ -12,10 +12,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use tollgate_registry::{KeyFilter, KeyPatch, KeyStatus, NewKey, RegistryError, VerifyError};
 
-use super::problem::Problem;
+use super::problem::{FieldError, Problem};
 use crate::app::{App, now_ms};
 
-fn keys_off() -> Response {
+pub(crate) fn keys_off() -> Response {
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "keys-off",
@@ -25,7 +25,7 @@ fn keys_off() -> Response {
     .into_response()
 }
 
-fn failed(e: RegistryError) -> Response {
+pub(crate) fn failed(e: RegistryError) -> Response {
     match e {
         RegistryError::Invalid(why) => Problem::invalid(why).into_response(),
         other => unavailable(&other),
@@ -47,7 +47,7 @@ fn malformed(r: JsonRejection) -> Response {
     Problem::malformed(r.body_text()).into_response()
 }
 
-fn not_found(id: &str) -> Response {
+pub(crate) fn not_found(id: &str) -> Response {
     Problem::new(
         StatusCode::NOT_FOUND,
         "key-not-found",
@@ -55,6 +55,40 @@ fn not_found(id: &str) -> Response {
         Some(format!("no key {id:?}, or it is revoked")),
     )
     .into_response()
+}
+
+/// Checks a key's tier and overrides against the policy in force: the tier must exist
+/// when tiers are defined, and the overrides must compile over it.
+fn check_limits(app: &App, tier: &str, overrides: &Value) -> Result<(), Problem> {
+    let policy = app.limiter.policy();
+    let tiers = policy.tiers();
+    let mut errors = Vec::new();
+    if !tiers.is_empty() && tiers.get(tier).is_none() {
+        let names: Vec<&str> = tiers.iter().map(|t| t.name.as_str()).collect();
+        errors.push(FieldError {
+            path: "tier".into(),
+            message: format!("no tier {tier:?} (tiers: {})", names.join(", ")),
+        });
+    }
+    if let Err(errs) =
+        tollgate_core::policy::tiers::compile_overrides(tiers.get(tier), overrides, "overrides")
+    {
+        errors.extend(errs.0.into_iter().map(|e| FieldError {
+            path: e.path,
+            message: e.message,
+        }));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-key-limits",
+            "The key's tier or overrides are not valid",
+            None,
+        )
+        .with_errors(errors))
+    }
 }
 
 /// The body of `POST /v1/keys`.
@@ -71,6 +105,8 @@ pub struct CreateBody {
     expires_at: Option<i64>,
     #[serde(default)]
     metadata: Value,
+    #[serde(default)]
+    overrides: Value,
 }
 
 fn default_tier() -> String {
@@ -93,6 +129,9 @@ pub async fn create(
         Ok(Json(b)) => b,
         Err(r) => return malformed(r),
     };
+    if let Err(problem) = check_limits(&app, &b.tier, &b.overrides) {
+        return problem.into_response();
+    }
     let new = NewKey {
         env: b.env,
         name: b.name,
@@ -100,6 +139,7 @@ pub async fn create(
         tier: b.tier,
         expires_at: b.expires_at,
         metadata: b.metadata,
+        overrides: b.overrides,
     };
     match reg.create_key(&new, now_ms()).await {
         Ok((record, secret)) => (
@@ -184,10 +224,11 @@ pub struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     expires_at: Option<Option<i64>>,
     metadata: Option<Value>,
+    overrides: Option<Value>,
 }
 
-/// `PATCH /v1/keys/{id}`: rename, change tier, switch on or off, set or clear the expiry,
-/// replace the metadata.
+/// `PATCH /v1/keys/{id}`: rename, change tier or overrides, switch on or off, set or clear
+/// the expiry, replace the metadata.
 pub async fn patch(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -200,12 +241,25 @@ pub async fn patch(
         Ok(Json(b)) => b,
         Err(r) => return malformed(r),
     };
+    if b.tier.is_some() || b.overrides.is_some() {
+        let current = match reg.get_key(&id).await {
+            Ok(Some(k)) => k,
+            Ok(None) => return not_found(&id),
+            Err(e) => return failed(e),
+        };
+        let tier = b.tier.as_deref().unwrap_or(&current.tier);
+        let overrides = b.overrides.as_ref().unwrap_or(&current.overrides);
+        if let Err(problem) = check_limits(&app, tier, overrides) {
+            return problem.into_response();
+        }
+    }
     let patch = KeyPatch {
         name: b.name,
         tier: b.tier,
         enabled: b.enabled,
         expires_at: b.expires_at,
         metadata: b.metadata,
+        overrides: b.overrides,
     };
     match reg.update_key(&id, &patch, now_ms()).await {
         Ok(Some(k)) => {

@@ -6,6 +6,8 @@ pub mod check;
 pub mod keys;
 pub mod ops;
 pub mod problem;
+pub mod tiers;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +45,15 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
             get(keys::get_one).patch(keys::patch).delete(keys::revoke),
         )
         .route("/v1/keys/{id}/rotate", post(keys::rotate))
+        .route("/v1/keys/{id}/usage", get(usage::now))
+        .route("/v1/keys/{id}/usage/history", get(usage::history))
+        .route("/v1/keys/{id}/limits", get(usage::limits))
+        .route("/v1/violations", get(usage::violations))
+        .route("/v1/tiers", get(tiers::list))
+        .route(
+            "/v1/tiers/{name}",
+            get(tiers::get_one).put(tiers::put).delete(tiers::delete),
+        )
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             admin::require_token,

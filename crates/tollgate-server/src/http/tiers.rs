@@ -1,0 +1,134 @@
+//! Tiers through the admin API: `/v1/tiers` and `/v1/tiers/{name}`. A tier lives in the
+//! policy's `tiers` section, so a change is validated, swapped in atomically and written
+//! back to the configuration file like `PUT /v1/config`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use tollgate_core::policy::ConfigErrors;
+use tollgate_registry::KeyFilter;
+
+use super::admin::policy_problem;
+use super::check::body_problem;
+use super::keys::failed;
+use super::problem::Problem;
+use crate::app::App;
+use crate::config::policy_part;
+
+fn tiers_of(app: &App) -> Map<String, Value> {
+    let doc = app.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
+    match policy_part(&doc).get("tiers") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    }
+}
+
+fn no_tier(name: &str) -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "tier-not-found",
+        "No such tier",
+        Some(format!("no tier {name:?}")),
+    )
+    .into_response()
+}
+
+/// Installs `tiers` as the policy's tiers section.
+fn install(app: &App, tiers: Map<String, Value>) -> Result<(), ConfigErrors> {
+    let doc = app.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
+    let mut policy = match policy_part(&doc) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if tiers.is_empty() {
+        policy.remove("tiers");
+    } else {
+        policy.insert("tiers".into(), Value::Object(tiers));
+    }
+    app.replace_policy(&Value::Object(policy)).map(|_| ())
+}
+
+/// `GET /v1/tiers`: every tier's spec, by name.
+pub async fn list(State(app): State<Arc<App>>) -> Response {
+    Json(json!({ "tiers": tiers_of(&app) })).into_response()
+}
+
+/// `GET /v1/tiers/{name}`.
+pub async fn get_one(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
+    match tiers_of(&app).get(&name) {
+        Some(spec) => Json(spec).into_response(),
+        None => no_tier(&name),
+    }
+}
+
+/// `PUT /v1/tiers/{name}`: creates or replaces a tier (`{limits: [...]}`, YAML or JSON). A
+/// bad tier changes nothing and answers 422 with every error.
+pub async fn put(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return body_problem(r).into_response(),
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return Problem::malformed("the body is not UTF-8".into()).into_response();
+    };
+    let spec = match tollgate_core::policy::parse::parse_yaml(text) {
+        Ok(v) => v,
+        Err(e) => return Problem::malformed(e.to_string()).into_response(),
+    };
+    let mut tiers = tiers_of(&app);
+    let created = tiers.insert(name.clone(), spec.clone()).is_none();
+    if let Err(errs) = install(&app, tiers) {
+        return policy_problem(errs).into_response();
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(spec)).into_response()
+}
+
+/// `DELETE /v1/tiers/{name}`: removes a tier no active key is on (409 otherwise).
+pub async fn delete(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
+    let mut tiers = tiers_of(&app);
+    if tiers.remove(&name).is_none() {
+        return no_tier(&name);
+    }
+    if let Some(reg) = &app.registry {
+        let filter = KeyFilter {
+            tier: Some(name.clone()),
+            status: Some(tollgate_registry::KeyStatus::Active),
+            limit: Some(1),
+            ..Default::default()
+        };
+        match reg.list_keys(&filter).await {
+            Ok(keys) if !keys.is_empty() => {
+                return Problem::new(
+                    StatusCode::CONFLICT,
+                    "tier-in-use",
+                    "Keys are on this tier",
+                    Some(format!(
+                        "move the keys of tier {name:?} first (GET /v1/keys?tier={name})"
+                    )),
+                )
+                .into_response();
+            }
+            Ok(_) => {}
+            Err(e) => return failed(e),
+        }
+    }
+    match install(&app, tiers) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(errs) => policy_problem(errs).into_response(),
+    }
+}
