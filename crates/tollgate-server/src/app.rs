@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -49,8 +49,12 @@ pub struct App {
     pub clock: FastClock,
     /// Peers whose forwarding headers are believed.
     pub trusted: Vec<Cidr>,
-    /// The admin token, when set.
-    pub admin_token: Option<String>,
+    /// Who may use the admin API.
+    pub admin: crate::auth::AdminAuth,
+    /// The admin API's own limits, per client IP and per caller.
+    pub admin_limiter: Limiter<MemoryStore>,
+    /// Origins browsers may call from.
+    pub cors_origins: Vec<String>,
     /// The configuration file, when not on the embedded default.
     pub config_path: Option<PathBuf>,
     /// The document in force.
@@ -93,7 +97,12 @@ impl App {
             limiter: Limiter::new(store, config.policy),
             clock: FastClock::new(),
             trusted: config.server.trusted_proxies,
-            admin_token: config.admin_token,
+            admin_limiter: Limiter::new(
+                MemoryStore::new(MemoryStoreConfig { capacity: 100_000 }),
+                admin_limits(config.admin.per_ip, config.admin.per_token),
+            ),
+            cors_origins: config.admin.cors_origins,
+            admin: crate::auth::AdminAuth::new(config.admin.tokens, config.admin.jwt),
             config_path: path,
             doc: Mutex::new(config.doc),
             metrics,
@@ -390,6 +399,30 @@ impl<'a> DecisionOut<'a> {
             headers: HeadersOut(headers),
         }
     }
+}
+
+/// The admin API's limits: per client IP (`{ip}`) and per authenticated caller (`{user}`).
+fn admin_limits(per_ip: (u64, Duration), per_token: (u64, Duration)) -> Policy {
+    let rule = |name: &str, key: &str, (limit, period): (u64, Duration)| {
+        serde_json::json!({
+            "name": name, "key": key, "algorithm": "gcra", "limit": limit,
+            "period": format!("{}ms", period.as_millis().max(1)),
+        })
+    };
+    let doc = serde_json::json!({"rules": [
+        rule("admin-per-ip", "{ip}", per_ip),
+        rule("admin-per-caller", "{user}", per_token),
+    ]});
+    Policy::from_value(&doc, &[]).unwrap_or_else(|errs| {
+        // Both limits are validated with the configuration; this cannot fail.
+        tracing::error!(errors = %errs, "the admin API's rate limits did not compile");
+        Policy::new(
+            Vec::new(),
+            Default::default(),
+            Default::default(),
+            Default::default(),
+        )
+    })
 }
 
 fn write_atomically(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {

@@ -374,8 +374,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// Store settings.
     pub store: StoreSettings,
-    /// The admin token, from `TOLLGATE_ADMIN_TOKEN` or `admin.token_file`.
-    pub admin_token: Option<String>,
+    /// Admin credentials, rate limits and CORS.
+    pub admin: crate::auth::AdminSettings,
     /// The records' database, when a `database` section is present.
     pub database: Option<DatabaseSettings>,
     /// The compiled policy.
@@ -575,37 +575,22 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         .and_then(|v| as_map(v, "store", &mut errs))
         .map_or_else(StoreSettings::default, |m| parse_store(m, &mut errs));
 
-    let mut admin_token = std::env::var("TOLLGATE_ADMIN_TOKEN")
+    let env_token = std::env::var("TOLLGATE_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
-    if let Some(m) = root
+    let admin_section = root
         .get("admin")
-        .and_then(|v| as_map(v, "admin", &mut errs))
-    {
-        check_fields(m, "admin", &["token_file"], &mut errs);
-        if let Some(file) = get_str(m, "token_file", "admin", &mut errs) {
-            let p = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
-            match std::fs::read_to_string(&p) {
-                Ok(t) if !t.trim().is_empty() => {
-                    admin_token = admin_token.or(Some(t.trim().to_owned()))
-                }
-                Ok(_) => errs.push("admin.token_file", format!("{} is empty", p.display())),
-                Err(e) => errs.push(
-                    "admin.token_file",
-                    format!("cannot read {}: {e}", p.display()),
-                ),
-            }
-        }
-    }
+        .and_then(|v| as_map(v, "admin", &mut errs));
+    let admin = crate::auth::parse_settings(admin_section, env_token, base, &mut errs);
     let database = root
         .get("database")
         .and_then(|v| as_map(v, "database", &mut errs))
         .and_then(|m| parse_database(m, base, &mut errs));
-    if !server.listen.ip().is_loopback() && admin_token.is_none() {
+    if !server.listen.ip().is_loopback() && !admin.has_credentials() {
         errs.push(
             "server.listen",
             format!(
-                "{} is not a loopback address: set TOLLGATE_ADMIN_TOKEN or admin.token_file first",
+                "{} is not a loopback address: set TOLLGATE_ADMIN_TOKEN, admin.token_file, admin.tokens or admin.jwt first",
                 server.listen
             ),
         );
@@ -643,7 +628,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
     Ok(Config {
         server,
         store,
-        admin_token,
+        admin,
         database,
         policy,
         doc,

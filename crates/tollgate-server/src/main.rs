@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 mod app;
+mod auth;
 mod config;
 mod effects;
 mod grpc;
@@ -73,6 +74,8 @@ enum Command {
     /// Convert other tools' configurations into Tollgate's.
     #[command(subcommand)]
     Import(Import),
+    /// Prints the SHA-256 of an admin token read from stdin, for `admin.tokens[].sha256`.
+    HashToken,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             cost,
         } => explain(config, &subject, cost),
         Command::Import(Import::Envoy { files }) => import_envoy(&files),
+        Command::HashToken => hash_token(),
     };
     match result {
         Ok(code) => code,
@@ -138,6 +142,23 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
 
 /// Validates envoyproxy/ratelimit files as Tollgate would load them and prints them as the
 /// `envoy:` section of a Tollgate configuration.
+fn hash_token() -> anyhow::Result<ExitCode> {
+    let mut token = String::new();
+    std::io::stdin()
+        .read_line(&mut token)
+        .context("reading the token from stdin")?;
+    let token = token.trim();
+    if token.is_empty() {
+        anyhow::bail!("no token on stdin (e.g. `printf %s \"$TOKEN\" | tollgate hash-token`)");
+    }
+    let hex: String = auth::digest(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("{hex}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn import_envoy(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut domains = Vec::new();
     let mut failed = false;

@@ -1,43 +1,154 @@
-//! Admin routes: the policy and the counters. They need `Authorization: Bearer <token>`
-//! whenever an admin token is set.
+//! Admin routes: the gate every admin route sits behind, the policy, the counters and the
+//! audit log.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_core::time::ceil_millis;
-use tollgate_core::{Check, Store};
+use tollgate_core::time::{NANOS_PER_SEC, ceil_millis};
+use tollgate_core::{Check, Mode, Store, Subject};
+use tollgate_registry::{AuditEntry, AuditFilter};
 
 use super::check::body_problem;
 use super::problem::{FieldError, Problem};
-use crate::app::App;
+use crate::app::{App, now_ms};
+use crate::auth::required_role;
 use crate::config::policy_part;
 
-/// Compares without leaking where two secrets differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Refuses admin routes without the admin token, when one is set.
-pub async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    if let Some(token) = &app.admin_token {
-        let presented = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes())) {
-            return Problem::unauthorized().into_response();
+/// The door of every admin route: the admin API's own rate limits (per client IP, then per
+/// caller), authentication, the role the route needs, and an audit entry for every change.
+pub async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let mut by_ip = Subject::new();
+    if let Some(ip) = ip {
+        by_ip.set_ip(ip);
+    }
+    if let Some(refused) = over_limit(&app, &by_ip).await {
+        return refused;
+    }
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let who = match app.admin.authenticate(bearer).await {
+        Ok(p) => p,
+        Err(e) => return Problem::unauthorized(e.to_string()).into_response(),
+    };
+    let mut by_caller = Subject::new();
+    if by_caller.set("user", &who.actor).is_ok()
+        && let Some(refused) = over_limit(&app, &by_caller).await
+    {
+        return refused;
+    }
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
+    let need = required_role(&method, &route);
+    if who.role < need {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "This role may not do that",
+            Some(format!(
+                "{} has the {} role; {method} {route} needs {}",
+                who.actor,
+                who.role.name(),
+                need.name()
+            )),
+        )
+        .into_response();
+    }
+    let target = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    if method != Method::GET
+        && method != Method::HEAD
+        && let Some(registry) = &app.registry
+    {
+        let entry = AuditEntry {
+            at: now_ms(),
+            actor: who.actor,
+            role: who.role.name().into(),
+            action: format!("{method} {route}"),
+            target,
+            source: ip.map_or_else(|| "-".into(), |ip| ip.to_string()),
+            status: i64::from(res.status().as_u16()),
+        };
+        if let Err(e) = registry.audit(&entry).await {
+            tracing::error!(error = %e, action = %entry.action, actor = %entry.actor, "the audit entry could not be written");
         }
     }
-    next.run(req).await
+    res
+}
+
+/// A 429 when `subject` is over the admin API's limits.
+async fn over_limit(app: &App, subject: &Subject) -> Option<Response> {
+    let policy = app.admin_limiter.policy();
+    let d = app
+        .admin_limiter
+        .decide(&policy, subject, 1, app.now(), Mode::Consume)
+        .await;
+    if d.allowed {
+        return None;
+    }
+    let secs = d
+        .retry_after()
+        .map_or(1, |t| t.div_ceil(NANOS_PER_SEC).max(1));
+    Some(
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many admin requests",
+            None,
+        )
+        .with_header("retry-after", secs.to_string())
+        .into_response(),
+    )
+}
+
+/// The query of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/audit?actor=&from=&to=&after=&limit=`: admin changes, oldest first.
+pub async fn audit(State(app): State<Arc<App>>, Query(q): Query<AuditQuery>) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return super::keys::keys_off();
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = AuditFilter {
+        actor: q.actor,
+        from: q.from,
+        to: q.to,
+        after: q.after,
+        limit: Some(limit),
+    };
+    match reg.audit_log(&filter).await {
+        Ok(entries) => {
+            let full = entries.len() == limit as usize;
+            let next = entries.last().filter(|_| full).map(|e| e.id);
+            axum::Json(json!({"entries": entries, "next": next})).into_response()
+        }
+        Err(e) => super::keys::failed(e),
+    }
 }
 
 /// `GET /v1/config`: the policy in force.

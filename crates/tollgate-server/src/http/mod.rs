@@ -15,12 +15,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -54,10 +56,8 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
             "/v1/tiers/{name}",
             get(tiers::get_one).put(tiers::put).delete(tiers::delete),
         )
-        .route_layer(middleware::from_fn_with_state(
-            app.clone(),
-            admin::require_token,
-        ));
+        .route("/v1/audit", get(admin::audit))
+        .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
     let routes = Router::new()
         .route("/v1/check", post(check::check))
         .route("/v1/authorize", any(authorize::authorize))
@@ -66,7 +66,49 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(admin)
         .fallback(not_found);
-    with_layers(routes, max_body, timeout).with_state(app)
+    let cors = cors(&app.cors_origins);
+    let routes = with_layers(routes, max_body, timeout);
+    match cors {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    }
+    .with_state(app)
+}
+
+/// CORS for the listed origins; none listed, none allowed (`*` only when listed).
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("ratelimit"),
+                HeaderName::from_static("ratelimit-policy"),
+                header::RETRY_AFTER,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// The layers every route sits behind: body limit, panic catching, timeout, tracing with
@@ -76,8 +118,22 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
     max_body: usize,
     timeout: Duration,
 ) -> Router<S> {
+    let security = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    };
     routes
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(security("x-content-type-options", "nosniff"))
+        .layer(security("x-frame-options", "DENY"))
+        .layer(security("referrer-policy", "no-referrer"))
+        .layer(security(
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+        .layer(security("cache-control", "no-store"))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -74,13 +74,13 @@ impl Problem {
         )
     }
 
-    /// 401: admin routes need the admin token.
-    pub fn unauthorized() -> Self {
+    /// 401: admin routes need admin credentials; `why` says what was wrong with them.
+    pub fn unauthorized(why: String) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "An admin token is required",
-            None,
+            "Admin credentials required",
+            Some(why),
         )
         .with_header("www-authenticate", "Bearer".into())
     }
