@@ -160,8 +160,29 @@ async fn keys_are_created_listed_changed_rotated_verified_and_revoked() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 422);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["detail"].as_str().unwrap().contains("colour"), "{v}");
+    // A field of the wrong type is named.
+    let r = c
+        .post(url("/v1/keys"))
+        .header("authorization", auth)
+        .json(&json!({"name": "x", "owner": "o", "expires_at": "tomorrow"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["path"], "expires_at", "{v}");
+    let r = c
+        .post(url("/v1/keys"))
+        .header("authorization", auth)
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "not JSON");
     let r = c
         .post(url("/v1/keys"))
         .header("authorization", auth)

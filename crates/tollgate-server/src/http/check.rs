@@ -134,13 +134,35 @@ struct CheckBody {
     checks: Option<Vec<CheckRequest>>,
 }
 
-/// A JSON parse failure: 400 when the body is not JSON, 422 when it does not fit.
-pub fn json_problem(e: serde_json::Error) -> Problem {
+/// Parses a JSON body into its schema: 400 when it is not JSON, 422 naming the field
+/// (`checks[2].subject.ip`) when it does not fit.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     use serde_json::error::Category;
-    match e.classify() {
-        Category::Syntax | Category::Eof | Category::Io => Problem::malformed(e.to_string()),
-        Category::Data => Problem::invalid(e.to_string()),
-    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                Problem::malformed(inner.to_string())
+            }
+            Category::Data => {
+                let at = if path == "." { String::new() } else { path };
+                let detail = if at.is_empty() {
+                    inner.to_string()
+                } else {
+                    format!("{at}: {inner}")
+                };
+                Problem::invalid(detail).with_errors(vec![FieldError {
+                    path: at,
+                    message: inner.to_string(),
+                }])
+            }
+        }
+    })?;
+    // Trailing text after the value is as malformed as a broken one.
+    de.end().map_err(|e| Problem::malformed(e.to_string()))?;
+    Ok(value)
 }
 
 fn json_response(bytes: Vec<u8>) -> Response {
@@ -153,9 +175,9 @@ pub async fn check(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
         Ok(b) => b,
         Err(r) => return body_problem(r).into_response(),
     };
-    let parsed: CheckBody = match serde_json::from_slice(&body) {
+    let parsed: CheckBody = match parse_json(&body) {
         Ok(b) => b,
-        Err(e) => return json_problem(e).into_response(),
+        Err(p) => return p.into_response(),
     };
     match parsed {
         CheckBody {

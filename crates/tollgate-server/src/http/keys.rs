@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use tollgate_registry::{KeyFilter, KeyPatch, KeyStatus, NewKey, RegistryError, VerifyError};
 
+use super::check::{body_problem, parse_json};
 use super::problem::{FieldError, Problem};
 use crate::app::{App, now_ms};
 
@@ -43,8 +45,10 @@ fn unavailable(why: &dyn std::fmt::Display) -> Response {
     .into_response()
 }
 
-fn malformed(r: JsonRejection) -> Response {
-    Problem::malformed(r.body_text()).into_response()
+/// The body, parsed into its schema, or the problem to answer.
+fn body<T: serde::de::DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+    let bytes = b.map_err(|r| body_problem(r).into_response())?;
+    parse_json(&bytes).map_err(IntoResponse::into_response)
 }
 
 pub(crate) fn not_found(id: &str) -> Response {
@@ -118,16 +122,13 @@ fn default_env() -> String {
 }
 
 /// `POST /v1/keys`: creates a key; the answer holds its secret, once.
-pub async fn create(
-    State(app): State<Arc<App>>,
-    b: Result<Json<CreateBody>, JsonRejection>,
-) -> Response {
+pub async fn create(State(app): State<Arc<App>>, b: Result<Bytes, BytesRejection>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
     };
-    let b = match b {
-        Ok(Json(b)) => b,
-        Err(r) => return malformed(r),
+    let b = match body::<CreateBody>(b) {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     if let Err(problem) = check_limits(&app, &b.tier, &b.overrides) {
         return problem.into_response();
@@ -232,14 +233,14 @@ pub struct PatchBody {
 pub async fn patch(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    b: Result<Json<PatchBody>, JsonRejection>,
+    b: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
     };
-    let b = match b {
-        Ok(Json(b)) => b,
-        Err(r) => return malformed(r),
+    let b = match body::<PatchBody>(b) {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     if b.tier.is_some() || b.overrides.is_some() {
         let current = match reg.get_key(&id).await {
@@ -325,16 +326,13 @@ pub struct VerifyBody {
 }
 
 /// `POST /v1/keys/verify`: whether a key may be used, and whose it is.
-pub async fn verify(
-    State(app): State<Arc<App>>,
-    b: Result<Json<VerifyBody>, JsonRejection>,
-) -> Response {
+pub async fn verify(State(app): State<Arc<App>>, b: Result<Bytes, BytesRejection>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
     };
-    let b = match b {
-        Ok(Json(b)) => b,
-        Err(r) => return malformed(r),
+    let b = match body::<VerifyBody>(b) {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     match reg.verify(&b.key, now_ms()).await {
         Ok(k) => Json(json!({"valid": true, "key": k})).into_response(),
