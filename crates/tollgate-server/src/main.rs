@@ -125,9 +125,10 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     match config::load(Some(file)) {
         Ok(c) => {
             println!(
-                "{}: ok ({} rules, {} Envoy domains)",
+                "{}: ok ({} rules, {} tiers, {} Envoy domains)",
                 file.display(),
                 c.policy.rules().len(),
+                c.policy.tiers().iter().count(),
                 c.policy.descriptors().len()
             );
             Ok(ExitCode::SUCCESS)

@@ -542,6 +542,10 @@ fn the_example_configurations_are_valid() {
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
                 .arg("check-config")
                 .arg(&path)
+                .env(
+                    "TOLLGATE_KEY_SECRET",
+                    "an example secret of at least 32 bytes",
+                )
                 .output()
                 .unwrap();
             assert!(

@@ -46,9 +46,8 @@ fn unavailable(why: &dyn std::fmt::Display) -> Response {
 }
 
 /// The body, parsed into its schema, or the problem to answer.
-fn body<T: serde::de::DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, Response> {
-    let bytes = b.map_err(|r| body_problem(r).into_response())?;
-    parse_json(&bytes).map_err(IntoResponse::into_response)
+fn body<T: serde::de::DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, Problem> {
+    parse_json(&b.map_err(body_problem)?)
 }
 
 pub(crate) fn not_found(id: &str) -> Response {
@@ -128,7 +127,7 @@ pub async fn create(State(app): State<Arc<App>>, b: Result<Bytes, BytesRejection
     };
     let b = match body::<CreateBody>(b) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(p) => return p.into_response(),
     };
     if let Err(problem) = check_limits(&app, &b.tier, &b.overrides) {
         return problem.into_response();
@@ -240,7 +239,7 @@ pub async fn patch(
     };
     let b = match body::<PatchBody>(b) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(p) => return p.into_response(),
     };
     if b.tier.is_some() || b.overrides.is_some() {
         let current = match reg.get_key(&id).await {
@@ -332,7 +331,7 @@ pub async fn verify(State(app): State<Arc<App>>, b: Result<Bytes, BytesRejection
     };
     let b = match body::<VerifyBody>(b) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(p) => return p.into_response(),
     };
     match reg.verify(&b.key, now_ms()).await {
         Ok(k) => Json(json!({"valid": true, "key": k})).into_response(),
