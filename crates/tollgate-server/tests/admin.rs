@@ -49,9 +49,19 @@ enum Role {
 }
 
 #[tokio::test]
-async fn every_admin_route_by_every_role() {
+async fn every_admin_route_by_every_role_on_sqlite() {
+    matrix("{}").await;
+}
+
+#[tokio::test]
+async fn every_admin_route_by_every_role_on_postgres() {
+    let pg = tollgate_testkit::Postgres::start().unwrap();
+    matrix(&format!("{{ url: \"{}\" }}", pg.url())).await;
+}
+
+async fn matrix(database: &str) {
     let yaml = format!(
-        "database: {{}}\nadmin:\n  tokens:\n    - {{ name: ops, role: operator, sha256: \"{}\" }}\n    - {{ name: ro, role: viewer, sha256: \"{}\" }}\n  cors_origins: [\"https://console.example\"]\ntiers:\n  free:\n    limits:\n      - {{ name: requests, limit: 10, period: 1s }}\n",
+        "database: {database}\nadmin:\n  tokens:\n    - {{ name: ops, role: operator, sha256: \"{}\" }}\n    - {{ name: ro, role: viewer, sha256: \"{}\" }}\n  cors_origins: [\"https://console.example\"]\ntiers:\n  free:\n    limits:\n      - {{ name: requests, limit: 10, period: 1s }}\n",
         sha256_hex("operator-token"),
         sha256_hex("viewer-token"),
     );

@@ -9,9 +9,20 @@ use serde_json::{Value, json};
 const SECRET: &str = "a server secret of at least 32 bytes!!";
 
 #[tokio::test]
-async fn keys_are_created_listed_changed_rotated_verified_and_revoked() {
+async fn keys_are_created_listed_changed_rotated_verified_and_revoked_on_sqlite() {
+    lifecycle("database: {}\n").await;
+}
+
+#[tokio::test]
+async fn keys_are_created_listed_changed_rotated_verified_and_revoked_on_postgres() {
+    let pg = tollgate_testkit::Postgres::start().unwrap();
+    lifecycle(&format!("database: {{ url: \"{}\" }}\n", pg.url())).await;
+}
+
+async fn lifecycle(database: &str) {
+    let sqlite = database == "database: {}\n";
     let server = Server::start_with_env(
-        "database: {}\n",
+        database,
         &[
             ("TOLLGATE_KEY_SECRET", SECRET),
             ("TOLLGATE_ADMIN_TOKEN", "admin-token"),
@@ -142,8 +153,8 @@ async fn keys_are_created_listed_changed_rotated_verified_and_revoked() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(verify(new_secret).await["code"], "KEY_INVALID");
-    assert_eq!(verify(secret).await["code"], "KEY_INVALID");
+    assert_eq!(verify(new_secret.clone()).await["code"], "KEY_INVALID");
+    assert_eq!(verify(secret.clone()).await["code"], "KEY_INVALID");
     let r = c
         .delete(url(&format!("/v1/keys/{id}")))
         .header("authorization", auth)
@@ -192,8 +203,16 @@ async fn keys_are_created_listed_changed_rotated_verified_and_revoked() {
         .unwrap();
     assert_eq!(r.status(), 422);
 
-    // The records are in a file beside the configuration.
-    assert!(server.dir.path().join("tollgate.db").exists());
+    // The records are in a file beside the configuration, by default.
+    assert_eq!(server.dir.path().join("tollgate.db").exists(), sqlite);
+    // No key material in any log line.
+    let log = server.log_text();
+    for s in [&secret, &new_secret] {
+        assert!(
+            !log.contains(s.as_str()) && !log.contains(&s[12..]),
+            "a key was logged"
+        );
+    }
 }
 
 #[tokio::test]
