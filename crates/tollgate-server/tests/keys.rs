@@ -323,3 +323,63 @@ async fn decisions_verify_presented_keys_and_count_by_key_id() {
     assert_eq!(auth(secret.clone()).await, 401);
     assert_eq!(check(&secret).await["code"], "KEY_INVALID");
 }
+
+#[tokio::test]
+async fn a_revocation_reaches_another_instance_within_cache_ttl() {
+    let pg = tollgate_testkit::Postgres::start().unwrap();
+    let database = format!(
+        "database: {{ url: \"{}\", cache_ttl: 300ms }}\nrules:\n  - {{ name: per-key, key: \"k:{{key}}\", match: {{ key: \"*\" }}, limit: 1000, period: 1s }}\n",
+        pg.url()
+    );
+    let a = Server::start_with_env(&database, &[("TOLLGATE_KEY_SECRET", SECRET)]);
+    let b = Server::start_with_env(&database, &[("TOLLGATE_KEY_SECRET", SECRET)]);
+    let c = reqwest::Client::new();
+    let created: Value = c
+        .post(a.url("/v1/keys"))
+        .json(&json!({"name": "app", "owner": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let id = created["key"]["id"].as_str().unwrap().to_owned();
+    let code = |server: &Server| {
+        let c = c.clone();
+        let url = server.url("/v1/check");
+        let body = json!({"subject": {"api_key": secret}});
+        async move {
+            let v: Value = c
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["code"].as_str().unwrap().to_owned()
+        }
+    };
+    // Both instances know the key (and B caches it).
+    assert_eq!(code(&a).await, "OK");
+    assert_eq!(code(&b).await, "OK");
+    let revoked_at = std::time::Instant::now();
+    let r = c
+        .delete(a.url(&format!("/v1/keys/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // At once on the instance that revoked it…
+    assert_eq!(code(&a).await, "KEY_INVALID");
+    // …and on the other once its cached verification expires.
+    let seen = common::eventually(std::time::Duration::from_secs(5), || async {
+        code(&b).await == "KEY_INVALID"
+    })
+    .await;
+    assert!(seen, "B still accepts a revoked key");
+    let took = revoked_at.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+}
