@@ -170,3 +170,67 @@ async fn write_batch(registry: &Registry, usage: &[UsageEvent], violations: &[Vi
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tollgate_core::Code;
+    use tollgate_registry::KeyStatus;
+
+    use super::*;
+
+    fn key() -> KeyRecord {
+        KeyRecord {
+            id: "key_1".into(),
+            name: "k".into(),
+            owner: "acme".into(),
+            tier: "free".into(),
+            prefix: "tg_live_abcd".into(),
+            status: KeyStatus::Active,
+            expires_at: None,
+            metadata: serde_json::Value::Null,
+            overrides: serde_json::Value::Null,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_instead_of_waiting() {
+        let (effects, mut queues) = Effects::new(2);
+        let subject = Subject::new().with("ip", "192.0.2.1").unwrap();
+        let denied = Decision::bare(Code::RateLimited, 0);
+        for _ in 0..5 {
+            effects.after(&denied, &subject, Some(&key()), 1);
+        }
+        let mut usage = 0;
+        while queues.usage.try_recv().is_ok() {
+            usage += 1;
+        }
+        let mut violations = Vec::new();
+        while let Ok(v) = queues.violations.try_recv() {
+            violations.push(v);
+        }
+        assert_eq!((usage, violations.len()), (2, 2));
+        assert_eq!(
+            violations[0].subject,
+            serde_json::json!({"ip": "192.0.2.1"})
+        );
+        assert_eq!(violations[0].code, "RATE_LIMITED");
+    }
+
+    #[test]
+    fn only_decisions_with_a_key_leave_usage_and_only_denials_violations() {
+        let (effects, mut queues) = Effects::new(8);
+        let subject = Subject::new();
+        effects.after(&Decision::bare(Code::Ok, 0), &subject, None, 1);
+        assert!(queues.usage.try_recv().is_err());
+        assert!(queues.violations.try_recv().is_err());
+        effects.after(&Decision::bare(Code::Ok, 0), &subject, Some(&key()), 3);
+        let event = queues.usage.try_recv().unwrap();
+        assert_eq!(
+            (event.allowed, event.cost, event.key_id.as_str()),
+            (true, 3, "key_1")
+        );
+        assert!(queues.violations.try_recv().is_err());
+    }
+}
