@@ -286,12 +286,16 @@ impl App {
                     (true, false) => 1,
                     (true, true) => 2,
                 };
-                let rule = h
-                    .rules
-                    .entry(l.rule.name.as_str().into())
-                    .or_insert_with(|| {
-                        RuleCounters::new(&l.rule.name, l.rule.on_store_error.name())
-                    });
+                // Looked up by `&str` first: the owned key is made once per rule.
+                if !h.rules.contains_key(l.rule.name.as_str()) {
+                    h.rules.insert(
+                        l.rule.name.as_str().into(),
+                        RuleCounters::new(&l.rule.name, l.rule.on_store_error.name()),
+                    );
+                }
+                let Some(rule) = h.rules.get_mut(l.rule.name.as_str()) else {
+                    continue;
+                };
                 rule.outcomes[outcome].increment(1);
                 if l.degraded {
                     rule.store_errors.increment(1);

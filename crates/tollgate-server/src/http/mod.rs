@@ -22,7 +22,6 @@ use axum::routing::{any, delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -118,22 +117,8 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
     max_body: usize,
     timeout: Duration,
 ) -> Router<S> {
-    let security = |name: &'static str, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        )
-    };
     routes
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(security("x-content-type-options", "nosniff"))
-        .layer(security("x-frame-options", "DENY"))
-        .layer(security("referrer-policy", "no-referrer"))
-        .layer(security(
-            "content-security-policy",
-            "default-src 'none'; frame-ancestors 'none'",
-        ))
-        .layer(security("cache-control", "no-store"))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -147,6 +132,32 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Outermost, so timeouts and caught panics carry them too.
+        .layer(middleware::map_response(security_headers))
+}
+
+/// Headers every answer carries: an API's answers are never sniffed, framed, cached or
+/// sent on as a referrer.
+const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    (header::CACHE_CONTROL, "no-store"),
+];
+
+/// One layer sets them all, where a handler did not.
+async fn security_headers(mut res: Response) -> Response {
+    let headers = res.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if let header::Entry::Vacant(slot) = headers.entry(name) {
+            slot.insert(HeaderValue::from_static(value));
+        }
+    }
+    res
 }
 
 async fn not_found() -> Problem {
@@ -206,6 +217,7 @@ mod tests {
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
         assert!(res.headers().contains_key("x-request-id"));
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     }
 
     #[tokio::test]
