@@ -14,6 +14,8 @@ const SECRET: &str = "a server secret of at least 32 bytes!!";
 
 /// Windows anchored at the first hit and an hour long: no boundary falls inside a test.
 const TIERS: &str = r#"
+rules:
+  - { name: per-ip, key: "ip:{ip}", algorithm: fixed_window, anchor: first_hit, limit: 1000, period: 1h }
 tiers:
   free:
     limits:
@@ -120,6 +122,14 @@ async fn suite(database: &str) {
         .await;
     assert_eq!(status, 422, "{v}");
     assert_eq!(v["errors"][0]["path"], "overrides.requests.limit", "{v}");
+    let (status, v) = api
+        .post(
+            "/v1/keys",
+            json!({"name": "x", "owner": "o", "tier": "free", "overrides": {"per-ip": {"limit": 5, "period": "1s"}}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["errors"][0]["path"], "overrides.per-ip", "{v}");
 
     // Two keys of one owner: each its own `requests`, one shared `team`.
     let (a, a_secret) = api.key("acme", "free", Value::Null).await;

@@ -73,6 +73,17 @@ fn check_limits(app: &App, tier: &str, overrides: &Value) -> Result<(), Problem>
             message: format!("no tier {tier:?} (tiers: {})", names.join(", ")),
         });
     }
+    // An override named like a rule would count that rule's counter twice.
+    if let Some(names) = overrides.as_object() {
+        for name in names.keys().filter(|n| policy.rule(n).is_some()) {
+            errors.push(FieldError {
+                path: format!("overrides.{name}"),
+                message: format!(
+                    "{name:?} is a rule's name; a key's own limit needs one of its own"
+                ),
+            });
+        }
+    }
     if let Err(errs) =
         tollgate_core::policy::tiers::compile_overrides(tiers.get(tier), overrides, "overrides")
     {
