@@ -8,6 +8,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use crate::RegistryError;
 use crate::key::KeySecret;
 
+/// How long a query waits for a connection: a database that is down is reported within
+/// this, well inside a request's own timeout, instead of after sqlx's default 30 s.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One of the supported databases.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
@@ -39,7 +43,11 @@ impl Registry {
     /// schema up to date.
     pub async fn open(url: &str, secret: KeySecret) -> Result<Self, RegistryError> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             Db::Postgres(pool)
         } else if url.starts_with("sqlite:") {
@@ -49,6 +57,7 @@ impl Registry {
                 .busy_timeout(std::time::Duration::from_secs(5));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;

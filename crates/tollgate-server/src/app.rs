@@ -71,8 +71,16 @@ pub struct App {
     /// do not read the database; bounded, so a flood of made-up keys cannot evict the
     /// good ones or exhaust memory (malformed keys never reach it).
     keys: moka::future::Cache<[u8; 32], Result<Arc<KeyEntry>, VerifyError>>,
+    /// Turns for key lookups in the database.
+    lookups: tokio::sync::Semaphore,
     key_seed: u64,
 }
+
+/// Key lookups in flight at once, at most.
+const LOOKUPS: usize = 32;
+
+/// How long a key lookup waits for a turn before the request is answered `UNAVAILABLE`.
+const LOOKUP_WAIT: Duration = Duration::from_millis(250);
 
 impl App {
     /// State for `config`, loaded from `path`. A Redis store connects on first use.
@@ -83,10 +91,12 @@ impl App {
         registry: Option<tollgate_registry::Registry>,
         effects: Option<crate::effects::Effects>,
     ) -> Result<Self, tollgate_core::StoreError> {
-        let key_cache_ttl = config
+        let (key_cache_ttl, key_cache_capacity) = config
             .database
             .as_ref()
-            .map_or(std::time::Duration::from_secs(5), |d| d.cache_ttl);
+            .map_or((Duration::from_secs(5), 100_000), |d| {
+                (d.cache_ttl, d.cache_capacity)
+            });
         let store = match config.store.redis {
             Some(redis) => AnyStore::Redis(RedisStore::new(redis)?),
             None => AnyStore::Memory(MemoryStore::new(MemoryStoreConfig {
@@ -110,9 +120,10 @@ impl App {
             registry,
             effects,
             keys: moka::future::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(key_cache_capacity)
                 .time_to_live(key_cache_ttl)
                 .build(),
+            lookups: tokio::sync::Semaphore::new(LOOKUPS),
             key_seed: std::hash::RandomState::new().hash_one("tollgate-key-fingerprint"),
         })
     }
@@ -134,19 +145,26 @@ impl App {
         }
         let now = now_ms();
         let hash = registry.key_hash(presented);
-        let found = match self.keys.get(&hash).await {
-            Some(found) => found,
-            None => match registry.verify(presented, now).await {
-                Err(VerifyError::Unavailable(why)) => {
-                    tracing::warn!(error = %why, "key verification failed: the registry did not answer");
-                    return Err(Code::Unavailable);
-                }
-                other => {
-                    let found = other.map(|record| Arc::new(self.key_entry(record)));
-                    self.keys.insert(hash, found.clone()).await;
-                    found
-                }
-            },
+        // Concurrent misses on one key share one lookup; lookups of different keys wait
+        // for one of a bounded number of turns, so a flood of made-up (well-formed) keys
+        // cannot queue up the database.
+        let lookup = async {
+            let Ok(Ok(_turn)) = tokio::time::timeout(LOOKUP_WAIT, self.lookups.acquire()).await
+            else {
+                metrics::counter!("tollgate_key_lookups_shed_total").increment(1);
+                return Err("too many key lookups in flight".to_owned());
+            };
+            match registry.verify(presented, now).await {
+                Err(VerifyError::Unavailable(why)) => Err(why),
+                other => Ok(other.map(|record| Arc::new(self.key_entry(record)))),
+            }
+        };
+        let found = match self.keys.try_get_with(hash, lookup).await {
+            Ok(found) => found,
+            Err(why) => {
+                tracing::warn!(error = %why, "key verification failed: the registry did not answer");
+                return Err(Code::Unavailable);
+            }
         };
         match found {
             // A cached record may have expired since.

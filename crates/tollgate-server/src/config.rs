@@ -216,6 +216,8 @@ pub struct DatabaseSettings {
     /// How long a key verification is trusted: the longest a change made on another
     /// instance takes to show here.
     pub cache_ttl: Duration,
+    /// How many verified (or refused) keys are cached.
+    pub cache_capacity: u64,
     /// How many usage events (and, apart, violations) may wait for the writer.
     pub usage_queue: usize,
     /// How often the writer stores what waits.
@@ -237,6 +239,7 @@ fn parse_database(
             "url",
             "key_secret_file",
             "cache_ttl",
+            "cache_capacity",
             "usage_queue",
             "flush_interval",
             "retention",
@@ -260,6 +263,14 @@ fn parse_database(
         Some(d) => Duration::from_nanos(d),
     };
     let retention = parse_retention(m.get("retention"), errs);
+    let cache_capacity = match get_u64(m, "cache_capacity", "database", errs) {
+        None => 100_000,
+        Some(n @ 1..=100_000_000) => n,
+        Some(_) => {
+            errs.push("database.cache_capacity", "must be between 1 and 100000000");
+            100_000
+        }
+    };
     let cache_ttl = match get_duration(m, "cache_ttl", "database", errs) {
         Some(d) if d == 0 || d > 3_600_000_000_000 => {
             errs.push("database.cache_ttl", "must be between 1ms and 1h");
@@ -330,6 +341,7 @@ fn parse_database(
         url,
         key_secret,
         cache_ttl,
+        cache_capacity,
         usage_queue,
         flush_interval,
         retention,

@@ -383,3 +383,71 @@ async fn a_revocation_reaches_another_instance_within_cache_ttl() {
     let took = revoked_at.elapsed();
     assert!(took < std::time::Duration::from_secs(3), "{took:?}");
 }
+
+/// A flood of made-up keys that pass the checksum (each one costs a lookup) neither
+/// evicts a key in use from the cache nor breaks the answers: shown by stopping the
+/// database afterwards — the good key is still served from the cache.
+#[tokio::test]
+async fn a_flood_of_made_up_keys_does_not_evict_a_key_in_use() {
+    let pg = tollgate_testkit::Postgres::start().unwrap();
+    let database = format!(
+        "database: {{ url: \"{}\", cache_ttl: 1h, cache_capacity: 500 }}\n",
+        pg.url()
+    );
+    let server = Server::start_with_env(&database, &[("TOLLGATE_KEY_SECRET", SECRET)]);
+    let c = reqwest::Client::new();
+    let created: Value = c
+        .post(server.url("/v1/keys"))
+        .json(&json!({"name": "app", "owner": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let good = created["secret"].as_str().unwrap().to_owned();
+    let check_url = server.url("/v1/check");
+    let code = move |c: reqwest::Client, key: String| {
+        let url = check_url.clone();
+        async move {
+            let r = c
+                .post(url)
+                .json(&json!({"subject": {"api_key": key}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    for _ in 0..50 {
+        assert_eq!(code(c.clone(), good.clone()).await, "OK");
+    }
+    // 16 clients, 3,200 distinct made-up keys, the good key among them now and then.
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (c, good, code) = (c.clone(), good.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..200 {
+                let made_up = tollgate_registry::key::generate("live").unwrap();
+                let got = code(c.clone(), made_up).await;
+                assert!(got == "KEY_INVALID" || got == "UNAVAILABLE", "{got}");
+                if i % 20 == 0 {
+                    assert_eq!(code(c.clone(), good.clone()).await, "OK");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(server.alive().await);
+    // Without the database, only what is cached can be answered.
+    drop(pg);
+    assert_eq!(code(c.clone(), good.clone()).await, "OK");
+    let stranger = tollgate_registry::key::generate("live").unwrap();
+    assert_eq!(code(c.clone(), stranger).await, "UNAVAILABLE");
+}
