@@ -32,6 +32,8 @@ pub struct KeyRecord {
     pub created_at: i64,
     /// When it last changed (ms).
     pub updated_at: i64,
+    /// When a decision was last made with it (ms), as of the last stored usage batch.
+    pub last_used_at: Option<i64>,
 }
 
 /// Whether a key may be used.
@@ -138,6 +140,7 @@ struct Row {
     overrides: String,
     created_at: i64,
     updated_at: i64,
+    last_used_at: Option<i64>,
 }
 
 impl Row {
@@ -161,11 +164,12 @@ impl Row {
             overrides: serde_json::from_str(&self.overrides).unwrap_or(serde_json::Value::Null),
             created_at: self.created_at,
             updated_at: self.updated_at,
+            last_used_at: self.last_used_at,
         }
     }
 }
 
-const COLUMNS: &str = "id, name, owner, tier, prefix, enabled, revoked_at, expires_at, metadata, overrides, created_at, updated_at";
+const COLUMNS: &str = "id, name, owner, tier, prefix, enabled, revoked_at, expires_at, metadata, overrides, created_at, updated_at, last_used_at";
 
 fn new_id() -> Result<String, RegistryError> {
     let mut bytes = [0u8; 8];

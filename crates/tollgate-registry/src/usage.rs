@@ -215,6 +215,13 @@ impl Registry {
                       allowed = usage_rollups.allowed + excluded.allowed, \
                       denied = usage_rollups.denied + excluded.denied, \
                       units = usage_rollups.units + excluded.units";
+        let mut last_used: BTreeMap<&str, i64> = BTreeMap::new();
+        for e in events {
+            let at = last_used.entry(&e.key_id).or_insert(e.at);
+            *at = (*at).max(e.at);
+        }
+        let touch = "UPDATE keys SET last_used_at = $1 \
+                     WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)";
         let insert_violation = "INSERT INTO violations (at, key_id, rule, code, subject) \
                                 VALUES ($1, $2, $3, $4, $5)";
         on_db!(&self.db, |pool| {
@@ -240,6 +247,13 @@ impl Registry {
                     .bind(b.allowed)
                     .bind(b.denied)
                     .bind(b.units)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (key_id, at) in &last_used {
+                sqlx::query(touch)
+                    .bind(*at)
+                    .bind(*key_id)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -273,6 +287,41 @@ impl Registry {
         let rows: Vec<(i64, i64, i64, i64, i64)> = on_db!(&self.db, |pool| {
             sqlx::query_as(sql)
                 .bind(key_id)
+                .bind(granularity.name())
+                .bind(granularity.bucket(from))
+                .bind(to)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(start, requests, allowed, denied, units)| UsageBucket {
+                start,
+                requests,
+                allowed,
+                denied,
+                units,
+            })
+            .collect())
+    }
+
+    /// The usage of every key of `owner` together, per `granularity` period in
+    /// `[from, to)`, oldest first: what a customer is billed on.
+    pub async fn owner_usage_history(
+        &self,
+        owner: &str,
+        granularity: Granularity,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<UsageBucket>, RegistryError> {
+        let sql = "SELECT r.bucket, CAST(SUM(r.requests) AS BIGINT), CAST(SUM(r.allowed) AS BIGINT), \
+                   CAST(SUM(r.denied) AS BIGINT), CAST(SUM(r.units) AS BIGINT) \
+                   FROM usage_rollups r JOIN keys k ON k.id = r.key_id \
+                   WHERE k.owner = $1 AND r.granularity = $2 AND r.bucket >= $3 AND r.bucket < $4 \
+                   GROUP BY r.bucket ORDER BY r.bucket LIMIT 10000";
+        let rows: Vec<(i64, i64, i64, i64, i64)> = on_db!(&self.db, |pool| {
+            sqlx::query_as(sql)
+                .bind(owner)
                 .bind(granularity.name())
                 .bind(granularity.bucket(from))
                 .bind(to)

@@ -174,6 +174,45 @@ async fn suite(reg: &Registry) {
     assert_eq!(alice.len(), 1);
     assert_eq!(alice[0].entry.action, "DELETE /v1/keys/{id}");
 
+    // An owner's keys together, and when each was last used.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let new = tollgate_registry::NewKey {
+            env: "test".into(),
+            name: "k".into(),
+            owner: "globex".into(),
+            tier: "pro".into(),
+            ..Default::default()
+        };
+        ids.push(reg.create_key(&new, T0).await.unwrap().0.id);
+    }
+    let billed = [
+        event(&ids[0], T0 + 1_000, true, 10),
+        event(&ids[1], T0 + 2_000, true, 5),
+        event(&ids[1], T0 + 3_600_000, false, 1),
+    ];
+    reg.write_usage(&billed, &[]).await.unwrap();
+    let hourly = reg
+        .owner_usage_history("globex", Granularity::Hour, T0, T0 + 2 * 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        hourly,
+        [bucket(T0, 2, 2, 15), bucket(T0 + 3_600_000, 1, 0, 0)]
+    );
+    let k1 = reg.get_key(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(k1.last_used_at, Some(T0 + 3_600_000));
+    // An older batch does not move it back.
+    reg.write_usage(&[event(&ids[1], T0, true, 1)], &[])
+        .await
+        .unwrap();
+    let k1 = reg.get_key(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(k1.last_used_at, Some(T0 + 3_600_000));
+    assert_eq!(
+        reg.get_key(&ids[0]).await.unwrap().unwrap().last_used_at,
+        Some(T0 + 1_000)
+    );
+
     // Retention: a day later, with events kept 1 h and minute rollups 1 h, only those go.
     let retention = Retention {
         events: Some(Duration::from_secs(3_600)),
@@ -186,7 +225,7 @@ async fn suite(reg: &Registry) {
     let pruned = reg.prune(&retention, T0 + 86_400_000).await.unwrap();
     assert_eq!(
         (pruned.events, pruned.rollups, pruned.violations),
-        (6, 4, 0)
+        (10, 7, 0)
     );
     assert_eq!(reg.count_usage_events(None).await.unwrap(), 0);
     assert!(

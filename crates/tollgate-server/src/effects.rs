@@ -191,6 +191,7 @@ mod tests {
             overrides: serde_json::Value::Null,
             created_at: 0,
             updated_at: 0,
+            last_used_at: None,
         }
     }
 

@@ -147,6 +147,12 @@ async fn matrix(database: &str) {
             Role::Viewer,
         ),
         (Method::GET, k("/v1/keys/{id}/limits"), None, Role::Viewer),
+        (
+            Method::GET,
+            "/v1/owners/acme/usage/history".into(),
+            None,
+            Role::Viewer,
+        ),
         (Method::GET, "/v1/violations".into(), None, Role::Viewer),
         (Method::GET, "/v1/tiers".into(), None, Role::Viewer),
         (Method::GET, "/v1/tiers/free".into(), None, Role::Viewer),

@@ -90,6 +90,13 @@ impl Api {
     }
 }
 
+/// A field summed over the buckets of a history answer.
+fn total(history: &Value, field: &str) -> i64 {
+    history["buckets"].as_array().map_or(0, |b| {
+        b.iter().map(|x| x[field].as_i64().unwrap_or(0)).sum()
+    })
+}
+
 fn denied_by(v: &Value) -> Option<&str> {
     v["limits"]
         .as_array()?
@@ -230,11 +237,7 @@ async fn suite(database: &str) {
     let history = format!("/v1/keys/{a}/usage/history?granularity=minute&from={hour_ago}");
     let written = eventually(Duration::from_secs(10), || async {
         let (_, h) = api.get(&history).await;
-        let sum = |f: &str| {
-            h["buckets"].as_array().map_or(0, |b| {
-                b.iter().map(|x| x[f].as_i64().unwrap_or(0)).sum::<i64>()
-            })
-        };
+        let sum = |f: &str| total(&h, f);
         (sum("requests"), sum("allowed"), sum("denied"), sum("units")) == (6, 5, 1, 5)
     })
     .await;
@@ -244,7 +247,20 @@ async fn suite(database: &str) {
             "/v1/keys/{a}/usage/history?granularity=day&from={hour_ago}"
         ))
         .await;
-    assert_eq!(daily["buckets"][0]["requests"], 6, "{daily}");
+    // Summed: a test running across midnight UTC spans two days.
+    assert_eq!(total(&daily, "requests"), 6, "{daily}");
+    // An owner's keys together (A and B are acme's), and when a key was last used.
+    let owner = format!("/v1/owners/acme/usage/history?granularity=day&from={hour_ago}");
+    let billed = eventually(Duration::from_secs(10), || async {
+        let (_, h) = api.get(&owner).await;
+        total(&h, "requests") == 10
+    })
+    .await;
+    assert!(billed, "{}", api.get(&owner).await.1);
+    let (_, h) = api.get(&owner).await;
+    assert_eq!((total(&h, "allowed"), total(&h, "denied")), (8, 2), "{h}");
+    let (_, record) = api.get(&format!("/v1/keys/{a}")).await;
+    assert!(record["last_used_at"].as_i64().unwrap() > 0, "{record}");
     let (status, _) = api
         .get(&format!("/v1/keys/{a}/usage/history?granularity=week"))
         .await;

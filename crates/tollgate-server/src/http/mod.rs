@@ -49,6 +49,10 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/keys/{id}/usage", get(usage::now))
         .route("/v1/keys/{id}/usage/history", get(usage::history))
         .route("/v1/keys/{id}/limits", get(usage::limits))
+        .route(
+            "/v1/owners/{owner}/usage/history",
+            get(usage::owner_history),
+        )
         .route("/v1/violations", get(usage::violations))
         .route("/v1/tiers", get(tiers::list))
         .route(

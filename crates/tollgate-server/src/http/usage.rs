@@ -148,6 +148,38 @@ pub struct HistoryQuery {
     granularity: Option<String>,
 }
 
+impl HistoryQuery {
+    /// The granularity and `[from, to)` asked for (default: hourly over the last day).
+    fn range(&self) -> Result<(Granularity, i64, i64), Problem> {
+        let granularity = match self.granularity.as_deref() {
+            None => Granularity::Hour,
+            Some(g) => Granularity::from_name(g).ok_or_else(|| {
+                Problem::invalid(format!(
+                    "granularity: {g:?} is not one of minute, hour, day"
+                ))
+            })?,
+        };
+        let to = self.to.as_deref().map(|t| instant(t, "to")).transpose()?;
+        let to = to.unwrap_or_else(now_ms);
+        let from = self
+            .from
+            .as_deref()
+            .map(|f| instant(f, "from"))
+            .transpose()?;
+        let from = from.unwrap_or_else(|| to.saturating_sub(86_400_000));
+        if from >= to {
+            return Err(Problem::invalid("from must be before to".into()));
+        }
+        if to.saturating_sub(from) / granularity.millis() > MAX_BUCKETS {
+            return Err(Problem::invalid(format!(
+                "at most {MAX_BUCKETS} {}s per answer; narrow from..to or coarsen the granularity",
+                granularity.name()
+            )));
+        }
+        Ok((granularity, from, to))
+    }
+}
+
 /// `GET /v1/keys/{id}/usage/history?from=&to=&granularity=minute|hour|day`: decisions per
 /// period (default: hourly over the last day).
 pub async fn history(
@@ -158,36 +190,10 @@ pub async fn history(
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
     };
-    let granularity = match q.granularity.as_deref() {
-        None => Granularity::Hour,
-        Some(g) => match Granularity::from_name(g) {
-            Some(g) => g,
-            None => {
-                return Problem::invalid(format!(
-                    "granularity: {g:?} is not one of minute, hour, day"
-                ))
-                .into_response();
-            }
-        },
-    };
-    let to = match q.to.as_deref().map(|t| instant(t, "to")).transpose() {
-        Ok(t) => t.unwrap_or_else(now_ms),
+    let (granularity, from, to) = match q.range() {
+        Ok(r) => r,
         Err(p) => return p.into_response(),
     };
-    let from = match q.from.as_deref().map(|f| instant(f, "from")).transpose() {
-        Ok(f) => f.unwrap_or_else(|| to.saturating_sub(86_400_000)),
-        Err(p) => return p.into_response(),
-    };
-    if from >= to {
-        return Problem::invalid("from must be before to".into()).into_response();
-    }
-    if to.saturating_sub(from) / granularity.millis() > MAX_BUCKETS {
-        return Problem::invalid(format!(
-            "at most {MAX_BUCKETS} {}s per answer; narrow from..to or coarsen the granularity",
-            granularity.name()
-        ))
-        .into_response();
-    }
     match reg.get_key(&id).await {
         Ok(Some(_)) => {}
         Ok(None) => return not_found(&id),
@@ -196,6 +202,33 @@ pub async fn history(
     match reg.usage_history(&id, granularity, from, to).await {
         Ok(buckets) => Json(json!({
             "key_id": id,
+            "granularity": granularity.name(),
+            "from": from,
+            "to": to,
+            "buckets": buckets,
+        }))
+        .into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// `GET /v1/owners/{owner}/usage/history?from=&to=&granularity=`: every key of one owner
+/// together, per period: what the customer is billed on.
+pub async fn owner_history(
+    State(app): State<Arc<App>>,
+    Path(owner): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let Some(reg) = app.registry.as_ref() else {
+        return keys_off();
+    };
+    let (granularity, from, to) = match q.range() {
+        Ok(r) => r,
+        Err(p) => return p.into_response(),
+    };
+    match reg.owner_usage_history(&owner, granularity, from, to).await {
+        Ok(buckets) => Json(json!({
+            "owner": owner,
             "granularity": granularity.name(),
             "from": from,
             "to": to,
