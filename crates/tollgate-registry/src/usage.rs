@@ -112,6 +112,19 @@ pub struct UsageBucket {
     pub units: i64,
 }
 
+impl From<(i64, i64, i64, i64, i64)> for UsageBucket {
+    /// A row of `(start, requests, allowed, denied, units)`.
+    fn from((start, requests, allowed, denied, units): (i64, i64, i64, i64, i64)) -> Self {
+        UsageBucket {
+            start,
+            requests,
+            allowed,
+            denied,
+            units,
+        }
+    }
+}
+
 /// How long records are kept; `None` keeps them for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
@@ -293,16 +306,7 @@ impl Registry {
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|(start, requests, allowed, denied, units)| UsageBucket {
-                start,
-                requests,
-                allowed,
-                denied,
-                units,
-            })
-            .collect())
+        Ok(rows.into_iter().map(UsageBucket::from).collect())
     }
 
     /// The usage of every key of `owner` together, per `granularity` period in
@@ -328,16 +332,7 @@ impl Registry {
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|(start, requests, allowed, denied, units)| UsageBucket {
-                start,
-                requests,
-                allowed,
-                denied,
-                units,
-            })
-            .collect())
+        Ok(rows.into_iter().map(UsageBucket::from).collect())
     }
 
     /// How many raw usage events are stored (for one key, or all).

@@ -268,7 +268,7 @@ fn get_strings(v: &Value, path: &str, errs: &mut Errors) -> Vec<String> {
 }
 
 const TOP_FIELDS: &[&str] = &["rules", "allow", "deny", "subject", "envoy", "tiers"];
-const RULE_FIELDS: &[&str] = &[
+pub(crate) const RULE_FIELDS: &[&str] = &[
     "name",
     "match",
     "key",

@@ -21,26 +21,20 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::ConfigErrors;
-use super::parse::{Errors, as_map, check_fields, compile_rule, get_str, join, show, valid_name};
+use super::parse::{
+    Errors, RULE_FIELDS, as_map, check_fields, compile_rule, get_str, join, show, valid_name,
+};
 use super::rule::Rule;
 
 /// Fields a tier limit takes: a rule's, without `match`, with `per`.
-const LIMIT_FIELDS: &[&str] = &[
-    "name",
-    "per",
-    "key",
-    "algorithm",
-    "limit",
-    "period",
-    "burst",
-    "anchor",
-    "lease_ttl",
-    "time_zone",
-    "rollover_cap",
-    "on_exceed",
-    "shadow",
-    "on_store_error",
-];
+fn limit_fields() -> Vec<&'static str> {
+    RULE_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| *f != "match")
+        .chain(["per"])
+        .collect()
+}
 
 /// The most limits one tier (or one key's overrides) may hold.
 const MAX_LIMITS: usize = 32;
@@ -175,10 +169,11 @@ pub(crate) fn compile_tier(
 
 /// Compiles one tier limit: a rule with no conditions, keyed per key by default.
 fn compile_limit(spec: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<Rule> {
-    check_fields(spec, path, LIMIT_FIELDS, errs);
+    let fields = limit_fields();
+    check_fields(spec, path, &fields, errs);
     let mut rule: Map<String, Value> = spec
         .iter()
-        .filter(|(k, _)| LIMIT_FIELDS.contains(&k.as_str()) && *k != "per")
+        .filter(|(k, _)| fields.contains(&k.as_str()) && *k != "per")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let per = get_str(spec, "per", path, errs);
@@ -385,7 +380,7 @@ tiers:
                 r#"tiers.bad name!: "bad name!" is not a tier name (letters, digits, _ - . /; at most 128)"#,
                 r#"tiers.free.limits[0].name: "r" is also a rule's name; a tier limit needs a name of its own"#,
                 r#"tiers.free.limits[1].per: "team" is not a counter owner (expected key or owner)"#,
-                "tiers.free.limits[2].match: unknown field (expected one of: name, per, key, algorithm, limit, period, burst, anchor, lease_ttl, time_zone, rollover_cap, on_exceed, shadow, on_store_error)",
+                "tiers.free.limits[2].match: unknown field (expected one of: name, key, algorithm, limit, period, burst, anchor, lease_ttl, time_zone, rollover_cap, on_exceed, shadow, on_store_error, per)",
             ]
         );
     }

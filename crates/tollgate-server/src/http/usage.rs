@@ -11,7 +11,7 @@ use serde_json::json;
 use tollgate_core::Mode;
 use tollgate_core::policy::Rule;
 use tollgate_core::time::{NANOS_PER_MILLI, ceil_millis};
-use tollgate_registry::{Granularity, KeyRecord, ViolationFilter};
+use tollgate_registry::{Granularity, KeyRecord, RegistryError, UsageBucket, ViolationFilter};
 
 use super::check::identify;
 use super::keys::{failed, keys_off, not_found};
@@ -199,15 +199,27 @@ pub async fn history(
         Ok(None) => return not_found(&id),
         Err(e) => return failed(e),
     }
-    match reg.usage_history(&id, granularity, from, to).await {
-        Ok(buckets) => Json(json!({
-            "key_id": id,
-            "granularity": granularity.name(),
-            "from": from,
-            "to": to,
-            "buckets": buckets,
-        }))
-        .into_response(),
+    let found = reg.usage_history(&id, granularity, from, to).await;
+    history_answer(("key_id", &id), (granularity, from, to), found)
+}
+
+/// A history answer: whose it is, the range, the buckets.
+fn history_answer(
+    (field, who): (&str, &str),
+    (granularity, from, to): (Granularity, i64, i64),
+    found: Result<Vec<UsageBucket>, RegistryError>,
+) -> Response {
+    match found {
+        Ok(buckets) => {
+            let mut out = json!({
+                "granularity": granularity.name(),
+                "from": from,
+                "to": to,
+                "buckets": buckets,
+            });
+            out[field] = who.into();
+            Json(out).into_response()
+        }
         Err(e) => failed(e),
     }
 }
@@ -226,17 +238,8 @@ pub async fn owner_history(
         Ok(r) => r,
         Err(p) => return p.into_response(),
     };
-    match reg.owner_usage_history(&owner, granularity, from, to).await {
-        Ok(buckets) => Json(json!({
-            "owner": owner,
-            "granularity": granularity.name(),
-            "from": from,
-            "to": to,
-            "buckets": buckets,
-        }))
-        .into_response(),
-        Err(e) => failed(e),
-    }
+    let found = reg.owner_usage_history(&owner, granularity, from, to).await;
+    history_answer(("owner", &owner), (granularity, from, to), found)
 }
 
 /// The query of `/v1/violations`.
