@@ -157,22 +157,23 @@ pub async fn get_config(State(app): State<Arc<App>>) -> Response {
     axum::Json(policy_part(&doc)).into_response()
 }
 
+/// A YAML (or JSON) body as a document; 400 when it is neither.
+pub(crate) fn yaml_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Problem> {
+    let body = body.map_err(body_problem)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| Problem::malformed("the body is not UTF-8".into()))?;
+    tollgate_core::policy::parse::parse_yaml(text).map_err(|e| Problem::malformed(e.to_string()))
+}
+
 /// `PUT /v1/config` (or POST): replaces the policy. The body is YAML or JSON; a bad policy
 /// changes nothing and answers 422 with every error.
 pub async fn put_config(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return body_problem(r).into_response(),
-    };
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return Problem::malformed("the body is not UTF-8".into()).into_response();
-    };
-    let policy = match tollgate_core::policy::parse::parse_yaml(text) {
+    let policy = match yaml_body(body) {
         Ok(v) => v,
-        Err(e) => return Problem::malformed(e.to_string()).into_response(),
+        Err(p) => return p.into_response(),
     };
     if let Value::Object(m) = &policy
         && let Some(k) = m

@@ -14,8 +14,7 @@ use serde_json::{Map, Value, json};
 use tollgate_core::policy::ConfigErrors;
 use tollgate_registry::KeyFilter;
 
-use super::admin::policy_problem;
-use super::check::body_problem;
+use super::admin::{policy_problem, yaml_body};
 use super::keys::failed;
 use super::problem::Problem;
 use crate::app::App;
@@ -74,16 +73,9 @@ pub async fn put(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return body_problem(r).into_response(),
-    };
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return Problem::malformed("the body is not UTF-8".into()).into_response();
-    };
-    let spec = match tollgate_core::policy::parse::parse_yaml(text) {
+    let spec = match yaml_body(body) {
         Ok(v) => v,
-        Err(e) => return Problem::malformed(e.to_string()).into_response(),
+        Err(p) => return p.into_response(),
     };
     let mut tiers = tiers_of(&app);
     let created = tiers.insert(name.clone(), spec.clone()).is_none();
