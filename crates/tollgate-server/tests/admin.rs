@@ -560,3 +560,33 @@ async fn jwts_signed_with_rs256_from_a_jwks_and_es256_from_a_pem_file() {
     let log = server.log_text();
     assert!(!log.contains(&operator) && !log.contains(&admin));
 }
+
+#[test]
+fn hash_token_prints_the_digest_admin_tokens_are_configured_by() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("hash-token")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"operator-token")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        sha256_hex("operator-token")
+    );
+    // Nothing on stdin is an error, not the digest of nothing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("hash-token")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
