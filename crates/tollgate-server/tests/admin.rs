@@ -334,6 +334,19 @@ async fn the_admin_api_is_rate_limited_per_caller_and_per_ip() {
         429,
         "the IP's 8 are spent"
     );
+    // Behind a trusted proxy each client has its own budget; a client that is not a
+    // proxy cannot pick one by sending X-Forwarded-For.
+    let via_proxy = |client: &'static str| {
+        c.get(server.url("/v1/config"))
+            .bearer_auth("admin-token")
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    assert_eq!(
+        via_proxy("198.51.100.7").await.unwrap().status(),
+        429,
+        "127.0.0.1 is not trusted here"
+    );
     // Decisions are not admin requests: never limited by these.
     let r = c
         .post(server.url("/v1/check"))
@@ -589,4 +602,26 @@ fn hash_token_prints_the_digest_admin_tokens_are_configured_by() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_admin_budget() {
+    let server = Server::start_with_env(
+        "admin:\n  rate_limit: { per_ip: { limit: 2, period: 1h } }\n",
+        &[
+            ("TOLLGATE_ADMIN_TOKEN", "admin-token"),
+            ("TOLLGATE_SERVER__TRUSTED_PROXIES", "[127.0.0.1/32]"),
+        ],
+    );
+    let c = reqwest::Client::new();
+    let get = |client: &'static str| {
+        c.get(server.url("/v1/config"))
+            .bearer_auth("admin-token")
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    assert_eq!(get("198.51.100.1").await.unwrap().status(), 200);
+    assert_eq!(get("198.51.100.1").await.unwrap().status(), 200);
+    assert_eq!(get("198.51.100.1").await.unwrap().status(), 429);
+    assert_eq!(get("198.51.100.2").await.unwrap().status(), 200);
 }

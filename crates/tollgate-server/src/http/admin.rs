@@ -24,10 +24,11 @@ use crate::config::policy_part;
 /// The door of every admin route: the admin API's own rate limits (per client IP, then per
 /// caller), authentication, the role the route needs, and an audit entry for every change.
 pub async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    // Behind a trusted proxy, the client it names; otherwise the peer.
     let ip = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| super::authorize::client_ip(&app, c.0.ip(), req.headers()));
     let mut by_ip = Subject::new();
     if let Some(ip) = ip {
         by_ip.set_ip(ip);
