@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -325,10 +326,17 @@ fn parse_database(
                 }
             }
         }
+        (None, None) if dev_mode() => match dev_secret(base) {
+            Ok(secret) => secret,
+            Err(why) => {
+                errs.push("database", why);
+                return None;
+            }
+        },
         (None, None) => {
             errs.push(
                 "database",
-                "API keys need a secret: set TOLLGATE_KEY_SECRET or database.key_secret_file",
+                "API keys need a secret: set TOLLGATE_KEY_SECRET or database.key_secret_file (or serve with --dev to try keys out)",
             );
             return None;
         }
@@ -346,6 +354,53 @@ fn parse_database(
         flush_interval,
         retention,
     })
+}
+
+static DEV_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Where dev mode keeps the key secret it generated, beside the configuration.
+pub const DEV_SECRET_FILE: &str = ".tollgate-dev-secret";
+
+/// Turns dev mode on for this process (`tollgate serve --dev`): API keys work without a
+/// configured secret, and the embedded default has a database.
+pub fn set_dev_mode() {
+    DEV_MODE.store(true, Ordering::Relaxed);
+}
+
+fn dev_mode() -> bool {
+    DEV_MODE.load(Ordering::Relaxed)
+}
+
+/// Dev mode's key secret: read from [`DEV_SECRET_FILE`] beside the configuration, or made
+/// once (128 random bits) and kept there, readable by this user only, so keys survive a
+/// restart.
+fn dev_secret(base: Option<&Path>) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = base.unwrap_or(Path::new(".")).join(DEV_SECRET_FILE);
+    match std::fs::read(&path) {
+        Ok(b) if b.trim_ascii().len() >= 32 => return Ok(b.trim_ascii().to_vec()),
+        Ok(_) => {
+            return Err(format!(
+                "{} holds no usable secret; remove it",
+                path.display()
+            ));
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot read {}: {e}", path.display()));
+        }
+        Err(_) => {}
+    }
+    let secret = tollgate_registry::key::generate("dev").map_err(|e| e.to_string())?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(secret.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::warn!(file = %path.display(), "dev mode: API keys are hashed under a secret generated in this file; set TOLLGATE_KEY_SECRET in production");
+    Ok(secret.into_bytes())
 }
 
 /// Reads `database.retention`: an age per kind of record, or `forever`.
@@ -528,7 +583,13 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                 ),
             }
         }
-        match get_str(m, "grpc_listen", "server", &mut errs) {
+        // YAML reads a bare `off` as false.
+        let grpc = if matches!(m.get("grpc_listen"), Some(Value::Bool(false))) {
+            Some("off")
+        } else {
+            get_str(m, "grpc_listen", "server", &mut errs)
+        };
+        match grpc {
             None => {}
             Some("off") => server.grpc_listen = None,
             Some(l) => match l.parse() {
@@ -594,8 +655,12 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         .get("admin")
         .and_then(|v| as_map(v, "admin", &mut errs));
     let admin = crate::auth::parse_settings(admin_section, env_token, base, &mut errs);
+    // In dev mode the embedded default has a database too, in the working folder.
+    let dev_database = (dev_mode() && base.is_none() && !root.contains_key("database"))
+        .then(|| Value::Object(Map::new()));
     let database = root
         .get("database")
+        .or(dev_database.as_ref())
         .and_then(|v| as_map(v, "database", &mut errs))
         .and_then(|m| parse_database(m, base, &mut errs));
     if !server.listen.ip().is_loopback() && !admin.has_credentials() {
@@ -819,6 +884,17 @@ mod tests {
         let c = validate(doc, None).unwrap();
         assert_eq!(c.server.listen.port(), 9999);
         assert_eq!(c.server.trusted_proxies.len(), 1);
+        // A bare `off` reads as YAML's false; it still turns the gRPC door off.
+        for off in ["off", "\"off\""] {
+            let mut doc = parse_yaml(DEFAULT_YAML).unwrap();
+            let vars = [("TOLLGATE_SERVER__GRPC_LISTEN".to_string(), off.to_string())];
+            apply_env(&mut doc, vars.into_iter()).unwrap();
+            assert_eq!(
+                validate(doc, None).unwrap().server.grpc_listen,
+                None,
+                "{off}"
+            );
+        }
         let mut doc = parse_yaml(DEFAULT_YAML).unwrap();
         let err = apply_env(
             &mut doc,

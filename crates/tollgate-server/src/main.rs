@@ -53,6 +53,10 @@ enum Command {
         /// Log format.
         #[arg(long, value_enum, default_value = "text", env = "TOLLGATE_LOG_FORMAT")]
         log_format: LogFormat,
+        /// Dev mode: API keys without a configured secret (one is generated and kept in
+        /// `.tollgate-dev-secret`), and a database for the embedded default.
+        #[arg(long, env = "TOLLGATE_DEV", value_parser = clap::builder::FalseyValueParser::new())]
+        dev: bool,
     },
     /// Validate a configuration file and print every error with its path.
     CheckConfig {
@@ -92,7 +96,16 @@ enum Import {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, log_format } => serve(config, log_format),
+        Command::Serve {
+            config,
+            log_format,
+            dev,
+        } => {
+            if dev {
+                config::set_dev_mode();
+            }
+            serve(config, log_format)
+        }
         Command::CheckConfig { file } => check_config(&file),
         Command::Explain {
             config,

@@ -451,3 +451,41 @@ async fn a_flood_of_made_up_keys_does_not_evict_a_key_in_use() {
     let stranger = tollgate_registry::key::generate("live").unwrap();
     assert_eq!(code(c.clone(), stranger).await, "UNAVAILABLE");
 }
+
+#[tokio::test]
+async fn dev_mode_generates_a_secret_once_and_keeps_it_beside_the_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut first = Server::start_with_env("database: {}\n", &[("TOLLGATE_DEV", "1")]);
+    let c = reqwest::Client::new();
+    let created: Value = c
+        .post(first.url("/v1/keys"))
+        .json(&json!({"name": "try", "owner": "me"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let file = first.dir.path().join(".tollgate-dev-secret");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    assert!(first.log_text().contains("dev mode"));
+    // A restart reads the same secret: the key still verifies.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let second = Server::start_at_with_env(first.config.clone(), &[("TOLLGATE_DEV", "1")]);
+    let v: Value = c
+        .post(second.url("/v1/keys/verify"))
+        .json(&json!({ "key": secret }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["valid"], true, "{v}");
+    // The secret never reaches a log line.
+    let kept = std::fs::read_to_string(&file).unwrap();
+    assert!(!first.log_text().contains(kept.trim()) && !second.log_text().contains(kept.trim()));
+}

@@ -31,7 +31,12 @@ impl Server {
 
     /// Starts `tollgate serve` on an existing configuration file.
     pub fn start_at(config: PathBuf) -> Server {
-        Self::spawn(tempfile::tempdir().unwrap(), config, &[])
+        Self::start_at_with_env(config, &[])
+    }
+
+    /// Starts `tollgate serve` on an existing configuration file, with extra env vars.
+    pub fn start_at_with_env(config: PathBuf, env: &[(&str, &str)]) -> Server {
+        Self::spawn(tempfile::tempdir().unwrap(), config, env)
     }
 
     fn spawn(dir: tempfile::TempDir, config: PathBuf, env: &[(&str, &str)]) -> Server {
