@@ -521,31 +521,26 @@ mod tests {
             );
         }
         // Another key's signature, and an algorithm not accepted.
-        let forged = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(Algorithm::HS256),
-            &json_claims(
+        let admin = || {
+            json_claims(
                 now() + 60,
                 None,
                 "https://idp.example",
                 "tollgate",
                 &["admin"],
-            ),
-            &jsonwebtoken::EncodingKey::from_secret(b"somebody else's secret, long too"),
-        )
-        .unwrap();
+            )
+        };
+        let sign = |alg, secret: &[u8]| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(alg),
+                &admin(),
+                &jsonwebtoken::EncodingKey::from_secret(secret),
+            )
+            .unwrap()
+        };
+        let forged = sign(Algorithm::HS256, b"somebody else's secret, long too");
         assert!(a.authenticate(Some(&forged)).await.is_err());
-        let hs384 = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(Algorithm::HS384),
-            &json_claims(
-                now() + 60,
-                None,
-                "https://idp.example",
-                "tollgate",
-                &["admin"],
-            ),
-            &jsonwebtoken::EncodingKey::from_secret(b"an hs256 secret of enough length!"),
-        )
-        .unwrap();
+        let hs384 = sign(Algorithm::HS384, b"an hs256 secret of enough length!");
         assert!(a.authenticate(Some(&hs384)).await.is_err());
     }
 
