@@ -74,6 +74,9 @@ enum Command {
         /// Units the request would cost.
         #[arg(long, default_value_t = 1)]
         cost: u64,
+        /// As if made with a key of this tier: its limits apply too.
+        #[arg(long)]
+        tier: Option<String>,
     },
     /// Convert other tools' configurations into Tollgate's.
     #[command(subcommand)]
@@ -111,7 +114,8 @@ fn main() -> ExitCode {
             config,
             subject,
             cost,
-        } => explain(config, &subject, cost),
+            tier,
+        } => explain(config, &subject, cost, tier.as_deref()),
         Command::Import(Import::Envoy { files }) => import_envoy(&files),
         Command::HashToken => hash_token(),
     };
@@ -220,7 +224,12 @@ fn import_envoy(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn explain(path: Option<PathBuf>, pairs: &[String], cost: u64) -> anyhow::Result<ExitCode> {
+fn explain(
+    path: Option<PathBuf>,
+    pairs: &[String],
+    cost: u64,
+    tier: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let cfg = match config::load(path.as_deref()) {
         Ok(c) => c,
         Err(errs) => {
@@ -248,7 +257,27 @@ fn explain(path: Option<PathBuf>, pairs: &[String], cost: u64) -> anyhow::Result
         policy.rules().len()
     );
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
-    let d = rt.block_on(limiter.decide(&policy, &subject, cost, SystemClock.now(), Mode::Preview));
+    if let Some(t) = tier {
+        match policy.tiers().get(t) {
+            Some(found) => println!("tier {t:?}: {} limits", found.limits.len()),
+            None => println!("tier {t:?} is not defined: no tier limits apply"),
+        }
+        // Tier limits count per key (or owner): stand-ins where the subject names none.
+        for (name, stand_in) in [
+            ("key", "key_example"),
+            ("attr.owner", "owner_example"),
+            ("attr.tier", t),
+        ] {
+            if subject
+                .text(&tollgate_core::subject::Attr::parse(name).context("attribute")?)
+                .is_none()
+            {
+                subject.set(name, stand_in)?;
+            }
+        }
+    }
+    let plan = policy.plan_keyed(&subject, cost, tier, &[]);
+    let d = rt.block_on(limiter.decide_plan(plan, SystemClock.now(), Mode::Preview));
     if d.limits.is_empty() {
         println!("no rule applies: {}", d.code.as_str());
     }

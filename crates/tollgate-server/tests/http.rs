@@ -532,6 +532,35 @@ fn explain_shows_matching_rules_and_keys() {
 }
 
 #[test]
+fn explain_adds_a_tiers_limits() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("explain")
+        .arg("--config")
+        .arg(root.join("api-keys.yaml"))
+        .args(["-s", "ip=192.0.2.1", "-s", "key=key_1", "--tier", "pro"])
+        .env(
+            "TOLLGATE_KEY_SECRET",
+            "an example secret of at least 32 bytes",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        r#"rule "anonymous" key "ip:192.0.2.1": would allow"#,
+        r#"rule "requests" key "key:key_1": would allow (limit 200"#,
+        r#"rule "customer" key "owner:owner_example""#,
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+}
+
+#[test]
 fn the_example_configurations_are_valid() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut seen = 0;
