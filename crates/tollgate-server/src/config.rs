@@ -699,6 +699,16 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                 errs.push(&format!("rules[{i}]"), format!("{}: {why}", rule.name));
             }
         }
+        for tier in p.tiers().iter() {
+            for (i, rule) in tier.limits.iter().enumerate() {
+                if let Some(why) = tollgate_redis::unsupported(&rule.limit) {
+                    errs.push(
+                        &format!("tiers.{}.limits[{i}]", tier.name),
+                        format!("{}: {why}", rule.name),
+                    );
+                }
+            }
+        }
     }
     errs.finish(())?;
     let policy = policy.ok_or_else(|| one_error("", "the policy did not compile".into()))?;

@@ -99,7 +99,7 @@ pub(crate) fn compile(
 }
 
 /// Compiles one tier's spec (`{limits: [...]}`), as `PUT /v1/tiers/{name}` takes it.
-pub(crate) fn compile_tier(
+fn compile_tier(
     name: &str,
     spec: &Value,
     path: &str,
