@@ -828,7 +828,6 @@ mod parse {
             ],
             errs,
         );
-        let before = errs.is_empty();
         let hs256_secret = std::env::var("TOLLGATE_JWT_SECRET")
             .ok()
             .filter(|s| !s.is_empty())
@@ -902,9 +901,6 @@ mod parse {
                 algs
             }
         };
-        if hs256_secret.is_none() && public_keys.is_empty() && jwks_url.is_none() {
-            errs.push(at, "JWTs need a key: hs256_secret_file (or TOLLGATE_JWT_SECRET), public_key_files or jwks_url");
-        }
         let audience = m
             .get("audience")
             .map(|v| strings(v, "admin.jwt.audience", errs))
@@ -915,11 +911,13 @@ mod parse {
         let role_claim = get_str(m, "role_claim", at, errs)
             .unwrap_or("role")
             .to_owned();
-        if before && !errs.is_empty() {
+        let issuer = get_str(m, "issuer", at, errs).map(str::to_owned);
+        if hs256_secret.is_none() && public_keys.is_empty() && jwks_url.is_none() {
+            errs.push(at, "JWTs need a key: hs256_secret_file (or TOLLGATE_JWT_SECRET), public_key_files or jwks_url");
             return None;
         }
         Some(JwtSettings {
-            issuer: get_str(m, "issuer", at, errs).map(str::to_owned),
+            issuer,
             audience,
             algorithms,
             hs256_secret,

@@ -1027,6 +1027,27 @@ mod tests {
     }
 
     #[test]
+    fn admin_settings_errors_carry_paths() {
+        let doc = parse_yaml(
+            "admin:\n  tokens:\n    - { name: ci, role: boss, sha256: \"zz\" }\n  jwt: { audience: tollgate }\n  rate_limit: { per_ip: { limit: 0 } }\n  cors_origins: [\"console.example\"]\n",
+        )
+        .unwrap();
+        let errs = validate(doc, None).unwrap_err();
+        let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "admin.tokens[0].role",
+                "admin.tokens[0].sha256",
+                "admin.jwt",
+                "admin.rate_limit.per_ip.limit",
+                "admin.cors_origins[0]",
+            ],
+            "{errs}"
+        );
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("64KiB"), Some(65_536));
         assert_eq!(parse_size("1MB"), Some(1_000_000));
