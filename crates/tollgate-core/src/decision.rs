@@ -148,6 +148,11 @@ impl<'p> Decision<'p> {
         wait
     }
 
+    /// The first enforced limit that denied, if any.
+    pub fn denied_by(&self) -> Option<&LimitStatus<'p>> {
+        self.enforced().find(|l| l.exceeded())
+    }
+
     /// The enforced limit with the fewest units left (on a tie, the longest wait).
     pub fn most_restrictive(&self) -> Option<&LimitStatus<'p>> {
         self.enforced().min_by(|a, b| {

@@ -64,9 +64,7 @@ impl Effects {
         }
         if !d.allowed {
             let rule = d
-                .limits
-                .iter()
-                .find(|l| l.exceeded() && !l.shadow())
+                .denied_by()
                 .map_or_else(String::new, |l| l.rule.name.clone());
             let violation = Violation {
                 at,

@@ -185,16 +185,7 @@ impl Policy {
         if plan.listed.is_some() {
             return plan;
         }
-        let tier_limits = tier
-            .and_then(|t| self.tiers.get(t))
-            .map_or(&[][..], |t| &t.limits[..]);
-        let from_tier = tier_limits
-            .iter()
-            .map(|r| own.iter().find(|o| o.name == r.name).unwrap_or(r));
-        let extra = own
-            .iter()
-            .filter(|o| !tier_limits.iter().any(|r| r.name == o.name));
-        for rule in from_tier.chain(extra) {
+        for (rule, _) in self.key_limits(tier, own) {
             if let Some(key) = rule.key.render(subject, self.options.ipv6_prefix) {
                 plan.checks.push(Check {
                     rule,
@@ -204,6 +195,30 @@ impl Policy {
             }
         }
         plan
+    }
+
+    /// The limits of a key of `tier` whose own limits are `own`, in order: the tier's, each
+    /// replaced by the key's own of the same name, then the key's others. The flag is set
+    /// for the key's own.
+    pub fn key_limits<'p>(
+        &'p self,
+        tier: Option<&str>,
+        own: &'p [Rule],
+    ) -> impl Iterator<Item = (&'p Rule, bool)> + 'p {
+        let tier_limits = tier
+            .and_then(|t| self.tiers.get(t))
+            .map_or(&[][..], |t| &t.limits[..]);
+        let from_tier = tier_limits
+            .iter()
+            .map(|r| match own.iter().find(|o| o.name == r.name) {
+                Some(o) => (o, true),
+                None => (r, false),
+            });
+        let extra = own
+            .iter()
+            .filter(|o| !tier_limits.iter().any(|r| r.name == o.name))
+            .map(|o| (o, true));
+        from_tier.chain(extra)
     }
 
     /// How many rules planning examines for `subject` (matching or not): the work the

@@ -144,8 +144,7 @@ pub async fn audit(State(app): State<Arc<App>>, Query(q): Query<AuditQuery>) -> 
     };
     match reg.audit_log(&filter).await {
         Ok(entries) => {
-            let full = entries.len() == limit as usize;
-            let next = entries.last().filter(|_| full).map(|e| e.id);
+            let next = super::next_after(&entries, limit, |e| e.id);
             axum::Json(json!({"entries": entries, "next": next})).into_response()
         }
         Err(e) => super::keys::failed(e),

@@ -185,9 +185,7 @@ pub async fn authorize(
             ),
         };
         let detail = d
-            .limits
-            .iter()
-            .find(|l| l.exceeded() && !l.shadow())
+            .denied_by()
             .map(|l| format!("limit {:?} exceeded", l.rule.name));
         Problem::new(deny_status.unwrap_or(status), slug, title, detail).into_response()
     };

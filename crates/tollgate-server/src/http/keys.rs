@@ -200,8 +200,7 @@ pub async fn list(State(app): State<Arc<App>>, Query(q): Query<ListQuery>) -> Re
     };
     match reg.list_keys(&filter).await {
         Ok(keys) => {
-            let full = keys.len() == limit as usize;
-            let next = keys.last().filter(|_| full).map(|k| k.id.clone());
+            let next = super::next_after(&keys, limit, |k| k.id.clone());
             Json(json!({"keys": keys, "next": next})).into_response()
         }
         Err(e) => failed(e),

@@ -195,6 +195,15 @@ pub fn set_headers(res: &mut Response, headers: &tollgate_core::Headers) {
     }
 }
 
+/// The `after` of the page following `items`, a page of at most `limit`: the last item's
+/// id when the page is full, else none.
+pub fn next_after<T, K>(items: &[T], limit: u32, id: impl Fn(&T) -> K) -> Option<K> {
+    items
+        .last()
+        .filter(|_| items.len() == limit as usize)
+        .map(id)
+}
+
 /// The peer address of a connection, for forward-auth's proxy trust.
 pub type Peer = axum::extract::ConnectInfo<SocketAddr>;
 

@@ -99,26 +99,14 @@ pub async fn limits(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
     };
     let policy = app.limiter.policy();
     let now = app.now();
-    let tier = policy.tiers().get(&entry.record.tier);
-    let tier_limits = tier.map_or(&[][..], |t| &t.limits[..]);
-    let mut out: Vec<_> = tier_limits
-        .iter()
-        .map(|r| match entry.limits.iter().find(|o| o.name == r.name) {
-            Some(o) => limit_json(o, "override", now),
-            None => limit_json(r, "tier", now),
-        })
+    let out: Vec<_> = policy
+        .key_limits(Some(&entry.record.tier), &entry.limits)
+        .map(|(rule, own)| limit_json(rule, if own { "override" } else { "tier" }, now))
         .collect();
-    out.extend(
-        entry
-            .limits
-            .iter()
-            .filter(|o| !tier_limits.iter().any(|r| r.name == o.name))
-            .map(|o| limit_json(o, "override", now)),
-    );
     Json(json!({
         "key_id": entry.record.id,
         "tier": entry.record.tier,
-        "tier_defined": tier.is_some(),
+        "tier_defined": policy.tiers().get(&entry.record.tier).is_some(),
         "overrides": entry.record.overrides,
         "limits": out,
     }))
@@ -277,8 +265,7 @@ pub async fn violations(State(app): State<Arc<App>>, Query(q): Query<ViolationsQ
     };
     match reg.violations(&filter).await {
         Ok(found) => {
-            let full = found.len() == limit as usize;
-            let next = found.last().filter(|_| full).map(|v| v.id);
+            let next = super::next_after(&found, limit, |v| v.id);
             Json(json!({"violations": found, "next": next})).into_response()
         }
         Err(e) => failed(e),
