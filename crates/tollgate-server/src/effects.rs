@@ -47,6 +47,10 @@ impl Effects {
     /// Queues what a consumed decision leaves behind: a usage event when it was made with
     /// a key, a violation when it denied.
     pub fn after(&self, d: &Decision<'_>, subject: &Subject, key: Option<&KeyRecord>, cost: u64) {
+        // Most decisions leave nothing: no key, admitted.
+        if key.is_none() && d.allowed {
+            return;
+        }
         let at = now_ms();
         if let Some(k) = key {
             let event = UsageEvent {
