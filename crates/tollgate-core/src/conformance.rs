@@ -165,7 +165,7 @@ pub async fn run_case<S: Store>(
                     break;
                 }
             };
-            lease = o.lease.or(lease);
+            lease = o.lease.map(|l| l.get()).or(lease);
             let last = n + 1 == step.repeat.unwrap_or(1).max(1);
             let mut expect = |what: &str, got: Option<u64>, want: Option<Option<u64>>| {
                 if let Some(want) = want

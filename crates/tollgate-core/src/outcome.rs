@@ -1,5 +1,7 @@
 //! What one limit says about one request.
 
+use std::num::NonZeroU64;
+
 use crate::time::Nanos;
 
 /// The answer of one limit (one [`Check`](crate::Check)) at one instant.
@@ -22,8 +24,9 @@ pub struct Outcome {
     /// Set when the denial comes from a penalty (`on_exceed.block_for`), not the count itself.
     pub blocked: bool,
     /// The lease taken by an admitted concurrency check, to be passed to
-    /// [`Store::release`](crate::Store::release).
-    pub lease: Option<u64>,
+    /// [`Store::release`](crate::Store::release). Never zero, which keeps an outcome small
+    /// enough to move in registers.
+    pub lease: Option<NonZeroU64>,
 }
 
 impl Outcome {

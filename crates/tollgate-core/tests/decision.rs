@@ -268,7 +268,7 @@ fn concurrency_leases_are_released() {
     let u = user("c");
     let policy = l.policy();
     let d = block_on(l.decide(&policy, &u, 1, T0, Mode::Consume));
-    let lease = d.limits[0].outcome.lease.unwrap();
+    let lease = d.limits[0].outcome.lease.unwrap().get();
     assert!(!decide(&l, &u, 1, T0).0);
     use tollgate_core::Store;
     assert!(

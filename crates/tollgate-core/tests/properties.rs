@@ -211,50 +211,66 @@ fn eight_threads_admit_exactly_what_one_would() {
 }
 
 /// Eight threads making two-limit decisions on shared keys never over-admit either limit
-/// and never deadlock.
+/// and never deadlock, whichever tables the limits live in; single checks on the shared
+/// counter interleave with those decisions without over-admitting either.
 #[test]
 fn multi_limit_decisions_race_safely() {
-    let p = Arc::new(
-        Policy::from_yaml(
-            "rules:
-  - {name: per-user, key: '{user}', algorithm: fixed_window, limit: 300, period: 1h}
-  - {name: global, key: all, algorithm: fixed_window, limit: 1000, period: 1h}",
-        )
-        .unwrap(),
-    );
-    let store = Arc::new(MemoryStore::new(MemoryStoreConfig { capacity: 10_000 }));
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let (store, p) = (store.clone(), p.clone());
-            std::thread::spawn(move || {
-                let mut n = 0;
-                for i in 0..400 {
-                    let user = format!("u{}", (t + i) % 4);
-                    let checks = [
-                        Check {
-                            rule: &p.rules()[0],
-                            key: user.into(),
-                            cost: 1,
-                        },
-                        Check {
+    for (user_alg, global_alg) in [
+        ("fixed_window", "fixed_window"),
+        ("gcra", "gcra"),
+        ("gcra", "fixed_window"),
+        ("fixed_window", "gcra"),
+    ] {
+        let p = Arc::new(
+            Policy::from_yaml(&format!(
+                "rules:
+  - {{name: per-user, key: '{{user}}', algorithm: {user_alg}, limit: 300, period: 1h}}
+  - {{name: global, key: all, algorithm: {global_alg}, limit: 1000, period: 1h}}"
+            ))
+            .unwrap(),
+        );
+        let store = Arc::new(MemoryStore::new(MemoryStoreConfig { capacity: 10_000 }));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (store, p) = (store.clone(), p.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0;
+                    for i in 0..400 {
+                        let user = format!("u{}", (t + i) % 4);
+                        let global = Check {
                             rule: &p.rules()[1],
                             key: "all".into(),
                             cost: 1,
-                        },
-                    ];
-                    if block_on(store.acquire(&checks, T0))
-                        .unwrap()
-                        .iter()
-                        .all(|o| o.allowed)
-                    {
-                        n += 1;
+                        };
+                        let checks = match t % 4 {
+                            // One thread in four checks the shared limit alone.
+                            3 => vec![global],
+                            _ => vec![
+                                Check {
+                                    rule: &p.rules()[0],
+                                    key: user.into(),
+                                    cost: 1,
+                                },
+                                global,
+                            ],
+                        };
+                        if block_on(store.acquire(&checks, T0))
+                            .unwrap()
+                            .iter()
+                            .all(|o| o.allowed)
+                        {
+                            n += 1;
+                        }
                     }
-                }
-                n
+                    (t % 4 == 3, n)
+                })
             })
-        })
-        .collect();
-    let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    // Four users of 300 each could take 1200; the global limit caps them at 1000.
-    assert_eq!(total, 1000);
+            .collect();
+        let counts: Vec<(bool, usize)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let total: usize = counts.iter().map(|&(_, n)| n).sum();
+        let paired: usize = counts.iter().filter(|c| !c.0).map(|&(_, n)| n).sum();
+        // Every admission takes one of the shared 1000; paired ones also one of 4 × 300.
+        assert_eq!(total, 1000, "{user_alg} + {global_alg}");
+        assert!(paired <= 1200, "{user_alg} + {global_alg}: {paired}");
+    }
 }

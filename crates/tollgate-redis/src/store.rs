@@ -570,7 +570,7 @@ fn outcomes_of(ints: &[i64], at: i64, n: usize) -> Result<(Outcomes, u64), Store
             reset: ns(c[3]),
             retry_after: (c[4] >= 0).then(|| ns(c[4])),
             blocked: c[5] == 1,
-            lease: (c[6] > 0).then(|| u(c[6])),
+            lease: std::num::NonZeroU64::new(u(c[6])),
         })
         .collect();
     Ok((outcomes, u(at)))

@@ -54,7 +54,13 @@ impl Gcra {
     }
 
     pub(crate) fn check(&self, state: &State, now: Nanos, cost: u64) -> Outcome {
-        let tat = Self::tat(state, now);
+        self.check_tat(Self::tat(state, now), now, cost)
+    }
+
+    /// [`check`](Self::check) on a bare TAT; any TAT at or before `now` is a full counter.
+    #[inline]
+    pub(crate) fn check_tat(&self, tat: Nanos, now: Nanos, cost: u64) -> Outcome {
+        let tat = tat.max(now);
         let new_tat = tat.saturating_add(cost.saturating_mul(self.interval));
         let allow_at = new_tat.saturating_sub(self.tolerance);
         if cost <= self.capacity && allow_at <= now {
@@ -67,8 +73,18 @@ impl Gcra {
     }
 
     pub(crate) fn commit(&self, state: &mut State, now: Nanos, cost: u64) {
-        let tat = Self::tat(state, now).saturating_add(cost.saturating_mul(self.interval));
-        *state = State::Gcra { tat };
+        *state = State::Gcra {
+            tat: self.next_tat(Self::tat(state, now), now, cost),
+        };
+    }
+
+    /// The TAT after admitting `cost` at `now`. Kept below 2^63, whose bit the memory
+    /// store uses to mark a held slot; no real instant comes near it.
+    #[inline]
+    pub(crate) fn next_tat(&self, tat: Nanos, now: Nanos, cost: u64) -> Nanos {
+        tat.max(now)
+            .saturating_add(cost.saturating_mul(self.interval))
+            .min((1 << 63) - 1)
     }
 
     pub(crate) fn idle_at(&self, state: &State) -> Nanos {

@@ -238,7 +238,7 @@ impl Limit {
         if outcome.allowed && cost > 0 {
             self.commit(state, now, cost, lease);
             if matches!(self, Limit::Concurrency(_)) {
-                outcome.lease = Some(lease);
+                outcome.lease = std::num::NonZeroU64::new(lease);
             }
         }
         outcome

@@ -1,28 +1,32 @@
-//! The in-process store: one open-addressed table of fixed-size counters, each with its
-//! own lock.
+//! The in-process store: two open-addressed tables of fixed-size counters, allocated whole
+//! when first used.
+//!
+//! GCRA counters, the default algorithm, live in [`GcraSlots`]: 16 bytes each, updated by
+//! one compare-and-swap. Every other algorithm lives in the cell table: one lock per
+//! 48-byte slot (lock, digest, expiry and a 24-byte state), and a parallel array holding a
+//! 16-bit tag per slot so a probe reads one dense cache line of tags before it touches a
+//! slot. Neither table has a shard lock, so two cores only share a cache line when they
+//! work on counters that live in it.
 //!
 //! Counters are found by a 96-bit keyed digest of (rule identity, key), so a slot holds no
-//! string: a slot is 48 bytes — lock, digest, expiry and a 24-byte state — in one array
-//! allocated up front, and a parallel array holds a 16-bit tag per slot so a probe reads
-//! one dense cache line of tags before it touches a slot. Finding a counter writes
-//! nothing; applying a check locks that one slot. There is no shard lock, so two cores only
-//! share a cache line when they share a counter — the line the update must touch anyway.
-//!
-//! Idle counters are not removed but reused: a slot whose state has reached its idle
-//! instant (see [`Limit::idle_at`](crate::algorithm::Limit::idle_at)) is taken by the next
-//! new key that probes past it. A key lives within a bounded probe window from its home
-//! slot; when that window holds only live counters the store refuses the new counter with
-//! [`StoreError::Full`] rather than evicting a live one — evicting would let a flood of new
-//! keys reset other clients' counters. The refusal goes through the rule's
+//! string. Idle counters are not removed but reused: a slot whose state has reached its
+//! idle instant (see [`Limit::idle_at`](crate::algorithm::Limit::idle_at)) is taken by the
+//! next new key that probes past it. A key lives within a bounded probe window from its
+//! home slot; when that window holds only live counters the store refuses the new counter
+//! with [`StoreError::Full`] rather than evicting a live one — evicting would let a flood
+//! of new keys reset other clients' counters. The refusal goes through the rule's
 //! `on_store_error` policy.
 
 use std::hash::BuildHasher;
+use std::num::NonZeroU64;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use foldhash::fast::FixedState;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
+use super::gcra_slots::{self, GcraSlots, HELD};
 use super::{Check, Outcomes, Store, StoreError};
 use crate::algorithm::{Concurrency, Limit, State};
 use crate::outcome::Outcome;
@@ -45,9 +49,11 @@ const CLAIM_GRACE_SECS: u32 = 2;
 /// Sizing of a [`MemoryStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryStoreConfig {
-    /// The live counters the store is sized for. Slots are allocated for this many at 7/8
-    /// load; a key is refused when its probe window holds only live counters, which at
-    /// this load happens for a fraction of a percent of keys.
+    /// The live counters the store is sized for, in each of its two tables (GCRA counters,
+    /// and counters of the other algorithms with penalties). A table is allocated for this
+    /// many at 7/8 load when its first counter arrives; a key is refused when its probe
+    /// window holds only live counters, which at this load happens for a fraction of a
+    /// percent of keys.
     pub capacity: usize,
 }
 
@@ -69,8 +75,17 @@ struct Cell {
     state: State,
 }
 
-/// Counters in memory: thread-safe without a global lock, bounded, expiring.
-pub struct MemoryStore {
+impl Cell {
+    const FRESH: Cell = Cell {
+        k0: 0,
+        check: 0,
+        expires: 0,
+        state: State::Fresh,
+    };
+}
+
+/// Counters of every algorithm but GCRA, and penalties, each behind its own lock.
+struct Cells {
     /// 16 bits of each slot's digest (never 0); 0 for a slot never used.
     tags: Box<[AtomicU16]>,
     slots: Box<[Mutex<Cell>]>,
@@ -78,6 +93,13 @@ pub struct MemoryStore {
     /// so a window never wraps and locks are always taken in ascending slot order.
     homes: usize,
     stripes: Box<[Mutex<()>]>,
+    capacity: usize,
+}
+
+/// Counters in memory: thread-safe without a global lock, bounded, expiring.
+pub struct MemoryStore {
+    cells: OnceLock<Cells>,
+    gcra: OnceLock<GcraSlots>,
     seeds: [u64; 2],
     capacity: usize,
     next_lease: AtomicU64,
@@ -86,8 +108,8 @@ pub struct MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("slots", &self.slots.len())
             .field("capacity", &self.capacity)
+            .field("table_bytes", &self.table_bytes())
             .finish()
     }
 }
@@ -116,35 +138,17 @@ struct Held<'a> {
     cell: MutexGuard<'a, Cell>,
 }
 
-impl MemoryStore {
-    /// A store sized by `config`. Its slots are allocated now; nothing grows later.
-    pub fn new(config: MemoryStoreConfig) -> Self {
-        let capacity = config.capacity.max(1);
+impl Cells {
+    fn new(capacity: usize) -> Self {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
         let len = homes + MAX_PROBE;
-        MemoryStore {
+        Cells {
             tags: (0..len).map(|_| AtomicU16::new(0)).collect(),
-            slots: (0..len)
-                .map(|_| {
-                    Mutex::new(Cell {
-                        k0: 0,
-                        check: 0,
-                        expires: 0,
-                        state: State::Fresh,
-                    })
-                })
-                .collect(),
+            slots: (0..len).map(|_| Mutex::new(Cell::FRESH)).collect(),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
-            seeds: [random_seed(), random_seed()],
             capacity,
-            next_lease: AtomicU64::new(1),
         }
-    }
-
-    /// The live counters this store is sized for.
-    pub fn capacity(&self) -> usize {
-        self.capacity
     }
 
     fn used(&self) -> impl Iterator<Item = &Mutex<Cell>> {
@@ -155,39 +159,10 @@ impl MemoryStore {
             .map(|(_, s)| s)
     }
 
-    /// Counters live at `now` (a full scan: for tests and metrics, not the hot path).
-    pub fn live(&self, now: Nanos) -> usize {
-        self.used().filter(|s| is_live(&s.lock(), now)).count()
-    }
-
-    /// Bytes held by the slots, their tags and the insert locks (boxed log and lease
-    /// states aside).
-    pub fn table_bytes(&self) -> usize {
+    fn bytes(&self) -> usize {
         std::mem::size_of_val(&*self.slots)
             + std::mem::size_of_val(&*self.tags)
             + std::mem::size_of_val(&*self.stripes)
-    }
-
-    /// Frees the boxed states (logs, leases) of counters idle at `now`; returns how many
-    /// counters are idle. Slots are reused in place, so this is only about those boxes.
-    pub fn sweep(&self, now: Nanos) -> usize {
-        let mut idle = 0;
-        for slot in self.used() {
-            let mut cell = slot.lock();
-            if !is_live(&cell, now) {
-                cell.state = State::Fresh;
-                idle += 1;
-            }
-        }
-        idle
-    }
-
-    #[inline]
-    fn digest(&self, rule: &Rule, key: &str) -> (u64, u32) {
-        let seed = rule.seed();
-        let k0 = FixedState::with_seed(self.seeds[0] ^ seed).hash_one(key);
-        let check = FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key) as u32;
-        (k0, check)
     }
 
     /// The slot a probe for `k0` starts at, and the tag it looks for. The home comes from
@@ -264,11 +239,92 @@ impl MemoryStore {
         self.tags[held.index].store(tag, Ordering::Release);
         Ok(held)
     }
+}
+
+/// Where one check of a multi-check decision found its counter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spot {
+    /// No counter yet (previews only): the check reads a fresh state.
+    Nowhere,
+    Cell(usize),
+    Gcra(usize),
+}
+
+impl MemoryStore {
+    /// A store sized by `config`. Each table is allocated when its first counter arrives;
+    /// nothing grows later.
+    pub fn new(config: MemoryStoreConfig) -> Self {
+        MemoryStore {
+            cells: OnceLock::new(),
+            gcra: OnceLock::new(),
+            seeds: [random_seed(), random_seed()],
+            capacity: config.capacity.max(1),
+            next_lease: AtomicU64::new(1),
+        }
+    }
+
+    /// The live counters each table of this store is sized for.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn cells(&self) -> &Cells {
+        self.cells.get_or_init(|| Cells::new(self.capacity))
+    }
+
+    fn gcra(&self) -> &GcraSlots {
+        self.gcra.get_or_init(|| GcraSlots::new(self.capacity))
+    }
+
+    /// Counters live at `now` (a full scan: for tests and metrics, not the hot path).
+    pub fn live(&self, now: Nanos) -> usize {
+        let cells = self
+            .cells
+            .get()
+            .map_or(0, |c| c.used().filter(|s| is_live(&s.lock(), now)).count());
+        let gcra = self.gcra.get().map_or(0, |g| {
+            g.used().filter(|&v| gcra_slots::is_live(v, now)).count()
+        });
+        cells + gcra
+    }
+
+    /// Bytes held by the tables allocated so far, with their tags and insert locks (boxed
+    /// log and lease states aside).
+    pub fn table_bytes(&self) -> usize {
+        self.cells.get().map_or(0, Cells::bytes) + self.gcra.get().map_or(0, GcraSlots::bytes)
+    }
+
+    /// Frees the boxed states (logs, leases) of counters idle at `now`; returns how many
+    /// counters are idle. Slots are reused in place, so this is only about those boxes.
+    pub fn sweep(&self, now: Nanos) -> usize {
+        let mut idle = 0;
+        if let Some(cells) = self.cells.get() {
+            for slot in cells.used() {
+                let mut cell = slot.lock();
+                if !is_live(&cell, now) {
+                    cell.state = State::Fresh;
+                    idle += 1;
+                }
+            }
+        }
+        if let Some(g) = self.gcra.get() {
+            idle += g.used().filter(|&v| !gcra_slots::is_live(v, now)).count();
+        }
+        idle
+    }
+
+    #[inline]
+    fn digest(&self, rule: &Rule, key: &str) -> (u64, u32) {
+        let seed = rule.seed();
+        let k0 = FixedState::with_seed(self.seeds[0] ^ seed).hash_one(key);
+        let check = FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key) as u32;
+        (k0, check)
+    }
 
     /// The penalty outcome when counter (tag, check) of `rule` is blocked at `now`.
     fn blocked(&self, rule: &Rule, tag: u64, check: u32, now: Nanos) -> Option<Outcome> {
         rule.block_for?;
-        let held = self.find(tag ^ BLOCK_SALT, check)?;
+        let held = self.cells.get()?.find(tag ^ BLOCK_SALT, check)?;
         let State::Blocked { until } = held.cell.state else {
             return None;
         };
@@ -287,7 +343,7 @@ impl MemoryStore {
             return;
         };
         // A full store skips the penalty; the denial itself stands.
-        if let Ok(mut held) = self.find_or_insert(tag ^ BLOCK_SALT, check, now)
+        if let Ok(mut held) = self.cells().find_or_insert(tag ^ BLOCK_SALT, check, now)
             && !is_live(&held.cell, now)
         {
             let until = now.saturating_add(block_for);
@@ -314,29 +370,36 @@ impl MemoryStore {
             let lease = self.lease_for(limit);
             limit.commit(&mut cell.state, now, check.cost, lease);
             cell.expires = secs_ceil(limit.idle_at(&cell.state));
-            if lease != 0 {
+            if let Some(lease) = NonZeroU64::new(lease) {
                 outcome.lease = Some(lease);
             }
         }
         outcome
     }
 
+    #[inline]
     fn acquire_one(&self, check: &Check<'_>, now: Nanos) -> Result<Outcome, StoreError> {
         let (tag, sum) = self.digest(check.rule, &check.key);
         if let Some(blocked) = self.blocked(check.rule, tag, sum, now) {
             return Ok(blocked);
         }
-        let outcome = match self.find(tag, sum) {
-            Some(mut held) => self.apply(check, &mut held.cell, now, true),
-            None => {
-                let outcome = check.rule.limit.check(&State::Fresh, now, check.cost);
-                if outcome.allowed && check.cost > 0 {
-                    let mut held = self.find_or_insert(tag, sum, now)?;
-                    self.apply(check, &mut held.cell, now, true)
-                } else {
-                    outcome
-                }
+        let outcome = match &check.rule.limit {
+            Limit::Gcra(gcra) => {
+                let slots = self.gcra();
+                slots.acquire(gcra, slots.place(tag, sum), now, check.cost)?
             }
+            _ => match self.cells.get().and_then(|c| c.find(tag, sum)) {
+                Some(mut held) => self.apply(check, &mut held.cell, now, true),
+                None => {
+                    let outcome = check.rule.limit.check(&State::Fresh, now, check.cost);
+                    if outcome.allowed && check.cost > 0 {
+                        let mut held = self.cells().find_or_insert(tag, sum, now)?;
+                        self.apply(check, &mut held.cell, now, true)
+                    } else {
+                        outcome
+                    }
+                }
+            },
         };
         if !outcome.allowed {
             self.penalise(check.rule, tag, sum, now);
@@ -344,7 +407,44 @@ impl MemoryStore {
         Ok(outcome)
     }
 
+    /// Finds (and with `commit`, claims) the counter of one check of a multi-check
+    /// decision, without holding it.
+    fn spot(
+        &self,
+        check: &Check<'_>,
+        tag: u64,
+        sum: u32,
+        now: Nanos,
+        commit: bool,
+    ) -> Result<Spot, StoreError> {
+        if let Limit::Gcra(_) = check.rule.limit {
+            let slots = self.gcra();
+            let place = slots.place(tag, sum);
+            let found = match slots.find(place) {
+                Some((i, _)) => Some(i),
+                None if commit => Some(slots.claim(place, now, 0)?.index()),
+                None => None,
+            };
+            return Ok(found.map_or(Spot::Nowhere, Spot::Gcra));
+        }
+        if commit {
+            let mut held = self.cells().find_or_insert(tag, sum, now)?;
+            if !is_live(&held.cell, now) {
+                held.cell.state = State::Fresh;
+                held.cell.expires = secs_ceil(now).saturating_add(CLAIM_GRACE_SECS);
+            }
+            Ok(Spot::Cell(held.index))
+        } else {
+            Ok(self
+                .cells
+                .get()
+                .and_then(|c| c.find(tag, sum))
+                .map_or(Spot::Nowhere, |h| Spot::Cell(h.index)))
+        }
+    }
+
     /// Applies several checks as a unit; with `commit` false, only reports.
+    #[inline(never)]
     fn acquire_many(
         &self,
         checks: &[Check<'_>],
@@ -360,95 +460,179 @@ impl MemoryStore {
             .zip(&digests)
             .map(|(c, &(tag, sum))| self.blocked(c.rule, tag, sum, now))
             .collect();
-        // Another decision may reuse an idle slot between claiming and locking it; then the
+        // Another decision may reuse an idle slot between claiming and holding it; then the
         // claim is made again.
         for _ in 0..8 {
-            let mut indexes: SmallVec<[usize; 4]> = SmallVec::with_capacity(checks.len());
-            for &(tag, sum) in &digests {
-                let held = if commit {
-                    let mut held = self.find_or_insert(tag, sum, now)?;
-                    if !is_live(&held.cell, now) {
-                        held.cell.state = State::Fresh;
-                        held.cell.expires = secs_ceil(now).saturating_add(CLAIM_GRACE_SECS);
-                    }
-                    Some(held)
-                } else {
-                    self.find(tag, sum)
-                };
-                indexes.push(held.map_or(usize::MAX, |h| h.index));
+            let mut spots: SmallVec<[Spot; 4]> = SmallVec::with_capacity(checks.len());
+            for (check, &(tag, sum)) in checks.iter().zip(&digests) {
+                spots.push(self.spot(check, tag, sum, now, commit)?);
             }
-            let mut order: SmallVec<[usize; 4]> = indexes
-                .iter()
-                .copied()
-                .filter(|&i| i != usize::MAX)
-                .collect();
-            order.sort_unstable();
-            order.dedup();
-            // Ascending slot order: decisions sharing counters cannot wait on each other.
-            let mut cells: SmallVec<[MutexGuard<'_, Cell>; 4]> =
-                order.iter().map(|&i| self.slots[i].lock()).collect();
-            let still_ours = indexes.iter().zip(&digests).all(|(&i, &(k0, sum))| {
-                i == usize::MAX
-                    || order
-                        .binary_search(&i)
-                        .is_ok_and(|pos| cells[pos].k0 == k0 && cells[pos].check == sum)
-            });
-            if !still_ours {
-                continue;
-            }
-            let mut fresh = Cell {
-                k0: 0,
-                check: 0,
-                expires: 0,
-                state: State::Fresh,
-            };
-            let mut outcomes = Outcomes::with_capacity(checks.len());
-            for ((check, &i), blocked) in checks.iter().zip(&indexes).zip(&blocked) {
-                let cell = cell_at(&order, &mut cells, &mut fresh, i);
-                outcomes.push(blocked.unwrap_or_else(|| self.apply(check, cell, now, false)));
-            }
-            if outcomes.iter().any(|o| !o.allowed) {
-                // Nothing is consumed: the limits that would have admitted report their
-                // state as it stays.
-                for ((check, &i), o) in checks.iter().zip(&indexes).zip(outcomes.iter_mut()) {
-                    if o.allowed {
-                        let cell = cell_at(&order, &mut cells, &mut fresh, i);
-                        *o = check.rule.limit.check(&cell.state, now, 0);
+            if let Some(outcomes) = self.decide_at(checks, &digests, &blocked, &spots, now, commit)
+            {
+                if commit {
+                    for ((check, &(tag, sum)), o) in checks.iter().zip(&digests).zip(&outcomes) {
+                        if !o.allowed && !o.blocked {
+                            self.penalise(check.rule, tag, sum, now);
+                        }
                     }
                 }
-            } else if commit {
-                for ((check, &i), o) in checks.iter().zip(&indexes).zip(outcomes.iter_mut()) {
-                    if let Ok(pos) = order.binary_search(&i) {
-                        *o = self.apply(check, &mut cells[pos], now, true);
-                    }
-                }
+                return Ok(outcomes);
             }
-            drop(cells);
-            if commit {
-                for ((check, &(tag, sum)), o) in checks.iter().zip(&digests).zip(&outcomes) {
-                    if !o.allowed && !o.blocked {
-                        self.penalise(check.rule, tag, sum, now);
-                    }
-                }
-            }
-            return Ok(outcomes);
         }
         Err(StoreError::Unavailable(
             "memory store: counters kept moving under a decision".into(),
         ))
     }
+
+    /// Holds the spots' counters, GCRA slots first then cells, each in ascending order so
+    /// that decisions sharing counters cannot wait on each other, and decides. `None` when
+    /// a counter was moved by another key since it was spotted.
+    fn decide_at(
+        &self,
+        checks: &[Check<'_>],
+        digests: &[(u64, u32)],
+        blocked: &[Option<Outcome>],
+        spots: &[Spot],
+        now: Nanos,
+        commit: bool,
+    ) -> Option<Outcomes> {
+        let sorted = |pick: fn(&Spot) -> Option<usize>| {
+            let mut v: SmallVec<[usize; 4]> = spots.iter().filter_map(pick).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let gcra_order = sorted(|s| match s {
+            Spot::Gcra(i) => Some(*i),
+            _ => None,
+        });
+        let cell_order = sorted(|s| match s {
+            Spot::Cell(i) => Some(*i),
+            _ => None,
+        });
+        let key_at = |i: usize, want: fn(&Spot, usize) -> bool| {
+            spots
+                .iter()
+                .zip(digests)
+                .find(|(s, _)| want(s, i))
+                .map_or((0, 0), |(_, &d)| d)
+        };
+
+        // GCRA slots are read into stand-in cells; with `commit`, held until written back.
+        let slots = self.gcra.get();
+        let mut gcra_cells: SmallVec<[(u64, Cell); 4]> = SmallVec::new();
+        let mut ok = true;
+        for &i in &gcra_order {
+            let (tag, sum) = key_at(i, |s, i| *s == Spot::Gcra(i));
+            let Some(slots) = slots else { break };
+            let key = slots.place(tag, sum).key;
+            let value = if commit {
+                slots.hold(i, key)
+            } else {
+                slots.find(slots.place(tag, sum)).map(|(_, v)| v)
+            };
+            let Some(v) = value else {
+                ok = false;
+                break;
+            };
+            let tat = gcra_slots::tat_of(v) & !HELD;
+            let cell = Cell {
+                expires: u32::MAX,
+                state: State::Gcra { tat },
+                ..Cell::FRESH
+            };
+            gcra_cells.push((key, cell));
+        }
+        let release = |gcra_cells: &[(u64, Cell)]| {
+            if let (true, Some(slots)) = (commit, slots) {
+                for (&i, (key, cell)) in gcra_order.iter().zip(gcra_cells) {
+                    let tat = match cell.state {
+                        State::Gcra { tat } => tat,
+                        _ => 0,
+                    };
+                    slots.unhold(i, *key, tat);
+                }
+            }
+        };
+        if !ok {
+            release(&gcra_cells);
+            return None;
+        }
+        let cells = self.cells.get();
+        let mut locked: SmallVec<[MutexGuard<'_, Cell>; 4]> = match cells {
+            Some(c) => cell_order.iter().map(|&i| c.slots[i].lock()).collect(),
+            None => SmallVec::new(),
+        };
+        let still_ours = cell_order.iter().zip(&locked).all(|(&i, cell)| {
+            let (k0, sum) = key_at(i, |s, i| *s == Spot::Cell(i));
+            cell.k0 == k0 && cell.check == sum
+        });
+        if !still_ours || locked.len() != cell_order.len() {
+            drop(locked);
+            release(&gcra_cells);
+            return None;
+        }
+
+        let mut fresh = Cell::FRESH;
+        let mut outcomes = Outcomes::with_capacity(checks.len());
+        macro_rules! cell {
+            ($spot:expr) => {
+                cell_for(
+                    $spot,
+                    &gcra_order,
+                    &mut gcra_cells,
+                    &cell_order,
+                    &mut locked,
+                    &mut fresh,
+                )
+            };
+        }
+        for ((check, &spot), blocked) in checks.iter().zip(spots).zip(blocked) {
+            let outcome = match blocked {
+                Some(b) => *b,
+                None => self.apply(check, cell!(spot), now, false),
+            };
+            outcomes.push(outcome);
+        }
+        if outcomes.iter().any(|o| !o.allowed) {
+            // Nothing is consumed: the limits that would have admitted report their state
+            // as it stays.
+            for ((check, &spot), o) in checks.iter().zip(spots).zip(outcomes.iter_mut()) {
+                if o.allowed {
+                    *o = check.rule.limit.check(&cell!(spot).state, now, 0);
+                }
+            }
+        } else if commit {
+            for ((check, &spot), o) in checks.iter().zip(spots).zip(outcomes.iter_mut()) {
+                *o = self.apply(check, cell!(spot), now, true);
+            }
+        }
+        drop(locked);
+        release(&gcra_cells);
+        Some(outcomes)
+    }
 }
 
-/// The locked cell of slot `i`, or `fresh` for a counter that does not exist (previews).
-fn cell_at<'c>(
-    order: &[usize],
-    cells: &'c mut [MutexGuard<'_, Cell>],
+/// The cell a check of a multi-check decision works on: a held GCRA slot's stand-in, a
+/// locked cell, or `fresh` for a counter that does not exist (previews).
+fn cell_for<'c>(
+    spot: Spot,
+    gcra_order: &[usize],
+    gcra_cells: &'c mut [(u64, Cell)],
+    cell_order: &[usize],
+    locked: &'c mut [MutexGuard<'_, Cell>],
     fresh: &'c mut Cell,
-    i: usize,
 ) -> &'c mut Cell {
-    match order.binary_search(&i) {
-        Ok(pos) => &mut cells[pos],
-        Err(_) => fresh,
+    match spot {
+        Spot::Gcra(i) => match gcra_order.binary_search(&i) {
+            Ok(pos) => &mut gcra_cells[pos].1,
+            Err(_) => fresh,
+        },
+        Spot::Cell(i) => match cell_order.binary_search(&i) {
+            Ok(pos) => &mut locked[pos],
+            Err(_) => fresh,
+        },
+        Spot::Nowhere => fresh,
     }
 }
 
@@ -458,16 +642,11 @@ impl Store for MemoryStore {
         checks: &[Check<'_>],
         now: Nanos,
     ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send {
-        let result = match checks {
+        std::future::ready(match checks {
+            [one] => self.acquire_one(one, now).map(|o| smallvec::smallvec![o]),
             [] => Ok(Outcomes::new()),
-            [one] => self.acquire_one(one, now).map(|o| {
-                let mut v = Outcomes::new();
-                v.push(o);
-                v
-            }),
             many => self.acquire_many(many, now, true),
-        };
-        std::future::ready(result)
+        })
     }
 
     fn preview(
@@ -486,7 +665,7 @@ impl Store for MemoryStore {
         now: Nanos,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         let (tag, sum) = self.digest(rule, key);
-        let released = match self.find(tag, sum) {
+        let released = match self.cells.get().and_then(|c| c.find(tag, sum)) {
             Some(mut held) => {
                 let done = Concurrency::release(&mut held.cell.state, now, lease);
                 held.cell.expires = secs_ceil(rule.limit.idle_at(&held.cell.state));
@@ -499,10 +678,15 @@ impl Store for MemoryStore {
 
     fn reset(&self, rule: &Rule, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         let (tag, sum) = self.digest(rule, key);
-        for t in [tag, tag ^ BLOCK_SALT] {
-            if let Some(mut held) = self.find(t, sum) {
-                held.cell.state = State::Fresh;
-                held.cell.expires = 0;
+        if let Some(slots) = self.gcra.get() {
+            slots.reset(slots.place(tag, sum));
+        }
+        if let Some(cells) = self.cells.get() {
+            for t in [tag, tag ^ BLOCK_SALT] {
+                if let Some(mut held) = cells.find(t, sum) {
+                    held.cell.state = State::Fresh;
+                    held.cell.expires = 0;
+                }
             }
         }
         std::future::ready(Ok(()))

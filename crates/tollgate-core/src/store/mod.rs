@@ -1,5 +1,6 @@
 //! Where counters live: the [`Store`] trait and the in-process [`MemoryStore`].
 
+mod gcra_slots;
 mod memory;
 
 use std::borrow::Cow;
