@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # HTTP load: Tollgate's POST /v1/check and GET /v1/authorize against nginx `limit_req`
 # doing the same job (a per-user limit over 10,000 users) in the same run, on loopback.
-# Saturation with wrk (rps and p99 for each, and their ratio), then p99 at a fixed rate
-# with oha. Bounded: every load stops by itself after $DURATION.
+# Saturation with wrk (rps and p99 for each, and their ratio) and p99 at a fixed rate with
+# oha, over interleaved rounds. Bounded: every load stops by itself after $DURATION.
 #
-#   bench/http.sh                 # DURATION=10s CONNS=64 THREADS=2 RATE=20000
+#   bench/http.sh                 # DURATION=10s CONNS=64 THREADS=2 RATE=20000 ROUNDS=3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 RATE=${RATE:-20000}
+ROUNDS=${ROUNDS:-3}
 USERS=10000
 
 need() {
@@ -118,36 +119,70 @@ end
 $lua_done
 LUA
 
-run_wrk() { # name port script
-  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$3" "http://127.0.0.1:$2" | awk '/^RESULT/ {print $2, $3, $4}'
+run_wrk() { # port script
+  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$2" "http://127.0.0.1:$1" | awk '/^RESULT/ {print $2, $3, $4}'
 }
-
-echo "wrk -t$THREADS -c$CONNS -d$DURATION over $USERS users (p99 in microseconds)"
-read -r n_rps n_p99 n_err < <(run_wrk nginx "$nport" "$tmp/nginx.lua")
-[ "$n_err" = 0 ] || { echo "nginx answered errors:"; curl -s -i "http://127.0.0.1:$nport/?user=1" | head -3; tail -3 "$tmp/nginx/error.log"; }
-read -r c_rps c_p99 c_err < <(run_wrk check "$tport" "$tmp/check.lua")
-read -r a_rps a_p99 a_err < <(run_wrk authorize "$tport" "$tmp/authorize.lua")
-printf '%-34s %10s %10s %8s %12s %12s\n' target rps p99_us errors "rps/nginx" "p99/nginx"
-printf '%-34s %10s %10s %8s %12s %12s\n' "nginx limit_req (GET /?user=N)" "$n_rps" "$n_p99" "$n_err" 1.00 1.00
-for row in "POST /v1/check:$c_rps:$c_p99:$c_err" "GET /v1/authorize:$a_rps:$a_p99:$a_err"; do
-  IFS=: read -r name rps p99 err <<<"$row"
-  printf '%-34s %10s %10s %8s %12.2f %12.2f\n' "tollgate $name" "$rps" "$p99" "$err" \
-    "$(echo "$rps / $n_rps" | bc -l)" "$(echo "$p99 / $n_p99" | bc -l)"
-done
-
-echo
-echo "oha -q $RATE -c $CONNS -z $DURATION: p99 at a fixed rate (milliseconds)"
-fixed() { # name url [oha args...]
-  local name=$1 url=$2
-  shift 2
+fixed() { # url [oha args...]: rps, p99 in microseconds, success in percent
+  local url=$1
+  shift
   oha --no-tui --output-format json -q "$RATE" -c "$CONNS" -z "$DURATION" "$@" "$url" >"$tmp/oha.json"
-  python3 - "$name" "$tmp/oha.json" <<'PY'
+  python3 - "$tmp/oha.json" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[2]))
+d = json.load(open(sys.argv[1]))
 s = d["summary"]; p = d["latencyPercentiles"]
-print(f"{sys.argv[1]:<34} rps {s['requestsPerSec']:>9.0f}   p99 {p['p99'] * 1000:7.3f} ms   success {s['successRate'] * 100:.2f}%")
+print(f"{s['requestsPerSec']:.0f} {p['p99'] * 1e6:.0f} {s['successRate'] * 100:.2f}")
 PY
 }
-fixed "nginx limit_req" "http://127.0.0.1:$nport/\\?user=[0-9]{4}" --rand-regex-url
-fixed "tollgate GET /v1/authorize" "http://127.0.0.1:$tport/v1/authorize" -H "X-Forwarded-User: 42"
-fixed "tollgate POST /v1/check" "http://127.0.0.1:$tport/v1/check" -m POST -H "content-type: application/json" -d '{"subject":{"user":"42"}}'
+
+# The three targets take turns, round after round, in a rotating order, so a slow spell of
+# the machine falls on all of them alike; each figure is the median over the rounds.
+targets=(nginx check authorize)
+saturate() { # target
+  case $1 in
+    nginx) run_wrk "$nport" "$tmp/nginx.lua" ;;
+    check) run_wrk "$tport" "$tmp/check.lua" ;;
+    authorize) run_wrk "$tport" "$tmp/authorize.lua" ;;
+  esac
+}
+at_rate() { # target
+  case $1 in
+    nginx) fixed "http://127.0.0.1:$nport/\\?user=[0-9]{4}" --rand-regex-url ;;
+    check) fixed "http://127.0.0.1:$tport/v1/check" -m POST -H "content-type: application/json" \
+      -d '{"subject":{"user":"42"}}' ;;
+    authorize) fixed "http://127.0.0.1:$tport/v1/authorize" -H "X-Forwarded-User: 42" ;;
+  esac
+}
+for round in $(seq 1 "$ROUNDS"); do
+  for i in 0 1 2; do
+    t=${targets[$(((i + round) % 3))]}
+    saturate "$t" >>"$tmp/sat.$t"
+    at_rate "$t" >>"$tmp/rate.$t"
+  done
+done
+[ "$(awk '{s += $3} END {print s + 0}' "$tmp/sat.nginx")" = 0 ] ||
+  { echo "nginx answered errors:"; tail -3 "$tmp/nginx/error.log"; }
+
+python3 - "$tmp" "$ROUNDS" "wrk -t$THREADS -c$CONNS -d$DURATION" "oha -q $RATE -c $CONNS -z $DURATION" <<'PY'
+import statistics, sys
+tmp, rounds, wrk, oha = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+def rows(kind, t):
+    return [list(map(float, l.split())) for l in open(f"{tmp}/{kind}.{t}") if l.strip()]
+def med(kind, t, col):
+    return statistics.median(r[col] for r in rows(kind, t))
+names = {"nginx": "nginx limit_req (GET /?user=N)", "check": "tollgate POST /v1/check",
+         "authorize": "tollgate GET /v1/authorize"}
+print(f"{wrk} over 10000 users, median of {rounds} interleaved rounds (p99 in microseconds)")
+print(f"{'target':<34} {'rps':>9} {'p99_us':>8} {'errors':>7} {'rps/nginx':>10} {'p99/nginx':>10}   rps per round")
+n_rps, n_p99 = med("sat", "nginx", 0), med("sat", "nginx", 1)
+for t in ("nginx", "check", "authorize"):
+    rps, p99 = med("sat", t, 0), med("sat", t, 1)
+    errs = sum(r[2] for r in rows("sat", t))
+    each = " ".join(f"{r[0]:.0f}" for r in rows("sat", t))
+    print(f"{names[t]:<34} {rps:>9.0f} {p99:>8.0f} {errs:>7.0f} {rps / n_rps:>10.2f} {p99 / n_p99:>10.2f}   {each}")
+print()
+print(f"{oha}: p99 at a fixed rate, median of {rounds} rounds")
+for t in ("nginx", "authorize", "check"):
+    rps, p99, ok = med("rate", t, 0), med("rate", t, 1), min(r[2] for r in rows("rate", t))
+    each = " ".join(f"{r[1] / 1000:.3f}" for r in rows("rate", t))
+    print(f"{names[t]:<34} rps {rps:>7.0f}   p99 {p99 / 1000:6.3f} ms   success {ok:.2f}%   p99 per round (ms): {each}")
+PY

@@ -461,6 +461,52 @@ async fn hot_reload_by_rename_under_load_fails_no_request() {
     assert!(metrics.contains("tollgate_decisions_total{rule=\"after\",outcome=\"allowed\"}"));
 }
 
+/// A request whose body stops arriving is answered 408 (problem+json) once the request
+/// timeout has passed, and the server goes on answering others at once.
+#[tokio::test]
+async fn a_stalled_request_times_out_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let s = Server::start_with_env(
+        "rules: [{name: r, key: '{user}', limit: 100, period: 1m}]",
+        &[("TOLLGATE_SERVER__REQUEST_TIMEOUT", "300ms")],
+    );
+    assert!(s.alive().await);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Promise 60 bytes, send 12.
+    conn.write_all(
+        b"POST /v1/check HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+          Content-Length: 60\r\n\r\n{\"subject\": ",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while !String::from_utf8_lossy(&answer).contains("\"status\":408") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed without an answer: {}",
+                String::from_utf8_lossy(&answer)
+            );
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(read.is_ok(), "no answer within 10 s: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("/timeout"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // Others are served as before.
+    let r = check(&s, json!({"subject": {"user": "1"}})).await;
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn health_and_readiness() {
     let s = Server::start("rules: []");

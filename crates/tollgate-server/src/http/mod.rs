@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod check;
+mod deadline;
 pub mod keys;
 pub mod ops;
 pub mod problem;
@@ -22,7 +23,6 @@ use axum::routing::{any, delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
@@ -124,7 +124,7 @@ fn with_layers<S: Clone + Send + Sync + 'static>(
     routes
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(deadline::DeadlineLayer::new(timeout))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req
                 .headers()
