@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
@@ -70,12 +71,32 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
         .merge(admin)
         .fallback(not_found);
     let cors = cors(&app.cors_origins);
-    let routes = with_layers(routes, max_body, timeout);
-    match cors {
-        Some(cors) => routes.layer(cors),
-        None => routes,
-    }
-    .with_state(app)
+    with_layers(routes.with_state(app), max_body, timeout, cors)
+}
+
+/// The layers every request passes: security headers, request ids, tracing, the timeout,
+/// panic catching, CORS and the body limit. They wrap the routed service once rather than
+/// each route: a layer on a router is applied to every route, and a request then clones and
+/// boxes the whole stack at each level of routing.
+fn with_layers(
+    routes: Router,
+    max_body: usize,
+    timeout: Duration,
+    cors: Option<CorsLayer>,
+) -> Router {
+    let layered = tower::ServiceBuilder::new()
+        // Outermost, so timeouts and caught panics carry them too.
+        .map_response(|res: Response<_>| security_headers(res.into_response()))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span as fn(&Request<Body>) -> _))
+        .layer(deadline::DeadlineLayer::new(timeout))
+        .map_response(IntoResponse::into_response)
+        .layer(CatchPanicLayer::custom(panicked))
+        .option_layer(cors)
+        .layer(DefaultBodyLimit::max(max_body))
+        .service(routes);
+    Router::new().fallback_service(layered)
 }
 
 /// CORS for the listed origins; none listed, none allowed (`*` only when listed).
@@ -114,30 +135,15 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// The layers every route sits behind: body limit, panic catching, timeout, tracing with
-/// request ids.
-fn with_layers<S: Clone + Send + Sync + 'static>(
-    routes: Router<S>,
-    max_body: usize,
-    timeout: Duration,
-) -> Router<S> {
-    routes
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(CatchPanicLayer::custom(panicked))
-        .layer(deadline::DeadlineLayer::new(timeout))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            // The path only: query strings may carry secrets.
-            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-        }))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // Outermost, so timeouts and caught panics carry them too.
-        .layer(middleware::map_response(security_headers))
+/// Every request's span: its id rides on each line logged while it is served.
+fn request_span(req: &Request<Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    // The path only: query strings may carry secrets.
+    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
 }
 
 /// Headers every answer carries: an API's answers are never sniffed, framed, cached or
@@ -154,7 +160,7 @@ const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
 ];
 
 /// One layer sets them all, where a handler did not.
-async fn security_headers(mut res: Response) -> Response {
+fn security_headers(mut res: Response) -> Response {
     let headers = res.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         if let header::Entry::Vacant(slot) = headers.entry(name) {
@@ -226,7 +232,11 @@ mod tests {
             panic!("kaboom")
         }
         let routes = Router::new().route("/boom", get(boom));
-        let res = call(with_layers(routes, 1024, Duration::from_secs(5)), "/boom").await;
+        let res = call(
+            with_layers(routes, 1024, Duration::from_secs(5), None),
+            "/boom",
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
         assert!(res.headers().contains_key("x-request-id"));
@@ -244,7 +254,7 @@ mod tests {
             }),
         );
         let res = call(
-            with_layers(routes, 1024, Duration::from_millis(50)),
+            with_layers(routes, 1024, Duration::from_millis(50), None),
             "/slow",
         )
         .await;
