@@ -418,11 +418,17 @@ impl MemoryStore {
         commit: bool,
     ) -> Result<Spot, StoreError> {
         if let Limit::Gcra(_) = check.rule.limit {
-            let slots = self.gcra();
+            let slots = match (commit, self.gcra.get()) {
+                (true, _) => self.gcra(),
+                (false, Some(slots)) => slots,
+                (false, None) => return Ok(Spot::Nowhere),
+            };
             let place = slots.place(tag, sum);
             let found = match slots.find(place) {
                 Some((i, _)) => Some(i),
-                None if commit => Some(slots.claim(place, now, 0)?.index()),
+                // A TAT of `now` reads as fresh, and as only just idle it is the last
+                // slot another new key would take before this decision holds it.
+                None if commit => Some(slots.claim(place, now, now)?.index()),
                 None => None,
             };
             return Ok(found.map_or(Spot::Nowhere, Spot::Gcra));
