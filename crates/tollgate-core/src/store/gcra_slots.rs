@@ -191,10 +191,8 @@ impl GcraSlots {
     pub fn claim(&self, place: Place, now: Nanos, tat: Nanos) -> Result<Claim, StoreError> {
         let _insert = self.stripes[place.home % INSERT_STRIPES].lock();
         loop {
-            // Only inserts of this key create it, and they wait for the lock we hold.
-            if let Some((index, _)) = self.find(place) {
-                return Ok(Claim::Existing(index));
-            }
+            // One pass looks for the key and for room. Only inserts of this key create it,
+            // and they wait for the lock we hold; it cannot live past a never-used slot.
             // A slot idle for a while goes first; one only just idle is taken only when the
             // window has nothing else, so busy keys are not pushed out of their slots and
             // made to find room again on every check.
@@ -202,12 +200,20 @@ impl GcraSlots {
             let mut pick = None;
             for (index, slot) in self.window(place.home) {
                 let v = slot.load(Ordering::Acquire);
-                let old = tat_of(v);
-                if key_of(v) == 0 || (old & HELD == 0 && old.saturating_add(REUSE_AFTER) <= now) {
-                    pick = Some((index, v));
+                let (key, old) = (key_of(v), tat_of(v));
+                if key == place.key {
+                    return Ok(Claim::Existing(index));
+                }
+                if key == 0 {
+                    pick = pick.or(Some((index, v)));
                     break;
                 }
-                if just_idle.is_none() && old & HELD == 0 && old <= now {
+                if old & HELD != 0 || pick.is_some() {
+                    continue;
+                }
+                if old.saturating_add(REUSE_AFTER) <= now {
+                    pick = Some((index, v));
+                } else if just_idle.is_none() && old <= now {
                     just_idle = Some((index, v));
                 }
             }
