@@ -530,7 +530,10 @@ impl MemoryStore {
         let mut ok = true;
         for &i in &gcra_order {
             let (tag, sum) = key_at(i, |s, i| *s == Spot::Gcra(i));
-            let Some(slots) = slots else { break };
+            let Some(slots) = slots else {
+                ok = false;
+                break;
+            };
             let key = slots.place(tag, sum).key;
             let value = if commit {
                 slots.hold(i, key)
