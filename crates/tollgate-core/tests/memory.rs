@@ -7,9 +7,9 @@ use common::block_on;
 use tollgate_core::time::NANOS_PER_SEC as S;
 use tollgate_core::{Check, MemoryStore, MemoryStoreConfig, Policy, Store, StoreError};
 
-/// Fills a store with one counter per key of `algorithm` until it refuses, and answers
-/// the live counters and the bytes per counter.
-fn fill(algorithm: &str) -> (MemoryStore, usize, f64) {
+/// Fills a store with one counter per key of `algorithm` until it refuses, checks that an
+/// idle counter costs at most `max_bytes`, and that once all are idle a sweep counts them.
+fn fill_and_measure(algorithm: &str, max_bytes: f64) {
     let policy = Policy::from_yaml(&format!(
         "rules: [{{name: r, key: '{{user}}', algorithm: {algorithm}, limit: 10, period: 1m}}]"
     ))
@@ -44,30 +44,22 @@ fn fill(algorithm: &str) -> (MemoryStore, usize, f64) {
         "{algorithm}: {live} idle counters in {} bytes: {per_counter:.1} B each",
         store.table_bytes()
     );
-    (store, live, per_counter)
+    assert!(
+        per_counter <= max_bytes,
+        "{algorithm}: {per_counter:.1} bytes per idle counter"
+    );
+    assert_eq!(store.sweep(NOW + 3_600 * S), live);
+    assert_eq!(store.live(NOW + 3_600 * S), 0);
 }
 
 const NOW: u64 = 1_767_571_200 * S;
 
 #[test]
 fn an_idle_gcra_counter_costs_16_bytes() {
-    let (store, live, per_counter) = fill("gcra");
-    assert!(
-        per_counter <= 17.0,
-        "{per_counter:.1} bytes per idle counter"
-    );
-    // Once idle, a sweep counts every counter.
-    assert_eq!(store.sweep(NOW + 3_600 * S), live);
-    assert_eq!(store.live(NOW + 3_600 * S), 0);
+    fill_and_measure("gcra", 17.0);
 }
 
 #[test]
 fn an_idle_counter_of_any_other_algorithm_costs_at_most_64_bytes() {
-    let (store, live, per_counter) = fill("fixed_window");
-    assert!(
-        per_counter <= 64.0,
-        "{per_counter:.1} bytes per idle counter"
-    );
-    assert_eq!(store.sweep(NOW + 3_600 * S), live);
-    assert_eq!(store.live(NOW + 3_600 * S), 0);
+    fill_and_measure("fixed_window", 64.0);
 }
