@@ -7,8 +7,6 @@
 //! earlier than any of them. The legacy `X-RateLimit-*` trio describes the most
 //! restrictive limit.
 
-use std::fmt::Write as _;
-
 use smallvec::SmallVec;
 
 use crate::algorithm::Limit;
@@ -168,41 +166,53 @@ impl<'p> Decision<'p> {
         let mut h = Headers::default();
         if self.enforced().next().is_none() {
             if let Some(secs) = self.retry_after().map(ceil_secs) {
-                h.0.push(("retry-after", secs.to_string()));
+                h.0.push(("retry-after", number(secs)));
             }
             return h;
         }
-        let mut policy = String::new();
-        let mut state = String::new();
+        // Sized for one or two limits; numbers go through `itoa` rather than the formatting
+        // machinery, as these strings are built for every answer.
+        let mut policy = String::with_capacity(48);
+        let mut state = String::with_capacity(48);
         for l in self.enforced() {
             if !policy.is_empty() {
                 policy.push_str(", ");
                 state.push_str(", ");
             }
-            let _ = write!(policy, "\"{}\";q={}", l.rule.name, l.rule.limit.quota());
-            if let Some(w) = l.rule.limit.window(self.now) {
-                let _ = write!(policy, ";w={}", ceil_secs(w));
+            for s in [&mut policy, &mut state] {
+                s.push('"');
+                s.push_str(&l.rule.name);
+                s.push('"');
             }
-            let _ = write!(
-                state,
-                "\"{}\";r={};t={}",
-                l.rule.name,
-                l.outcome.remaining,
-                l.t_secs()
-            );
+            push_param(&mut policy, ";q=", l.rule.limit.quota());
+            if let Some(w) = l.rule.limit.window(self.now) {
+                push_param(&mut policy, ";w=", ceil_secs(w));
+            }
+            push_param(&mut state, ";r=", l.outcome.remaining);
+            push_param(&mut state, ";t=", l.t_secs());
         }
         h.0.push(("ratelimit-policy", policy));
         h.0.push(("ratelimit", state));
         if let Some(secs) = self.retry_after().map(ceil_secs) {
-            h.0.push(("retry-after", secs.to_string()));
+            h.0.push(("retry-after", number(secs)));
         }
         if let Some(l) = self.most_restrictive() {
-            h.0.push(("x-ratelimit-limit", l.outcome.limit.to_string()));
-            h.0.push(("x-ratelimit-remaining", l.outcome.remaining.to_string()));
-            h.0.push(("x-ratelimit-reset", l.t_secs().to_string()));
+            h.0.push(("x-ratelimit-limit", number(l.outcome.limit)));
+            h.0.push(("x-ratelimit-remaining", number(l.outcome.remaining)));
+            h.0.push(("x-ratelimit-reset", number(l.t_secs())));
         }
         h
     }
+}
+
+fn number(n: u64) -> String {
+    itoa::Buffer::new().format(n).to_owned()
+}
+
+/// Appends `;key=n`-style parameter `key` with value `n`.
+fn push_param(s: &mut String, key: &str, n: u64) {
+    s.push_str(key);
+    s.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Response headers, lower-case names in a fixed order.

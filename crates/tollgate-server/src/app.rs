@@ -9,15 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Serialize;
 use serde_json::Value;
 use tollgate_core::policy::ConfigErrors;
 use tollgate_core::policy::Rule;
 use tollgate_core::policy::matcher::Cidr;
-use tollgate_core::time::{Clock, FastClock, NANOS_PER_MILLI, ceil_millis};
-use tollgate_core::{
-    Decision, Headers, Limiter, MemoryStore, MemoryStoreConfig, Mode, Policy, Subject,
-};
+use tollgate_core::time::{Clock, FastClock};
+use tollgate_core::{Decision, Limiter, MemoryStore, MemoryStoreConfig, Mode, Policy, Subject};
 use tollgate_redis::RedisStore;
 
 use crate::config::{self, Config};
@@ -305,14 +302,14 @@ impl App {
                     (true, true) => 2,
                 };
                 // Looked up by `&str` first: the owned key is made once per rule.
-                if !h.rules.contains_key(l.rule.name.as_str()) {
-                    h.rules.insert(
-                        l.rule.name.as_str().into(),
-                        RuleCounters::new(&l.rule.name, l.rule.on_store_error.name()),
-                    );
-                }
-                let Some(rule) = h.rules.get_mut(l.rule.name.as_str()) else {
-                    continue;
+                let rule = match h.rules.get_mut(l.rule.name.as_str()) {
+                    Some(rule) => rule,
+                    None => h
+                        .rules
+                        .entry(l.rule.name.as_str().into())
+                        .or_insert_with(|| {
+                            RuleCounters::new(&l.rule.name, l.rule.on_store_error.name())
+                        }),
                 };
                 rule.outcomes[outcome].increment(1);
                 if l.degraded {
@@ -350,77 +347,22 @@ impl RuleCounters {
     }
 }
 
+/// Per-thread maps keyed by codes and rule names from the configuration, never by request
+/// data, so a fast unkeyed hash is safe here.
+type LocalMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 struct Handles {
     latency: metrics::Histogram,
-    requests: HashMap<&'static str, metrics::Counter>,
-    rules: HashMap<Box<str>, RuleCounters>,
+    requests: LocalMap<&'static str, metrics::Counter>,
+    rules: LocalMap<Box<str>, RuleCounters>,
 }
 
 thread_local! {
     static HANDLES: RefCell<Handles> = RefCell::new(Handles {
         latency: metrics::histogram!("tollgate_decision_seconds"),
-        requests: HashMap::new(),
-        rules: HashMap::new(),
+        requests: LocalMap::default(),
+        rules: LocalMap::default(),
     });
-}
-
-/// A decision as the JSON API answers it.
-#[derive(Serialize)]
-pub struct DecisionOut<'a> {
-    allowed: bool,
-    code: &'static str,
-    retry_after_ms: Option<u64>,
-    limits: Vec<LimitOut<'a>>,
-    headers: HeadersOut<'a>,
-}
-
-#[derive(Serialize)]
-struct LimitOut<'a> {
-    name: &'a str,
-    key: &'a str,
-    limit: u64,
-    remaining: u64,
-    reset_ms: u64,
-    window_ms: Option<u64>,
-    exceeded: bool,
-    shadow: bool,
-    /// Answered by the rule's fail policy because the store could not answer.
-    degraded: bool,
-}
-
-struct HeadersOut<'a>(&'a Headers);
-
-impl Serialize for HeadersOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter())
-    }
-}
-
-impl<'a> DecisionOut<'a> {
-    /// The JSON form of `d`, whose headers are `headers`.
-    pub fn new(d: &'a Decision<'_>, headers: &'a Headers) -> Self {
-        DecisionOut {
-            allowed: d.allowed,
-            code: d.code.as_str(),
-            retry_after_ms: d.retry_after().map(ceil_millis),
-            limits: d
-                .limits
-                .iter()
-                .map(|l| LimitOut {
-                    name: &l.rule.name,
-                    key: &l.key,
-                    limit: l.outcome.limit,
-                    remaining: l.outcome.remaining,
-                    reset_ms: ceil_millis(l.outcome.reset),
-                    window_ms: l.rule.limit.window(d.now).map(|w| w / NANOS_PER_MILLI),
-                    exceeded: l.exceeded(),
-                    shadow: l.shadow(),
-                    degraded: l.degraded,
-                })
-                .collect(),
-            headers: HeadersOut(headers),
-        }
-    }
 }
 
 /// The admin API's limits: per client IP (`{ip}`) and per authenticated caller (`{user}`).

@@ -381,7 +381,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
                 worker.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
-                    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(router))
                         .with_graceful_shutdown(async move {
                             let _ = stopped.wait_for(|s| *s).await;
                         })

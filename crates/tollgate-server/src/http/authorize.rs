@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tollgate_core::{Code, Mode, Subject};
@@ -17,7 +17,19 @@ use super::problem::Problem;
 use super::{Peer, set_headers};
 use crate::app::App;
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
+const X_TENANT: HeaderName = HeaderName::from_static("x-tenant");
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// A header's trimmed value, when present, text and not empty. Names are constants so a
+/// lookup does not parse them.
+fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -32,7 +44,7 @@ pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
     if !trusted(peer) {
         return peer;
     }
-    if let Some(xff) = header(h, "x-forwarded-for") {
+    if let Some(xff) = header(h, &X_FORWARDED_FOR) {
         let hops: Vec<IpAddr> = xff
             .split(',')
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
@@ -45,7 +57,7 @@ pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
             return *first;
         }
     }
-    header(h, "x-real-ip")
+    header(h, &X_REAL_IP)
         .and_then(|v| v.parse::<IpAddr>().ok())
         .map_or(peer, |ip| ip.to_canonical())
 }
@@ -63,9 +75,9 @@ pub struct AuthorizeQuery {
 pub async fn authorize(
     State(app): State<Arc<App>>,
     peer: Peer,
-    method: Method,
-    headers: HeaderMap,
     query: Result<Query<AuthorizeQuery>, QueryRejection>,
+    // The request itself rather than a `HeaderMap`, which would be a copy of its headers.
+    req: Request,
 ) -> Response {
     let deny_status = match query {
         Ok(Query(AuthorizeQuery { deny_status: None })) => None,
@@ -85,13 +97,14 @@ pub async fn authorize(
     };
     let started = Instant::now();
     let mut subject = Subject::new();
-    let ip = client_ip(&app, peer.0.ip(), &headers);
-    let method = header(&headers, "x-forwarded-method")
-        .or_else(|| header(&headers, "x-original-method"))
-        .unwrap_or(method.as_str());
-    let uri = header(&headers, "x-forwarded-uri").or_else(|| header(&headers, "x-original-uri"));
-    let api_key = header(&headers, "x-api-key").or_else(|| {
-        header(&headers, "authorization")
+    let headers = req.headers();
+    let ip = client_ip(&app, peer.0.ip(), headers);
+    let method = header(headers, &X_FORWARDED_METHOD)
+        .or_else(|| header(headers, &X_ORIGINAL_METHOD))
+        .unwrap_or(req.method().as_str());
+    let uri = header(headers, &X_FORWARDED_URI).or_else(|| header(headers, &X_ORIGINAL_URI));
+    let api_key = header(headers, &X_API_KEY).or_else(|| {
+        header(headers, &header::AUTHORIZATION)
             .and_then(|a| {
                 a.strip_prefix("Bearer ")
                     .or_else(|| a.strip_prefix("bearer "))
@@ -103,8 +116,8 @@ pub async fn authorize(
     let attrs = [
         ("method", Some(method)),
         ("path", uri),
-        ("user", header(&headers, "x-forwarded-user")),
-        ("tenant", header(&headers, "x-tenant")),
+        ("user", header(headers, &X_FORWARDED_USER)),
+        ("tenant", header(headers, &X_TENANT)),
         ("key", fingerprint.as_deref()),
     ];
     for (name, value) in attrs {

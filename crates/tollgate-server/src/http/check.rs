@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tollgate_core::{Decision, Mode, Subject};
 
+use super::decision_json;
 use super::problem::{FieldError, Problem};
 use super::set_headers;
-use crate::app::{App, DecisionOut};
+use crate::app::App;
 
 /// The most checks one batch may hold.
 const MAX_BATCH: usize = 100;
@@ -137,6 +138,13 @@ struct CheckBody {
 /// Parses a JSON body into its schema: 400 when it is not JSON, 422 naming the field
 /// (`checks[2].subject.ip`) when it does not fit.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    // Tracking the path costs on every field; only a body that fails needs it, so that one
+    // is parsed again to name where.
+    serde_json::from_slice(body).or_else(|_| parse_json_with_path(body))
+}
+
+#[cold]
+fn parse_json_with_path<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     use serde_json::error::Category;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -274,9 +282,7 @@ async fn decide(
                     app.record_decision(&d, started, &subject, None, req.cost);
                 }
                 let headers = d.headers();
-                let json = serde_json::to_vec(&DecisionOut::new(&d, &headers))
-                    .map_err(|e| Problem::invalid(e.to_string()))?;
-                return Ok((json, headers));
+                return Ok((decision_json(&d, &headers), headers));
             }
         }
     }
@@ -293,7 +299,13 @@ async fn decide(
         app.record_decision(&d, started, &subject, key.as_deref(), req.cost);
     }
     let headers = d.headers();
-    let json = serde_json::to_vec(&DecisionOut::new(&d, &headers))
-        .map_err(|e| Problem::invalid(e.to_string()))?;
-    Ok((json, headers))
+    Ok((decision_json(&d, &headers), headers))
+}
+
+/// The JSON answer for `d`, in a buffer sized for a decision with a limit or two so that
+/// writing it does not grow the buffer.
+fn decision_json(d: &Decision<'_>, headers: &tollgate_core::Headers) -> Vec<u8> {
+    let mut json = Vec::with_capacity(512 + d.limits.len() * 192);
+    decision_json::write(d, headers, &mut json);
+    json
 }

@@ -4,12 +4,14 @@ pub mod admin;
 pub mod authorize;
 pub mod check;
 mod deadline;
+mod decision_json;
 pub mod keys;
 pub mod ops;
 pub mod problem;
 pub mod tiers;
 pub mod usage;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
+use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -30,7 +33,7 @@ use crate::app::App;
 use problem::Problem;
 
 /// The whole HTTP surface.
-pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
+pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> impl HttpService {
     let admin = Router::new()
         .route(
             "/v1/config",
@@ -74,17 +77,36 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> Router {
     with_layers(routes.with_state(app), max_body, timeout, cors)
 }
 
+/// What serves HTTP requests: the routes inside their layers.
+pub trait HttpService:
+    Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The layers every request passes: security headers, request ids, tracing, the timeout,
-/// panic catching, CORS and the body limit. They wrap the routed service once rather than
-/// each route: a layer on a router is applied to every route, and a request then clones and
-/// boxes the whole stack at each level of routing.
+/// panic catching, CORS and the body limit. They wrap the routed service once, and are
+/// served as they are rather than as a router's fallback: a layer on a router is applied to
+/// every route, and each level of routing clones and boxes what is below it.
 fn with_layers(
     routes: Router,
     max_body: usize,
     timeout: Duration,
     cors: Option<CorsLayer>,
-) -> Router {
-    let layered = tower::ServiceBuilder::new()
+) -> impl HttpService {
+    tower::ServiceBuilder::new()
         // Outermost, so timeouts and caught panics carry them too.
         .map_response(|res: Response<_>| security_headers(res.into_response()))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -95,8 +117,7 @@ fn with_layers(
         .layer(CatchPanicLayer::custom(panicked))
         .option_layer(cors)
         .layer(DefaultBodyLimit::max(max_body))
-        .service(routes);
-    Router::new().fallback_service(layered)
+        .service(routes)
 }
 
 /// CORS for the listed origins; none listed, none allowed (`*` only when listed).
@@ -137,14 +158,18 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 
 /// Every request's span: its id rides on each line logged while it is served.
 fn request_span(req: &Request<Body>) -> tracing::Span {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    // The fields are only read when the span is enabled: no lookup when logs are quieter.
+    let id = || {
+        req.headers()
+            .get(X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+    };
     // The path only: query strings may carry secrets.
-    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+    tracing::info_span!("request", request_id = %id(), method = %req.method(), path = %req.uri().path())
 }
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Headers every answer carries: an API's answers are never sniffed, framed, cached or
 /// sent on as a referrer.
@@ -190,12 +215,33 @@ fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// The header of a decision's header `name`: a constant for the ones a decision has, so
+/// answers do not parse their names.
+fn decision_header(name: &str) -> Option<HeaderName> {
+    Some(match name {
+        "ratelimit" => RATELIMIT,
+        "ratelimit-policy" => RATELIMIT_POLICY,
+        "retry-after" => header::RETRY_AFTER,
+        "x-ratelimit-limit" => X_RATELIMIT_LIMIT,
+        "x-ratelimit-remaining" => X_RATELIMIT_REMAINING,
+        "x-ratelimit-reset" => X_RATELIMIT_RESET,
+        other => return HeaderName::from_bytes(other.as_bytes()).ok(),
+    })
+}
+
 /// Sets the rate-limit headers of a decision on a response.
 pub fn set_headers(res: &mut Response, headers: &tollgate_core::Headers) {
     let map = res.headers_mut();
-    map.reserve(headers.0.len());
+    // Room for the security headers and the request id too, so the map grows at most once.
+    map.reserve(headers.0.len() + SECURITY_HEADERS.len() + 2);
     for (name, value) in headers.iter() {
-        if let Ok(v) = HeaderValue::from_str(value) {
+        if let (Some(name), Ok(v)) = (decision_header(name), HeaderValue::from_str(value)) {
             map.insert(name, v);
         }
     }
@@ -221,7 +267,7 @@ mod tests {
 
     use super::*;
 
-    async fn call(router: Router, path: &str) -> Response {
+    async fn call(router: impl HttpService, path: &str) -> Response {
         let req = Request::builder().uri(path).body(Body::empty()).unwrap();
         router.oneshot(req).await.unwrap()
     }

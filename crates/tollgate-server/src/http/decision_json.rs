@@ -1,0 +1,236 @@
+//! The JSON form of a decision, as `POST /v1/check` answers it.
+//!
+//! Written here rather than derived with serde: every answer carries one, and a derived
+//! writer escapes each field name and appends every piece separately, which cost twice
+//! what the decision itself does. Field names are literals; values are escaped as JSON
+//! requires.
+
+use tollgate_core::time::{NANOS_PER_MILLI, ceil_millis};
+use tollgate_core::{Decision, Headers};
+
+/// Appends `d` as JSON: `allowed`, `code`, `retry_after_ms`, `limits` (each with `name`,
+/// `key`, `limit`, `remaining`, `reset_ms`, `window_ms`, `exceeded`, `shadow`,
+/// `degraded`) and `headers`, the rate-limit headers of the answer.
+pub fn write(d: &Decision<'_>, headers: &Headers, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"allowed\":");
+    push_bool(out, d.allowed);
+    out.extend_from_slice(b",\"code\":");
+    push_str(out, d.code.as_str());
+    out.extend_from_slice(b",\"retry_after_ms\":");
+    push_opt(out, d.retry_after().map(ceil_millis));
+    out.extend_from_slice(b",\"limits\":[");
+    for (i, l) in d.limits.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"name\":");
+        push_str(out, &l.rule.name);
+        out.extend_from_slice(b",\"key\":");
+        push_str(out, &l.key);
+        out.extend_from_slice(b",\"limit\":");
+        push_u64(out, l.outcome.limit);
+        out.extend_from_slice(b",\"remaining\":");
+        push_u64(out, l.outcome.remaining);
+        out.extend_from_slice(b",\"reset_ms\":");
+        push_u64(out, ceil_millis(l.outcome.reset));
+        out.extend_from_slice(b",\"window_ms\":");
+        push_opt(out, l.rule.limit.window(d.now).map(|w| w / NANOS_PER_MILLI));
+        out.extend_from_slice(b",\"exceeded\":");
+        push_bool(out, l.exceeded());
+        out.extend_from_slice(b",\"shadow\":");
+        push_bool(out, l.shadow());
+        // Answered by the rule's fail policy because the store could not answer.
+        out.extend_from_slice(b",\"degraded\":");
+        push_bool(out, l.degraded);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"headers\":{");
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_str(out, name);
+        out.push(b':');
+        push_str(out, value);
+    }
+    out.extend_from_slice(b"}}");
+}
+
+fn push_bool(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn push_opt(out: &mut Vec<u8>, n: Option<u64>) {
+    match n {
+        Some(n) => push_u64(out, n),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether any byte of `bytes` needs escaping, tested eight bytes at a time: the values
+/// here are short, too short for the compiler's vector loops.
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of a byte of the result is set where `w`'s byte is below `n` (n ≤ 0x80);
+    // a borrow can only set bits above a byte that truly is, so "any" is exact.
+    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS;
+    let test = |w: u64| below(w, 0x20) | below(w ^ (ONES * 0x22), 1) | below(w ^ (ONES * 0x5c), 1);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut hits = 0;
+    for c in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(c);
+        hits |= test(u64::from_le_bytes(word));
+    }
+    // The tail, padded with a byte that needs nothing.
+    let mut word = [b'a'; 8];
+    word[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    hits |= test(u64::from_le_bytes(word));
+    hits != 0
+}
+
+/// Appends `s` as a JSON string.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if any_needs_escape(bytes) {
+        let mut rest = bytes;
+        while let Some(i) = rest.iter().position(|&b| needs_escape(b)) {
+            out.extend_from_slice(&rest[..i]);
+            push_escape(out, rest[i]);
+            rest = &rest[i + 1..];
+        }
+        out.extend_from_slice(rest);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    out.push(b'"');
+}
+
+fn push_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use tollgate_core::time::NANOS_PER_SEC;
+    use tollgate_core::{Limiter, MemoryStore, Mode, Policy, Subject};
+
+    use super::*;
+
+    fn ready<F: Future>(f: F) -> F::Output {
+        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => unreachable!("the memory store answers at once"),
+        }
+    }
+
+    fn json_of(d: &Decision<'_>) -> Value {
+        let mut out = Vec::new();
+        write(d, &d.headers(), &mut out);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn a_decision_reads_back_with_every_field() {
+        let policy = Policy::from_yaml(
+            r#"
+rules:
+  - { name: per-user, match: { user: "*" }, key: "user:{user}", limit: 2, period: 1m }
+  - { name: shadowed, match: { user: "*" }, key: "s:{user}", limit: 1, period: 1h, shadow: true }
+"#,
+        )
+        .unwrap();
+        let limiter = Limiter::new(MemoryStore::default(), policy);
+        let policy = limiter.policy();
+        let mut who = Subject::new();
+        // A key with a quote, a backslash and a non-ASCII letter (subjects hold no control
+        // characters; the escaping of those is checked below).
+        who.set("user", "a\"b\\c é").unwrap();
+        let now = 1_000 * NANOS_PER_SEC;
+        let decide = || ready(limiter.decide(&policy, &who, 1, now, Mode::Consume));
+        decide();
+        let d = decide();
+        assert_eq!(
+            json_of(&d),
+            json!({
+                "allowed": true,
+                "code": "OK",
+                "retry_after_ms": null,
+                "limits": [
+                    {"name": "per-user", "key": "user:a\"b\\c é", "limit": 2,
+                     "remaining": 0, "reset_ms": 60_000, "window_ms": 60_000,
+                     "exceeded": false, "shadow": false, "degraded": false},
+                    {"name": "shadowed", "key": "s:a\"b\\c é", "limit": 1,
+                     "remaining": 0, "reset_ms": 3_600_000, "window_ms": 3_600_000,
+                     "exceeded": true, "shadow": true, "degraded": false},
+                ],
+                "headers": {
+                    "ratelimit-policy": "\"per-user\";q=2;w=60",
+                    "ratelimit": "\"per-user\";r=0;t=60",
+                    "x-ratelimit-limit": "2",
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-reset": "60",
+                },
+            })
+        );
+        let denied = json_of(&decide());
+        assert_eq!(denied["allowed"], false);
+        assert_eq!(denied["code"], "RATE_LIMITED");
+        assert_eq!(denied["retry_after_ms"], 30_000);
+        assert_eq!(denied["headers"]["retry-after"], "30");
+    }
+
+    fn reads_back(s: &str) -> Result<(), TestCaseError> {
+        let mut out = Vec::new();
+        push_str(&mut out, s);
+        prop_assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), s);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_reads_back_as_itself(s in any::<String>()) {
+            reads_back(&s)?;
+        }
+
+        /// ASCII with quotes, backslashes and control characters in every position of the
+        /// eight-byte words.
+        #[test]
+        fn any_ascii_reads_back_as_itself(s in "[\\x00-\\x7f]{0,40}") {
+            prop_assert_eq!(any_needs_escape(s.as_bytes()), s.bytes().any(needs_escape));
+            reads_back(&s)?;
+        }
+    }
+}
