@@ -83,18 +83,18 @@ fn any_needs_escape(bytes: &[u8]) -> bool {
     // The high bit of a byte of the result is set where `w`'s byte is below `n` (n ≤ 0x80);
     // a borrow can only set bits above a byte that truly is, so "any" is exact.
     let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS;
-    let test = |w: u64| below(w, 0x20) | below(w ^ (ONES * 0x22), 1) | below(w ^ (ONES * 0x5c), 1);
-    let mut chunks = bytes.chunks_exact(8);
-    let mut hits = 0;
-    for c in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(c);
-        hits |= test(u64::from_le_bytes(word));
+    let test = |w: Option<&[u8; 8]>| {
+        let w = w.map_or(0, |w| u64::from_le_bytes(*w));
+        below(w, 0x20) | below(w ^ (ONES * 0x22), 1) | below(w ^ (ONES * 0x5c), 1)
+    };
+    let Some(last) = bytes.last_chunk::<8>() else {
+        return bytes.iter().any(|&b| needs_escape(b));
+    };
+    // Whole words, then the last eight bytes, overlapping what the words covered.
+    let mut hits = test(Some(last));
+    for chunk in bytes.chunks_exact(8) {
+        hits |= test(chunk.first_chunk::<8>());
     }
-    // The tail, padded with a byte that needs nothing.
-    let mut word = [b'a'; 8];
-    word[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    hits |= test(u64::from_le_bytes(word));
     hits != 0
 }
 
