@@ -202,6 +202,6 @@ pub async fn authorize(
             .map(|l| format!("limit {:?} exceeded", l.rule.name));
         Problem::new(deny_status.unwrap_or(status), slug, title, detail).into_response()
     };
-    set_headers(&mut res, &headers);
+    set_headers(&mut res, headers);
     res
 }

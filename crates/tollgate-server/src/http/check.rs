@@ -202,7 +202,7 @@ pub async fn check(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
             match decide(&app, &req, "subject").await {
                 Ok((json, headers)) => {
                     let mut res = json_response(json);
-                    set_headers(&mut res, &headers);
+                    set_headers(&mut res, headers);
                     res
                 }
                 Err(p) => p.into_response(),

@@ -235,13 +235,17 @@ fn decision_header(name: &str) -> Option<HeaderName> {
     })
 }
 
-/// Sets the rate-limit headers of a decision on a response.
-pub fn set_headers(res: &mut Response, headers: &tollgate_core::Headers) {
+/// Sets the rate-limit headers of a decision on a response. The values move into the
+/// response rather than being copied.
+pub fn set_headers(res: &mut Response, headers: tollgate_core::Headers) {
     let map = res.headers_mut();
     // Room for the security headers and the request id too, so the map grows at most once.
     map.reserve(headers.0.len() + SECURITY_HEADERS.len() + 2);
-    for (name, value) in headers.iter() {
-        if let (Some(name), Ok(v)) = (decision_header(name), HeaderValue::from_str(value)) {
+    for (name, value) in headers.0 {
+        if let (Some(name), Ok(v)) = (
+            decision_header(name),
+            HeaderValue::from_maybe_shared(axum::body::Bytes::from(value)),
+        ) {
             map.insert(name, v);
         }
     }
