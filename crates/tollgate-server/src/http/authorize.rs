@@ -175,7 +175,7 @@ pub async fn authorize(
         .decide(&policy, &subject, key.as_deref(), 1, Mode::Consume)
         .await;
     app.record_decision(&d, started, &subject, key.as_deref(), 1);
-    let headers = d.headers();
+    let limit_headers = d.headers();
     let mut res = if d.allowed {
         StatusCode::OK.into_response()
     } else {
@@ -202,6 +202,6 @@ pub async fn authorize(
             .map(|l| format!("limit {:?} exceeded", l.rule.name));
         Problem::new(deny_status.unwrap_or(status), slug, title, detail).into_response()
     };
-    set_headers(&mut res, headers);
+    set_headers(&mut res, limit_headers);
     res
 }
