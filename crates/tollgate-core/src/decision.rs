@@ -209,7 +209,7 @@ fn number(n: u64) -> String {
     itoa::Buffer::new().format(n).to_owned()
 }
 
-/// Appends `;key=n`-style parameter `key` with value `n`.
+/// Appends a parameter: `key` (such as `;q=`) and then the number `n`.
 fn push_param(s: &mut String, key: &str, n: u64) {
     s.push_str(key);
     s.push_str(itoa::Buffer::new().format(n));
