@@ -369,6 +369,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             None => None,
         };
         spawn_sweeper(app.clone());
+        spawn_metrics_upkeep(app.clone());
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (addr, listeners) = bind_per_core(listen, workers, "HTTP")?;
         let router = http::router(app.clone(), max_body, timeout);
@@ -562,6 +563,19 @@ fn spawn_sweeper(app: Arc<app::App>) {
                 metrics::gauge!("tollgate_live_counters").set(live as f64);
             }
             app.limiter.store().export_metrics();
+        }
+    });
+}
+
+/// Folds recorded histogram samples into their buckets every second. Left alone they pile
+/// up until a scrape (without bound when nothing scrapes), and the scrape that drains them
+/// holds its thread for the whole backlog.
+fn spawn_metrics_upkeep(app: Arc<app::App>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            app.metrics.run_upkeep();
         }
     });
 }
