@@ -282,7 +282,7 @@ async fn decide(
                     app.record_decision(&d, started, &subject, None, req.cost);
                 }
                 let headers = d.headers();
-                return Ok((decision_json(&d, &headers), headers));
+                return Ok((decision_json::to_vec(&d, &headers), headers));
             }
         }
     }
@@ -299,13 +299,5 @@ async fn decide(
         app.record_decision(&d, started, &subject, key.as_deref(), req.cost);
     }
     let headers = d.headers();
-    Ok((decision_json(&d, &headers), headers))
-}
-
-/// The JSON answer for `d`, in a buffer sized for a decision with a limit or two so that
-/// writing it does not grow the buffer.
-fn decision_json(d: &Decision<'_>, headers: &tollgate_core::Headers) -> Vec<u8> {
-    let mut json = Vec::with_capacity(512 + d.limits.len() * 192);
-    decision_json::write(d, headers, &mut json);
-    json
+    Ok((decision_json::to_vec(&d, &headers), headers))
 }

@@ -8,10 +8,17 @@
 use tollgate_core::time::{NANOS_PER_MILLI, ceil_millis};
 use tollgate_core::{Decision, Headers};
 
-/// Appends `d` as JSON: `allowed`, `code`, `retry_after_ms`, `limits` (each with `name`,
-/// `key`, `limit`, `remaining`, `reset_ms`, `window_ms`, `exceeded`, `shadow`,
-/// `degraded`) and `headers`, the rate-limit headers of the answer.
-pub fn write(d: &Decision<'_>, headers: &Headers, out: &mut Vec<u8>) {
+/// `d` as JSON: `allowed`, `code`, `retry_after_ms`, `limits` (each with `name`, `key`,
+/// `limit`, `remaining`, `reset_ms`, `window_ms`, `exceeded`, `shadow`, `degraded`) and
+/// `headers`, the rate-limit headers of the answer.
+pub fn to_vec(d: &Decision<'_>, headers: &Headers) -> Vec<u8> {
+    // Sized for a decision with a limit or two, so writing it does not grow the buffer.
+    let mut out = Vec::with_capacity(512 + d.limits.len() * 192);
+    write(d, headers, &mut out);
+    out
+}
+
+fn write(d: &Decision<'_>, headers: &Headers, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"allowed\":");
     push_bool(out, d.allowed);
     out.extend_from_slice(b",\"code\":");
@@ -157,9 +164,7 @@ mod tests {
     }
 
     fn json_of(d: &Decision<'_>) -> Value {
-        let mut out = Vec::new();
-        write(d, &d.headers(), &mut out);
-        serde_json::from_slice(&out).unwrap()
+        serde_json::from_slice(&to_vec(d, &d.headers())).unwrap()
     }
 
     #[test]
