@@ -1,29 +1,42 @@
-//! GCRA counters in 16 bytes, each updated by one compare-and-swap.
+//! GCRA counters in 16 bytes, each updated by one 8-byte compare-and-swap.
 //!
 //! GCRA's whole state is one instant, the TAT, and a TAT in the past reads exactly like a
-//! fresh counter. So a slot needs neither an expiry nor a lock: its 128 bits are the key's
-//! digest and the TAT, a check loads them, and an admission swaps in the new TAT with one
-//! 16-byte compare-and-swap. Because the swap compares the digest too, a slot that another
-//! key took over in the meantime makes it fail instead of charging the wrong counter.
+//! fresh counter. So a slot needs neither an expiry nor a lock: it holds the key's digest
+//! and the TAT, a check reads them, and an admission swaps in the new TAT with one
+//! compare-and-swap on the TAT word alone (a 16-byte swap costs about three times as much).
+//!
+//! The swap can stand for the whole slot because a slot's TAT never repeats a value once
+//! its digest has changed: every write moves it forward (an admission adds a cost, a new
+//! key or a reset makes it at least one more than before), and a digest changes only
+//! between two such writes, with the TAT marked [`HELD`] meanwhile. A check reads the
+//! digest, the TAT, then the digest again; if its swap finds the TAT it read, the slot
+//! still belongs to its key. A reset hands the slot to no key ([`GONE`]) rather than
+//! winding the TAT back, and the key starts afresh in a new slot.
 //!
 //! Four slots share a cache line and a probe starts at the key's home slot, so a check
 //! usually touches one line and writes it once; two cores only contend for a line when
 //! they work on counters that live in it. A decision with several checks holds its slots
-//! by setting the TAT's top bit ([`HELD`]); single checks that meet a held slot wait for
-//! it, which keeps such decisions atomic without a lock on the single-check path.
+//! by setting the TAT's top bit; single checks that meet a held slot wait for it, which
+//! keeps such decisions atomic without a lock on the single-check path.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use portable_atomic::AtomicU128;
 
 use super::StoreError;
 use crate::algorithm::Gcra;
 use crate::outcome::Outcome;
 use crate::time::{NANOS_PER_SEC, Nanos};
 
-/// Set in a slot's TAT while a multi-check decision holds it.
+/// Set in a slot's TAT while a decision holds it or its digest is changing.
 pub(super) const HELD: u64 = 1 << 63;
+
+/// The digest of a slot that was never used; a probe stops at it.
+const EMPTY: u64 = 0;
+
+/// The digest of a slot whose counter was reset: no key finds it, and it goes to a new
+/// key once idle.
+const GONE: u64 = 1;
 
 /// How far from its home slot a counter may live (16 KiB of slots).
 const MAX_PROBE: usize = 1024;
@@ -35,19 +48,6 @@ const REUSE_AFTER: Nanos = NANOS_PER_SEC;
 /// two slots.
 const INSERT_STRIPES: usize = 1024;
 
-/// A slot's digest and TAT as one value.
-pub(super) fn pack(key: u64, tat: Nanos) -> u128 {
-    (u128::from(key) << 64) | u128::from(tat)
-}
-
-pub(super) fn key_of(v: u128) -> u64 {
-    (v >> 64) as u64
-}
-
-pub(super) fn tat_of(v: u128) -> Nanos {
-    v as u64
-}
-
 /// Waits for a held slot: spins briefly, then yields the thread.
 pub(super) fn backoff(spins: &mut u32) {
     *spins = spins.saturating_add(1);
@@ -58,7 +58,8 @@ pub(super) fn backoff(spins: &mut u32) {
     }
 }
 
-/// Where a GCRA counter lives: its home slot and the digest its slot holds (never 0).
+/// Where a GCRA counter lives: its home slot and the digest its slot holds (never
+/// [`EMPTY`] or [`GONE`]).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Place {
     pub home: usize,
@@ -82,10 +83,51 @@ impl Claim {
     }
 }
 
+/// One counter: 16 bytes, aligned so that four share a cache line and none straddles two.
+#[repr(C, align(16))]
+struct Slot {
+    key: AtomicU64,
+    tat: AtomicU64,
+}
+
+impl Slot {
+    /// The slot's digest and TAT, read so that the TAT was the digest's when it was read
+    /// (unless a later swap finds it changed, which the caller's swap then reports).
+    #[inline]
+    fn read(&self) -> (u64, Nanos) {
+        loop {
+            let key = self.key.load(Ordering::Acquire);
+            let tat = self.tat.load(Ordering::Acquire);
+            if self.key.load(Ordering::Acquire) == key {
+                return (key, tat);
+            }
+        }
+    }
+
+    /// Swaps the TAT from `old` to `new`; false when it is no longer `old`.
+    #[inline]
+    fn swap(&self, old: Nanos, new: Nanos) -> bool {
+        self.tat
+            .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Gives the slot, whose TAT was `old` with no hold, to digest `key` with a TAT of at
+    /// least `tat`, moving the TAT forward so no earlier reader's swap can succeed.
+    fn rekey(&self, old: Nanos, key: u64, tat: Nanos) -> bool {
+        if !self.swap(old, old | HELD) {
+            return false;
+        }
+        self.key.store(key, Ordering::Release);
+        self.tat
+            .store(tat.max(old.saturating_add(1)), Ordering::Release);
+        true
+    }
+}
+
 /// The table of GCRA counters, allocated whole when first used.
 pub(super) struct GcraSlots {
-    /// Digest (high 64 bits, 0 for a slot never used) and TAT (low 64 bits).
-    slots: Box<[AtomicU128]>,
+    slots: Box<[Slot]>,
     homes: usize,
     stripes: Box<[Mutex<()>]>,
 }
@@ -95,7 +137,12 @@ impl GcraSlots {
     pub fn new(capacity: usize) -> Self {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
         GcraSlots {
-            slots: (0..homes + MAX_PROBE).map(|_| AtomicU128::new(0)).collect(),
+            slots: (0..homes + MAX_PROBE)
+                .map(|_| Slot {
+                    key: AtomicU64::new(EMPTY),
+                    tat: AtomicU64::new(0),
+                })
+                .collect(),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
         }
@@ -106,7 +153,7 @@ impl GcraSlots {
     #[inline]
     pub fn place(&self, k0: u64, check: u32) -> Place {
         let home = ((u128::from(k0) * self.homes as u128) >> 64) as usize;
-        let key = (u64::from(check) << 32 | (k0 & 0xffff_ffff)).max(1);
+        let key = (u64::from(check) << 32 | (k0 & 0xffff_ffff)).max(GONE + 1);
         Place { home, key }
     }
 
@@ -114,34 +161,43 @@ impl GcraSlots {
         std::mem::size_of_val(&*self.slots) + std::mem::size_of_val(&*self.stripes)
     }
 
-    /// The values of the slots ever used.
-    pub fn used(&self) -> impl Iterator<Item = u128> + '_ {
+    /// The TATs of the slots holding a counter.
+    pub fn used(&self) -> impl Iterator<Item = Nanos> + '_ {
         self.slots
             .iter()
-            .map(|s| s.load(Ordering::Acquire))
-            .filter(|&v| key_of(v) != 0)
+            .map(Slot::read)
+            .filter(|&(key, _)| key > GONE)
+            .map(|(_, tat)| tat)
     }
 
     #[inline]
-    fn window(&self, home: usize) -> impl Iterator<Item = (usize, &AtomicU128)> {
+    fn window(&self, home: usize) -> impl Iterator<Item = (usize, &Slot)> {
         self.slots[home..home + MAX_PROBE]
             .iter()
             .enumerate()
             .map(move |(offset, s)| (home + offset, s))
     }
 
-    /// The slot holding `place`'s counter, and its value, if the counter exists.
+    /// The slot holding `place`'s counter, and its TAT, if the counter exists.
     #[inline]
-    pub fn find(&self, place: Place) -> Option<(usize, u128)> {
-        for (index, slot) in self.window(place.home) {
-            let v = slot.load(Ordering::Acquire);
-            match key_of(v) {
-                0 => return None,
-                k if k == place.key => return Some((index, v)),
-                _ => {}
+    pub fn find(&self, place: Place) -> Option<(usize, Nanos)> {
+        'probe: loop {
+            for (index, slot) in self.window(place.home) {
+                match slot.key.load(Ordering::Acquire) {
+                    EMPTY => return None,
+                    k if k == place.key => {
+                        let tat = slot.tat.load(Ordering::Acquire);
+                        if slot.key.load(Ordering::Acquire) != place.key {
+                            // The slot changed hands while we looked; so may have others.
+                            continue 'probe;
+                        }
+                        return Some((index, tat));
+                    }
+                    _ => {}
+                }
             }
+            return None;
         }
-        None
     }
 
     /// One check, applied at once when admitted.
@@ -155,7 +211,7 @@ impl GcraSlots {
     ) -> Result<Outcome, StoreError> {
         let mut spins = 0;
         loop {
-            let Some((index, v)) = self.find(place) else {
+            let Some((index, tat)) = self.find(place) else {
                 let outcome = gcra.check_tat(0, now, cost);
                 if !outcome.allowed || cost == 0 {
                     return Ok(outcome);
@@ -166,7 +222,6 @@ impl GcraSlots {
                     Claim::Existing(_) => continue,
                 }
             };
-            let tat = tat_of(v);
             if tat & HELD != 0 {
                 backoff(&mut spins);
                 continue;
@@ -175,11 +230,7 @@ impl GcraSlots {
             if !outcome.allowed || cost == 0 {
                 return Ok(outcome);
             }
-            let next = pack(place.key, gcra.next_tat(tat, now, cost));
-            if self.slots[index]
-                .compare_exchange(v, next, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            if self.slots[index].swap(tat, gcra.next_tat(tat, now, cost)) {
                 return Ok(outcome);
             }
         }
@@ -190,6 +241,7 @@ impl GcraSlots {
     /// lock is taken.
     pub fn claim(&self, place: Place, now: Nanos, tat: Nanos) -> Result<Claim, StoreError> {
         let _insert = self.stripes[place.home % INSERT_STRIPES].lock();
+        let mut spins = 0;
         loop {
             // One pass looks for the key and for room. Only inserts of this key create it,
             // and they wait for the lock we hold; it cannot live past a never-used slot.
@@ -199,88 +251,81 @@ impl GcraSlots {
             let mut just_idle = None;
             let mut pick = None;
             for (index, slot) in self.window(place.home) {
-                let v = slot.load(Ordering::Acquire);
-                let (key, old) = (key_of(v), tat_of(v));
+                let (key, old) = slot.read();
                 if key == place.key {
                     return Ok(Claim::Existing(index));
                 }
-                if key == 0 {
-                    pick = pick.or(Some((index, v)));
+                if key == EMPTY {
+                    pick = pick.or(Some((index, old)));
                     break;
                 }
                 if old & HELD != 0 || pick.is_some() {
                     continue;
                 }
                 if old.saturating_add(REUSE_AFTER) <= now {
-                    pick = Some((index, v));
+                    pick = Some((index, old));
                 } else if just_idle.is_none() && old <= now {
-                    just_idle = Some((index, v));
+                    just_idle = Some((index, old));
                 }
             }
-            let Some((index, v)) = pick.or(just_idle) else {
+            let Some((index, old)) = pick.or(just_idle) else {
                 return Err(StoreError::Full {
                     capacity: self.homes / 8 * 7,
                 });
             };
-            // Another key's insert or check may take the slot first; then look again.
-            if self.slots[index]
-                .compare_exchange(v, pack(place.key, tat), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            // Another key's insert may be writing a never-used slot, and another key's
+            // insert or check may take the slot first; then look again.
+            if old & HELD != 0 {
+                backoff(&mut spins);
+            } else if self.slots[index].rekey(old, place.key, tat) {
                 return Ok(Claim::New(index));
             }
         }
     }
 
     /// Holds slot `index` for a multi-check decision if it still holds `key`; answers its
-    /// value before holding, or `None` when another key has taken the slot.
-    pub fn hold(&self, index: usize, key: u64) -> Option<u128> {
+    /// TAT before holding, or `None` when another key has taken the slot.
+    pub fn hold(&self, index: usize, key: u64) -> Option<Nanos> {
         let slot = &self.slots[index];
         let mut spins = 0;
         loop {
-            let v = slot.load(Ordering::Acquire);
-            if key_of(v) != key {
+            let (k, tat) = slot.read();
+            if k != key {
                 return None;
             }
-            if tat_of(v) & HELD != 0 {
+            if tat & HELD != 0 {
                 backoff(&mut spins);
                 continue;
             }
-            if slot
-                .compare_exchange(v, v | u128::from(HELD), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return Some(v);
+            if slot.swap(tat, tat | HELD) {
+                return Some(tat);
             }
         }
     }
 
-    /// Ends a hold, leaving `tat` in the slot.
-    pub fn unhold(&self, index: usize, key: u64, tat: Nanos) {
-        self.slots[index].store(pack(key, tat & !HELD), Ordering::Release);
+    /// Ends a hold, leaving `tat` in the slot (never earlier than the TAT it held).
+    pub fn unhold(&self, index: usize, tat: Nanos) {
+        self.slots[index].tat.store(tat & !HELD, Ordering::Release);
     }
 
-    /// Makes the counter at `place` fresh again.
+    /// Forgets the counter at `place`: its slot goes to no key, and the key's next check
+    /// starts a fresh counter.
     pub fn reset(&self, place: Place) {
         let mut spins = 0;
-        while let Some((index, v)) = self.find(place) {
-            if tat_of(v) & HELD != 0 {
+        while let Some((index, tat)) = self.find(place) {
+            if tat & HELD != 0 {
                 backoff(&mut spins);
                 continue;
             }
-            if self.slots[index]
-                .compare_exchange(v, pack(place.key, 0), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            if self.slots[index].rekey(tat, GONE, tat) {
                 return;
             }
         }
     }
 }
 
-/// Whether a used slot's counter is live at `now`.
-pub(super) fn is_live(v: u128, now: Nanos) -> bool {
-    let tat = tat_of(v);
+/// Whether a used slot's counter, with TAT `tat`, is live at `now`.
+pub(super) fn is_live(tat: Nanos, now: Nanos) -> bool {
     tat & HELD != 0 || tat > now
 }
 
@@ -301,8 +346,9 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_16_bytes() {
-        assert_eq!(std::mem::size_of::<AtomicU128>(), 16);
+    fn a_slot_is_16_bytes_and_four_share_a_line() {
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+        assert_eq!(std::mem::align_of::<Slot>(), 16);
     }
 
     #[test]
@@ -318,7 +364,7 @@ mod tests {
     #[test]
     fn a_full_window_refuses_then_gives_idle_slots_to_new_keys() {
         let (t, g) = (GcraSlots::new(16), one_per_second());
-        for key in 1..=MAX_PROBE as u64 {
+        for key in 2..=MAX_PROBE as u64 + 1 {
             assert!(t.acquire(&g, at(key), T0, 1).unwrap().allowed);
         }
         assert!(matches!(
@@ -332,24 +378,24 @@ mod tests {
         assert!(t.acquire(&g, at(5_000), later, 1).unwrap().allowed);
         assert!(t.find(at(5_000)).is_some());
         // ...and a key that lost its slot starts fresh, as it would have anyway.
-        assert!(t.find(at(1)).is_none());
-        assert!(t.acquire(&g, at(1), later, 1).unwrap().allowed);
-        assert!(!t.acquire(&g, at(1), later, 1).unwrap().allowed);
+        assert!(t.find(at(2)).is_none());
+        assert!(t.acquire(&g, at(2), later, 1).unwrap().allowed);
+        assert!(!t.acquire(&g, at(2), later, 1).unwrap().allowed);
     }
 
     #[test]
     fn new_keys_take_never_used_slots_before_just_idle_ones() {
         let (t, g) = (GcraSlots::new(16), one_per_second());
-        assert!(t.acquire(&g, at(1), T0, 1).unwrap().allowed);
-        // Key 1 is idle but only just: key 2 goes to the empty slot after it.
+        assert!(t.acquire(&g, at(11), T0, 1).unwrap().allowed);
+        // Key 11 is idle but only just: key 12 goes to the empty slot after it.
         let later = T0 + S + S / 2;
-        assert!(t.acquire(&g, at(2), later, 1).unwrap().allowed);
-        assert_eq!(t.find(at(1)).map(|f| f.0), Some(0));
-        assert_eq!(t.find(at(2)).map(|f| f.0), Some(1));
-        // Idle for longer than REUSE_AFTER, key 1's slot goes first.
+        assert!(t.acquire(&g, at(12), later, 1).unwrap().allowed);
+        assert_eq!(t.find(at(11)).map(|f| f.0), Some(0));
+        assert_eq!(t.find(at(12)).map(|f| f.0), Some(1));
+        // Idle for longer than REUSE_AFTER, key 11's slot goes first.
         let much_later = later + 2 * S;
-        assert!(t.acquire(&g, at(3), much_later, 1).unwrap().allowed);
-        assert_eq!(t.find(at(3)).map(|f| f.0), Some(0));
+        assert!(t.acquire(&g, at(13), much_later, 1).unwrap().allowed);
+        assert_eq!(t.find(at(13)).map(|f| f.0), Some(0));
     }
 
     #[test]
@@ -361,11 +407,82 @@ mod tests {
         std::thread::scope(|s| {
             let waiter = s.spawn(|| t.acquire(&g, at(7), T0, 1).unwrap());
             // The holder takes 8 more of the 10; the waiter gets the last one.
-            t.unhold(index, 7, g.next_tat(tat_of(held), T0, 8));
+            t.unhold(index, g.next_tat(held, T0, 8));
             let o = waiter.join().unwrap();
             assert!(o.allowed);
             assert_eq!(o.remaining, 0);
         });
         assert!(!t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+    }
+
+    #[test]
+    fn a_swap_read_before_the_slot_changed_hands_fails() {
+        let (t, g) = (GcraSlots::new(16), one_per_second());
+        assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+        let (index, stale) = t.find(at(7)).unwrap();
+        // Key 7 goes idle and a new key takes its slot with a TAT that, without the rule
+        // that a new key moves the TAT forward, would equal the one read above.
+        let later = stale + 2 * S;
+        assert!(matches!(t.claim(at(8), later, stale), Ok(Claim::New(i)) if i == index));
+        assert!(!t.slots[index].swap(stale, stale + S));
+        assert_eq!(t.find(at(8)).map(|f| f.1), Some(stale + 1));
+        assert!(t.find(at(7)).is_none());
+    }
+
+    #[test]
+    fn a_reset_starts_the_key_afresh_and_defeats_earlier_readers() {
+        let (t, g) = (GcraSlots::new(16), one_per_second());
+        assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+        let (index, stale) = t.find(at(7)).unwrap();
+        t.reset(at(7));
+        assert!(!t.slots[index].swap(stale, stale + S));
+        assert!(t.find(at(7)).is_none());
+        assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+        assert_ne!(t.find(at(7)).map(|f| f.0), Some(index));
+        // The reset slot counts as no counter, and goes to a new key once idle.
+        assert_eq!(t.used().count(), 1);
+        assert!(matches!(t.claim(at(9), T0 + 3 * S, T0 + 4 * S), Ok(Claim::New(i)) if i == index));
+    }
+
+    #[test]
+    fn racing_keys_on_changing_slots_never_charge_each_other() {
+        // Every key shares one probe window. Each second brings 64 new keys, which eight
+        // threads check 2,048 times between them; by the 17th second the window is full,
+        // so new keys take the slots of idle ones while other threads are checking. One
+        // request per second each: every key must admit exactly once, whichever slot
+        // it lived in and whoever took that slot next.
+        const THREADS: u64 = 8;
+        const SECONDS: u64 = 40;
+        const KEYS_PER_SECOND: u64 = 64;
+        let t = GcraSlots::new(16);
+        let g = one_per_second();
+        let admitted: Vec<AtomicU64> = (0..SECONDS * KEYS_PER_SECOND)
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let tick = std::sync::Barrier::new(THREADS as usize);
+        std::thread::scope(|s| {
+            for thread in 0..THREADS {
+                let (t, g, admitted, tick) = (&t, &g, &admitted, &tick);
+                s.spawn(move || {
+                    for second in 0..SECONDS {
+                        // Threads move through time together, as they would on one clock.
+                        tick.wait();
+                        let now = T0 + second * S + thread;
+                        for step in 0..256 {
+                            let key = second * KEYS_PER_SECOND
+                                + (step * 7 + thread * 13) % KEYS_PER_SECOND;
+                            let o = t.acquire(g, at(key + 2), now, 1).unwrap();
+                            if o.allowed {
+                                admitted[key as usize].fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        for (key, n) in admitted.iter().enumerate() {
+            assert_eq!(n.load(Ordering::Relaxed), 1, "key {key}");
+        }
+        assert!(t.used().count() <= MAX_PROBE);
     }
 }

@@ -283,7 +283,9 @@ impl MemoryStore {
             .get()
             .map_or(0, |c| c.used().filter(|s| is_live(&s.lock(), now)).count());
         let gcra = self.gcra.get().map_or(0, |g| {
-            g.used().filter(|&v| gcra_slots::is_live(v, now)).count()
+            g.used()
+                .filter(|&tat| gcra_slots::is_live(tat, now))
+                .count()
         });
         cells + gcra
     }
@@ -308,7 +310,10 @@ impl MemoryStore {
             }
         }
         if let Some(g) = self.gcra.get() {
-            idle += g.used().filter(|&v| !gcra_slots::is_live(v, now)).count();
+            idle += g
+                .used()
+                .filter(|&tat| !gcra_slots::is_live(tat, now))
+                .count();
         }
         idle
     }
@@ -526,7 +531,8 @@ impl MemoryStore {
 
         // GCRA slots are read into stand-in cells; with `commit`, held until written back.
         let slots = self.gcra.get();
-        let mut gcra_cells: SmallVec<[(u64, Cell); 4]> = SmallVec::new();
+        // Each with the TAT it was read at, below which the slot's TAT must never go.
+        let mut gcra_cells: SmallVec<[(Nanos, Cell); 4]> = SmallVec::new();
         let mut ok = true;
         for &i in &gcra_order {
             let (tag, sum) = key_at(i, |s, i| *s == Spot::Gcra(i));
@@ -534,32 +540,31 @@ impl MemoryStore {
                 ok = false;
                 break;
             };
-            let key = slots.place(tag, sum).key;
             let value = if commit {
-                slots.hold(i, key)
+                slots.hold(i, slots.place(tag, sum).key)
             } else {
-                slots.find(slots.place(tag, sum)).map(|(_, v)| v)
+                slots.find(slots.place(tag, sum)).map(|(_, tat)| tat)
             };
-            let Some(v) = value else {
+            let Some(tat) = value else {
                 ok = false;
                 break;
             };
-            let tat = gcra_slots::tat_of(v) & !HELD;
+            let tat = tat & !HELD;
             let cell = Cell {
                 expires: u32::MAX,
                 state: State::Gcra { tat },
                 ..Cell::FRESH
             };
-            gcra_cells.push((key, cell));
+            gcra_cells.push((tat, cell));
         }
-        let release = |gcra_cells: &[(u64, Cell)]| {
+        let release = |gcra_cells: &[(Nanos, Cell)]| {
             if let (true, Some(slots)) = (commit, slots) {
-                for (&i, (key, cell)) in gcra_order.iter().zip(gcra_cells) {
+                for (&i, &(held, ref cell)) in gcra_order.iter().zip(gcra_cells) {
                     let tat = match cell.state {
-                        State::Gcra { tat } => tat,
-                        _ => 0,
+                        State::Gcra { tat } => tat.max(held),
+                        _ => held,
                     };
-                    slots.unhold(i, *key, tat);
+                    slots.unhold(i, tat);
                 }
             }
         };
@@ -627,7 +632,7 @@ impl MemoryStore {
 fn cell_for<'c>(
     spot: Spot,
     gcra_order: &[usize],
-    gcra_cells: &'c mut [(u64, Cell)],
+    gcra_cells: &'c mut [(Nanos, Cell)],
     cell_order: &[usize],
     locked: &'c mut [MutexGuard<'_, Cell>],
     fresh: &'c mut Cell,
@@ -646,6 +651,7 @@ fn cell_for<'c>(
 }
 
 impl Store for MemoryStore {
+    #[inline]
     fn acquire(
         &self,
         checks: &[Check<'_>],
