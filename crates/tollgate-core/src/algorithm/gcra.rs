@@ -6,6 +6,7 @@
 //! `limit + burst` requests through at once after an idle spell.
 
 use super::State;
+use super::divisor::Divisor;
 use crate::outcome::Outcome;
 use crate::time::Nanos;
 
@@ -19,6 +20,7 @@ pub struct Gcra {
     /// Units allowed at once beyond `limit`.
     pub burst: u64,
     interval: Nanos,
+    per_interval: Divisor,
     capacity: u64,
     tolerance: Nanos,
 }
@@ -37,6 +39,7 @@ impl Gcra {
             period,
             burst,
             interval,
+            per_interval: Divisor::new(interval),
             capacity,
             tolerance: capacity.saturating_mul(interval),
         }
@@ -50,7 +53,8 @@ impl Gcra {
     }
 
     fn remaining(&self, tat: Nanos, now: Nanos) -> u64 {
-        now.saturating_add(self.tolerance).saturating_sub(tat) / self.interval
+        self.per_interval
+            .divide(now.saturating_add(self.tolerance).saturating_sub(tat))
     }
 
     pub(crate) fn check(&self, state: &State, now: Nanos, cost: u64) -> Outcome {

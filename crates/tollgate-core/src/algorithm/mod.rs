@@ -6,6 +6,7 @@
 //! callers that hold one limit alone. Neither step reads a clock.
 
 mod concurrency;
+mod divisor;
 mod fixed_window;
 mod gcra;
 mod quota;
