@@ -12,6 +12,8 @@
 //! hash of the key, one swap in a table of 16-byte slots), in a bare loop on one thread.
 //!
 //! Run: `cargo bench -p tollgate-core --bench acquire_ratio` (`ROUNDS=n` for more rounds).
+//! With `COUNT=n` it only makes `n` of Tollgate's checks over 10,000 keys, for counting
+//! instructions under callgrind (see `docs/benchmarks.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -83,7 +85,28 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Tollgate's checks alone, each through one call of [`check_once`], which callgrind
+/// reports with its instruction count and calls.
+fn count(ours: &Ours, checks: usize, walk: &[u32], keys: &[&'static str]) -> usize {
+    let mask = walk.len() - 1;
+    (0..checks)
+        .filter(|&i| check_once(ours, keys[walk[i & mask] as usize]))
+        .count()
+}
+
+#[inline(never)]
+fn check_once(ours: &Ours, key: &'static str) -> bool {
+    ours.check(key)
+}
+
 fn main() {
+    if let Some(n) = std::env::var("COUNT").ok().and_then(|n| n.parse().ok()) {
+        let (keys, walk) = (keys(10_000), order(10_000, 1 << 20, 0x9e37_79b9));
+        let ours = Ours::new(10_000);
+        assert!(keys.iter().all(|k| ours.check(k)));
+        assert_eq!(count(&ours, n, &walk, &keys), n);
+        return;
+    }
     // `cargo bench` passes `--bench`; this runner takes no arguments.
     let rounds: usize = std::env::var("ROUNDS")
         .ok()
