@@ -60,8 +60,11 @@ fn batch(
 /// clock, hash the key, and swap a TAT in a table of 16-byte slots as large as the store's.
 /// What a check costs above this is the work of the limiter itself.
 fn floor(checks: usize, walk: &[u32], keys: &[&'static str]) -> f64 {
-    let slots: Vec<[AtomicU64; 2]> = (0..keys.len() * 10 / 7)
-        .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+    /// A digest and a TAT, laid out as the store's slots are.
+    #[repr(C, align(16))]
+    struct Slot([AtomicU64; 2]);
+    let slots: Vec<Slot> = (0..keys.len() * 10 / 7)
+        .map(|_| Slot([AtomicU64::new(0), AtomicU64::new(0)]))
         .collect();
     let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
     let clock = FastClock::new();
@@ -73,9 +76,9 @@ fn floor(checks: usize, walk: &[u32], keys: &[&'static str]) -> f64 {
         let now = clock.now();
         let hash = hasher.hash_one(keys[walk[i] as usize]);
         let slot = &slots[((u128::from(hash) * slots.len() as u128) >> 64) as usize];
-        let tat = slot[1].load(Ordering::Acquire);
+        let tat = slot.0[1].load(Ordering::Acquire);
         let _ =
-            slot[1].compare_exchange(tat, tat.max(now) + 1, Ordering::AcqRel, Ordering::Acquire);
+            slot.0[1].compare_exchange(tat, tat.max(now) + 1, Ordering::AcqRel, Ordering::Acquire);
     }
     began.elapsed().as_nanos() as f64 / checks as f64
 }
