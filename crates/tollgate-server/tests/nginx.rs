@@ -16,6 +16,8 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    // nginx runs as one process (`master_process off`): a killed master would leave its
+    // workers running, holding the port.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -36,19 +38,13 @@ fn nginx_binary() -> PathBuf {
 /// every request.
 fn start_nginx(tollgate: &str) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
-    // nginx started as root serves files as an unprivileged worker user.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
     let d = dir.path().display();
     std::fs::create_dir_all(dir.path().join("www")).unwrap();
     std::fs::write(dir.path().join("www/index.html"), "hello\n").unwrap();
     let port = tollgate_testkit::free_port().unwrap();
     let conf = format!(
         r#"
-worker_processes 1;
+master_process off;
 daemon off;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
