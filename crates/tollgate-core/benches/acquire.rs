@@ -9,18 +9,17 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Ours, governor, keys, order, walk_start};
+use common::{Ours, governor, keys, order, run};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn bench(c: &mut Criterion) {
     for n in [10_000usize, 1_000_000] {
-        let keys = Arc::new(keys(n));
-        let walk = Arc::new(order(n, 1 << 20, 0x9e37_79b9));
-        let ours = Arc::new(Ours::new(n));
-        let gov = Arc::new(governor());
+        let keys = keys(n);
+        let walk = order(n, 1 << 20, 0x9e37_79b9);
+        let ours = Ours::new(n);
+        let gov = governor();
         for k in keys.iter() {
             assert!(ours.check(k));
             assert!(gov.check_key(k).is_ok());
@@ -49,37 +48,13 @@ fn bench(c: &mut Criterion) {
         // One iteration is one check on each of the two threads.
         g.throughput(Throughput::Elements(2));
         g.measurement_time(Duration::from_secs(4));
-        let run_two = |iters: u64, f: Arc<dyn Fn(&'static str) -> bool + Send + Sync>| {
-            let start = Instant::now();
-            let threads: Vec<_> = (0..2u64)
-                .map(|t| {
-                    let (f, keys, walk) = (f.clone(), keys.clone(), walk.clone());
-                    std::thread::spawn(move || {
-                        let mut i = walk_start(t as usize);
-                        let mut ok = 0u64;
-                        for _ in 0..iters {
-                            i = (i + 1) & (walk.len() - 1);
-                            ok += u64::from(f(keys[walk[i] as usize]));
-                        }
-                        ok
-                    })
-                })
-                .collect();
-            let ok: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-            assert_eq!(ok, 2 * iters);
-            start.elapsed()
-        };
-        let o = ours.clone();
-        let ours_fn: Arc<dyn Fn(&'static str) -> bool + Send + Sync> =
-            Arc::new(move |k| o.check(k));
-        let gv = gov.clone();
-        let gov_fn: Arc<dyn Fn(&'static str) -> bool + Send + Sync> =
-            Arc::new(move |k| gv.check_key(&k).is_ok());
+        let ours_fn = |k: &'static str| ours.check(k);
+        let gov_fn = |k: &'static str| gov.check_key(&k).is_ok();
         g.bench_function(BenchmarkId::new("tollgate", n), |b| {
-            b.iter_custom(|iters| run_two(iters, ours_fn.clone()))
+            b.iter_custom(|iters| run(2, iters, &walk, &keys, &ours_fn))
         });
         g.bench_function(BenchmarkId::new("governor", n), |b| {
-            b.iter_custom(|iters| run_two(iters, gov_fn.clone()))
+            b.iter_custom(|iters| run(2, iters, &walk, &keys, &gov_fn))
         });
         g.finish();
     }

@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use tollgate_core::time::{Clock, FastClock};
 
-use common::{Ours, governor, keys, order, walk_start};
+use common::{Ours, governor, keys, order, run};
 
 /// Nanoseconds per check on each thread for `threads` threads each making `checks` checks.
 fn batch(
@@ -34,26 +34,7 @@ fn batch(
     keys: &[&'static str],
     f: &(dyn Fn(&'static str) -> bool + Sync),
 ) -> f64 {
-    let mask = walk.len() - 1;
-    let began = Instant::now();
-    let admitted: usize = std::thread::scope(|s| {
-        let runs: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mut i = walk_start(t);
-                    let mut ok = 0usize;
-                    for _ in 0..checks {
-                        i = (i + 1) & mask;
-                        ok += usize::from(f(keys[walk[i] as usize]));
-                    }
-                    ok
-                })
-            })
-            .collect();
-        runs.into_iter().map(|r| r.join().unwrap()).sum()
-    });
-    assert_eq!(admitted, threads * checks, "every check is admitted");
-    began.elapsed().as_nanos() as f64 / checks as f64
+    run(threads, checks as u64, walk, keys, f).as_nanos() as f64 / checks as f64
 }
 
 /// Nanoseconds per step of the least any keyed GCRA check does, on one thread: read the

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tollgate_core::algorithm::{Gcra, Limit};
@@ -104,4 +105,35 @@ pub fn order(n: usize, len: usize, seed: u64) -> Vec<u32> {
 /// Where thread `t` starts on the walk, so that two threads check different keys at once.
 pub fn walk_start(t: usize) -> usize {
     t * 7919
+}
+
+/// Runs `checks` checks of `f` on each of `threads` threads, each walking the keys from its
+/// own start; answers the wall time. Every check must be admitted.
+pub fn run(
+    threads: usize,
+    checks: u64,
+    walk: &[u32],
+    keys: &[&'static str],
+    f: &(dyn Fn(&'static str) -> bool + Sync),
+) -> Duration {
+    let mask = walk.len() - 1;
+    let began = Instant::now();
+    let admitted: u64 = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut i = walk_start(t);
+                    let mut ok = 0u64;
+                    for _ in 0..checks {
+                        i = (i + 1) & mask;
+                        ok += u64::from(f(keys[walk[i] as usize]));
+                    }
+                    ok
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).sum()
+    });
+    assert_eq!(admitted, threads as u64 * checks, "every check is admitted");
+    began.elapsed()
 }

@@ -272,16 +272,7 @@ impl MemoryStore {
         self.cells.get_or_init(|| Cells::new(self.capacity))
     }
 
-    #[inline]
     fn gcra(&self) -> &GcraSlots {
-        match self.gcra.get() {
-            Some(slots) => slots,
-            None => self.gcra_init(),
-        }
-    }
-
-    #[cold]
-    fn gcra_init(&self) -> &GcraSlots {
         self.gcra.get_or_init(|| GcraSlots::new(self.capacity))
     }
 
@@ -394,10 +385,7 @@ impl MemoryStore {
     #[inline]
     fn acquire_one(&self, check: &Check<'_>, now: Nanos) -> Result<Outcome, StoreError> {
         let (tag, sum) = self.digest(check.rule, &check.key);
-        // Tested here so that rules without a penalty, the most, skip the call.
-        if check.rule.block_for.is_some()
-            && let Some(blocked) = self.blocked(check.rule, tag, sum, now)
-        {
+        if let Some(blocked) = self.blocked(check.rule, tag, sum, now) {
             return Ok(blocked);
         }
         let outcome = match &check.rule.limit {
