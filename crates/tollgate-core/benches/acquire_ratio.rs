@@ -92,8 +92,12 @@ fn main() {
         return;
     }
     if let Some(n) = count_only {
-        let (keys, walk) = (keys(10_000), order(10_000, 1 << 20, 0x9e37_79b9));
-        let ours = Ours::new(10_000);
+        let size: usize = std::env::var("KEYS")
+            .ok()
+            .and_then(|k| k.parse().ok())
+            .unwrap_or(10_000);
+        let (keys, walk) = (keys(size), order(size, 1 << 20, 0x9e37_79b9));
+        let ours = Ours::new(size);
         assert!(keys.iter().all(|k| ours.check(k)));
         assert_eq!(count(&ours, n, &walk, &keys), n);
         return;

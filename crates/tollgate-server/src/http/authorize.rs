@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tollgate_core::{Code, Mode, Subject};
@@ -19,32 +19,70 @@ use crate::app::App;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
-const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
-const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
-const X_TENANT: HeaderName = HeaderName::from_static("x-tenant");
-const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
-/// A header's trimmed value, when present, text and not empty. Names are constants so a
-/// lookup does not parse them.
-fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
+/// A header's trimmed value, when text and not empty.
+fn text(v: &HeaderValue) -> Option<&str> {
+    v.to_str().ok().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The headers forward-auth reads, each its first value. Read in one pass over the
+/// request's headers: a proxy sends a handful, and looking each of these up by name would
+/// hash ten names.
+#[derive(Default)]
+struct Forwarded<'a> {
+    xff: Option<&'a HeaderValue>,
+    real_ip: Option<&'a HeaderValue>,
+    method: Option<&'a HeaderValue>,
+    original_method: Option<&'a HeaderValue>,
+    uri: Option<&'a HeaderValue>,
+    original_uri: Option<&'a HeaderValue>,
+    user: Option<&'a HeaderValue>,
+    tenant: Option<&'a HeaderValue>,
+    api_key: Option<&'a HeaderValue>,
+    authorization: Option<&'a HeaderValue>,
+}
+
+impl<'a> Forwarded<'a> {
+    fn read(h: &'a HeaderMap) -> Self {
+        let mut f = Forwarded::default();
+        for (name, value) in h {
+            let slot = match name.as_str() {
+                "x-forwarded-for" => &mut f.xff,
+                "x-real-ip" => &mut f.real_ip,
+                "x-forwarded-method" => &mut f.method,
+                "x-original-method" => &mut f.original_method,
+                "x-forwarded-uri" => &mut f.uri,
+                "x-original-uri" => &mut f.original_uri,
+                "x-forwarded-user" => &mut f.user,
+                "x-tenant" => &mut f.tenant,
+                "x-api-key" => &mut f.api_key,
+                "authorization" => &mut f.authorization,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        f
+    }
 }
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
 /// nearest untrusted address of `X-Forwarded-For` (or `X-Real-IP`).
 pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
+    forwarded_ip(
+        app,
+        peer,
+        h.get(X_FORWARDED_FOR).and_then(text),
+        h.get(X_REAL_IP).and_then(text),
+    )
+}
+
+fn forwarded_ip(app: &App, peer: IpAddr, xff: Option<&str>, real_ip: Option<&str>) -> IpAddr {
     let peer = peer.to_canonical();
     let trusted = |ip: IpAddr| app.trusted.iter().any(|c| c.contains(ip));
     if !trusted(peer) {
         return peer;
     }
-    if let Some(xff) = header(h, &X_FORWARDED_FOR) {
+    if let Some(xff) = xff {
         let hops: Vec<IpAddr> = xff
             .split(',')
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
@@ -57,7 +95,7 @@ pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
             return *first;
         }
     }
-    header(h, &X_REAL_IP)
+    real_ip
         .and_then(|v| v.parse::<IpAddr>().ok())
         .map_or(peer, |ip| ip.to_canonical())
 }
@@ -97,14 +135,25 @@ pub async fn authorize(
     };
     let started = Instant::now();
     let mut subject = Subject::new();
-    let headers = req.headers();
-    let ip = client_ip(&app, peer.0.ip(), headers);
-    let method = header(headers, &X_FORWARDED_METHOD)
-        .or_else(|| header(headers, &X_ORIGINAL_METHOD))
+    let f = Forwarded::read(req.headers());
+    let ip = forwarded_ip(
+        &app,
+        peer.0.ip(),
+        f.xff.and_then(text),
+        f.real_ip.and_then(text),
+    );
+    let method = f
+        .method
+        .and_then(text)
+        .or_else(|| f.original_method.and_then(text))
         .unwrap_or(req.method().as_str());
-    let uri = header(headers, &X_FORWARDED_URI).or_else(|| header(headers, &X_ORIGINAL_URI));
-    let api_key = header(headers, &X_API_KEY).or_else(|| {
-        header(headers, &header::AUTHORIZATION)
+    let uri = f
+        .uri
+        .and_then(text)
+        .or_else(|| f.original_uri.and_then(text));
+    let api_key = f.api_key.and_then(text).or_else(|| {
+        f.authorization
+            .and_then(text)
             .and_then(|a| {
                 a.strip_prefix("Bearer ")
                     .or_else(|| a.strip_prefix("bearer "))
@@ -116,8 +165,8 @@ pub async fn authorize(
     let attrs = [
         ("method", Some(method)),
         ("path", uri),
-        ("user", header(headers, &X_FORWARDED_USER)),
-        ("tenant", header(headers, &X_TENANT)),
+        ("user", f.user.and_then(text)),
+        ("tenant", f.tenant.and_then(text)),
         ("key", fingerprint.as_deref()),
     ];
     for (name, value) in attrs {

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod check;
 mod deadline;
 mod decision_json;
+mod edge;
 pub mod keys;
 pub mod ops;
 pub mod problem;
@@ -21,13 +22,10 @@ use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, delete, get, post};
 use tower::Service;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use problem::Problem;
@@ -96,10 +94,10 @@ impl<S> HttpService for S where
 {
 }
 
-/// The layers every request passes: security headers, request ids, tracing, the timeout,
-/// panic catching, CORS and the body limit. They wrap the routed service once, and are
-/// served as they are rather than as a router's fallback: a layer on a router is applied to
-/// every route, and each level of routing clones and boxes what is below it.
+/// The layers every request passes: the edge (request ids, spans, panics, security
+/// headers), the timeout, CORS and the body limit. They wrap the routed service once, and
+/// are served as they are rather than as a router's fallback: a layer on a router is
+/// applied to every route, and each level of routing clones and boxes what is below it.
 fn with_layers(
     routes: Router,
     max_body: usize,
@@ -107,14 +105,8 @@ fn with_layers(
     cors: Option<CorsLayer>,
 ) -> impl HttpService {
     tower::ServiceBuilder::new()
-        // Outermost, so timeouts and caught panics carry them too.
-        .map_response(|res: Response<_>| security_headers(res.into_response()))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span as fn(&Request<Body>) -> _))
+        .layer(edge::EdgeLayer)
         .layer(deadline::DeadlineLayer::new(timeout))
-        .map_response(IntoResponse::into_response)
-        .layer(CatchPanicLayer::custom(panicked))
         .option_layer(cors)
         .layer(DefaultBodyLimit::max(max_body))
         .service(routes)
@@ -144,75 +136,20 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-api-key"),
-                HeaderName::from_static("x-request-id"),
+                edge::X_REQUEST_ID,
             ])
             .expose_headers([
                 HeaderName::from_static("ratelimit"),
                 HeaderName::from_static("ratelimit-policy"),
                 header::RETRY_AFTER,
-                HeaderName::from_static("x-request-id"),
+                edge::X_REQUEST_ID,
             ])
             .max_age(Duration::from_secs(600)),
     )
 }
 
-/// Every request's span: its id rides on each line logged while it is served.
-fn request_span(req: &Request<Body>) -> tracing::Span {
-    // The fields are only read when the span is enabled: no lookup when logs are quieter.
-    let id = || {
-        req.headers()
-            .get(X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-    };
-    // The path only: query strings may carry secrets.
-    tracing::info_span!("request", request_id = %id(), method = %req.method(), path = %req.uri().path())
-}
-
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Headers every answer carries: an API's answers are never sniffed, framed, cached or
-/// sent on as a referrer.
-const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::X_FRAME_OPTIONS, "DENY"),
-    (header::REFERRER_POLICY, "no-referrer"),
-    (
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; frame-ancestors 'none'",
-    ),
-    (header::CACHE_CONTROL, "no-store"),
-];
-
-/// One layer sets them all, where a handler did not.
-fn security_headers(mut res: Response) -> Response {
-    let headers = res.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        if let header::Entry::Vacant(slot) = headers.entry(name) {
-            slot.insert(HeaderValue::from_static(value));
-        }
-    }
-    res
-}
-
 async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not-found", "No such route", None)
-}
-
-fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let what = err
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| err.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown".into());
-    tracing::error!(panic = %what, "a request handler panicked");
-    Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "Internal error",
-        None,
-    )
-    .into_response()
 }
 
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -240,7 +177,7 @@ fn decision_header(name: &str) -> Option<HeaderName> {
 pub fn set_headers(res: &mut Response, headers: tollgate_core::Headers) {
     let map = res.headers_mut();
     // Room for the security headers and the request id too, so the map grows at most once.
-    map.reserve(headers.0.len() + SECURITY_HEADERS.len() + 2);
+    map.reserve(headers.0.len() + edge::SECURITY_HEADERS.len() + 2);
     for (name, value) in headers.0 {
         if let (Some(name), Ok(v)) = (
             decision_header(name),
