@@ -384,7 +384,12 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
                 .build()?;
             let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
                 worker.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    // Answers go out as soon as written, as nginx's `tcp_nodelay` does.
+                    let listener = axum::serve::ListenerExt::tap_io(tokio::net::TcpListener::from_std(listener)?, |tcp| {
+                        if let Err(e) = tcp.set_nodelay(true) {
+                            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                        }
+                    });
                     axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(router))
                         .with_graceful_shutdown(async move {
                             let _ = stopped.wait_for(|s| *s).await;
