@@ -168,8 +168,10 @@ fn finish(mut res: Response, id: Option<HeaderValue>, started: Option<Instant>) 
         }
     }
     let status = res.status().as_u16();
-    if res.status().is_server_error() {
-        tracing::error!(status, "answered with a server error");
+    // A 500 is a fault of ours. A 502–504 is a store or registry that did not answer, which
+    // those log where they fail; logging it again per answer would double a flood.
+    if res.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(status, "answered with an internal error");
     } else if let Some(started) = started {
         tracing::debug!(
             status,
