@@ -22,7 +22,7 @@ fn write(d: &Decision<'_>, headers: &Headers, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"allowed\":");
     push_bool(out, d.allowed);
     out.extend_from_slice(b",\"code\":");
-    push_str(out, d.code.as_str());
+    push_plain(out, d.code.as_str());
     out.extend_from_slice(b",\"retry_after_ms\":");
     push_opt(out, d.retry_after().map(ceil_millis));
     out.extend_from_slice(b",\"limits\":[");
@@ -56,7 +56,7 @@ fn write(d: &Decision<'_>, headers: &Headers, out: &mut Vec<u8>) {
         if i > 0 {
             out.push(b',');
         }
-        push_str(out, name);
+        push_plain(out, name);
         out.push(b':');
         push_str(out, value);
     }
@@ -103,6 +103,15 @@ fn any_needs_escape(bytes: &[u8]) -> bool {
         hits |= test(chunk.first_chunk::<8>());
     }
     hits != 0
+}
+
+/// Appends `s`, one of our own names (a code, a header name) that has nothing to escape,
+/// as a JSON string.
+fn push_plain(out: &mut Vec<u8>, s: &'static str) {
+    debug_assert!(!any_needs_escape(s.as_bytes()));
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
 }
 
 /// Appends `s` as a JSON string.
