@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tollgate_core::{Decision, Mode, Subject};
@@ -174,7 +174,16 @@ fn parse_json_with_path<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T
 }
 
 fn json_response(bytes: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+    let mut res = Response::new(Body::from(bytes));
+    let headers = res.headers_mut();
+    // Sized for every header the answer gets, so the map is allocated once rather than
+    // grown when the decision's headers arrive.
+    headers.reserve(super::ANSWER_HEADERS);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
 }
 
 /// `POST /v1/check`.

@@ -28,9 +28,12 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// every log line carry a kilobyte of its choosing.
 const MAX_REQUEST_ID: usize = 128;
 
+/// How many [`SECURITY_HEADERS`] there are.
+pub const SECURITY_HEADER_COUNT: usize = 5;
+
 /// Headers every answer carries: an API's answers are never sniffed, framed, cached or
 /// sent on as a referrer.
-pub const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
+pub const SECURITY_HEADERS: [(HeaderName, &str); SECURITY_HEADER_COUNT] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "DENY"),
     (header::REFERRER_POLICY, "no-referrer"),

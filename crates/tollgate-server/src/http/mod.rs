@@ -172,12 +172,17 @@ fn decision_header(name: &str) -> Option<HeaderName> {
     })
 }
 
+/// Headers an answer with a decision carries at most: the decision's six, the security
+/// headers, the request id and a content type.
+pub const ANSWER_HEADERS: usize = 6 + edge::SECURITY_HEADER_COUNT + 2;
+
 /// Sets the rate-limit headers of a decision on a response. The values move into the
 /// response rather than being copied.
 pub fn set_headers(res: &mut Response, headers: tollgate_core::Headers) {
     let map = res.headers_mut();
-    // Room for the security headers and the request id too, so the map grows at most once.
-    map.reserve(headers.0.len() + edge::SECURITY_HEADERS.len() + 2);
+    // Room for the security headers and the request id too, so the map grows at most once
+    // (not at all when the answer was made with room for them).
+    map.reserve(headers.0.len() + edge::SECURITY_HEADER_COUNT + 2);
     for (name, value) in headers.0 {
         if let (Some(name), Ok(v)) = (
             decision_header(name),
