@@ -11,13 +11,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Ours, governor, keys, order, run};
+use common::{Ours, governor, keys, run, walk};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn bench(c: &mut Criterion) {
     for n in [10_000usize, 1_000_000] {
         let keys = keys(n);
-        let walk = order(n, 1 << 20, 0x9e37_79b9);
+        let walk = walk(n);
         let ours = Ours::new(n);
         let gov = governor();
         for k in keys.iter() {

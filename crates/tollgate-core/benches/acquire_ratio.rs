@@ -12,8 +12,9 @@
 //! hash of the key, one swap in a table of 16-byte slots), in a bare loop on one thread.
 //!
 //! Run: `cargo bench -p tollgate-core --bench acquire_ratio` (`ROUNDS=n` for more rounds).
-//! With `COUNT=n` it only makes `n` of Tollgate's checks over 10,000 keys, for counting
-//! instructions under callgrind (see `docs/benchmarks.md`).
+//! With `COUNT=n` it only makes `n` of Tollgate's checks over 10,000 keys (`KEYS=k` for
+//! another number), for counting instructions or misses under valgrind (see
+//! `docs/benchmarks.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -24,7 +25,7 @@ use std::time::Instant;
 
 use tollgate_core::time::{Clock, FastClock};
 
-use common::{Ours, governor, keys, order, run};
+use common::{Ours, governor, keys, run, walk};
 
 /// Nanoseconds per check on each thread for `threads` threads each making `checks` checks.
 fn batch(
@@ -83,29 +84,28 @@ fn check_once(ours: &Ours, key: &'static str) -> bool {
     ours.check(key)
 }
 
+/// The number in environment variable `name`, when it holds one.
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 fn main() {
     // `cargo bench` passes `--bench`. Test runners also start bench targets: `--list`
     // (nextest) asks for the tests, of which this target has none, and a plain run is
     // `cargo test`'s, which should not take a minute of load.
-    let count_only: Option<usize> = std::env::var("COUNT").ok().and_then(|n| n.parse().ok());
+    let count_only = env_number("COUNT");
     if count_only.is_none() && !std::env::args().any(|a| a == "--bench") {
         return;
     }
     if let Some(n) = count_only {
-        let size: usize = std::env::var("KEYS")
-            .ok()
-            .and_then(|k| k.parse().ok())
-            .unwrap_or(10_000);
-        let (keys, walk) = (keys(size), order(size, 1 << 20, 0x9e37_79b9));
+        let size = env_number("KEYS").unwrap_or(10_000);
+        let (keys, walk) = (keys(size), walk(size));
         let ours = Ours::new(size);
         assert!(keys.iter().all(|k| ours.check(k)));
         assert_eq!(count(&ours, n, &walk, &keys), n);
         return;
     }
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(15);
+    let rounds = env_number("ROUNDS").unwrap_or(15);
     println!(
         "{rounds} rounds per case; ratio = governor's ns per check / Tollgate's (Tollgate's speed-up; \
          the targets: 2.0 on one thread, i.e. at most half the time, and 1.5 on two)"
@@ -116,7 +116,7 @@ fn main() {
     );
     for n in [10_000usize, 1_000_000] {
         let keys = keys(n);
-        let walk = order(n, 1 << 20, 0x9e37_79b9);
+        let walk = walk(n);
         let ours = Ours::new(n);
         let gov = governor();
         for k in &keys {

@@ -88,11 +88,11 @@ pub fn keys(n: usize) -> Vec<&'static str> {
         .collect()
 }
 
-/// A fixed pseudo-random walk over `n` keys, `len` (a power of two) long, the same for
-/// both sides.
-pub fn order(n: usize, len: usize, seed: u64) -> Vec<u32> {
-    let mut x = seed | 1;
-    (0..len)
+/// The walk both benches use: a fixed pseudo-random order of `n` keys, 2^20 steps long,
+/// the same for both sides.
+pub fn walk(n: usize) -> Vec<u32> {
+    let mut x: u64 = 0x9e37_79b9;
+    (0..1 << 20)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
