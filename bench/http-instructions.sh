@@ -35,7 +35,7 @@ trap cleanup EXIT INT TERM
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$tmp/tollgate.yaml" <<YAML
-server: { listen: "127.0.0.1:$port" }
+server: { listen: "127.0.0.1:$port", grpc_listen: "off" }
 store: { kind: memory, capacity: 100000 }
 rules:
   - { name: per-user, match: { user: "*" }, key: "user:{user}", algorithm: gcra, limit: 1000000, period: 1s }

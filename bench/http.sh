@@ -52,7 +52,7 @@ wait_port() {
 # costs one full decision and nothing else.
 tport=$(free_port)
 cat >"$tmp/tollgate.yaml" <<YAML
-server: { listen: "127.0.0.1:$tport" }
+server: { listen: "127.0.0.1:$tport", grpc_listen: "off" }
 store: { kind: memory, capacity: 100000 }
 rules:
   - { name: per-user, match: { user: "*" }, key: "user:{user}", algorithm: gcra, limit: 1000000, period: 1s }

@@ -162,3 +162,45 @@ async fn sigterm_stops_gracefully() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn a_second_server_on_a_taken_address_stops_with_a_clear_error() {
+    let first = Server::start("rules: []");
+    let taken = first.base.trim_start_matches("http://").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tollgate.yaml");
+    std::fs::write(
+        &config,
+        format!("server: {{ listen: \"{taken}\", grpc_listen: \"off\" }}\nrules: []\n"),
+    )
+    .unwrap();
+    // Sharing the port would split the traffic, and each half would count alone.
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("TOLLGATE_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = second.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("the second server did not stop");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("binding HTTP {taken}")) && stderr.contains("in use"),
+        "{stderr}"
+    );
+    assert!(first.alive().await);
+}

@@ -1,0 +1,300 @@
+//! One listener whose connections are spread over the worker threads, each new one to the
+//! worker serving the fewest.
+//!
+//! Per-worker `SO_REUSEPORT` listeners leave the choice to a hash of the connection's
+//! addresses. A proxy's few keep-alive connections, or Envoy's one HTTP/2 connection per
+//! worker, can then all land on one thread while another idles; and with many
+//! connections the busiest thread holds more than its share, and its queue is the p99.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// One worker's share of the connections: an axum [`Listener`](axum::serve::Listener) and a
+/// stream of connections for tonic. Created on the accepting runtime; used on the worker's.
+pub struct Inbox {
+    rx: mpsc::UnboundedReceiver<Handed>,
+    local: SocketAddr,
+}
+
+/// A connection on its way from the acceptor to a worker.
+struct Handed {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    live: Live,
+}
+
+/// Counts one connection of a worker for as long as it is open.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Accepts on `listener`, on the calling runtime, until `stopped` turns true, and hands each
+/// connection to the one of `workers` inboxes with the fewest open connections. Connections
+/// get `TCP_NODELAY`, as nginx's `tcp_nodelay` does by default: answers go out when written.
+pub fn spread(
+    listener: TcpListener,
+    workers: usize,
+    mut stopped: watch::Receiver<bool>,
+) -> io::Result<Vec<Inbox>> {
+    let local = listener.local_addr()?;
+    let mut outs = Vec::with_capacity(workers);
+    let mut inboxes = Vec::with_capacity(workers);
+    for _ in 0..workers.max(1) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        outs.push((tx, Arc::new(AtomicUsize::new(0))));
+        inboxes.push(Inbox { rx, local });
+    }
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = stopped.wait_for(|s| *s) => return,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to close.
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+            let Some((tx, live)) = outs
+                .iter()
+                .min_by_key(|(_, live)| live.load(Ordering::Relaxed))
+            else {
+                return;
+            };
+            live.fetch_add(1, Ordering::Relaxed);
+            let live = Live(live.clone());
+            match stream.into_std() {
+                // A worker that has stopped drops what it is sent.
+                Ok(stream) => drop(tx.send(Handed { stream, peer, live })),
+                Err(e) => tracing::debug!(error = %e, "could not hand a connection over"),
+            }
+        }
+    });
+    Ok(inboxes)
+}
+
+/// Errors of one connection, not of the listener: the next accept may well succeed.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+impl Inbox {
+    /// The next connection, registered with the calling (worker's) runtime. Once the
+    /// acceptor has stopped, never returns: the server's own shutdown ends the wait.
+    async fn next(&mut self) -> (Conn, SocketAddr) {
+        loop {
+            let Some(handed) = self.rx.recv().await else {
+                return std::future::pending().await;
+            };
+            if let Some(conn) = handed.register() {
+                return conn;
+            }
+        }
+    }
+}
+
+impl Handed {
+    fn register(self) -> Option<(Conn, SocketAddr)> {
+        match TcpStream::from_std(self.stream) {
+            Ok(stream) => Some((
+                Conn {
+                    stream,
+                    _live: self.live,
+                },
+                self.peer,
+            )),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not take a connection over");
+                None
+            }
+        }
+    }
+}
+
+impl axum::serve::Listener for Inbox {
+    type Io = Conn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Conn, SocketAddr) {
+        self.next().await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+impl futures_core::Stream for Inbox {
+    type Item = io::Result<Conn>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(handed)) => {
+                    if let Some((conn, _)) = handed.register() {
+                        return Poll::Ready(Some(Ok(conn)));
+                    }
+                }
+                // As for axum: the end of the acceptor is not the end of the server.
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// A connection that counts towards its worker's share while open.
+pub struct Conn {
+    stream: TcpStream,
+    _live: Live,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for Conn {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        tonic::transport::server::TcpConnectInfo {
+            local_addr: self.stream.local_addr().ok(),
+            remote_addr: self.stream.peer_addr().ok(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    async fn next(inbox: &mut Inbox) -> (Conn, SocketAddr) {
+        tokio::time::timeout(Duration::from_secs(10), inbox.next())
+            .await
+            .expect("no connection was handed over")
+    }
+
+    #[tokio::test]
+    async fn each_connection_goes_to_the_worker_serving_the_fewest() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        let mut inboxes = spread(listener, 2, stopped).unwrap();
+        let mut clients = Vec::new();
+        let mut served: [Vec<Conn>; 2] = Default::default();
+        for worker in [0, 1, 0, 1] {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (conn, peer) = next(&mut inboxes[worker]).await;
+            assert_eq!(peer, client.local_addr().unwrap());
+            assert!(conn.stream.nodelay().unwrap());
+            served[worker].push(conn);
+            clients.push(client);
+        }
+        assert!(inboxes.iter().all(|i| i.rx.is_empty()));
+        // A closed connection frees its place: worker 1 now serves one, worker 0 two.
+        drop(served[1].pop());
+        let _client = TcpStream::connect(addr).await.unwrap();
+        next(&mut inboxes[1]).await;
+        assert!(inboxes[0].rx.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_handed_connection_carries_bytes_both_ways() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        let mut inboxes = spread(listener, 1, stopped).unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut conn, _) = next(&mut inboxes[0]).await;
+        client.write_all(b"ping").await.unwrap();
+        let mut got = [0; 4];
+        conn.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        conn.write_all(b"pong").await.unwrap();
+        conn.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"pong");
+    }
+
+    #[tokio::test]
+    async fn stopping_closes_the_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let _inboxes = spread(listener, 2, stopped).unwrap();
+        stop.send(true).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still accepting after stop"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
