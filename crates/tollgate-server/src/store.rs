@@ -50,18 +50,24 @@ impl AnyStore {
     }
 }
 
+// The future of a method of this enum is as large as its largest arm's, and so is every
+// future that awaits it, up to the handler's, which is moved into a box on each request.
+// Redis's futures take kilobytes and the memory store's a few words, so the Redis arms of
+// the decision path are boxed: one allocation beside a network round trip. With the memory
+// store, the future of `POST /v1/check` went from 5,288 to 2,992 bytes, and a request from
+// 36,699 to 36,426 instructions (`GET /v1/authorize`: 29,368 to 28,778).
 impl Store for AnyStore {
     async fn acquire(&self, checks: &[Check<'_>], now: Nanos) -> Result<Outcomes, StoreError> {
         match self {
             AnyStore::Memory(s) => s.acquire(checks, now).await,
-            AnyStore::Redis(s) => s.acquire(checks, now).await,
+            AnyStore::Redis(s) => Box::pin(s.acquire(checks, now)).await,
         }
     }
 
     async fn preview(&self, checks: &[Check<'_>], now: Nanos) -> Result<Outcomes, StoreError> {
         match self {
             AnyStore::Memory(s) => s.preview(checks, now).await,
-            AnyStore::Redis(s) => s.preview(checks, now).await,
+            AnyStore::Redis(s) => Box::pin(s.preview(checks, now)).await,
         }
     }
 
