@@ -231,6 +231,14 @@ mod tests {
 
     use super::*;
 
+    /// A loopback listener spread over `workers` inboxes, and the switch that stops it.
+    async fn start(workers: usize) -> (SocketAddr, watch::Sender<bool>, Vec<Inbox>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        (addr, stop, spread(listener, workers, stopped).unwrap())
+    }
+
     async fn next(inbox: &mut Inbox) -> (Conn, SocketAddr) {
         tokio::time::timeout(Duration::from_secs(10), inbox.next())
             .await
@@ -239,10 +247,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_connection_goes_to_the_worker_serving_the_fewest() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (_stop, stopped) = watch::channel(false);
-        let mut inboxes = spread(listener, 2, stopped).unwrap();
+        let (addr, _stop, mut inboxes) = start(2).await;
         let mut clients = Vec::new();
         let mut served: [Vec<Conn>; 2] = Default::default();
         for worker in [0, 1, 0, 1] {
@@ -264,10 +269,7 @@ mod tests {
     #[tokio::test]
     async fn a_handed_connection_carries_bytes_both_ways() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (_stop, stopped) = watch::channel(false);
-        let mut inboxes = spread(listener, 1, stopped).unwrap();
+        let (addr, _stop, mut inboxes) = start(1).await;
         let mut client = TcpStream::connect(addr).await.unwrap();
         let (mut conn, _) = next(&mut inboxes[0]).await;
         client.write_all(b"ping").await.unwrap();
@@ -283,10 +285,7 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_closes_the_listener() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = watch::channel(false);
-        let _inboxes = spread(listener, 2, stopped).unwrap();
+        let (addr, stop, _inboxes) = start(2).await;
         stop.send(true).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(addr).await.is_ok() {
