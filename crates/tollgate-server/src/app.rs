@@ -52,6 +52,8 @@ pub struct App {
     pub admin_limiter: Limiter<MemoryStore>,
     /// Origins browsers may call from.
     pub cors_origins: Vec<String>,
+    /// The largest request body read, in bytes (`server.max_body`).
+    pub max_body: usize,
     /// The configuration file, when not on the embedded default.
     pub config_path: Option<PathBuf>,
     /// The document in force.
@@ -109,6 +111,7 @@ impl App {
                 admin_limits(config.admin.per_ip, config.admin.per_token),
             ),
             cors_origins: config.admin.cors_origins,
+            max_body: config.server.max_body,
             admin: crate::auth::AdminAuth::new(config.admin.tokens, config.admin.jwt),
             config_path: path,
             doc: Mutex::new(config.doc),

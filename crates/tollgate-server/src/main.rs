@@ -340,7 +340,6 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         let listen = cfg.server.listen;
         let grpc_listen = cfg.server.grpc_listen;
         let grpc_settings = cfg.server.grpc;
-        let max_body = cfg.server.max_body;
         let timeout = cfg.server.request_timeout;
         let registry = match &cfg.database {
             Some(db) => {
@@ -375,7 +374,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let listener = bind(listen).with_context(|| format!("binding HTTP {listen}"))?;
         let addr = listener.local_addr()?;
-        let router = http::router(app.clone(), max_body, timeout);
+        let router = http::router(app.clone(), timeout);
         let mut threads = Vec::new();
         for (i, inbox) in spread::spread(listener, workers, stopped.clone())?.into_iter().enumerate() {
             let router = router.clone();

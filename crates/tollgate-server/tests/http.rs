@@ -241,6 +241,15 @@ async fn config_round_trip_and_refusal() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
+    // The admin routes keep the body limit too (4 KiB for test servers).
+    let r = c
+        .put(s.url("/v1/config"))
+        .body(format!("rules: []\n#{}\n", "x".repeat(8_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("body-too-large"));
 }
 
 #[tokio::test]

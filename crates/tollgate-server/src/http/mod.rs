@@ -31,7 +31,7 @@ use crate::app::App;
 use problem::Problem;
 
 /// The whole HTTP surface.
-pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> impl HttpService {
+pub fn router(app: Arc<App>, timeout: Duration) -> impl HttpService {
     let admin = Router::new()
         .route(
             "/v1/config",
@@ -62,7 +62,10 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> impl HttpSer
             get(tiers::get_one).put(tiers::put).delete(tiers::delete),
         )
         .route("/v1/audit", get(admin::audit))
-        .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
+        .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate))
+        // For the `Bytes` and `Json` extractors of these routes; `POST /v1/check` reads its
+        // body itself, and no other route reads one.
+        .layer(DefaultBodyLimit::max(app.max_body));
     let routes = Router::new()
         .route("/v1/check", post(check::check))
         .route("/v1/authorize", any(authorize::authorize))
@@ -72,7 +75,7 @@ pub fn router(app: Arc<App>, max_body: usize, timeout: Duration) -> impl HttpSer
         .merge(admin)
         .fallback(not_found);
     let cors = cors(&app.cors_origins);
-    with_layers(routes.with_state(app), max_body, timeout, cors)
+    with_layers(routes.with_state(app), timeout, cors)
 }
 
 /// What serves HTTP requests: the routes inside their layers.
@@ -95,20 +98,14 @@ impl<S> HttpService for S where
 }
 
 /// The layers every request passes: the edge (request ids, spans, panics, security
-/// headers), the timeout, CORS and the body limit. They wrap the routed service once, and
+/// headers), the timeout and CORS. They wrap the routed service once, and
 /// are served as they are rather than as a router's fallback: a layer on a router is
 /// applied to every route, and each level of routing clones and boxes what is below it.
-fn with_layers(
-    routes: Router,
-    max_body: usize,
-    timeout: Duration,
-    cors: Option<CorsLayer>,
-) -> impl HttpService {
+fn with_layers(routes: Router, timeout: Duration, cors: Option<CorsLayer>) -> impl HttpService {
     tower::ServiceBuilder::new()
         .layer(edge::EdgeLayer)
         .layer(deadline::DeadlineLayer::new(timeout))
         .option_layer(cors)
-        .layer(DefaultBodyLimit::max(max_body))
         .service(routes)
 }
 
@@ -224,11 +221,7 @@ mod tests {
             panic!("kaboom")
         }
         let routes = Router::new().route("/boom", get(boom));
-        let res = call(
-            with_layers(routes, 1024, Duration::from_secs(5), None),
-            "/boom",
-        )
-        .await;
+        let res = call(with_layers(routes, Duration::from_secs(5), None), "/boom").await;
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
         assert!(res.headers().contains_key("x-request-id"));
@@ -246,7 +239,7 @@ mod tests {
             }),
         );
         let res = call(
-            with_layers(routes, 1024, Duration::from_millis(50), None),
+            with_layers(routes, Duration::from_millis(50), None),
             "/slow",
         )
         .await;
