@@ -58,6 +58,10 @@ pub struct App {
     pub config_path: Option<PathBuf>,
     /// The document in force.
     pub doc: Mutex<Value>,
+    /// Held while the configuration changes, from reading it to installing it. Without it,
+    /// a reload that read the file before an admin change was written could install what it
+    /// read after that change, and undo it.
+    changing: Mutex<()>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Set once serving.
@@ -115,6 +119,7 @@ impl App {
             admin: crate::auth::AdminAuth::new(config.admin.tokens, config.admin.jwt),
             config_path: path,
             doc: Mutex::new(config.doc),
+            changing: Mutex::new(()),
             metrics,
             ready: AtomicBool::new(false),
             registry,
@@ -239,6 +244,7 @@ impl App {
 
     /// Reloads the configuration file. On error the policy in force stays.
     pub fn reload(&self) -> Result<(), ConfigErrors> {
+        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         match config::load(self.config_path.as_deref()) {
             Ok(cfg) => {
                 self.install(cfg);
@@ -262,6 +268,7 @@ impl App {
     /// writes it back to the configuration file so a restart keeps it. Returns the policy
     /// now in force.
     pub fn replace_policy(&self, policy: &Value) -> Result<Value, ConfigErrors> {
+        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
         let base = self.config_path.as_deref().and_then(|p| p.parent());
         let cfg = config::validate(config::with_policy(&current, policy), base)?;
@@ -404,4 +411,43 @@ fn write_atomically(path: &std::path::Path, doc: &Value) -> std::io::Result<()> 
     ));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_reload_never_undoes_an_admin_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.yaml");
+        std::fs::write(
+            &path,
+            "rules: [{name: r0, key: '{user}', limit: 1, period: 1s}]\n",
+        )
+        .unwrap();
+        let cfg = config::load(Some(&path)).unwrap();
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let app = App::new(cfg, Some(path), metrics, None, None).unwrap();
+        std::thread::scope(|s| {
+            // The watcher's reloads, racing the admin API's writes.
+            s.spawn(|| {
+                for _ in 0..200 {
+                    app.reload().unwrap();
+                }
+            });
+            for i in 1..=200 {
+                let name = format!("r{i}");
+                let policy = serde_json::json!(
+                    {"rules": [{"name": name, "key": "{user}", "limit": 1, "period": "1s"}]}
+                );
+                app.replace_policy(&policy).unwrap();
+                assert_eq!(app.limiter.policy().rules()[0].name, name);
+            }
+        });
+    }
 }
