@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tollgate_core::policy::ConfigErrors;
 use tollgate_core::policy::Rule;
 use tollgate_core::policy::matcher::Cidr;
@@ -270,8 +270,34 @@ impl App {
     pub fn replace_policy(&self, policy: &Value) -> Result<Value, ConfigErrors> {
         let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
+        self.write_policy(&current, policy)
+    }
+
+    /// Edits the policy part of the document in force with `edit`, then goes on as
+    /// [`App::replace_policy`]. Reading, editing and writing take one turn, so two changes
+    /// made at once never lose one another. When `edit` answers `None`, nothing changes.
+    pub fn edit_policy<T>(
+        &self,
+        edit: impl FnOnce(&mut Map<String, Value>) -> Option<T>,
+    ) -> Result<Option<T>, ConfigErrors> {
+        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
+        let mut policy = match config::policy_part(&current) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let Some(out) = edit(&mut policy) else {
+            return Ok(None);
+        };
+        self.write_policy(&current, &Value::Object(policy))?;
+        Ok(Some(out))
+    }
+
+    /// Validates `current` with its policy part replaced by `policy`, writes it back and
+    /// installs it. Called with `changing` held.
+    fn write_policy(&self, current: &Value, policy: &Value) -> Result<Value, ConfigErrors> {
         let base = self.config_path.as_deref().and_then(|p| p.parent());
-        let cfg = config::validate(config::with_policy(&current, policy), base)?;
+        let cfg = config::validate(config::with_policy(current, policy), base)?;
         if let Some(path) = &self.config_path {
             write_atomically(path, &cfg.doc).map_err(|e| {
                 config::one_error("", format!("cannot write {}: {e}", path.display()))
@@ -419,20 +445,55 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_reload_never_undoes_an_admin_change() {
-        let dir = tempfile::tempdir().unwrap();
+    /// An app on a configuration file of its own, in `dir`.
+    fn app_in(dir: &tempfile::TempDir) -> App {
         let path = dir.path().join("tollgate.yaml");
-        std::fs::write(
-            &path,
-            "rules: [{name: r0, key: '{user}', limit: 1, period: 1s}]\n",
-        )
-        .unwrap();
+        let rules = "rules: [{name: r0, key: '{user}', limit: 1, period: 1s}]\n";
+        std::fs::write(&path, rules).unwrap();
         let cfg = config::load(Some(&path)).unwrap();
         let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
             .build_recorder()
             .handle();
-        let app = App::new(cfg, Some(path), metrics, None, None).unwrap();
+        App::new(cfg, Some(path), metrics, None, None).unwrap()
+    }
+
+    #[test]
+    fn edits_made_at_once_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app_in(&dir);
+        let add = |prefix: &str| {
+            for i in 0..50 {
+                let tier = serde_json::json!(
+                    {"limits": [{"name": "requests", "limit": 5, "period": "1m"}]}
+                );
+                app.edit_policy(|policy| {
+                    let tiers = policy
+                        .entry("tiers")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    tiers.as_object_mut()?.insert(format!("{prefix}{i}"), tier);
+                    Some(())
+                })
+                .unwrap()
+                .unwrap();
+            }
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| add("a"));
+            add("b");
+        });
+        let doc = app.doc.lock().unwrap().clone();
+        assert_eq!(doc["tiers"].as_object().unwrap().len(), 100);
+        let on_disk = std::fs::read_to_string(dir.path().join("tollgate.yaml")).unwrap();
+        assert!(
+            on_disk.contains("a49") && on_disk.contains("b49"),
+            "{on_disk}"
+        );
+    }
+
+    #[test]
+    fn a_reload_never_undoes_an_admin_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app_in(&dir);
         std::thread::scope(|s| {
             // The watcher's reloads, racing the admin API's writes.
             s.spawn(|| {

@@ -38,19 +38,25 @@ fn no_tier(name: &str) -> Response {
     .into_response()
 }
 
-/// Installs `tiers` as the policy's tiers section.
-fn install(app: &App, tiers: Map<String, Value>) -> Result<(), ConfigErrors> {
-    let doc = app.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
-    let mut policy = match policy_part(&doc) {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    if tiers.is_empty() {
-        policy.remove("tiers");
-    } else {
-        policy.insert("tiers".into(), Value::Object(tiers));
-    }
-    app.replace_policy(&Value::Object(policy)).map(|_| ())
+/// Edits the policy's tiers section with `edit` (see [`App::edit_policy`]); an emptied
+/// section is removed.
+fn edit_tiers<T>(
+    app: &App,
+    edit: impl FnOnce(&mut Map<String, Value>) -> Option<T>,
+) -> Result<Option<T>, ConfigErrors> {
+    app.edit_policy(|policy| {
+        let mut tiers = match policy.get("tiers") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        let out = edit(&mut tiers);
+        if tiers.is_empty() {
+            policy.remove("tiers");
+        } else {
+            policy.insert("tiers".into(), Value::Object(tiers));
+        }
+        out
+    })
 }
 
 /// `GET /v1/tiers`: every tier's spec, by name.
@@ -77,11 +83,12 @@ pub async fn put(
         Ok(v) => v,
         Err(p) => return p.into_response(),
     };
-    let mut tiers = tiers_of(&app);
-    let created = tiers.insert(name.clone(), spec.clone()).is_none();
-    if let Err(errs) = install(&app, tiers) {
-        return policy_problem(errs).into_response();
-    }
+    let created = match edit_tiers(&app, |tiers| {
+        Some(tiers.insert(name.clone(), spec.clone()).is_none())
+    }) {
+        Ok(created) => created.unwrap_or(false),
+        Err(errs) => return policy_problem(errs).into_response(),
+    };
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -92,8 +99,7 @@ pub async fn put(
 
 /// `DELETE /v1/tiers/{name}`: removes a tier no active key is on (409 otherwise).
 pub async fn delete(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
-    let mut tiers = tiers_of(&app);
-    if tiers.remove(&name).is_none() {
+    if !tiers_of(&app).contains_key(&name) {
         return no_tier(&name);
     }
     if let Some(reg) = &app.registry {
@@ -119,8 +125,10 @@ pub async fn delete(State(app): State<Arc<App>>, Path(name): Path<String>) -> Re
             Err(e) => return failed(e),
         }
     }
-    match install(&app, tiers) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    // Removed by name under the change's turn: a change made meanwhile is kept.
+    match edit_tiers(&app, |tiers| tiers.remove(&name)) {
+        Ok(Some(_)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(None) => no_tier(&name),
         Err(errs) => policy_problem(errs).into_response(),
     }
 }
