@@ -42,8 +42,9 @@ impl Drop for Live {
 }
 
 /// Accepts on `listener`, on the calling runtime, until `stopped` turns true, and hands each
-/// connection to the one of `workers` inboxes with the fewest open connections. Connections
-/// get `TCP_NODELAY`, as nginx's `tcp_nodelay` does by default: answers go out when written.
+/// connection to the one of `workers` inboxes with the fewest open connections, leaving out
+/// any inbox dropped by a worker that stopped. Connections get `TCP_NODELAY`, as nginx's
+/// `tcp_nodelay` does by default: answers go out when written.
 pub fn spread(
     listener: TcpListener,
     workers: usize,
@@ -52,7 +53,7 @@ pub fn spread(
     let local = listener.local_addr()?;
     let mut outs = Vec::with_capacity(workers);
     let mut inboxes = Vec::with_capacity(workers);
-    for _ in 0..workers.max(1) {
+    for _ in 0..workers {
         let (tx, rx) = mpsc::unbounded_channel();
         outs.push((tx, Arc::new(AtomicUsize::new(0))));
         inboxes.push(Inbox { rx, local });
@@ -76,18 +77,32 @@ pub fn spread(
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
-            let Some((tx, live)) = outs
-                .iter()
-                .min_by_key(|(_, live)| live.load(Ordering::Relaxed))
-            else {
-                return;
+            let mut stream = match stream.into_std() {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not hand a connection over");
+                    continue;
+                }
             };
-            live.fetch_add(1, Ordering::Relaxed);
-            let live = Live(live.clone());
-            match stream.into_std() {
-                // A worker that has stopped drops what it is sent.
-                Ok(stream) => drop(tx.send(Handed { stream, peer, live })),
-                Err(e) => tracing::debug!(error = %e, "could not hand a connection over"),
+            loop {
+                let Some(i) = (0..outs.len()).min_by_key(|&i| outs[i].1.load(Ordering::Relaxed))
+                else {
+                    // Every worker has stopped: closing the listener refuses what comes next.
+                    return;
+                };
+                let (tx, live) = &outs[i];
+                live.fetch_add(1, Ordering::Relaxed);
+                let live = Live(live.clone());
+                match tx.send(Handed { stream, peer, live }) {
+                    Ok(()) => break,
+                    // That worker has stopped (its count fell back with the returned
+                    // connection): it would take every connection from now on and serve
+                    // none, so it is left out.
+                    Err(mpsc::error::SendError(back)) => {
+                        stream = back.stream;
+                        outs.swap_remove(i);
+                    }
+                }
             }
         }
     });
@@ -239,6 +254,15 @@ mod tests {
         (addr, stop, spread(listener, workers, stopped).unwrap())
     }
 
+    /// Waits, up to a deadline, for connections to `addr` to be refused.
+    async fn assert_refused_soon(addr: SocketAddr) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).await.is_ok() {
+            assert!(tokio::time::Instant::now() < deadline, "still accepting");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     async fn next(inbox: &mut Inbox) -> (Conn, SocketAddr) {
         tokio::time::timeout(Duration::from_secs(10), inbox.next())
             .await
@@ -267,6 +291,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stopped_worker_is_left_out() {
+        let (addr, _stop, mut inboxes) = start(2).await;
+        let mut live = inboxes.pop().unwrap();
+        drop(inboxes);
+        // Worker 0 serves nothing and would be chosen first; its inbox is gone.
+        for _ in 0..3 {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (_conn, peer) = next(&mut live).await;
+            assert_eq!(peer, client.local_addr().unwrap());
+        }
+        // With no worker left, the listener closes.
+        drop(live);
+        let _first = TcpStream::connect(addr).await;
+        assert_refused_soon(addr).await;
+    }
+
+    #[tokio::test]
     async fn a_handed_connection_carries_bytes_both_ways() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (addr, _stop, mut inboxes) = start(1).await;
@@ -287,13 +328,6 @@ mod tests {
     async fn stopping_closes_the_listener() {
         let (addr, stop, _inboxes) = start(2).await;
         stop.send(true).unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).await.is_ok() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "still accepting after stop"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        assert_refused_soon(addr).await;
     }
 }
