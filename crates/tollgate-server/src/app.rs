@@ -62,6 +62,10 @@ pub struct App {
     /// a reload that read the file before an admin change was written could install what it
     /// read after that change, and undo it.
     changing: Mutex<()>,
+    /// Taken shared by key writes that put a key on a tier and alone by a tier's removal,
+    /// from its check for keys to the removal: otherwise a key created between the two
+    /// would be left on a tier that no longer exists, with no tier limits.
+    pub tier_turn: tokio::sync::RwLock<()>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Set once serving.
@@ -120,6 +124,7 @@ impl App {
             config_path: path,
             doc: Mutex::new(config.doc),
             changing: Mutex::new(()),
+            tier_turn: tokio::sync::RwLock::new(()),
             metrics,
             ready: AtomicBool::new(false),
             registry,

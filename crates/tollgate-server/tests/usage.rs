@@ -368,6 +368,93 @@ async fn tiers_usage_and_violations_on_postgres() {
     suite(&format!("url: \"{}\"", pg.url())).await;
 }
 
+/// A tier is removed only when no key, active or switched off, is on it, and never while a
+/// key is being put on it: after every round, either the removal was refused or no key
+/// landed on the tier.
+#[tokio::test]
+async fn a_tier_and_its_keys_never_part_on_sqlite() {
+    let server = Server::start_with_env(
+        &format!("database: {{ url: \"sqlite://tiers.db\" }}\n{TIERS}"),
+        &[("TOLLGATE_KEY_SECRET", SECRET)],
+    );
+    let api = Api::new(&server);
+    let silver = json!({"limits": [{"name": "requests", "limit": 50, "period": "1m"}]});
+    let (status, _) = api
+        .send(
+            reqwest::Method::PUT,
+            "/v1/tiers/silver",
+            Some(silver.clone()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (id, _) = api.key("acme", "silver", Value::Null).await;
+    let (status, v) = api
+        .patch(&format!("/v1/keys/{id}"), json!({"enabled": false}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = api
+        .send(reqwest::Method::DELETE, "/v1/tiers/silver", None)
+        .await;
+    assert_eq!(status, 409, "a switched-off key is still on silver: {v}");
+
+    // A whole new policy may drop the tier; the key then cannot be switched back on.
+    let r = api
+        .c
+        .put(format!("{}/v1/config", api.base))
+        .body(TIERS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, v) = api
+        .patch(&format!("/v1/keys/{id}"), json!({"enabled": true}))
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["errors"][0]["path"], "tier", "{v}");
+
+    for round in 0..16 {
+        let tier = format!("t{round}");
+        let (status, _) = api
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/tiers/{tier}"),
+                Some(silver.clone()),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let mut creates = Vec::new();
+        for _ in 0..6 {
+            let (c, base, tier) = (api.c.clone(), api.base.clone(), tier.clone());
+            creates.push(tokio::spawn(async move {
+                c.post(format!("{base}/v1/keys"))
+                    .json(&json!({"name": "k", "owner": "o", "tier": tier}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }));
+        }
+        let (removal, _) = api
+            .send(reqwest::Method::DELETE, &format!("/v1/tiers/{tier}"), None)
+            .await;
+        let mut created = 0;
+        for c in creates {
+            let status = c.await.unwrap();
+            assert!(status == 201 || status == 422, "create answered {status}");
+            created += usize::from(status == 201);
+        }
+        let (_, keys) = api.get(&format!("/v1/keys?tier={tier}")).await;
+        let on_tier = keys["keys"].as_array().map_or(0, Vec::len);
+        assert_eq!(on_tier, created, "{keys}");
+        match removal {
+            204 => assert_eq!(created, 0, "round {round}: keys left on a removed tier"),
+            409 => assert!(created > 0, "round {round}: refused with no key on it"),
+            other => panic!("round {round}: DELETE answered {other}"),
+        }
+    }
+}
+
 /// Sends SIGTERM and waits for the process to exit by itself.
 fn terminate(server: &mut Server) {
     let pid = server.child.id().to_string();

@@ -140,6 +140,7 @@ pub async fn create(State(app): State<Arc<App>>, b: Result<Bytes, BytesRejection
         Ok(b) => b,
         Err(p) => return p.into_response(),
     };
+    let _turn = app.tier_turn.read().await;
     if let Err(problem) = check_limits(&app, &b.tier, &b.overrides) {
         return problem.into_response();
     }
@@ -251,7 +252,9 @@ pub async fn patch(
         Ok(b) => b,
         Err(p) => return p.into_response(),
     };
-    if b.tier.is_some() || b.overrides.is_some() {
+    let _turn = app.tier_turn.read().await;
+    // Switching a key on checks its tier too: the tier may have gone while it was off.
+    if b.tier.is_some() || b.overrides.is_some() || b.enabled == Some(true) {
         let current = match reg.get_key(&id).await {
             Ok(Some(k)) => k,
             Ok(None) => return not_found(&id),

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tollgate_core::policy::ConfigErrors;
-use tollgate_registry::KeyFilter;
+use tollgate_registry::{KeyFilter, KeyStatus};
 
 use super::admin::{policy_problem, yaml_body};
 use super::keys::failed;
@@ -97,32 +97,37 @@ pub async fn put(
     (status, Json(spec)).into_response()
 }
 
-/// `DELETE /v1/tiers/{name}`: removes a tier no active key is on (409 otherwise).
+/// `DELETE /v1/tiers/{name}`: removes a tier no key is on, active or switched off (409
+/// otherwise).
 pub async fn delete(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
     if !tiers_of(&app).contains_key(&name) {
         return no_tier(&name);
     }
+    // No key may land on the tier between the check below and its removal.
+    let _turn = app.tier_turn.write().await;
     if let Some(reg) = &app.registry {
-        let filter = KeyFilter {
-            tier: Some(name.clone()),
-            status: Some(tollgate_registry::KeyStatus::Active),
-            limit: Some(1),
-            ..Default::default()
-        };
-        match reg.list_keys(&filter).await {
-            Ok(keys) if !keys.is_empty() => {
-                return Problem::new(
-                    StatusCode::CONFLICT,
-                    "tier-in-use",
-                    "Keys are on this tier",
-                    Some(format!(
-                        "move the keys of tier {name:?} first (GET /v1/keys?tier={name})"
-                    )),
-                )
-                .into_response();
+        for status in [KeyStatus::Active, KeyStatus::Disabled] {
+            let filter = KeyFilter {
+                tier: Some(name.clone()),
+                status: Some(status),
+                limit: Some(1),
+                ..Default::default()
+            };
+            match reg.list_keys(&filter).await {
+                Ok(keys) if !keys.is_empty() => {
+                    return Problem::new(
+                        StatusCode::CONFLICT,
+                        "tier-in-use",
+                        "Keys are on this tier",
+                        Some(format!(
+                            "move the keys of tier {name:?} first (GET /v1/keys?tier={name})"
+                        )),
+                    )
+                    .into_response();
+                }
+                Ok(_) => {}
+                Err(e) => return failed(e),
             }
-            Ok(_) => {}
-            Err(e) => return failed(e),
         }
     }
     // Removed by name under the change's turn: a change made meanwhile is kept.
