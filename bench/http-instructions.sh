@@ -21,8 +21,11 @@ need valgrind "sudo apt-get install -y valgrind"
 need callgrind_control "sudo apt-get install -y valgrind"
 need oha "cargo install oha --locked"
 
-cargo build --release -q -p tollgate-server
-TOLLGATE=$PWD/target/release/tollgate
+# TOLLGATE=path/to/tollgate counts that binary instead of building this tree's.
+if [ -z "${TOLLGATE:-}" ]; then
+  cargo build --release -q -p tollgate-server
+  TOLLGATE=$PWD/target/release/tollgate
+fi
 
 tmp=$(mktemp -d -t tollgate-cg.XXXXXX)
 pid=

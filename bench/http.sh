@@ -5,6 +5,7 @@
 # oha, over interleaved rounds. Bounded: every load stops by itself after $DURATION.
 #
 #   bench/http.sh                 # DURATION=10s CONNS=64 THREADS=2 RATE=20000 ROUNDS=3
+#   TOLLGATE=/tmp/a bench/http.sh # a binary built elsewhere (an A/B of two builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -25,8 +26,11 @@ need nginx "sudo apt-get install -y nginx"
 need oha "cargo install oha --locked"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release -q -p tollgate-server
-TOLLGATE=target/release/tollgate
+# TOLLGATE=path/to/tollgate measures that binary instead of building this tree's.
+if [ -z "${TOLLGATE:-}" ]; then
+  cargo build --release -q -p tollgate-server
+  TOLLGATE=target/release/tollgate
+fi
 
 tmp=$(mktemp -d -t tollgate-bench.XXXXXX)
 chmod 755 "$tmp" # nginx workers run as another user

@@ -334,6 +334,67 @@ async fn admin_routes_need_the_token() {
     );
 }
 
+#[tokio::test]
+async fn the_decision_routes_answer_every_method_and_path_as_routes_do() {
+    let s = Server::start(
+        "rules:
+  - {name: r, key: '{user}', limit: 5, period: 1m}
+  - {name: i, key: 'ip:{ip}', algorithm: fixed_window, limit: 5, period: 1h}",
+    );
+    let c = reqwest::Client::new();
+    // Only POST decides on /v1/check; the rest is the router's 405 with what is allowed.
+    let r = c.get(s.url("/v1/check")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    // A query string is not part of the path a route is taken by.
+    let r = c
+        .post(s.url("/v1/check?trace=1"))
+        .json(&json!({"subject": {"user": "q"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["ratelimit-policy"], "\"r\";q=5;w=60");
+    // Near misses are not the decision routes.
+    for path in ["/v1/check/", "/v1/checks", "/V1/check", "/v1/authorize/x"] {
+        let r = c.post(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    // Forward-auth takes any method: proxies send the original one, HEAD has no body.
+    for method in ["GET", "POST", "PUT", "DELETE", "HEAD"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = c
+            .request(method.clone(), s.url("/v1/authorize"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{method}");
+        assert!(
+            r.headers()["ratelimit"]
+                .to_str()
+                .unwrap()
+                .contains(r#""i";r="#)
+        );
+    }
+    // The peer's sixth request, whatever its method, is over the limit; the query is read.
+    let r = c.get(s.url("/v1/authorize")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let r = c
+        .get(s.url("/v1/authorize?deny_status=403"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .get(s.url("/v1/authorize?deny_status=500"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
 const FORWARD_AUTH_RULES: &str = "rules:
   - {name: per-ip, key: '{ip}', algorithm: fixed_window, limit: 1, period: 1h}
   - {name: login, match: {method: POST, path: /login}, key: 'login:{ip}', algorithm: fixed_window, limit: 5, period: 1h}";

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod check;
 mod deadline;
 mod decision_json;
+mod direct;
 mod edge;
 pub mod keys;
 pub mod ops;
@@ -75,7 +76,8 @@ pub fn router(app: Arc<App>, timeout: Duration) -> impl HttpService {
         .merge(admin)
         .fallback(not_found);
     let cors = cors(&app.cors_origins);
-    with_layers(routes.with_state(app), timeout, cors)
+    let routes = direct::Direct::new(app.clone(), routes.with_state(app));
+    with_layers(routes, timeout, cors)
 }
 
 /// What serves HTTP requests: the routes inside their layers.
@@ -101,7 +103,11 @@ impl<S> HttpService for S where
 /// headers), the timeout and CORS. They wrap the routed service once, and
 /// are served as they are rather than as a router's fallback: a layer on a router is
 /// applied to every route, and each level of routing clones and boxes what is below it.
-fn with_layers(routes: Router, timeout: Duration, cors: Option<CorsLayer>) -> impl HttpService {
+fn with_layers(
+    routes: impl HttpService,
+    timeout: Duration,
+    cors: Option<CorsLayer>,
+) -> impl HttpService {
     tower::ServiceBuilder::new()
         .layer(edge::EdgeLayer)
         .layer(deadline::DeadlineLayer::new(timeout))
