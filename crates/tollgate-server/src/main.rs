@@ -385,9 +385,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
                 .build()?;
             let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
                 worker.block_on(async move {
-                    // A tapped listener is what gives handlers the peer as ConnectInfo<SocketAddr>.
-                    let listener = axum::serve::ListenerExt::tap_io(inbox, |_| {});
-                    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(router))
+                    axum::serve(inbox, router)
                         .with_graceful_shutdown(async move {
                             let _ = stopped.wait_for(|s| *s).await;
                         })

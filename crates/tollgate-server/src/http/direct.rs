@@ -5,7 +5,7 @@
 //! tenth of what a whole `GET /v1/authorize` costs. `POST /v1/check` and `/v1/authorize`
 //! are most of the traffic, so they are recognised by their exact path and handed to their
 //! handlers directly; everything else, including other methods on `/v1/check` (a 405 with
-//! `Allow`), goes through the router as before.
+//! `Allow`), goes through the router as before, with the peer as a `ConnectInfo` extension.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,27 +17,28 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
+use axum::response::Response;
 use axum::routing::future::RouteFuture;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use super::problem::Problem;
 use super::{authorize, check};
 use crate::app::App;
 
-/// The router, with `POST /v1/check` and `/v1/authorize` taken before it.
+/// The router, with `POST /v1/check` and `/v1/authorize` taken before it, for one
+/// connection.
 #[derive(Clone)]
 pub struct Direct {
     app: Arc<App>,
     routes: Router,
+    peer: SocketAddr,
 }
 
 impl Direct {
-    /// Serves `routes`, taking the decision routes first.
-    pub fn new(app: Arc<App>, routes: Router) -> Self {
-        Direct { app, routes }
+    /// Serves `routes` to a connection from `peer`, taking the decision routes first.
+    pub fn new(app: Arc<App>, routes: Router, peer: SocketAddr) -> Self {
+        Direct { app, routes, peer }
     }
 }
 
@@ -52,36 +53,28 @@ impl Service<Request<Body>> for Direct {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> DirectFuture {
+    fn call(&mut self, mut req: Request<Body>) -> DirectFuture {
         let path = req.uri().path();
         if path == "/v1/check" && req.method() == Method::POST {
             let handled = Box::pin(check::check(State(self.app.clone()), req));
             DirectFuture::Handled { handled }
         } else if path == "/v1/authorize" {
-            let handled = authorize_direct(self.app.clone(), req);
+            let query = Query::try_from_uri(req.uri());
+            let peer = ConnectInfo(self.peer);
+            let handled = Box::pin(authorize::authorize(
+                State(self.app.clone()),
+                peer,
+                query,
+                req,
+            ));
             DirectFuture::Handled { handled }
         } else {
+            req.extensions_mut().insert(ConnectInfo(self.peer));
             DirectFuture::Routed {
                 routed: self.routes.call(req),
             }
         }
     }
-}
-
-/// `/v1/authorize` with its arguments taken as its extractors would take them.
-fn authorize_direct(app: Arc<App>, req: Request) -> Handled {
-    let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
-        // Every connection is served with its peer; a request without one is a wiring bug.
-        let problem = Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            Some("the connection's peer address is missing".into()),
-        );
-        return Box::pin(std::future::ready(problem.into_response()));
-    };
-    let query = Query::try_from_uri(req.uri());
-    Box::pin(authorize::authorize(State(app), peer, query, req))
 }
 
 pin_project! {

@@ -16,6 +16,7 @@ pub mod usage;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,14 +26,16 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::{any, delete, get, post};
+use axum::serve::{IncomingStream, Listener};
 use tower::Service;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::util::Either;
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 use crate::app::App;
 use problem::Problem;
 
-/// The whole HTTP surface.
-pub fn router(app: Arc<App>, timeout: Duration) -> impl HttpService {
+/// The whole HTTP surface, from which each connection gets its service.
+pub fn router(app: Arc<App>, timeout: Duration) -> Routes {
     let admin = Router::new()
         .route(
             "/v1/config",
@@ -67,6 +70,8 @@ pub fn router(app: Arc<App>, timeout: Duration) -> impl HttpService {
         // For the `Bytes` and `Json` extractors of these routes; `POST /v1/check` reads its
         // body itself, and no other route reads one.
         .layer(DefaultBodyLimit::max(app.max_body));
+    // `direct` takes the decision routes before this router; they are here too for the
+    // router's answers around them (405 with `Allow` for `GET /v1/check`).
     let routes = Router::new()
         .route("/v1/check", post(check::check))
         .route("/v1/authorize", any(authorize::authorize))
@@ -75,9 +80,51 @@ pub fn router(app: Arc<App>, timeout: Duration) -> impl HttpService {
         .route("/metrics", get(ops::metrics))
         .merge(admin)
         .fallback(not_found);
-    let cors = cors(&app.cors_origins);
-    let routes = direct::Direct::new(app.clone(), routes.with_state(app));
-    with_layers(routes, timeout, cors)
+    Routes {
+        cors: cors(&app.cors_origins),
+        routes: routes.with_state(app.clone()),
+        app,
+        timeout,
+    }
+}
+
+/// The HTTP surface. Each connection is served by its own [`Served`], made with the
+/// connection's peer, so that the decision routes know the peer without a per-request
+/// extension (a map allocated, filled and dropped for every request).
+#[derive(Clone)]
+pub struct Routes {
+    app: Arc<App>,
+    routes: Router,
+    timeout: Duration,
+    cors: Option<CorsLayer>,
+}
+
+/// The service of one connection: the routes inside their layers.
+pub type Served = Layered<direct::Direct>;
+
+/// `S` inside the layers every request passes (see [`with_layers`]).
+type Layered<S> = edge::Edge<deadline::Deadline<Either<Cors<S>, S>>>;
+
+impl Routes {
+    /// The service of a connection from `peer`.
+    pub fn for_peer(&self, peer: SocketAddr) -> Served {
+        let direct = direct::Direct::new(self.app.clone(), self.routes.clone(), peer);
+        with_layers(direct, self.timeout, self.cors.clone())
+    }
+}
+
+impl<L: Listener<Addr = SocketAddr>> Service<IncomingStream<'_, L>> for Routes {
+    type Response = Served;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Served, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: IncomingStream<'_, L>) -> Self::Future {
+        std::future::ready(Ok(self.for_peer(*stream.remote_addr())))
+    }
 }
 
 /// What serves HTTP requests: the routes inside their layers.
@@ -103,11 +150,11 @@ impl<S> HttpService for S where
 /// headers), the timeout and CORS. They wrap the routed service once, and
 /// are served as they are rather than as a router's fallback: a layer on a router is
 /// applied to every route, and each level of routing clones and boxes what is below it.
-fn with_layers(
-    routes: impl HttpService,
+fn with_layers<S: HttpService>(
+    routes: S,
     timeout: Duration,
     cors: Option<CorsLayer>,
-) -> impl HttpService {
+) -> Layered<S> {
     tower::ServiceBuilder::new()
         .layer(edge::EdgeLayer)
         .layer(deadline::DeadlineLayer::new(timeout))
