@@ -397,15 +397,37 @@ async fn a_tier_and_its_keys_never_part_on_sqlite() {
         .await;
     assert_eq!(status, 409, "a switched-off key is still on silver: {v}");
 
-    // A whole new policy may drop the tier; the key then cannot be switched back on.
-    let r = api
-        .c
-        .put(format!("{}/v1/config", api.base))
-        .body(TIERS)
-        .send()
-        .await
-        .unwrap();
+    // Nor does a whole new policy drop it, and a refused one changes nothing.
+    let put_config = |body: String| {
+        api.c
+            .put(format!("{}/v1/config", api.base))
+            .body(body)
+            .send()
+    };
+    let r = put_config(TIERS.into()).await.unwrap();
+    assert_eq!(r.status(), 409);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["type"], "https://tollgate.dev/problems/tier-in-use");
+    let (_, tiers) = api.get("/v1/tiers").await;
+    assert!(tiers["tiers"]["silver"].is_object(), "{tiers}");
+    // A policy that keeps silver passes.
+    let (_, config) = api.get("/v1/config").await;
+    let r = put_config(config.to_string()).await.unwrap();
     assert_eq!(r.status(), 200);
+
+    // The configuration file is the operator's own: an edit that drops the tier takes
+    // effect, and the key then cannot be switched back on.
+    std::fs::write(
+        &server.config,
+        format!("database: {{ url: \"sqlite://tiers.db\" }}\n{TIERS}"),
+    )
+    .unwrap();
+    let dropped = eventually(Duration::from_secs(10), || async {
+        let (_, tiers) = api.get("/v1/tiers").await;
+        tiers["tiers"].get("silver").is_none()
+    })
+    .await;
+    assert!(dropped, "the file's edit was not loaded");
     let (status, v) = api
         .patch(&format!("/v1/keys/{id}"), json!({"enabled": true}))
         .await;

@@ -185,6 +185,11 @@ pub async fn put_config(
         ))
         .into_response();
     }
+    // No tier that keys are on is dropped, and no key is put on one meanwhile.
+    let _turn = app.tier_turn.write().await;
+    if let Err(refused) = super::tiers::keep_tiers_in_use(&app, &policy).await {
+        return refused;
+    }
     match app.replace_policy(&policy) {
         Ok(now) => axum::Json(now).into_response(),
         Err(errs) => policy_problem(errs).into_response(),

@@ -59,6 +59,54 @@ fn edit_tiers<T>(
     })
 }
 
+/// Refuses (409) when a key that is not revoked is on tier `name`: a tier is removed only
+/// once its keys have moved. Called with `tier_turn` held for writing.
+async fn keep_if_in_use(app: &App, name: &str) -> Result<(), Response> {
+    let Some(reg) = &app.registry else {
+        return Ok(());
+    };
+    for status in [KeyStatus::Active, KeyStatus::Disabled] {
+        let filter = KeyFilter {
+            tier: Some(name.to_owned()),
+            status: Some(status),
+            limit: Some(1),
+            ..Default::default()
+        };
+        match reg.list_keys(&filter).await {
+            Ok(keys) if !keys.is_empty() => {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "tier-in-use",
+                    "Keys are on this tier",
+                    Some(format!(
+                        "move the keys of tier {name:?} first (GET /v1/keys?tier={name})"
+                    )),
+                )
+                .into_response());
+            }
+            Ok(_) => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Refuses (409) a new policy that would drop a tier keys are on, as
+/// `DELETE /v1/tiers/{name}` would. A `tiers` section that is not a map is left to the
+/// policy's validation. Called with `tier_turn` held for writing.
+pub(crate) async fn keep_tiers_in_use(app: &App, policy: &Value) -> Result<(), Response> {
+    let none = Map::new();
+    let kept = match policy.get("tiers") {
+        None | Some(Value::Null) => &none,
+        Some(Value::Object(m)) => m,
+        Some(_) => return Ok(()),
+    };
+    for name in tiers_of(app).keys().filter(|t| !kept.contains_key(*t)) {
+        keep_if_in_use(app, name).await?;
+    }
+    Ok(())
+}
+
 /// `GET /v1/tiers`: every tier's spec, by name.
 pub async fn list(State(app): State<Arc<App>>) -> Response {
     Json(json!({ "tiers": tiers_of(&app) })).into_response()
@@ -105,30 +153,8 @@ pub async fn delete(State(app): State<Arc<App>>, Path(name): Path<String>) -> Re
     }
     // No key may land on the tier between the check below and its removal.
     let _turn = app.tier_turn.write().await;
-    if let Some(reg) = &app.registry {
-        for status in [KeyStatus::Active, KeyStatus::Disabled] {
-            let filter = KeyFilter {
-                tier: Some(name.clone()),
-                status: Some(status),
-                limit: Some(1),
-                ..Default::default()
-            };
-            match reg.list_keys(&filter).await {
-                Ok(keys) if !keys.is_empty() => {
-                    return Problem::new(
-                        StatusCode::CONFLICT,
-                        "tier-in-use",
-                        "Keys are on this tier",
-                        Some(format!(
-                            "move the keys of tier {name:?} first (GET /v1/keys?tier={name})"
-                        )),
-                    )
-                    .into_response();
-                }
-                Ok(_) => {}
-                Err(e) => return failed(e),
-            }
-        }
+    if let Err(refused) = keep_if_in_use(&app, &name).await {
+        return refused;
     }
     // Removed by name under the change's turn: a change made meanwhile is kept.
     match edit_tiers(&app, |tiers| tiers.remove(&name)) {
