@@ -20,7 +20,7 @@ use tollgate_redis::RedisStore;
 use crate::config::{self, Config};
 use crate::store::AnyStore;
 use tollgate_core::Code;
-use tollgate_registry::{KeyRecord, VerifyError};
+use tollgate_registry::{KeyFilter, KeyRecord, KeyStatus, RegistryError, VerifyError};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -245,6 +245,25 @@ impl App {
     pub fn fingerprint(&self, api_key: &str) -> String {
         let h = foldhash::quality::FixedState::with_seed(self.key_seed).hash_one(api_key);
         format!("kfp_{h:016x}")
+    }
+
+    /// Whether a key that is not revoked is on tier `name`.
+    pub async fn keys_on_tier(&self, name: &str) -> Result<bool, RegistryError> {
+        let Some(reg) = &self.registry else {
+            return Ok(false);
+        };
+        for status in [KeyStatus::Active, KeyStatus::Disabled] {
+            let filter = KeyFilter {
+                tier: Some(name.to_owned()),
+                status: Some(status),
+                limit: Some(1),
+                ..Default::default()
+            };
+            if !reg.list_keys(&filter).await?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Reloads the configuration file. On error the policy in force stays.

@@ -59,9 +59,44 @@ pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::Recommended
             let now = std::fs::read(&path).ok();
             if force || (now.is_some() && now != last) {
                 last = now;
-                let _ = app.reload();
+                let tiers: Vec<String> = app
+                    .limiter
+                    .policy()
+                    .tiers()
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect();
+                if app.reload().is_ok() {
+                    warn_of_dropped_tiers(&app, tiers).await;
+                }
             }
         }
     });
     Ok(watcher)
+}
+
+/// Logs each tier of `before` that the policy now in force has dropped while keys are on
+/// it. The file is the operator's own, so the edit stands; its keys get only their own
+/// overrides and the policy's rules until they move.
+async fn warn_of_dropped_tiers(app: &App, before: Vec<String>) {
+    let dropped: Vec<String> = {
+        let policy = app.limiter.policy();
+        before
+            .into_iter()
+            .filter(|t| policy.tiers().get(t).is_none())
+            .collect()
+    };
+    for tier in &dropped {
+        match app.keys_on_tier(tier).await {
+            Ok(true) => tracing::warn!(
+                tier = %tier,
+                "the reloaded policy has no tier {tier:?}, and keys are on it: they get only \
+                 their own overrides and the policy's rules until moved (GET /v1/keys?tier={tier})"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(tier = %tier, "cannot tell whether keys are on the dropped tier: {e}")
+            }
+        }
+    }
 }

@@ -428,6 +428,17 @@ async fn a_tier_and_its_keys_never_part_on_sqlite() {
     })
     .await;
     assert!(dropped, "the file's edit was not loaded");
+    let warned = eventually(Duration::from_secs(10), || async {
+        server
+            .log_text()
+            .contains(r#"the reloaded policy has no tier "silver", and keys are on it"#)
+    })
+    .await;
+    assert!(
+        warned,
+        "no warning of the keys left on silver:\n{}",
+        server.log_text()
+    );
     let (status, v) = api
         .patch(&format!("/v1/keys/{id}"), json!({"enabled": true}))
         .await;

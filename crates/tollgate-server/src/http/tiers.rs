@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tollgate_core::policy::ConfigErrors;
-use tollgate_registry::{KeyFilter, KeyStatus};
 
 use super::admin::{policy_problem, yaml_body};
 use super::keys::failed;
@@ -62,33 +61,19 @@ fn edit_tiers<T>(
 /// Refuses (409) when a key that is not revoked is on tier `name`: a tier is removed only
 /// once its keys have moved. Called with `tier_turn` held for writing.
 async fn keep_if_in_use(app: &App, name: &str) -> Result<(), Response> {
-    let Some(reg) = &app.registry else {
-        return Ok(());
-    };
-    for status in [KeyStatus::Active, KeyStatus::Disabled] {
-        let filter = KeyFilter {
-            tier: Some(name.to_owned()),
-            status: Some(status),
-            limit: Some(1),
-            ..Default::default()
-        };
-        match reg.list_keys(&filter).await {
-            Ok(keys) if !keys.is_empty() => {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "tier-in-use",
-                    "Keys are on this tier",
-                    Some(format!(
-                        "move the keys of tier {name:?} first (GET /v1/keys?tier={name})"
-                    )),
-                )
-                .into_response());
-            }
-            Ok(_) => {}
-            Err(e) => return Err(failed(e)),
-        }
+    match app.keys_on_tier(name).await {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "tier-in-use",
+            "Keys are on this tier",
+            Some(format!(
+                "move the keys of tier {name:?} first (GET /v1/keys?tier={name})"
+            )),
+        )
+        .into_response()),
+        Err(e) => Err(failed(e)),
     }
-    Ok(())
 }
 
 /// Refuses (409) a new policy that would drop a tier keys are on, as
