@@ -62,7 +62,8 @@ rules:
   - { name: per-user, match: { user: "*" }, key: "user:{user}", algorithm: gcra, limit: 1000000, period: 1s }
 YAML
 TOLLGATE_LOG=warn "$TOLLGATE" serve --config "$tmp/tollgate.yaml" >"$tmp/tollgate.out" 2>&1 &
-pids+=($!)
+tpid=$!
+pids+=($tpid)
 
 nport=$(free_port)
 mkdir -p "$tmp/nginx/www"
@@ -93,15 +94,17 @@ http {
 }
 CONF
 "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
-pids+=($!)
+npid=$!
+pids+=($npid)
 wait_port "$tport"
 wait_port "$nport"
 
 lua_done='
 done = function(summary, latency, requests)
   local secs = summary.duration / 1e6
-  io.write(string.format("RESULT %.0f %d %d\n", summary.requests / secs, latency:percentile(99),
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
+  io.write(string.format("RESULT %.0f %d %d %d\n", summary.requests / secs, latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
+    summary.requests))
 end'
 cat >"$tmp/check.lua" <<LUA
 request = function()
@@ -123,8 +126,24 @@ end
 $lua_done
 LUA
 
-run_wrk() { # port script
-  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$2" "http://127.0.0.1:$1" | awk '/^RESULT/ {print $2, $3, $4}'
+# CPU time the server spends per answer, in user space and in the kernel, from the
+# processes' own accounting (every thread; nginx's workers too): where a gap in
+# throughput comes from when the load generator shares the cores.
+ticks() { # pid...: user and system clock ticks, summed
+  for p in "$@"; do awk '{print $14, $15}' "/proc/$p/stat"; done | awk '{u += $1; s += $2} END {print u + 0, s + 0}'
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+run_wrk() { # port script pid...: rps, p99, errors, user and system microseconds per answer
+  local port=$1 script=$2
+  shift 2
+  local before after
+  before=$(ticks "$@")
+  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$script" "http://127.0.0.1:$port" >"$tmp/wrk.out"
+  after=$(ticks "$@")
+  awk -v b="$before" -v a="$after" -v tick="$TICK_US" '/^RESULT/ {
+    split(b, x, " "); split(a, y, " "); n = ($5 > 0) ? $5 : 1
+    printf "%s %s %s %.2f %.2f\n", $2, $3, $4, (y[1] - x[1]) * tick / n, (y[2] - x[2]) * tick / n
+  }' "$tmp/wrk.out"
 }
 fixed() { # url [oha args...]: rps, p99 in microseconds, success in percent
   local url=$1
@@ -143,9 +162,9 @@ PY
 targets=(nginx check authorize)
 saturate() { # target
   case $1 in
-    nginx) run_wrk "$nport" "$tmp/nginx.lua" ;;
-    check) run_wrk "$tport" "$tmp/check.lua" ;;
-    authorize) run_wrk "$tport" "$tmp/authorize.lua" ;;
+    nginx) run_wrk "$nport" "$tmp/nginx.lua" "$npid" $(pgrep -P "$npid") ;;
+    check) run_wrk "$tport" "$tmp/check.lua" "$tpid" ;;
+    authorize) run_wrk "$tport" "$tmp/authorize.lua" "$tpid" ;;
   esac
 }
 at_rate() { # target
@@ -175,14 +194,16 @@ def med(kind, t, col):
     return statistics.median(r[col] for r in rows(kind, t))
 names = {"nginx": "nginx limit_req (GET /?user=N)", "check": "tollgate POST /v1/check",
          "authorize": "tollgate GET /v1/authorize"}
-print(f"{wrk} over 10000 users, median of {rounds} interleaved rounds (p99 in microseconds)")
-print(f"{'target':<34} {'rps':>9} {'p99_us':>8} {'errors':>7} {'rps/nginx':>10} {'p99/nginx':>10}   rps per round")
+print(f"{wrk} over 10000 users, median of {rounds} interleaved rounds (p99 in microseconds;")
+print("cpu_us: the server's CPU time per answer, user + kernel, in microseconds)")
+print(f"{'target':<34} {'rps':>9} {'p99_us':>8} {'errors':>7} {'rps/nginx':>10} {'p99/nginx':>10} {'cpu_us':>11}   rps per round")
 n_rps, n_p99 = med("sat", "nginx", 0), med("sat", "nginx", 1)
 for t in ("nginx", "check", "authorize"):
     rps, p99 = med("sat", t, 0), med("sat", t, 1)
     errs = sum(r[2] for r in rows("sat", t))
     each = " ".join(f"{r[0]:.0f}" for r in rows("sat", t))
-    print(f"{names[t]:<34} {rps:>9.0f} {p99:>8.0f} {errs:>7.0f} {rps / n_rps:>10.2f} {p99 / n_p99:>10.2f}   {each}")
+    cpu = f"{med('sat', t, 3):.1f}+{med('sat', t, 4):.1f}"
+    print(f"{names[t]:<34} {rps:>9.0f} {p99:>8.0f} {errs:>7.0f} {rps / n_rps:>10.2f} {p99 / n_p99:>10.2f} {cpu:>11}   {each}")
 print()
 print(f"{oha}: p99 at a fixed rate, median of {rounds} rounds")
 for t in ("nginx", "authorize", "check"):
