@@ -2,19 +2,19 @@
 //! `ForwardAuth` and Caddy `forward_auth`. The subject comes from headers; the answer is
 //! 200, or 429 with `Retry-After`, the rate-limit headers and a problem body.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Query, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tollgate_core::{Code, Mode, Subject};
 
 use super::problem::Problem;
-use super::{Peer, set_headers};
+use super::set_headers;
 use crate::app::App;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -109,10 +109,10 @@ pub struct AuthorizeQuery {
     pub deny_status: Option<u16>,
 }
 
-/// `/v1/authorize`.
+/// `/v1/authorize` (any method), from a connection whose peer is `peer`.
 pub async fn authorize(
-    State(app): State<Arc<App>>,
-    peer: Peer,
+    app: Arc<App>,
+    peer: SocketAddr,
     query: Result<Query<AuthorizeQuery>, QueryRejection>,
     // The request itself rather than a `HeaderMap`, which would be a copy of its headers.
     req: Request,
@@ -138,7 +138,7 @@ pub async fn authorize(
     let f = Forwarded::read(req.headers());
     let ip = forwarded_ip(
         &app,
-        peer.0.ip(),
+        peer.ip(),
         f.xff.and_then(text),
         f.real_ip.and_then(text),
     );

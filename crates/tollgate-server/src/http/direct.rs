@@ -60,10 +60,9 @@ impl Service<Request<Body>> for Direct {
             DirectFuture::Handled { handled }
         } else if path == "/v1/authorize" {
             let query = Query::try_from_uri(req.uri());
-            let peer = ConnectInfo(self.peer);
             let handled = Box::pin(authorize::authorize(
-                State(self.app.clone()),
-                peer,
+                self.app.clone(),
+                self.peer,
                 query,
                 req,
             ));

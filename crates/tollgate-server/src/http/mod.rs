@@ -25,7 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{delete, get, post};
 use axum::serve::{IncomingStream, Listener};
 use tower::Service;
 use tower::util::Either;
@@ -70,11 +70,10 @@ pub fn router(app: Arc<App>, timeout: Duration) -> Routes {
         // For the `Bytes` and `Json` extractors of these routes; `POST /v1/check` reads its
         // body itself, and no other route reads one.
         .layer(DefaultBodyLimit::max(app.max_body));
-    // `direct` takes the decision routes before this router; they are here too for the
-    // router's answers around them (405 with `Allow` for `GET /v1/check`).
+    // `direct` takes `POST /v1/check` and every `/v1/authorize` before this router; the
+    // check route is here too for the router's 405 with `Allow` on its other methods.
     let routes = Router::new()
         .route("/v1/check", post(check::check))
-        .route("/v1/authorize", any(authorize::authorize))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -251,9 +250,6 @@ pub fn next_after<T, K>(items: &[T], limit: u32, id: impl Fn(&T) -> K) -> Option
         .filter(|_| items.len() == limit as usize)
         .map(id)
 }
-
-/// The peer address of a connection, for forward-auth's proxy trust.
-pub type Peer = axum::extract::ConnectInfo<SocketAddr>;
 
 #[cfg(test)]
 mod tests {
