@@ -272,6 +272,21 @@ async fn matrix(database: &str) {
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert!(h.contains_key("content-security-policy"), "{path}");
     }
+    // A decision is read by a service or a proxy, not shown as a page.
+    let decisions = [
+        c.post(server.url("/v1/check"))
+            .json(&json!({"subject": {"user": "7"}})),
+        c.get(server.url("/v1/authorize")),
+    ];
+    for req in decisions {
+        let r = req.send().await.unwrap();
+        let h = r.headers();
+        let at = r.url().path().to_string();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{at}");
+        assert_eq!(h["cache-control"], "no-store", "{at}");
+        assert!(!h.contains_key("x-frame-options"), "{at}");
+        assert!(!h.contains_key("content-security-policy"), "{at}");
+    }
     let preflight = |origin: &'static str| {
         c.request(Method::OPTIONS, server.url("/v1/keys"))
             .header("origin", origin)

@@ -221,9 +221,9 @@ fn decision_header(name: &str) -> Option<HeaderName> {
     })
 }
 
-/// Headers an answer with a decision carries at most: the decision's six, the security
-/// headers, the request id and a content type.
-pub const ANSWER_HEADERS: usize = 6 + edge::SECURITY_HEADER_COUNT + 2;
+/// Headers an answer with a decision carries at most: the decision's six, the decision
+/// routes' security headers, the request id and a content type.
+pub const ANSWER_HEADERS: usize = 6 + edge::MACHINE_HEADER_COUNT + 2;
 
 /// Sets the rate-limit headers of a decision on a response. The values move into the
 /// response rather than being copied.
@@ -231,7 +231,7 @@ pub fn set_headers(res: &mut Response, headers: tollgate_core::Headers) {
     let map = res.headers_mut();
     // Room for the security headers and the request id too, so the map grows at most once
     // (not at all when the answer was made with room for them).
-    map.reserve(headers.0.len() + edge::SECURITY_HEADER_COUNT + 2);
+    map.reserve(headers.0.len() + edge::MACHINE_HEADER_COUNT + 2);
     for (name, value) in headers.0 {
         if let (Some(name), Ok(v)) = (
             decision_header(name),
