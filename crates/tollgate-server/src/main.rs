@@ -376,21 +376,16 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         let addr = listener.local_addr()?;
         let router = http::router(app.clone(), timeout);
         let mut threads = Vec::new();
-        for (i, inbox) in spread::spread(listener, workers, stopped.clone())?.into_iter().enumerate() {
+        for (i, inbox) in spread::spread(listener, workers, stopped.clone()).into_iter().enumerate() {
             let router = router.clone();
-            let mut stopped = stopped.clone();
+            let stopped = stopped.clone();
             let worker = tokio::runtime::Builder::new_current_thread()
                 .event_interval(HTTP_EVENT_INTERVAL)
                 .enable_all()
                 .build()?;
             let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
-                worker.block_on(async move {
-                    axum::serve(inbox, router)
-                        .with_graceful_shutdown(async move {
-                            let _ = stopped.wait_for(|s| *s).await;
-                        })
-                        .await
-                })
+                worker.block_on(http::serve::serve(inbox, router, stopped));
+                std::io::Result::Ok(())
             })?;
             threads.push(thread);
         }
@@ -479,7 +474,7 @@ fn spawn_grpc(
     let listener = bind(at).with_context(|| format!("binding gRPC {at}"))?;
     let addr = listener.local_addr()?;
     let mut threads = Vec::new();
-    for (i, inbox) in spread::spread(listener, workers, stopped.clone())?
+    for (i, inbox) in spread::spread(listener, workers, stopped.clone())
         .into_iter()
         .enumerate()
     {

@@ -18,11 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-/// One worker's share of the connections: an axum [`Listener`](axum::serve::Listener) and a
-/// stream of connections for tonic. Created on the accepting runtime; used on the worker's.
+/// One worker's share of the connections: for [`serve`](crate::http::serve::serve), and
+/// a stream of connections for tonic. Created on the accepting runtime; used on the worker's.
 pub struct Inbox {
     rx: mpsc::UnboundedReceiver<Handed>,
-    local: SocketAddr,
 }
 
 /// A connection on its way from the acceptor to a worker.
@@ -49,14 +48,13 @@ pub fn spread(
     listener: TcpListener,
     workers: usize,
     mut stopped: watch::Receiver<bool>,
-) -> io::Result<Vec<Inbox>> {
-    let local = listener.local_addr()?;
+) -> Vec<Inbox> {
     let mut outs = Vec::with_capacity(workers);
     let mut inboxes = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (tx, rx) = mpsc::unbounded_channel();
         outs.push((tx, Arc::new(AtomicUsize::new(0))));
-        inboxes.push(Inbox { rx, local });
+        inboxes.push(Inbox { rx });
     }
     tokio::spawn(async move {
         loop {
@@ -106,7 +104,7 @@ pub fn spread(
             }
         }
     });
-    Ok(inboxes)
+    inboxes
 }
 
 /// Errors of one connection, not of the listener: the next accept may well succeed.
@@ -122,7 +120,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 impl Inbox {
     /// The next connection, registered with the calling (worker's) runtime. Once the
     /// acceptor has stopped, never returns: the server's own shutdown ends the wait.
-    async fn next(&mut self) -> (Conn, SocketAddr) {
+    pub async fn next(&mut self) -> (Conn, SocketAddr) {
         loop {
             let Some(handed) = self.rx.recv().await else {
                 return std::future::pending().await;
@@ -149,19 +147,6 @@ impl Handed {
                 None
             }
         }
-    }
-}
-
-impl axum::serve::Listener for Inbox {
-    type Io = Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Conn, SocketAddr) {
-        self.next().await
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
     }
 }
 
@@ -251,7 +236,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = watch::channel(false);
-        (addr, stop, spread(listener, workers, stopped).unwrap())
+        (addr, stop, spread(listener, workers, stopped))
     }
 
     /// Waits, up to a deadline, for connections to `addr` to be refused.

@@ -204,3 +204,80 @@ async fn a_second_server_on_a_taken_address_stops_with_a_clear_error() {
     );
     assert!(first.alive().await);
 }
+
+/// The receive queue of the server's end of the connection from `client` to `server`
+/// (how many bytes it has not read yet), from `/proc/net/tcp`.
+fn unread_by_server(server: std::net::SocketAddr, client: std::net::SocketAddr) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (port(f[1])? == server.port() && port(f[2])? == client.port())
+            .then(|| u64::from_str_radix(f[4].split(':').nth(1)?, 16).ok())
+            .flatten()
+    })
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_and_closes_idle_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = Server::start("rules: []");
+    assert!(s.alive().await);
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = br#"{"subject":{"user":"42"}}"#;
+    let head = format!(
+        "POST /v1/check HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    busy.write_all(head.as_bytes()).await.unwrap();
+    busy.write_all(&body[..7]).await.unwrap();
+    // Stopping before the server has read the head would find the connection idle.
+    let me = busy.local_addr().unwrap();
+    let read = eventually(Duration::from_secs(10), || async move {
+        unread_by_server(addr, me) == Some(0)
+    })
+    .await;
+    assert!(read, "the server never read the request's head");
+    signal(&s, "TERM");
+    // Stopping refuses new connections first, while the request in flight is still open.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still accepting");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "the idle connection stayed open: {closed:?}"
+    );
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "stopped with a request in flight"
+    );
+
+    busy.write_all(&body[7..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), busy.read_to_end(&mut answer))
+        .await
+        .expect("the answer never came")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("connection: close\r\n"), "{answer}");
+    assert!(answer.contains(r#""allowed":true"#), "{answer}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tollgate did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}

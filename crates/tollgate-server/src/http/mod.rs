@@ -10,13 +10,13 @@ mod edge;
 pub mod keys;
 pub mod ops;
 pub mod problem;
+pub mod serve;
 pub mod tiers;
 pub mod usage;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,7 +26,6 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
-use axum::serve::{IncomingStream, Listener};
 use tower::Service;
 use tower::util::Either;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
@@ -109,20 +108,6 @@ impl Routes {
     pub fn for_peer(&self, peer: SocketAddr) -> Served {
         let direct = direct::Direct::new(self.app.clone(), self.routes.clone(), peer);
         with_layers(direct, self.timeout, self.cors.clone())
-    }
-}
-
-impl<L: Listener<Addr = SocketAddr>> Service<IncomingStream<'_, L>> for Routes {
-    type Response = Served;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Served, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, stream: IncomingStream<'_, L>) -> Self::Future {
-        std::future::ready(Ok(self.for_peer(*stream.remote_addr())))
     }
 }
 
