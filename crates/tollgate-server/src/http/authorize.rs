@@ -3,7 +3,6 @@
 //! 200, or 429 with `Retry-After`, the rate-limit headers and a problem body.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
@@ -111,7 +110,7 @@ pub struct AuthorizeQuery {
 
 /// `/v1/authorize` (any method), from a connection whose peer is `peer`.
 pub async fn authorize(
-    app: Arc<App>,
+    app: &App,
     peer: SocketAddr,
     query: Result<Query<AuthorizeQuery>, QueryRejection>,
     // The request itself rather than a `HeaderMap`, which would be a copy of its headers.
@@ -137,7 +136,7 @@ pub async fn authorize(
     let mut subject = Subject::new();
     let f = Forwarded::read(req.headers());
     let ip = forwarded_ip(
-        &app,
+        app,
         peer.ip(),
         f.xff.and_then(text),
         f.real_ip.and_then(text),

@@ -240,6 +240,11 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, Problem> {
 
 /// `POST /v1/check`.
 pub async fn check(State(app): State<Arc<App>>, req: Request) -> Response {
+    serve(&app, req).await
+}
+
+/// `POST /v1/check` on `app`.
+pub async fn serve(app: &App, req: Request) -> Response {
     let body = match read_body(req.into_body(), app.max_body).await {
         Ok(b) => b,
         Err(p) => return p.into_response(),
@@ -260,7 +265,7 @@ pub async fn check(State(app): State<Arc<App>>, req: Request) -> Response {
                 cost: cost.unwrap_or(1),
                 dry_run: dry_run.unwrap_or(false),
             };
-            match decide(&app, &req, "subject").await {
+            match decide(app, &req, "subject").await {
                 Ok((json, headers)) => {
                     let mut res = json_response(json);
                     set_headers(&mut res, headers);
@@ -285,7 +290,7 @@ pub async fn check(State(app): State<Arc<App>>, req: Request) -> Response {
             let mut out = Vec::with_capacity(64 + checks.len() * 256);
             out.extend_from_slice(b"{\"results\":[");
             for (i, req) in checks.iter().enumerate() {
-                match decide(&app, req, &format!("checks[{i}].subject")).await {
+                match decide(app, req, &format!("checks[{i}].subject")).await {
                     Ok((json, _)) => {
                         if i > 0 {
                             out.push(b',');

@@ -11,12 +11,11 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
@@ -30,14 +29,14 @@ use crate::app::App;
 /// connection.
 #[derive(Clone)]
 pub struct Direct {
-    app: Arc<App>,
+    app: &'static App,
     routes: Router,
     peer: SocketAddr,
 }
 
 impl Direct {
     /// Serves `routes` to a connection from `peer`, taking the decision routes first.
-    pub fn new(app: Arc<App>, routes: Router, peer: SocketAddr) -> Self {
+    pub fn new(app: &'static App, routes: Router, peer: SocketAddr) -> Self {
         Direct { app, routes, peer }
     }
 }
@@ -56,16 +55,11 @@ impl Service<Request<Body>> for Direct {
     fn call(&mut self, mut req: Request<Body>) -> DirectFuture {
         let path = req.uri().path();
         if path == "/v1/check" && req.method() == Method::POST {
-            let handled = Box::pin(check::check(State(self.app.clone()), req));
+            let handled = Box::pin(check::serve(self.app, req));
             DirectFuture::Handled { handled }
         } else if path == "/v1/authorize" {
             let query = Query::try_from_uri(req.uri());
-            let handled = Box::pin(authorize::authorize(
-                self.app.clone(),
-                self.peer,
-                query,
-                req,
-            ));
+            let handled = Box::pin(authorize::authorize(self.app, self.peer, query, req));
             DirectFuture::Handled { handled }
         } else {
             req.extensions_mut().insert(ConnectInfo(self.peer));

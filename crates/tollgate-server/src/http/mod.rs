@@ -34,7 +34,7 @@ use crate::app::App;
 use problem::Problem;
 
 /// The whole HTTP surface, from which each connection gets its service.
-pub fn router(app: Arc<App>, timeout: Duration) -> Routes {
+pub fn router(app: &'static Arc<App>, timeout: Duration) -> Routes {
     let admin = Router::new()
         .route(
             "/v1/config",
@@ -91,7 +91,7 @@ pub fn router(app: Arc<App>, timeout: Duration) -> Routes {
 /// extension (a map allocated, filled and dropped for every request).
 #[derive(Clone)]
 pub struct Routes {
-    app: Arc<App>,
+    app: &'static App,
     routes: Router,
     timeout: Duration,
     cors: Option<CorsLayer>,
@@ -106,7 +106,7 @@ type Layered<S> = edge::Edge<deadline::Deadline<Either<Cors<S>, S>>>;
 impl Routes {
     /// The service of a connection from `peer`.
     pub fn for_peer(&self, peer: SocketAddr) -> Served {
-        let direct = direct::Direct::new(self.app.clone(), self.routes.clone(), peer);
+        let direct = direct::Direct::new(self.app, self.routes.clone(), peer);
         with_layers(direct, self.timeout, self.cors.clone())
     }
 }
