@@ -19,6 +19,7 @@ use tollgate_redis::RedisStore;
 
 use crate::config::{self, Config};
 use crate::store::AnyStore;
+use crate::tally::{Latency, Slot, TALLIES};
 use tollgate_core::Code;
 use tollgate_registry::{KeyFilter, KeyRecord, KeyStatus, RegistryError, VerifyError};
 
@@ -349,12 +350,14 @@ impl App {
         // registry on every request cost about a tenth of the throughput.
         HANDLES.with(|cell| {
             let mut h = cell.borrow_mut();
-            h.latency.record(started.elapsed().as_secs_f64());
+            h.latency.record(started.elapsed());
             let code = d.code.as_str();
             h.requests
                 .entry(code)
-                .or_insert_with(|| metrics::counter!("tollgate_requests_total", "code" => code))
-                .increment(1);
+                .or_insert_with(|| {
+                    TALLIES.counter(metrics::counter!("tollgate_requests_total", "code" => code))
+                })
+                .add(1);
             for l in &d.limits {
                 let outcome = match (l.exceeded(), l.shadow()) {
                     (false, _) => 0,
@@ -371,10 +374,10 @@ impl App {
                             RuleCounters::new(&l.rule.name, l.rule.on_store_error.name())
                         }),
                 };
-                rule.outcomes[outcome].increment(1);
+                rule.outcomes[outcome].add(1);
                 if l.degraded {
-                    rule.store_errors.increment(1);
-                    rule.degraded.increment(1);
+                    rule.store_errors.add(1);
+                    rule.degraded.add(1);
                 }
             }
         });
@@ -387,22 +390,24 @@ impl App {
 }
 
 struct RuleCounters {
-    outcomes: [metrics::Counter; 3],
-    store_errors: metrics::Counter,
-    degraded: metrics::Counter,
+    outcomes: [Arc<Slot>; 3],
+    store_errors: Arc<Slot>,
+    degraded: Arc<Slot>,
 }
 
 impl RuleCounters {
     fn new(rule: &str, fail_policy: &'static str) -> Self {
-        let outcome = |o: &'static str| metrics::counter!("tollgate_decisions_total", "rule" => rule.to_owned(), "outcome" => o);
+        let outcome = |o: &'static str| {
+            TALLIES.counter(metrics::counter!("tollgate_decisions_total", "rule" => rule.to_owned(), "outcome" => o))
+        };
         RuleCounters {
             outcomes: [
                 outcome("allowed"),
                 outcome("denied"),
                 outcome("shadow_denied"),
             ],
-            store_errors: metrics::counter!("tollgate_store_errors_total", "rule" => rule.to_owned()),
-            degraded: metrics::counter!("tollgate_degraded_decisions_total", "rule" => rule.to_owned(), "fail_policy" => fail_policy),
+            store_errors: TALLIES.counter(metrics::counter!("tollgate_store_errors_total", "rule" => rule.to_owned())),
+            degraded: TALLIES.counter(metrics::counter!("tollgate_degraded_decisions_total", "rule" => rule.to_owned(), "fail_policy" => fail_policy)),
         }
     }
 }
@@ -412,14 +417,14 @@ impl RuleCounters {
 type LocalMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 struct Handles {
-    latency: metrics::Histogram,
-    requests: LocalMap<&'static str, metrics::Counter>,
+    latency: Arc<Latency>,
+    requests: LocalMap<&'static str, Arc<Slot>>,
     rules: LocalMap<Box<str>, RuleCounters>,
 }
 
 thread_local! {
     static HANDLES: RefCell<Handles> = RefCell::new(Handles {
-        latency: metrics::histogram!("tollgate_decision_seconds"),
+        latency: TALLIES.latency(),
         requests: LocalMap::default(),
         rules: LocalMap::default(),
     });

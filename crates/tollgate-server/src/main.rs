@@ -10,6 +10,7 @@ mod http;
 mod reload;
 mod spread;
 mod store;
+mod tally;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -324,10 +325,8 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             return Ok(ExitCode::FAILURE);
         }
     };
+    // The decision latency histogram is kept and rendered by `tally`.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[
-            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
-        ])?
         .install_recorder()
         .context("installing the metrics recorder")?;
     // One control runtime for signals, reloads, the sweeper and accepting connections; one

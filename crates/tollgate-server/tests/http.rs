@@ -695,3 +695,53 @@ fn the_example_configurations_are_valid() {
     }
     assert!(seen >= 1);
 }
+
+/// Each worker thread counts its decisions on its own; a scrape adds them all up, exactly,
+/// however the connections were spread, and scraping again changes nothing.
+#[tokio::test]
+async fn metrics_count_every_decision_of_every_worker() {
+    let s = Server::start(
+        "rules:\n  - { name: per-user, match: { user: \"*\" }, key: \"user:{user}\", limit: 60, period: 1h }\n",
+    );
+    assert!(s.alive().await);
+    let url = s.url("/v1/check");
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                // A client of its own: a connection of its own.
+                let c = reqwest::Client::new();
+                for _ in 0..20 {
+                    let r = c
+                        .post(&url)
+                        .json(&json!({"subject": {"user": "m"}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    for _ in 0..2 {
+        let metrics = reqwest::get(s.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in [
+            "tollgate_requests_total{code=\"OK\"} 60\n",
+            "tollgate_requests_total{code=\"RATE_LIMITED\"} 100\n",
+            "tollgate_decisions_total{rule=\"per-user\",outcome=\"allowed\"} 60\n",
+            "tollgate_decisions_total{rule=\"per-user\",outcome=\"denied\"} 100\n",
+            "tollgate_decision_seconds_bucket{le=\"+Inf\"} 160\n",
+            "tollgate_decision_seconds_count 160\n",
+        ] {
+            assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+        }
+    }
+}

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::problem::Problem;
 use crate::app::App;
+use crate::tally::TALLIES;
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> &'static str {
@@ -41,9 +42,8 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    TALLIES.publish();
+    let mut text = app.metrics.render();
+    text.push_str(&TALLIES.render_latency());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
