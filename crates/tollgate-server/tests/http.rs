@@ -509,12 +509,7 @@ async fn hot_reload_by_rename_under_load_fails_no_request() {
         .await
         .unwrap();
     assert_eq!(body["limits"][0]["name"], "after");
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("tollgate_reloads_total{result=\"failed\"}"),
         "{metrics}"
@@ -727,12 +722,7 @@ async fn metrics_count_every_decision_of_every_worker() {
         c.await.unwrap();
     }
     for _ in 0..2 {
-        let metrics = reqwest::get(s.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = s.metrics().await;
         for line in [
             "tollgate_requests_total{code=\"OK\"} 60\n",
             "tollgate_requests_total{code=\"RATE_LIMITED\"} 100\n",

@@ -149,17 +149,7 @@ async fn sigterm_stops_gracefully() {
     let mut s = Server::start("rules: []");
     assert!(s.alive().await);
     signal(&s, "TERM");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "tollgate did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = s.exited().await;
     assert!(status.success(), "{status:?}");
 }
 
@@ -268,16 +258,6 @@ async fn sigterm_finishes_the_request_in_flight_and_closes_idle_connections() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.contains("connection: close\r\n"), "{answer}");
     assert!(answer.contains(r#""allowed":true"#), "{answer}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "tollgate did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = s.exited().await;
     assert!(status.success(), "{status:?}");
 }

@@ -114,6 +114,28 @@ impl Server {
     }
 
     /// The server still answers.
+    /// What `GET /metrics` answers.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Waits, up to a deadline, for the server to exit, and gives its status.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "tollgate did not stop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn alive(&self) -> bool {
         reqwest::get(self.url("/healthz"))
             .await
