@@ -325,7 +325,8 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             return Ok(ExitCode::FAILURE);
         }
     };
-    // The decision latency histogram is kept and rendered by `tally`.
+    // The recorder holds no histogram, so it needs no upkeep: the decision latency
+    // histogram is kept and rendered by `tally`.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -373,7 +374,6 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             None => None,
         };
         spawn_sweeper(app.clone());
-        spawn_metrics_upkeep(app.clone());
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let listener = bind(listen).with_context(|| format!("binding HTTP {listen}"))?;
@@ -558,19 +558,6 @@ fn spawn_sweeper(app: Arc<app::App>) {
                 metrics::gauge!("tollgate_live_counters").set(live as f64);
             }
             app.limiter.store().export_metrics();
-        }
-    });
-}
-
-/// Folds recorded histogram samples into their buckets every second. Left alone they pile
-/// up until a scrape (without bound when nothing scrapes), and the scrape that drains them
-/// holds its thread for the whole backlog.
-fn spawn_metrics_upkeep(app: Arc<app::App>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            app.metrics.run_upkeep();
         }
     });
 }
