@@ -32,6 +32,8 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<Cidr>,
     /// The longest a request may take.
     pub request_timeout: Duration,
+    /// The longest a connection may go without starting a request, none being in flight.
+    pub idle_timeout: Duration,
     /// The largest request body accepted.
     pub max_body: usize,
     /// Where the Envoy rate limit service (gRPC) listens; `None` when `off`.
@@ -552,6 +554,9 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         trusted_proxies: Vec::new(),
         request_timeout: Duration::from_secs(5),
+        // nginx's `keepalive_timeout`: longer than the 60 s for which proxies keep idle
+        // upstream connections by default, so a proxy is not the one to find them closed.
+        idle_timeout: Duration::from_secs(75),
         max_body: 64 * 1024,
         grpc_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
         grpc: GrpcSettings::default(),
@@ -567,6 +572,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                 "listen",
                 "trusted_proxies",
                 "request_timeout",
+                "idle_timeout",
                 "max_body",
                 "grpc_listen",
                 "grpc_legacy_headers",
@@ -626,6 +632,12 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                 errs.push("server.request_timeout", "must be longer than zero");
             }
             server.request_timeout = Duration::from_nanos(d);
+        }
+        if let Some(d) = get_duration(m, "idle_timeout", "server", &mut errs) {
+            if d == 0 {
+                errs.push("server.idle_timeout", "must be longer than zero");
+            }
+            server.idle_timeout = Duration::from_nanos(d);
         }
         if let Some(v) = m.get("max_body") {
             let size = match v {
@@ -871,6 +883,7 @@ mod tests {
         let c = validate(parse_yaml(DEFAULT_YAML).unwrap(), None).unwrap();
         assert_eq!(c.policy.rules().len(), 3);
         assert_eq!(c.server.max_body, 64 * 1024);
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(75));
     }
 
     #[test]
@@ -995,7 +1008,7 @@ mod tests {
 
     #[test]
     fn errors_carry_paths() {
-        let doc = parse_yaml("server: {listen: nowhere, max_body: lots, colour: red}\nstore: {kind: etcd}\nrules: [{name: a, limit: 0, period: 1s}]").unwrap();
+        let doc = parse_yaml("server: {listen: nowhere, max_body: lots, colour: red, idle_timeout: 0s}\nstore: {kind: etcd}\nrules: [{name: a, limit: 0, period: 1s}]").unwrap();
         let got: Vec<String> = validate(doc, None)
             .unwrap_err()
             .0
@@ -1006,6 +1019,7 @@ mod tests {
             "server.colour: unknown field",
             "server.listen: \"nowhere\"",
             "server.max_body: \"lots\"",
+            "server.idle_timeout: must be longer than zero",
             "store.kind: \"etcd\"",
             "rules[0].limit: must be at least 1",
         ] {

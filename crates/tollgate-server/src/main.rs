@@ -341,6 +341,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         let grpc_listen = cfg.server.grpc_listen;
         let grpc_settings = cfg.server.grpc;
         let timeout = cfg.server.request_timeout;
+        let idle_timeout = cfg.server.idle_timeout;
         let registry = match &cfg.database {
             Some(db) => {
                 let secret = tollgate_registry::KeySecret::new(db.key_secret.clone())?;
@@ -388,7 +389,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
                 .enable_all()
                 .build()?;
             let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
-                worker.block_on(http::serve::serve(inbox, router, stopped));
+                worker.block_on(http::serve::serve(inbox, router, idle_timeout, stopped));
                 std::io::Result::Ok(())
             })?;
             threads.push(thread);

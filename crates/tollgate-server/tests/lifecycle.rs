@@ -261,3 +261,38 @@ async fn sigterm_finishes_the_request_in_flight_and_closes_idle_connections() {
     let status = s.exited().await;
     assert!(status.success(), "{status:?}");
 }
+
+/// A connection is closed once it has gone `server.idle_timeout` without starting a
+/// request: idle after an answer, or sending its head too slowly.
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_with_env("rules: []", &[("TOLLGATE_SERVER__IDLE_TIMEOUT", "300ms")]);
+    assert!(s.alive().await);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n")
+        .await
+        .unwrap();
+    for (name, conn, answered) in [("idle", &mut idle, true), ("slow", &mut slow, false)] {
+        let mut got = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut got)).await;
+        assert!(matches!(closed, Ok(Ok(_))), "{name}: still open");
+        let got = String::from_utf8_lossy(&got);
+        assert_eq!(
+            got.starts_with("HTTP/1.1 200 OK\r\n"),
+            answered,
+            "{name}: {got}"
+        );
+        assert!(
+            got.ends_with(if answered { "ok\n" } else { "" }),
+            "{name}: {got}"
+        );
+    }
+    assert!(s.alive().await);
+}
