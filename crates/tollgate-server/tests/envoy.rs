@@ -203,14 +203,9 @@ fn conformance_cases_through_python_grpcio_three_ways() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 3 * 40, "{checked} answers checked");
     // `detailed_metric` counts per full descriptor.
-    let metrics = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        reqwest::get(inline.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let metrics = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(inline.metrics());
     assert!(
         metrics
             .lines()
@@ -300,12 +295,7 @@ async fn tonic_client_bad_requests_legacy_headers_and_health() {
     );
 
     // The decisions are counted in the same metrics as HTTP's.
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(metrics.contains("tollgate_decisions_total"), "{metrics}");
 }
 

@@ -59,12 +59,7 @@ async fn a_reload_keeps_the_counters_of_unchanged_rules() {
 }
 
 async fn reloads_ok(s: &Server) -> u64 {
-    let text = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     text.lines()
         .find(|l| l.starts_with("tollgate_reloads_total{result=\"ok\"}"))
         .and_then(|l| l.rsplit(' ').next())

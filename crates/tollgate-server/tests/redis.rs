@@ -158,12 +158,7 @@ rules:
         reqwest::get(server.url("/readyz")).await.unwrap().status(),
         503
     );
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics
             .lines()

@@ -25,6 +25,11 @@ use tower::Service;
 use super::{authorize, check};
 use crate::app::App;
 
+/// The path of `POST /v1/check`.
+pub const CHECK: &str = "/v1/check";
+/// The path of `/v1/authorize`.
+pub const AUTHORIZE: &str = "/v1/authorize";
+
 /// The router, with `POST /v1/check` and `/v1/authorize` taken before it, for one
 /// connection.
 #[derive(Clone)]
@@ -54,10 +59,10 @@ impl Service<Request<Body>> for Direct {
 
     fn call(&mut self, mut req: Request<Body>) -> DirectFuture {
         let path = req.uri().path();
-        if path == "/v1/check" && req.method() == Method::POST {
+        if path == CHECK && req.method() == Method::POST {
             let handled = Box::pin(check::serve(self.app, req));
             DirectFuture::Handled { handled }
-        } else if path == "/v1/authorize" {
+        } else if path == AUTHORIZE {
             let query = Query::try_from_uri(req.uri());
             let handled = Box::pin(authorize::authorize(self.app, self.peer, query, req));
             DirectFuture::Handled { handled }

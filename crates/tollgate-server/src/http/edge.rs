@@ -20,6 +20,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tracing::Span;
 
+use super::direct;
 use super::problem::Problem;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -54,7 +55,7 @@ pub const MACHINE_HEADER_COUNT: usize = 2;
 
 /// `POST /v1/check` and `/v1/authorize`, whose answers go to services and proxies.
 pub fn is_decision_route(path: &str) -> bool {
-    path == "/v1/check" || path == "/v1/authorize"
+    path == direct::CHECK || path == direct::AUTHORIZE
 }
 
 /// See [`Edge`].
