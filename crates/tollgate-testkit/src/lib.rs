@@ -276,28 +276,74 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts six nodes and joins them into a Cluster.
+    ///
+    /// A Cluster that does not settle (every node `cluster_state:ok`, every replica in sync)
+    /// is stopped and built again on fresh ports, up to three times; each failed attempt
+    /// prints what its nodes reported and their logs' last lines.
     pub fn start() -> Result<Cluster, Error> {
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            match Self::try_start() {
+                Ok(cluster) => return Ok(cluster),
+                Err(e) => {
+                    eprintln!("cluster attempt {attempt} failed: {e}");
+                    failures.push(e);
+                }
+            }
+        }
+        Err(failures.join("\n---\n"))
+    }
+
+    fn try_start() -> Result<Cluster, Error> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let args = [
             "--cluster-enabled",
             "yes",
             "--cluster-node-timeout",
             "1000",
+            // A replica promoted before its first sync would otherwise refuse, leaving its
+            // slots uncovered while its primary is merely slow on a loaded machine.
+            "--cluster-replica-validity-factor",
+            "0",
             "--cluster-config-file",
             "nodes.conf",
+            // Relative to the node's own folder (its --dir).
+            "--logfile",
+            "redis.log",
         ];
         let nodes = (0..6)
             .map(|_| RedisServer::start(dir.path(), &args))
             .collect::<Result<Vec<_>, _>>()?;
-        let addrs: Vec<String> = nodes
+        let cluster = Cluster { nodes, _dir: dir };
+        cluster
+            .join()
+            .map_err(|e| format!("{e}\n{}", cluster.report()))?;
+        Ok(cluster)
+    }
+
+    fn join(&self) -> Result<(), Error> {
+        let addrs: Vec<String> = self
+            .nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         let mut create = vec!["--cluster", "create"];
         create.extend(addrs.iter().map(String::as_str));
         create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-        cli(nodes[0].port, &create)?;
-        for n in &nodes {
+        let out = Command::new(cli_bin())
+            .args(["-h", "127.0.0.1", "-p", &self.nodes[0].port.to_string()])
+            .args(&create)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", cli_bin()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        for n in &self.nodes {
             let port = n.port;
             wait_for("cluster state ok", Duration::from_secs(20), || {
                 cli(port, &["CLUSTER", "INFO"]).is_ok_and(|o| o.contains("cluster_state:ok"))
@@ -309,7 +355,27 @@ impl Cluster {
                     .is_ok_and(|o| o.contains("role:master") || o.contains("master_link_status:up"))
             })?;
         }
-        Ok(Cluster { nodes, _dir: dir })
+        Ok(())
+    }
+
+    /// What each node says of the Cluster, and the end of its log.
+    fn report(&self) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            let info = cli(n.port, &["CLUSTER", "INFO"]).unwrap_or_else(|e| e);
+            let state = info
+                .lines()
+                .find(|l| l.starts_with("cluster_state"))
+                .unwrap_or("no answer");
+            let nodes = cli(n.port, &["CLUSTER", "NODES"]).unwrap_or_else(|e| e);
+            let log = std::fs::read_to_string(n.dir.join("redis.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            out.push_str(&format!("node {} ({state}):\n{nodes}", n.port));
+            for line in tail.into_iter().rev() {
+                out.push_str(&format!("  | {line}\n"));
+            }
+        }
+        out
     }
 
     /// Seed URLs of every node.
