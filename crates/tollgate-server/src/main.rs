@@ -384,10 +384,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         for (i, inbox) in spread::spread(listener, workers, stopped.clone()).into_iter().enumerate() {
             let router = router.clone();
             let stopped = stopped.clone();
-            let worker = tokio::runtime::Builder::new_current_thread()
-                .event_interval(HTTP_EVENT_INTERVAL)
-                .enable_all()
-                .build()?;
+            let worker = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
                 worker.block_on(http::serve::serve(inbox, router, idle_timeout, stopped));
                 std::io::Result::Ok(())
@@ -432,14 +429,6 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
     })?;
     Ok(ExitCode::SUCCESS)
 }
-
-/// How many tasks an HTTP worker runs between two looks at its sockets (tokio's default is
-/// 61). Each connection is a task, and a worker whose cores are shared with other busy
-/// threads serves fairest when it picks up newly readable connections after every one: at
-/// saturation on two cores shared with the load generator, the p99 of `/v1/authorize` went
-/// from 7.5–7.9 ms to 3.4–5.3 ms. The price is one `epoll_wait` per request, about 5% of
-/// the throughput at saturation.
-const HTTP_EVENT_INTERVAL: u32 = 1;
 
 /// Prunes old records at start and every hour.
 fn spawn_pruner(registry: tollgate_registry::Registry, retention: tollgate_registry::Retention) {

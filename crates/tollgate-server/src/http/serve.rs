@@ -120,20 +120,48 @@ struct Activity {
 }
 
 pin_project! {
-    /// A request's answer, counted as finished when it is ready.
-    struct Counted<F> {
+    /// A request's answer, counted as finished when it is ready, and sent no sooner than
+    /// the connection's third turn on its worker.
+    ///
+    /// Each poll of a request's future is one turn of its connection; between two turns,
+    /// the worker serves the other connections already waiting. Answered at its first
+    /// turn, as a decision needing no body could be, a connection whose client is quick
+    /// came back and was served again and again while slower ones waited. At saturation on
+    /// two cores shared with the load generator, the p99 of `/v1/authorize` was 6.7–7.9 ms
+    /// answered at once and 2.2–3.6 ms at the third turn, for the same throughput.
+    /// (`/v1/check` spends one turn waiting for its body anyway; a fourth turn cost it 3%.)
+    /// Before, each worker looked at its sockets after every task (tokio's
+    /// `event_interval(1)`) for the same end, at the price of a system call per request.
+    struct Counted<F: Future> {
         #[pin]
         inner: F,
         activity: Arc<Activity>,
+        turns: u8,
+        ready: Option<F::Output>,
     }
 }
+
+/// The turn at which an answer may leave, counting from 1.
+const ANSWER_TURN: u8 = 3;
 
 impl<F: Future> Future for Counted<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let out = ready!(this.inner.poll(cx));
+        let mut this = self.project();
+        *this.turns = this.turns.saturating_add(1);
+        if this.ready.is_none() {
+            *this.ready = Some(ready!(this.inner.as_mut().poll(cx)));
+        }
+        if *this.turns < ANSWER_TURN {
+            // To the back of the worker's queue, behind the connections already waiting.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let Some(out) = this.ready.take() else {
+            // Polled again after its answer, which a future's caller must not do.
+            return Poll::Pending;
+        };
         this.activity.finished.fetch_add(1, Ordering::Relaxed);
         Poll::Ready(out)
     }
@@ -165,6 +193,78 @@ impl hyper::service::Service<Request<Incoming>> for PerConnection {
         Counted {
             inner,
             activity: self.activity.clone(),
+            turns: 0,
+            ready: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Wake, Waker};
+
+    use super::*;
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counted<F: Future>(inner: F, activity: &Arc<Activity>) -> Pin<Box<Counted<F>>> {
+        Box::pin(Counted {
+            inner,
+            activity: activity.clone(),
+            turns: 0,
+            ready: None,
+        })
+    }
+
+    #[test]
+    fn an_answer_ready_at_once_leaves_at_its_third_turn() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let activity = Arc::new(Activity::default());
+        let mut answer = counted(std::future::ready(7), &activity);
+        for turn in 1..ANSWER_TURN {
+            assert!(answer.as_mut().poll(&mut cx).is_pending(), "turn {turn}");
+            // Each turn it gives up queues it again, so it is never left behind.
+            assert_eq!(wakes.0.load(Ordering::Relaxed), usize::from(turn));
+            assert_eq!(activity.finished.load(Ordering::Relaxed), 0);
+        }
+        assert_eq!(answer.as_mut().poll(&mut cx), Poll::Ready(7));
+        assert_eq!(activity.finished.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn turns_spent_waiting_for_the_body_count() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let activity = Arc::new(Activity::default());
+        // Pending at its first poll (as a handler waiting for its body), ready after.
+        let mut polled = 0;
+        let inner = std::future::poll_fn(move |_| {
+            polled += 1;
+            if polled == 1 {
+                Poll::Pending
+            } else {
+                Poll::Ready("answer")
+            }
+        });
+        let mut answer = counted(inner, &activity);
+        assert!(answer.as_mut().poll(&mut cx).is_pending());
+        // The handler's own wake is its business; Counted added none.
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
+        assert!(answer.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+        assert_eq!(answer.as_mut().poll(&mut cx), Poll::Ready("answer"));
+        assert_eq!(activity.finished.load(Ordering::Relaxed), 1);
     }
 }
