@@ -138,7 +138,8 @@ async fn watched<C>(
 }
 
 /// The connections one worker serves, told at once when it stops. Only that worker's
-/// thread touches it, but for the stop.
+/// thread touches it; the lock and the atomic are there because a spawned task must be
+/// `Send`, and are never contended.
 #[derive(Default)]
 struct Open {
     stopping: AtomicBool,
