@@ -328,6 +328,18 @@ mod tests {
         }
     }
 
+    impl Wakes {
+        /// A waker, and the count of its wakes.
+        fn waker() -> (Arc<Wakes>, Waker) {
+            let wakes = Arc::new(Wakes::default());
+            (wakes.clone(), Waker::from(wakes))
+        }
+
+        fn count(&self) -> usize {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
     fn counted<F: Future>(inner: F, activity: &Arc<Activity>) -> Pin<Box<Counted<F>>> {
         Box::pin(Counted {
             inner,
@@ -339,15 +351,14 @@ mod tests {
 
     #[test]
     fn an_answer_ready_at_once_leaves_at_its_fourth_turn() {
-        let wakes = Arc::new(Wakes::default());
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         let activity = Arc::new(Activity::default());
         let mut answer = counted(std::future::ready(7), &activity);
         for turn in 1..ANSWER_TURN {
             assert!(answer.as_mut().poll(&mut cx).is_pending(), "turn {turn}");
             // Each turn it gives up queues it again, so it is never left behind.
-            assert_eq!(wakes.0.load(Ordering::Relaxed), usize::from(turn));
+            assert_eq!(wakes.count(), usize::from(turn));
             assert_eq!(activity.finished.load(Ordering::Relaxed), 0);
         }
         assert_eq!(answer.as_mut().poll(&mut cx), Poll::Ready(7));
@@ -356,8 +367,7 @@ mod tests {
 
     #[test]
     fn turns_spent_waiting_for_the_body_count() {
-        let wakes = Arc::new(Wakes::default());
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         let activity = Arc::new(Activity::default());
         // Pending at its first poll (as a handler waiting for its body), ready after.
@@ -373,11 +383,11 @@ mod tests {
         let mut answer = counted(inner, &activity);
         assert!(answer.as_mut().poll(&mut cx).is_pending());
         // The handler's own wake is its business; Counted added none.
-        assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
+        assert_eq!(wakes.count(), 0);
         // Ready at the second turn; the turns left it gives up itself.
         for turn in 2..ANSWER_TURN {
             assert!(answer.as_mut().poll(&mut cx).is_pending(), "turn {turn}");
-            assert_eq!(wakes.0.load(Ordering::Relaxed), usize::from(turn - 1));
+            assert_eq!(wakes.count(), usize::from(turn - 1));
         }
         assert_eq!(answer.as_mut().poll(&mut cx), Poll::Ready("answer"));
         assert_eq!(activity.finished.load(Ordering::Relaxed), 1);
@@ -385,8 +395,7 @@ mod tests {
 
     #[test]
     fn a_stop_wakes_every_connection_and_closed_waits_for_the_last() {
-        let wakes = Arc::new(Wakes::default());
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = Wakes::waker();
         let cx = Context::from_waker(&waker);
         let open = Arc::new(Open::default());
         let mut polled = Open::join(&open);
@@ -396,7 +405,7 @@ mod tests {
         // Polled again with the same waker: nothing more to register.
         assert!(!polled.stopping(&cx));
         open.stop();
-        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+        assert_eq!(wakes.count(), 1);
         assert!(polled.stopping(&cx));
 
         let mut closed = pin!(open.closed());
