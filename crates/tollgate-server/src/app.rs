@@ -55,6 +55,8 @@ pub struct App {
     pub cors_origins: Vec<String>,
     /// The largest request body read, in bytes (`server.max_body`).
     pub max_body: usize,
+    /// Room for open connections, shared by the HTTP and gRPC doors.
+    pub connections: crate::spread::Capacity,
     /// The configuration file, when not on the embedded default.
     pub config_path: Option<PathBuf>,
     /// The document in force.
@@ -121,6 +123,7 @@ impl App {
             ),
             cors_origins: config.admin.cors_origins,
             max_body: config.server.max_body,
+            connections: crate::spread::Capacity::new(config.server.max_connections),
             admin: crate::auth::AdminAuth::new(config.admin.tokens, config.admin.jwt),
             config_path: path,
             doc: Mutex::new(config.doc),

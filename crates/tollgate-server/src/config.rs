@@ -23,6 +23,10 @@ pub const DEFAULT_YAML: &str = include_str!("default.yaml");
 /// Top-level sections that belong to the server, not the policy.
 pub const SERVER_SECTIONS: &[&str] = &["server", "store", "admin", "envoy_files", "database"];
 
+/// `server.max_connections` unless configured: nginx's 1,024 `worker_connections` for
+/// each of ten workers, and far fewer than the file descriptors a server is usually given.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
 /// HTTP server settings.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -36,6 +40,9 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     /// The largest request body accepted.
     pub max_body: usize,
+    /// The most connections open at once, HTTP and gRPC together; more wait in the
+    /// listen queue until one closes.
+    pub max_connections: usize,
     /// Where the Envoy rate limit service (gRPC) listens; `None` when `off`.
     pub grpc_listen: Option<SocketAddr>,
     /// The gRPC door's own settings.
@@ -558,6 +565,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         // upstream connections by default, so a proxy is not the one to find them closed.
         idle_timeout: Duration::from_secs(75),
         max_body: 64 * 1024,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
         grpc_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
         grpc: GrpcSettings::default(),
     };
@@ -574,6 +582,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                 "request_timeout",
                 "idle_timeout",
                 "max_body",
+                "max_connections",
                 "grpc_listen",
                 "grpc_legacy_headers",
                 "grpc_on_store_error",
@@ -650,6 +659,15 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
                 _ => errs.push(
                     "server.max_body",
                     format!("{} is not a size (e.g. 64KiB, 1MB)", show(v)),
+                ),
+            }
+        }
+        if let Some(v) = m.get("max_connections") {
+            match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+                Some(n) if n > 0 => server.max_connections = n,
+                _ => errs.push(
+                    "server.max_connections",
+                    format!("{} is not a positive number of connections", show(v)),
                 ),
             }
         }
@@ -884,6 +902,7 @@ mod tests {
         assert_eq!(c.policy.rules().len(), 3);
         assert_eq!(c.server.max_body, 64 * 1024);
         assert_eq!(c.server.idle_timeout, Duration::from_secs(75));
+        assert_eq!(c.server.max_connections, DEFAULT_MAX_CONNECTIONS);
     }
 
     #[test]
@@ -1008,7 +1027,7 @@ mod tests {
 
     #[test]
     fn errors_carry_paths() {
-        let doc = parse_yaml("server: {listen: nowhere, max_body: lots, colour: red, idle_timeout: 0s}\nstore: {kind: etcd}\nrules: [{name: a, limit: 0, period: 1s}]").unwrap();
+        let doc = parse_yaml("server: {listen: nowhere, max_body: lots, colour: red, idle_timeout: 0s, max_connections: 0}\nstore: {kind: etcd}\nrules: [{name: a, limit: 0, period: 1s}]").unwrap();
         let got: Vec<String> = validate(doc, None)
             .unwrap_err()
             .0
@@ -1020,6 +1039,7 @@ mod tests {
             "server.listen: \"nowhere\"",
             "server.max_body: \"lots\"",
             "server.idle_timeout: must be longer than zero",
+            "server.max_connections: 0 is not a positive number",
             "store.kind: \"etcd\"",
             "rules[0].limit: must be at least 1",
         ] {

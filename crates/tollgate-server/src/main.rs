@@ -318,13 +318,14 @@ fn init_logs(format: LogFormat) {
 
 fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     init_logs(log_format);
-    let cfg = match config::load(path.as_deref()) {
+    let mut cfg = match config::load(path.as_deref()) {
         Ok(c) => c,
         Err(errs) => {
             print_errors(&errs);
             return Ok(ExitCode::FAILURE);
         }
     };
+    cfg.server.max_connections = spread::fit_to_open_files(cfg.server.max_connections);
     // The recorder holds no histogram, so it needs no upkeep: the decision latency
     // histogram is kept and rendered by `tally`.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -381,7 +382,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         let addr = listener.local_addr()?;
         let router = http::router(app, timeout);
         let mut threads = Vec::new();
-        for (i, inbox) in spread::spread(listener, workers, stopped.clone()).into_iter().enumerate() {
+        for (i, inbox) in spread::spread(listener, workers, app.connections.clone(), stopped.clone()).into_iter().enumerate() {
             let router = router.clone();
             let stopped = stopped.clone();
             let worker = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -468,7 +469,7 @@ fn spawn_grpc(
     let listener = bind(at).with_context(|| format!("binding gRPC {at}"))?;
     let addr = listener.local_addr()?;
     let mut threads = Vec::new();
-    for (i, inbox) in spread::spread(listener, workers, stopped.clone())
+    for (i, inbox) in spread::spread(listener, workers, app.connections.clone(), stopped.clone())
         .into_iter()
         .enumerate()
     {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 /// One worker's share of the connections: for [`serve`](crate::http::serve::serve), and
 /// a stream of connections for tonic. Created on the accepting runtime; used on the worker's.
@@ -24,11 +24,117 @@ pub struct Inbox {
     rx: mpsc::UnboundedReceiver<Handed>,
 }
 
+/// How many connections every door together may hold open (`server.max_connections`).
+/// At the limit a door stops accepting: new connections wait in the listen queue until one
+/// closes, as HAProxy's `maxconn` has them wait, rather than being refused, or failing to
+/// be accepted once the process is out of file descriptors, which would also fail the
+/// opening of files and of the store's connections.
+#[derive(Clone)]
+pub struct Capacity {
+    permits: Arc<Semaphore>,
+    max: usize,
+    /// When the limit was last reported, so that a server held at the limit logs it once a
+    /// minute rather than once per connection.
+    reported: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+}
+
+/// How often a server held at its connection limit says so.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+impl Capacity {
+    /// Room for `max` open connections.
+    pub fn new(max: usize) -> Self {
+        let max = max.clamp(1, Semaphore::MAX_PERMITS);
+        Capacity {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            reported: Arc::default(),
+        }
+    }
+
+    /// The most connections open at once.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// The connections open now.
+    pub fn open(&self) -> usize {
+        self.max.saturating_sub(self.permits.available_permits())
+    }
+
+    /// Says that the limit is reached, unless it said so in the last [`REPORT_EVERY`].
+    fn report_full(&self) {
+        let mut reported = self
+            .reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reported.is_none_or(|at| at.elapsed() >= REPORT_EVERY) {
+            *reported = Some(std::time::Instant::now());
+            tracing::warn!(
+                max_connections = self.max,
+                "connection limit reached: new connections wait until one closes"
+            );
+        }
+    }
+
+    /// A place for one more connection, waiting for one to close when all are taken;
+    /// `None` once `stopped` turns true.
+    async fn place(&self, stopped: &mut watch::Receiver<bool>) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        self.report_full();
+        tokio::select! {
+            permit = self.permits.clone().acquire_owned() => permit.ok(),
+            _ = stopped.wait_for(|s| *s) => None,
+        }
+    }
+}
+
+/// Open files kept beside the connections: the configuration, the database's and the
+/// store's connections, logs.
+#[cfg(unix)]
+const FILES_KEPT: u64 = 256;
+
+/// `max_connections`, lowered with a warning when the process may not open that many
+/// files; first raising its soft limit on open files towards the hard one when that is
+/// what it takes (as Go's runtime does at start). Without it, a server at the limit would
+/// fail to accept with `EMFILE`, and to open anything else.
+pub fn fit_to_open_files(max_connections: usize) -> usize {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let wanted = u64::try_from(max_connections)
+            .unwrap_or(u64::MAX)
+            .saturating_add(FILES_KEPT);
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.current.is_some_and(|soft| soft < wanted) {
+            limit.current = Some(limit.maximum.map_or(wanted, |hard| hard.min(wanted)));
+            if let Err(e) = setrlimit(Resource::Nofile, limit) {
+                tracing::debug!(error = %e, "could not raise the limit on open files");
+            }
+        }
+        if let Some(soft) = getrlimit(Resource::Nofile).current {
+            let fits = usize::try_from(soft.saturating_sub(FILES_KEPT))
+                .unwrap_or(usize::MAX)
+                .max(1);
+            if fits < max_connections {
+                tracing::warn!(
+                    "server.max_connections {max_connections} lowered to {fits}: the process may open {soft} files (ulimit -n); raise that limit to keep it"
+                );
+                return fits;
+            }
+        }
+    }
+    max_connections
+}
+
 /// A connection on its way from the acceptor to a worker.
 struct Handed {
     stream: std::net::TcpStream,
     peer: SocketAddr,
     live: Live,
+    place: OwnedSemaphorePermit,
 }
 
 /// Counts one connection of a worker for as long as it is open.
@@ -42,11 +148,13 @@ impl Drop for Live {
 
 /// Accepts on `listener`, on the calling runtime, until `stopped` turns true, and hands each
 /// connection to the one of `workers` inboxes with the fewest open connections, leaving out
-/// any inbox dropped by a worker that stopped. Connections get `TCP_NODELAY`, as nginx's
-/// `tcp_nodelay` does by default: answers go out when written.
+/// any inbox dropped by a worker that stopped. Accepts only while `capacity` has room.
+/// Connections get `TCP_NODELAY`, as nginx's `tcp_nodelay` does by default: answers go out
+/// when written.
 pub fn spread(
     listener: TcpListener,
     workers: usize,
+    capacity: Capacity,
     mut stopped: watch::Receiver<bool>,
 ) -> Vec<Inbox> {
     let mut outs = Vec::with_capacity(workers);
@@ -72,6 +180,12 @@ pub fn spread(
                     continue;
                 }
             };
+            // Each door accepts before it waits for a place, so that no door holds one
+            // while nothing is connecting: at the limit, one connection per door waits
+            // accepted, the rest in the listen queue.
+            let Some(mut place) = capacity.place(&mut stopped).await else {
+                return;
+            };
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
@@ -91,13 +205,19 @@ pub fn spread(
                 let (tx, live) = &outs[i];
                 live.fetch_add(1, Ordering::Relaxed);
                 let live = Live(live.clone());
-                match tx.send(Handed { stream, peer, live }) {
+                match tx.send(Handed {
+                    stream,
+                    peer,
+                    live,
+                    place,
+                }) {
                     Ok(()) => break,
                     // That worker has stopped (its count fell back with the returned
                     // connection): it would take every connection from now on and serve
                     // none, so it is left out.
                     Err(mpsc::error::SendError(back)) => {
                         stream = back.stream;
+                        place = back.place;
                         outs.swap_remove(i);
                     }
                 }
@@ -139,6 +259,7 @@ impl Handed {
                 Conn {
                     stream,
                     _live: self.live,
+                    _place: self.place,
                 },
                 self.peer,
             )),
@@ -172,6 +293,7 @@ impl futures_core::Stream for Inbox {
 pub struct Conn {
     stream: TcpStream,
     _live: Live,
+    _place: OwnedSemaphorePermit,
 }
 
 impl AsyncRead for Conn {
@@ -236,7 +358,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = watch::channel(false);
-        (addr, stop, spread(listener, workers, stopped))
+        (
+            addr,
+            stop,
+            spread(listener, workers, Capacity::new(100), stopped),
+        )
     }
 
     /// Waits, up to a deadline, for connections to `addr` to be refused.
@@ -307,6 +433,67 @@ mod tests {
         let mut back = Vec::new();
         client.read_to_end(&mut back).await.unwrap();
         assert_eq!(back, b"pong");
+    }
+
+    #[tokio::test]
+    async fn at_the_limit_connections_wait_until_one_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        let capacity = Capacity::new(2);
+        let mut inboxes = spread(listener, 2, capacity.clone(), stopped);
+        let mut clients = Vec::new();
+        let mut served = Vec::new();
+        for inbox in &mut inboxes {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+            served.push(next(inbox).await);
+        }
+        assert_eq!((capacity.open(), capacity.max()), (2, 2));
+        // The third is queued by the kernel, not accepted.
+        let third = TcpStream::connect(addr).await.unwrap();
+        let [a, b] = &mut inboxes[..] else {
+            panic!("two inboxes")
+        };
+        let waited = tokio::time::timeout(Duration::from_millis(200), async {
+            tokio::select! {
+                _ = a.next() => {}
+                _ = b.next() => {}
+            }
+        });
+        assert!(
+            waited.await.is_err(),
+            "a connection beyond the limit was accepted"
+        );
+        // A closed connection makes room, on the worker it left.
+        drop(served.remove(1));
+        let (_conn, peer) = next(&mut inboxes[1]).await;
+        assert_eq!(peer, third.local_addr().unwrap());
+        assert_eq!(capacity.open(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_limit_fits_the_open_files_allowed() {
+        use rustix::process::{Resource, getrlimit};
+        assert_eq!(fit_to_open_files(10), 10);
+        let huge = usize::MAX / 2;
+        let fitted = fit_to_open_files(huge);
+        match getrlimit(Resource::Nofile).current {
+            Some(soft) => assert_eq!(fitted as u64, soft - FILES_KEPT),
+            None => assert_eq!(fitted, huge, "no limit on open files"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_wait_for_room() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let mut inboxes = spread(listener, 1, Capacity::new(1), stopped);
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let _conn = next(&mut inboxes[0]).await;
+        stop.send(true).unwrap();
+        assert_refused_soon(addr).await;
     }
 
     #[tokio::test]

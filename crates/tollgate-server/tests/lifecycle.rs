@@ -291,3 +291,58 @@ async fn idle_and_slow_connections_are_closed_after_the_idle_timeout() {
     }
     assert!(s.alive().await);
 }
+
+/// Past `server.max_connections`, a new connection waits in the listen queue and is served
+/// once another closes.
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_one_to_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_with_env("rules: []", &[("TOLLGATE_SERVER__MAX_CONNECTIONS", "2")]);
+    assert!(s.alive().await);
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    // Scraped on a connection that the server closes, so that it frees its place at once.
+    let scrape = || async move {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).await.unwrap();
+        text
+    };
+    // Only the scrape's own connection open: the start-up probe's has closed.
+    let settled = eventually(Duration::from_secs(10), || async {
+        let m = scrape().await;
+        m.contains("tollgate_connections_open 1\n") && m.contains("tollgate_connections_max 2\n")
+    })
+    .await;
+    assert!(settled, "{}", scrape().await);
+    async fn ask(conn: &mut tokio::net::TcpStream, close: bool) {
+        let head = if close { "connection: close\r\n" } else { "" };
+        let request = format!("GET /healthz HTTP/1.1\r\nhost: t\r\n{head}\r\n");
+        conn.write_all(request.as_bytes()).await.unwrap();
+    }
+    async fn answer(conn: &mut tokio::net::TcpStream) -> String {
+        let mut buf = vec![0; 4096];
+        let n = conn.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        ask(&mut conn, false).await;
+        let got = tokio::time::timeout(Duration::from_secs(10), answer(&mut conn)).await;
+        assert!(got.unwrap().starts_with("HTTP/1.1 200"));
+        held.push(conn);
+    }
+    let mut waiting = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ask(&mut waiting, true).await;
+    let early = tokio::time::timeout(Duration::from_millis(300), answer(&mut waiting)).await;
+    assert!(early.is_err(), "answered beyond the limit: {early:?}");
+    drop(held.pop());
+    let got = tokio::time::timeout(Duration::from_secs(10), answer(&mut waiting))
+        .await
+        .expect("the waiting connection was never served");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(s.log_text().contains("connection limit reached"));
+}

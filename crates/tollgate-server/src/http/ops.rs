@@ -1,5 +1,6 @@
 //! Liveness, readiness and metrics.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -45,5 +46,13 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     TALLIES.publish();
     let mut text = app.metrics.render();
     text.push_str(&TALLIES.render_latency());
+    // Read off the capacity at each scrape, so opening a connection records nothing.
+    let _ = write!(
+        text,
+        "# TYPE tollgate_connections_open gauge\ntollgate_connections_open {}\n\
+         # TYPE tollgate_connections_max gauge\ntollgate_connections_max {}\n",
+        app.connections.open(),
+        app.connections.max()
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -113,7 +113,6 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
-    /// The server still answers.
     /// What `GET /metrics` answers.
     pub async fn metrics(&self) -> String {
         reqwest::get(self.url("/metrics"))
@@ -136,6 +135,7 @@ impl Server {
         }
     }
 
+    /// The server still answers.
     pub async fn alive(&self) -> bool {
         reqwest::get(self.url("/healthz"))
             .await
