@@ -6,6 +6,7 @@
 #
 #   bench/http.sh                 # DURATION=10s CONNS=64 THREADS=2 RATE=20000 ROUNDS=3
 #   TOLLGATE=/tmp/a bench/http.sh # a binary built elsewhere (an A/B of two builds)
+#   PIN=1 bench/http.sh           # servers on the first core, load generators on the second
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -25,6 +26,21 @@ need wrk "sudo apt-get install -y wrk"
 need nginx "sudo apt-get install -y nginx"
 need oha "cargo install oha --locked"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# The figures of record share both cores between servers and load generators, so a tail
+# can be a server's wait for a core that wrk holds, or wrk's for one a server holds. PIN=1
+# keeps them apart, the same for both servers: a reading of the servers alone.
+# Pinned, each server runs one worker for its one core (Tollgate counts the cores it may
+# use).
+server_cpu=()
+client_cpu=()
+nginx_workers=2
+if [ "${PIN:-0}" = 1 ]; then
+  need taskset "sudo apt-get install -y util-linux"
+  server_cpu=(taskset -c 0)
+  client_cpu=(taskset -c 1)
+  nginx_workers=1
+fi
 
 # TOLLGATE=path/to/tollgate measures that binary instead of building this tree's.
 if [ -z "${TOLLGATE:-}" ]; then
@@ -61,7 +77,7 @@ store: { kind: memory, capacity: 100000 }
 rules:
   - { name: per-user, match: { user: "*" }, key: "user:{user}", algorithm: gcra, limit: 1000000, period: 1s }
 YAML
-TOLLGATE_LOG=warn "$TOLLGATE" serve --config "$tmp/tollgate.yaml" >"$tmp/tollgate.out" 2>&1 &
+TOLLGATE_LOG=warn "${server_cpu[@]}" "$TOLLGATE" serve --config "$tmp/tollgate.yaml" >"$tmp/tollgate.out" 2>&1 &
 tpid=$!
 pids+=($tpid)
 
@@ -69,7 +85,7 @@ nport=$(free_port)
 mkdir -p "$tmp/nginx/www"
 echo ok >"$tmp/nginx/www/index.html"
 cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes 2;
+worker_processes $nginx_workers;
 daemon off;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/error.log warn;
@@ -93,7 +109,7 @@ http {
     }
 }
 CONF
-"$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
+"${server_cpu[@]}" "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
 npid=$!
 pids+=($npid)
 wait_port "$tport"
@@ -138,7 +154,7 @@ run_wrk() { # port script pid...: rps, p99, errors, user and system microseconds
   shift 2
   local before after
   before=$(ticks "$@")
-  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$script" "http://127.0.0.1:$port" >"$tmp/wrk.out"
+  "${client_cpu[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$script" "http://127.0.0.1:$port" >"$tmp/wrk.out"
   after=$(ticks "$@")
   awk -v b="$before" -v a="$after" -v tick="$TICK_US" '/^RESULT/ {
     split(b, x, " "); split(a, y, " "); n = ($5 > 0) ? $5 : 1
@@ -148,7 +164,7 @@ run_wrk() { # port script pid...: rps, p99, errors, user and system microseconds
 fixed() { # url [oha args...]: rps, p99 in microseconds, success in percent
   local url=$1
   shift
-  oha --no-tui --output-format json -q "$RATE" -c "$CONNS" -z "$DURATION" "$@" "$url" >"$tmp/oha.json"
+  "${client_cpu[@]}" oha --no-tui --output-format json -q "$RATE" -c "$CONNS" -z "$DURATION" "$@" "$url" >"$tmp/oha.json"
   python3 - "$tmp/oha.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -185,7 +201,9 @@ done
 [ "$(awk '{s += $3} END {print s + 0}' "$tmp/sat.nginx")" = 0 ] ||
   { echo "nginx answered errors:"; tail -3 "$tmp/nginx/error.log"; }
 
-python3 - "$tmp" "$ROUNDS" "wrk -t$THREADS -c$CONNS -d$DURATION" "oha -q $RATE -c $CONNS -z $DURATION" <<'PY'
+placement=""
+[ "${PIN:-0}" = 1 ] && placement=" (servers pinned to core 0, load to core 1)"
+python3 - "$tmp" "$ROUNDS" "wrk -t$THREADS -c$CONNS -d$DURATION$placement" "oha -q $RATE -c $CONNS -z $DURATION$placement" <<'PY'
 import statistics, sys
 tmp, rounds, wrk, oha = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 def rows(kind, t):
