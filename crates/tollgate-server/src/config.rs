@@ -23,8 +23,9 @@ pub const DEFAULT_YAML: &str = include_str!("default.yaml");
 /// Top-level sections that belong to the server, not the policy.
 pub const SERVER_SECTIONS: &[&str] = &["server", "store", "admin", "envoy_files", "database"];
 
-/// `server.max_connections` unless configured: nginx's 1,024 `worker_connections` for
-/// each of ten workers, and far fewer than the file descriptors a server is usually given.
+/// `server.max_connections` unless configured: room for many clients' or proxies'
+/// keep-alive pools, and within what a service may open under systemd's default hard limit
+/// of 524,288 files (the soft limit is raised to fit at start).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// HTTP server settings.
