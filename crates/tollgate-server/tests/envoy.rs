@@ -406,3 +406,44 @@ fn import_reports_errors_with_file_and_path() {
         "{text}"
     );
 }
+
+/// `server.max_connections` is one budget for both doors: with a limit of 1 and an HTTP
+/// connection open, a gRPC call waits until it closes.
+#[tokio::test]
+async fn the_connection_limit_covers_both_doors() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start_with_env(
+        "envoy:\n  - domain: d\n    descriptors:\n      - key: user\n        rate_limit: { unit: hour, requests_per_unit: 100 }\n",
+        &[("TOLLGATE_SERVER__MAX_CONNECTIONS", "1")],
+    );
+    let http: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    // Answered once the start-up probe's connection has closed.
+    let mut held = tokio::net::TcpStream::connect(http).await.unwrap();
+    held.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), held.read(&mut buf))
+        .await
+        .expect("the held connection was never served")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    let grpc = format!("http://{}", server.grpc.as_deref().unwrap());
+    let call = tokio::spawn(async move {
+        let mut client = RateLimitServiceClient::connect(grpc).await?;
+        let answer = client
+            .should_rate_limit(request("d", &[("user", "1")], 1))
+            .await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(answer.into_inner().overall_code)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!call.is_finished(), "a gRPC call went past the limit");
+    drop(held);
+    let code = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the gRPC call was never served")
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, 1, "OK");
+}
