@@ -184,8 +184,9 @@ impl<'p> Decision<'p> {
                 s.push_str(&l.rule.name);
                 s.push('"');
             }
-            push_param(&mut policy, ";q=", l.rule.limit.quota());
-            if let Some(w) = l.rule.limit.window(self.now) {
+            let (q, w) = l.rule.limit.policy(self.now, l.outcome.limit);
+            push_param(&mut policy, ";q=", q);
+            if let Some(w) = w {
                 push_param(&mut policy, ";w=", ceil_secs(w));
             }
             push_param(&mut state, ";r=", l.outcome.remaining);

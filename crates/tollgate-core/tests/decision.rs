@@ -66,6 +66,41 @@ fn headers_are_exact() {
     assert_eq!(header(&h, "retry-after"), None);
 }
 
+/// `RateLimit`'s `r` never exceeds `RateLimit-Policy`'s `q`: a bucket with a burst shows
+/// its size and the time to fill it (the same rate), a quota its period's allowance with
+/// the rollover.
+#[test]
+fn remaining_never_exceeds_the_quota_shown() {
+    let l = limiter(
+        "rules:
+  - {name: gcra, key: 'g:{user}', algorithm: gcra, limit: 100, period: 1m, burst: 20}
+  - {name: bucket, key: 'b:{user}', algorithm: token_bucket, limit: 5, period: 1s, burst: 2}
+  - {name: plain, key: 'p:{user}', algorithm: gcra, limit: 100, period: 1m}",
+    );
+    let (_, _, h, _) = decide(&l, &user("1"), 1, T0);
+    assert_eq!(
+        header(&h, "ratelimit-policy"),
+        Some(r#""gcra";q=120;w=72, "bucket";q=7;w=2, "plain";q=100;w=60"#)
+    );
+    assert_eq!(
+        header(&h, "ratelimit"),
+        Some(r#""gcra";r=119;t=1, "bucket";r=6;t=1, "plain";r=99;t=1"#)
+    );
+
+    let l = limiter(
+        "rules: [{name: q, key: '{user}', algorithm: quota, limit: 10, period: hour, rollover_cap: 5}]",
+    );
+    let u = user("2");
+    for _ in 0..2 {
+        assert!(decide(&l, &u, 1, T0).0);
+    }
+    // The next hour holds 10 and the 5 carried over.
+    let (_, _, h, remaining) = decide(&l, &u, 1, T0 + 3_600 * S);
+    assert_eq!(remaining, [14]);
+    assert_eq!(header(&h, "ratelimit-policy"), Some(r#""q";q=15;w=3600"#));
+    assert_eq!(header(&h, "ratelimit"), Some(r#""q";r=14;t=3600"#));
+}
+
 #[test]
 fn first_n_pass_then_denied_with_retry_after_never_before_t() {
     let l = limiter(

@@ -166,6 +166,33 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// What `RateLimit` shows left (`r`) never exceeds the quota `RateLimit-Policy` shows
+    /// (`q`), bursts and rollover included. Quota arrivals are spaced in minutes, so that
+    /// hours pass and units roll over.
+    #[test]
+    fn remaining_never_exceeds_the_quota_shown(kind in 0usize..4, limit in 1u64..20, burst in 0u64..5, rollover in 0u64..10, arr in arrivals()) {
+        let (fields, step) = match kind {
+            0 => (format!("algorithm: gcra, limit: {limit}, period: 1s, burst: {burst}"), MS),
+            1 => (format!("algorithm: token_bucket, limit: {limit}, period: 1s, burst: {burst}"), MS),
+            2 => (format!("algorithm: quota, limit: {limit}, period: hour, rollover_cap: {rollover}"), 60 * MS),
+            _ => (format!("algorithm: sliding_window, limit: {limit}, period: 1s"), MS),
+        };
+        let r = rule(&fields);
+        let store = MemoryStore::new(MemoryStoreConfig { capacity: 10_000 });
+        let mut now = T0;
+        for &(gap, cost) in &arr {
+            now += gap * step;
+            let check = Check { rule: &r, key: "k".into(), cost };
+            let o = block_on(store.acquire(std::slice::from_ref(&check), now)).unwrap()[0];
+            let (q, _) = r.limit.policy(now, o.limit);
+            prop_assert!(o.remaining <= q, "{fields}: r={} q={q}", o.remaining);
+        }
+    }
+}
+
 /// Eight threads race on one key at one instant: they must admit exactly what one thread
 /// does, for every algorithm.
 #[test]

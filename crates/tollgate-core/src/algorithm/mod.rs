@@ -176,7 +176,28 @@ impl Limit {
         }
     }
 
-    /// The window the quota applies to, when the algorithm has one (`w` of `RateLimit-Policy`).
+    /// The quota and window `RateLimit-Policy` shows (`q` and `w`), given `held`, the
+    /// `limit` of an outcome of this limit: what the counter can hold now.
+    ///
+    /// A bucket with `burst` shows its size and the time it takes to fill: `limit: 100,
+    /// period: 1m, burst: 20` as 120 per 72 s, the same rate as 100 per 60 s. A quota shows
+    /// the period's allowance, rollover included. Either way `RateLimit`'s `r`, at most
+    /// what the counter holds, never exceeds `q`.
+    pub fn policy(&self, now: Nanos, held: u64) -> (u64, Option<Nanos>) {
+        let bucket = |limit: u64, period: Nanos, burst: u64| {
+            let size = limit.saturating_add(burst);
+            let fill = (u128::from(period) * u128::from(size)).div_ceil(u128::from(limit.max(1)));
+            (size, Some(Nanos::try_from(fill).unwrap_or(Nanos::MAX)))
+        };
+        match self {
+            Limit::Gcra(a) if a.burst > 0 => bucket(a.limit, a.period, a.burst),
+            Limit::TokenBucket(a) if a.burst > 0 => bucket(a.limit, a.period, a.burst),
+            Limit::Quota(a) => (held.max(a.limit), self.window(now)),
+            _ => (self.quota(), self.window(now)),
+        }
+    }
+
+    /// The window the quota applies to, when the algorithm has one.
     pub fn window(&self, now: Nanos) -> Option<Nanos> {
         match self {
             Limit::Gcra(a) => Some(a.period),
