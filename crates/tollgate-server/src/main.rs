@@ -299,6 +299,10 @@ fn explain(
         );
     }
     println!("decision on a fresh store: {}", d.code.as_str());
+    // What the answer would carry, so the quota a rule shows can be read off.
+    for (name, value) in d.headers().iter() {
+        println!("  {name}: {value}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

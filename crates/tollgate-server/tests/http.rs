@@ -632,6 +632,12 @@ fn explain_shows_matching_rules_and_keys() {
         text.contains(r#"rule "login" key "login:203.0.113.7""#),
         "{text}"
     );
+    // The embedded per-user rule is 10 a minute with a burst of 5: a bucket of 15 that
+    // fills in 90 s.
+    assert!(
+        text.contains(r#"  ratelimit-policy: "per-user";q=15;w=90, "#),
+        "{text}"
+    );
 }
 
 #[test]
