@@ -239,10 +239,11 @@ pin_project! {
     /// the worker serves the other connections already waiting. Answered at its first
     /// turn, as a decision needing no body could be, a connection whose client is quick
     /// came back and was served again and again while slower ones waited. At saturation on
-    /// two cores shared with the load generator, the p99 of `/v1/authorize` was 6.7–7.9 ms
-    /// answered at once, 1.9–3.3 ms at the third turn and 1.4–2.5 ms at the fourth, for the
-    /// same throughput; `/v1/check`, which spends a turn waiting for its body anyway, lost
-    /// 1% to the fourth. Before, each worker looked at its sockets after every task
+    /// two Xeon cores shared with the load generator, the p99 of `/v1/authorize` was
+    /// 6.7–7.9 ms answered at once, 1.9–3.3 ms at the third turn and 1.4–2.5 ms at the
+    /// fourth, for the same throughput; `/v1/check`, which spends a turn waiting for its
+    /// body anyway, lost 1% to the fourth. On a kernel that switches threads only at its
+    /// 4 ms tick, no turn shortened that tail (docs/benchmarks.md). Before, each worker looked at its sockets after every task
     /// (tokio's `event_interval(1)`) for the same end, at a system call per request.
     struct Counted<F: Future> {
         #[pin]
