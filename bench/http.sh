@@ -7,6 +7,7 @@
 #   bench/http.sh                 # DURATION=10s CONNS=64 THREADS=2 RATE=20000 ROUNDS=3
 #   TOLLGATE=/tmp/a bench/http.sh # a binary built elsewhere (an A/B of two builds)
 #   PIN=1 bench/http.sh           # servers on the first core, load generators on the second
+# It ends with how often the machine took a core away before the load (bench/stalls.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -173,6 +174,11 @@ print(f"{s['requestsPerSec']:.0f} {p['p99'] * 1e6:.0f} {s['successRate'] * 100:.
 PY
 }
 
+# How often the machine itself takes a core away, read before the load (2 s): the floor
+# under any p99 at a fixed rate, and the figure to compare when two machines disagree.
+rustc -O --edition 2021 -o "$tmp/stalls" bench/stalls.rs
+"$tmp/stalls" 2 >"$tmp/stalls.out"
+
 # The three targets take turns, round after round, in a rotating order, so a slow spell of
 # the machine falls on all of them alike; each figure is the median over the rounds.
 targets=(nginx check authorize)
@@ -229,3 +235,5 @@ for t in ("nginx", "authorize", "check"):
     each = " ".join(f"{r[1] / 1000:.3f}" for r in rows("rate", t))
     print(f"{names[t]:<34} rps {rps:>7.0f}   p99 {p99 / 1000:6.3f} ms   success {ok:.2f}%   p99 per round (ms): {each}")
 PY
+echo
+cat "$tmp/stalls.out"
