@@ -5,6 +5,7 @@ mod app;
 mod auth;
 mod config;
 mod effects;
+mod fair;
 mod grpc;
 mod http;
 mod reload;

@@ -276,6 +276,7 @@ impl<F: Future> Future for Counted<F> {
             return Poll::Pending;
         };
         this.activity.finished.fetch_add(1, Ordering::Relaxed);
+        crate::fair::answered();
         Poll::Ready(out)
     }
 }
