@@ -6,11 +6,11 @@
 //! generator in a bench, then waits for that tick, and so do the answers it has to read.
 //! A worker therefore offers its core after every [`ANSWERS_PER_OFFER`] answers
 //! (`sched_yield`): a thread waiting for it runs at once, and when none waits the offer is
-//! one system call. On two cores shared with wrk it took a fifth to two fifths off the p99 at saturation
-//! for 0–6% of the throughput (docs/benchmarks.md). The gRPC door's workers do not offer
-//! theirs: serving one connection per worker, as Envoy opens them, offering made 10% fewer
-//! calls per second in the one comparison made (`bench/rls-load`), inside that bench's
-//! noise but not shown to help.
+//! one system call. On two cores shared with wrk it took a fifth to two fifths off the p99
+//! at saturation for 0–6% of the throughput (docs/benchmarks.md). The gRPC door's workers
+//! do not offer theirs: serving one connection per worker, as Envoy opens them, offering
+//! made 10% fewer calls per second in the one comparison made (`bench/rls-load`), inside
+//! that bench's noise but not shown to help.
 
 use std::cell::Cell;
 
