@@ -390,7 +390,10 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         for (i, inbox) in spread::spread(listener, workers, app.connections.clone(), stopped.clone()).into_iter().enumerate() {
             let router = router.clone();
             let stopped = stopped.clone();
-            let worker = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let worker = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .on_thread_park(fair::between_rounds)
+                .build()?;
             let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
                 worker.block_on(http::serve::serve(inbox, router, idle_timeout, stopped));
                 std::io::Result::Ok(())
