@@ -244,8 +244,9 @@ pin_project! {
     /// fourth, for the same throughput; `/v1/check`, which spends a turn waiting for its
     /// body anyway, lost 1% to the fourth. On a kernel that switches threads only at its
     /// 4 ms tick, no turn shortened that tail; on a Xeon with that kernel, offering the
-    /// core every 64 answers halved it ([`crate::fair`]). Before, each worker looked at its sockets after every task
-    /// (tokio's `event_interval(1)`) for the same end, at a system call per request.
+    /// core every 64 answers halved it ([`crate::fair`]). Before, each worker looked at
+    /// its sockets after every task (tokio's `event_interval(1)`) for the same end, at a
+    /// system call per request.
     struct Counted<F: Future> {
         #[pin]
         inner: F,
