@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 /// Gaps longer than these, in microseconds, are counted.
 const BOUNDS_US: [u64; 3] = [50, 200, 1000];
 
+#[derive(Default)]
 struct Gaps {
     counts: [u64; BOUNDS_US.len()],
     lost: Duration,
@@ -17,11 +18,7 @@ struct Gaps {
 }
 
 fn spin(span: Duration) -> Gaps {
-    let mut gaps = Gaps {
-        counts: [0; BOUNDS_US.len()],
-        lost: Duration::ZERO,
-        longest: Duration::ZERO,
-    };
+    let mut gaps = Gaps::default();
     let began = Instant::now();
     let mut last = began;
     while last.duration_since(began) < span {
@@ -50,11 +47,7 @@ fn main() {
     let threads: Vec<_> = (0..cores)
         .map(|_| std::thread::spawn(move || spin(span)))
         .collect();
-    let mut total = Gaps {
-        counts: [0; BOUNDS_US.len()],
-        lost: Duration::ZERO,
-        longest: Duration::ZERO,
-    };
+    let mut total = Gaps::default();
     for t in threads {
         let g = t.join().expect("a spinning thread panicked");
         for (sum, c) in total.counts.iter_mut().zip(g.counts) {
