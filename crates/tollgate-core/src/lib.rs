@@ -38,7 +38,7 @@
 //! assert!(!allowed);
 //! assert_eq!(code, Code::RateLimited);
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod algorithm;
 pub mod conformance;

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::StoreError;
+use super::huge::{Table, Zeroable};
 use crate::algorithm::Gcra;
 use crate::outcome::Outcome;
 use crate::time::{NANOS_PER_SEC, Nanos};
@@ -90,6 +91,10 @@ struct Slot {
     tat: AtomicU64,
 }
 
+// SAFETY: two atomic integers; all zeros is an empty slot.
+#[allow(unsafe_code)]
+unsafe impl Zeroable for Slot {}
+
 impl Slot {
     /// The slot's digest and TAT, read so that the TAT was the digest's when it was read
     /// (unless a later swap finds it changed, which the caller's swap then reports).
@@ -127,7 +132,7 @@ impl Slot {
 
 /// The table of GCRA counters, allocated whole when first used.
 pub(super) struct GcraSlots {
-    slots: Box<[Slot]>,
+    slots: Table<Slot>,
     homes: usize,
     stripes: Box<[Mutex<()>]>,
 }
@@ -137,12 +142,10 @@ impl GcraSlots {
     pub fn new(capacity: usize) -> Self {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
         GcraSlots {
-            slots: (0..homes + MAX_PROBE)
-                .map(|_| Slot {
-                    key: AtomicU64::new(EMPTY),
-                    tat: AtomicU64::new(0),
-                })
-                .collect(),
+            slots: Table::zeroed(homes + MAX_PROBE, || Slot {
+                key: AtomicU64::new(EMPTY),
+                tat: AtomicU64::new(0),
+            }),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
         }

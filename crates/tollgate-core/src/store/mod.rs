@@ -1,6 +1,7 @@
 //! Where counters live: the [`Store`] trait and the in-process [`MemoryStore`].
 
 mod gcra_slots;
+mod huge;
 mod memory;
 
 use std::borrow::Cow;
