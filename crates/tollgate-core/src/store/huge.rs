@@ -21,18 +21,19 @@ const HUGE_PAGE: usize = 2 << 20;
 ///
 /// # Safety
 /// Only for types made of integers and atomic integers.
-pub(super) unsafe trait Zeroable: Sync {}
+pub(super) unsafe trait Zeroable: Send + Sync {}
 
 /// A fixed-size table of `T`, every value zeros when made.
 pub(super) struct Table<T: Zeroable> {
     ptr: NonNull<T>,
     len: usize,
     /// The size of the mapping when the table is one; 0 when it is a boxed slice.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     mapped: usize,
 }
 
-// SAFETY: the table owns its values and they are `Sync`, as `Zeroable` requires: sending or
-// sharing the table is sharing them.
+// SAFETY: the table owns its values, which are `Send` and `Sync` as `Zeroable` requires:
+// sending or sharing the table sends or shares them.
 unsafe impl<T: Zeroable> Send for Table<T> {}
 unsafe impl<T: Zeroable> Sync for Table<T> {}
 
