@@ -1,7 +1,8 @@
-//! `rls-load ADDRESS [SECONDS] [CALLERS] [KEYS]`: drives `ShouldRateLimit` on one HTTP/2
-//! connection from CALLERS concurrent callers (default 64) for SECONDS (default 10), each
-//! call one descriptor `user=<n>` over KEYS users (default 10,000) in domain `bench`, and
-//! prints calls/s, p50 and p99. Bounded: it stops by itself.
+//! `rls-load ADDRESS [SECONDS] [CALLERS] [KEYS] [CONNECTIONS]`: drives `ShouldRateLimit`
+//! from CALLERS concurrent callers (default 64) for SECONDS (default 10), spread over
+//! CONNECTIONS HTTP/2 connections (default 1, as one Envoy sends them), each call one
+//! descriptor `user=<n>` over KEYS users (default 10,000) in domain `bench`, and prints
+//! calls/s, p50 and p99. Bounded: it stops by itself.
 
 use std::time::{Duration, Instant};
 
@@ -17,15 +18,19 @@ async fn main() -> anyhow::Result<()> {
     let secs: u64 = args.next().map_or(Ok(10), |s| s.parse())?;
     let callers: u64 = args.next().map_or(Ok(64), |s| s.parse())?;
     let keys: u64 = args.next().map_or(Ok(10_000), |s| s.parse())?;
-    // One connection: every caller's calls are streams on it, as Envoy sends them.
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .tcp_nodelay(true)
-        .connect()
-        .await?;
+    let connections: usize = args.next().map_or(Ok(1), |s| s.parse())?;
+    // Each caller's calls are streams on one of the connections, as Envoy sends them.
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?.tcp_nodelay(true);
+    let mut channels = Vec::new();
+    for _ in 0..connections.max(1) {
+        channels.push(endpoint.connect().await?);
+    }
     let until = Instant::now() + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..callers)
         .map(|c| {
-            let mut client = RateLimitServiceClient::new(channel.clone());
+            let channel = channels[c as usize % channels.len()].clone();
+            let mut client = RateLimitServiceClient::new(channel);
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;

@@ -7,12 +7,13 @@
 //! A worker therefore offers its core after every [`ANSWERS_PER_OFFER`] answers
 //! (`sched_yield`), between two rounds of its tasks: a thread waiting for it runs at once,
 //! and when none waits the offer is one system call. On two cores shared with wrk it took
-//! a third to a half off the p99 at saturation, for the same throughput
-//! (docs/benchmarks.md).
+//! a third to a half off the p99 at saturation on an Intel machine, and four fifths off
+//! `/v1/authorize`'s (two ticks, 7.4–7.9 ms, down to 1.5–1.9) on an AMD one, for the same
+//! throughput (docs/benchmarks.md).
 //!
-//! The gRPC door's workers do not offer theirs. Serving one connection per worker, as
-//! Envoy opens them, an offer made inside each call gave 10% fewer calls per second in the
-//! one comparison made (`bench/rls-load`): inside that bench's noise, but not shown to help.
+//! The gRPC door's workers do not offer theirs. Under `bench/rls-load`, with its 64 callers
+//! on one connection or on 16, the offer between rounds left the p99 as it was (no call
+//! waited out a tick there) and gave up to 8% fewer calls per second.
 
 use std::cell::Cell;
 
