@@ -243,8 +243,8 @@ pin_project! {
     /// 6.7–7.9 ms answered at once, 1.9–3.3 ms at the third turn and 1.4–2.5 ms at the
     /// fourth, for the same throughput; `/v1/check`, which spends a turn waiting for its
     /// body anyway, lost 1% to the fourth. On a kernel that switches threads only at its
-    /// 4 ms tick, no turn shortened that tail; on a Xeon with that kernel, offering the
-    /// core every 64 answers halved it ([`crate::fair`]). Before, each worker looked at
+    /// 4 ms tick, no turn shortened that tail; offering the core every 64 answers did
+    /// (on AMD 7.4–7.9 ms down to 1.5–1.9 ms, [`crate::fair`]). Before, each worker looked at
     /// its sockets after every task (tokio's `event_interval(1)`) for the same end, at a
     /// system call per request.
     struct Counted<F: Future> {
