@@ -96,11 +96,16 @@ pub enum Limit {
 
 /// The state one counter keeps. Small variants stay inline so an idle counter costs
 /// well under 64 bytes; the two variants that hold a list are boxed.
+///
+/// The layout is a one-byte tag before the fields, with `Fresh` first (tag 0), so all-zero
+/// bytes are a valid `Fresh` state: the memory store maps its table of states zeroed rather
+/// than writing every one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[repr(u8)]
 pub enum State {
     /// No state yet: the counter is full.
     #[default]
-    Fresh,
+    Fresh = 0,
     /// GCRA's theoretical arrival time.
     Gcra {
         /// Theoretical arrival time of the next request.

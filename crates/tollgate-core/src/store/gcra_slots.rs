@@ -130,7 +130,7 @@ impl Slot {
     }
 }
 
-/// The table of GCRA counters, allocated whole when first used.
+/// The table of GCRA counters, made when first used.
 pub(super) struct GcraSlots {
     slots: Table<Slot>,
     homes: usize,

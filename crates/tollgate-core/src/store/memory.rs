@@ -1,5 +1,6 @@
-//! The in-process store: two open-addressed tables of fixed-size counters, allocated whole
-//! when first used.
+//! The in-process store: two open-addressed tables of fixed-size counters, made when first
+//! used; a large one is mapped as zeros (see [`huge`](super::huge)) and takes memory as
+//! counters fill its pages.
 //!
 //! GCRA counters, the default algorithm, live in [`GcraSlots`]: 16 bytes each, updated by
 //! one compare-and-swap. Every other algorithm lives in the cell table: one lock per
@@ -27,6 +28,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 use super::gcra_slots::{self, GcraSlots, HELD};
+use super::huge::{Table, Zeroable};
 use super::{Check, Outcomes, Store, StoreError};
 use crate::algorithm::{Concurrency, Limit, State};
 use crate::outcome::Outcome;
@@ -84,11 +86,31 @@ impl Cell {
     };
 }
 
+// SAFETY: an atomic integer.
+#[allow(unsafe_code)]
+unsafe impl Zeroable for AtomicU16 {}
+
+// SAFETY: the mutex is its raw lock beside the value. The raw lock is parking_lot's one-byte
+// mutex, whose zero is its unlocked `INIT` (the assertion below fails to build should
+// either change), and zeros are a valid `Cell`: its integers are 0 and its state is
+// `Fresh`, tag 0 of `State`'s `repr(u8)` layout.
+#[allow(unsafe_code)]
+unsafe impl Zeroable for Mutex<Cell> {}
+
+#[allow(unsafe_code)]
+const _: () = {
+    use parking_lot::lock_api::RawMutex as _;
+    // SAFETY: `transmute` only builds when both types are one byte.
+    let init =
+        unsafe { std::mem::transmute::<parking_lot::RawMutex, u8>(parking_lot::RawMutex::INIT) };
+    assert!(init == 0, "parking_lot's unlocked mutex is no longer zero");
+};
+
 /// Counters of every algorithm but GCRA, and penalties, each behind its own lock.
 struct Cells {
     /// 16 bits of each slot's digest (never 0); 0 for a slot never used.
-    tags: Box<[AtomicU16]>,
-    slots: Box<[Mutex<Cell>]>,
+    tags: Table<AtomicU16>,
+    slots: Table<Mutex<Cell>>,
     /// Home slots are `0..homes`; the last `MAX_PROBE` slots only extend probe windows,
     /// so a window never wraps and locks are always taken in ascending slot order.
     homes: usize,
@@ -143,8 +165,8 @@ impl Cells {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
         let len = homes + MAX_PROBE;
         Cells {
-            tags: (0..len).map(|_| AtomicU16::new(0)).collect(),
-            slots: (0..len).map(|_| Mutex::new(Cell::FRESH)).collect(),
+            tags: Table::zeroed(len, || AtomicU16::new(0)),
+            slots: Table::zeroed(len, || Mutex::new(Cell::FRESH)),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
             capacity,
@@ -715,5 +737,51 @@ mod tests {
     #[test]
     fn a_slot_is_48_bytes() {
         assert_eq!(std::mem::size_of::<Mutex<Cell>>(), 48);
+    }
+
+    /// Answers `f` at once: the memory store never waits.
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(f).poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_large_cell_table_starts_as_zeros_and_counts_like_a_small_one() {
+        let policy = crate::Policy::from_yaml(
+            "rules: [{name: log, key: '{user}', algorithm: sliding_log, limit: 3, period: 1m, \
+             on_exceed: {block_for: 1m}}]",
+        )
+        .unwrap();
+        let rule = &policy.rules()[0];
+        let now = 1_767_571_200 * NANOS_PER_SEC;
+        for capacity in [1_000, 1_000_000] {
+            let store = MemoryStore::new(MemoryStoreConfig { capacity });
+            for user in 0..500 {
+                let check = Check {
+                    rule,
+                    key: format!("user:{user}").into(),
+                    cost: 1,
+                };
+                let admitted = (0..5)
+                    .filter(|_| {
+                        ready(store.acquire(std::slice::from_ref(&check), now)).unwrap()[0].allowed
+                    })
+                    .count();
+                assert_eq!(admitted, 3, "capacity {capacity}, user {user}");
+                let blocked =
+                    ready(store.acquire(std::slice::from_ref(&check), now + NANOS_PER_SEC))
+                        .unwrap();
+                assert!(blocked[0].blocked, "capacity {capacity}, user {user}");
+            }
+            let cells = store.cells.get().unwrap();
+            #[cfg(target_os = "linux")]
+            assert_eq!(cells.slots.is_mapped(), capacity > 1_000);
+            // Each user's log and penalty.
+            assert_eq!(store.live(now), 1_000);
+            // Dropping the store drops the boxed logs in the mapped table.
+        }
     }
 }
