@@ -6,6 +6,8 @@
 #
 #   bench/http-instructions.sh            # N=10000 requests of each, after 2000 to warm up
 #   TOP=30 bench/http-instructions.sh     # and the 30 functions with the most own cost
+#   KEEP=dir bench/http-instructions.sh   # keeps callgrind's files in dir, for
+#                                         # callgrind_annotate --tree=caller and the like
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
@@ -32,6 +34,9 @@ pid=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP" && cp "$tmp"/cg.* "$KEEP"/
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
