@@ -7,6 +7,8 @@
 #   bench/http.sh                 # DURATION=10s CONNS=64 THREADS=2 RATE=20000 ROUNDS=3
 #   TOLLGATE=/tmp/a bench/http.sh # a binary built elsewhere (an A/B of two builds)
 #   PIN=1 bench/http.sh           # servers on the first core, load generators on the second
+#   ALGORITHM=sliding_window bench/http.sh  # Tollgate's limit in another algorithm (gcra
+#                                 # unless told; nginx's is always its leaky bucket)
 # It ends with how often the machine took a core away before the load (bench/stalls.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,7 @@ CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 RATE=${RATE:-20000}
 ROUNDS=${ROUNDS:-3}
+ALGORITHM=${ALGORITHM:-gcra}
 USERS=10000
 
 need() {
@@ -76,7 +79,7 @@ cat >"$tmp/tollgate.yaml" <<YAML
 server: { listen: "127.0.0.1:$tport", grpc_listen: "off" }
 store: { kind: memory, capacity: 100000 }
 rules:
-  - { name: per-user, match: { user: "*" }, key: "user:{user}", algorithm: gcra, limit: 1000000, period: 1s }
+  - { name: per-user, match: { user: "*" }, key: "user:{user}", algorithm: $ALGORITHM, limit: 1000000, period: 1s }
 YAML
 TOLLGATE_LOG=warn "${server_cpu[@]}" "$TOLLGATE" serve --config "$tmp/tollgate.yaml" >"$tmp/tollgate.out" 2>&1 &
 tpid=$!

@@ -19,15 +19,68 @@
 //! by setting the TAT's top bit; single checks that meet a held slot wait for it, which
 //! keeps such decisions atomic without a lock on the single-check path.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use parking_lot::Mutex;
-
+use self::sync::{AtomicU64, Mutex, Ordering, Slots};
 use super::StoreError;
-use super::huge::{Table, Zeroable};
 use crate::algorithm::Gcra;
 use crate::outcome::Outcome;
 use crate::time::{NANOS_PER_SEC, Nanos};
+
+/// The table's atomics and locks: std's and parking_lot's, or, built with `--cfg loom`,
+/// loom's, which check the protocol above under the C11 memory model (the `loom` tests).
+#[cfg(not(loom))]
+mod sync {
+    pub use parking_lot::Mutex;
+    pub use std::sync::atomic::{AtomicU64, Ordering};
+    pub use std::thread::yield_now;
+
+    pub(in crate::store) use crate::store::huge::Table as Slots;
+
+    pub fn spin() {
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(loom)]
+mod sync {
+    pub use loom::sync::atomic::{AtomicU64, Ordering};
+    pub use loom::thread::yield_now;
+
+    /// A plain boxed table: loom's atomics are not valid as zeros.
+    pub struct Slots<T>(Box<[T]>);
+
+    impl<T> Slots<T> {
+        pub fn zeroed(len: usize, zero: impl Fn() -> T) -> Self {
+            Slots((0..len).map(|_| zero()).collect())
+        }
+    }
+
+    impl<T> std::ops::Deref for Slots<T> {
+        type Target = [T];
+        fn deref(&self) -> &[T] {
+            &self.0
+        }
+    }
+
+    /// loom's mutex with parking_lot's signature.
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+
+    /// A spinning thread must yield for loom to run the others.
+    pub fn spin() {
+        yield_now();
+    }
+}
 
 /// Set in a slot's TAT while a decision holds it or its digest is changing.
 pub(super) const HELD: u64 = 1 << 63;
@@ -39,23 +92,24 @@ const EMPTY: u64 = 0;
 /// key once idle.
 const GONE: u64 = 1;
 
-/// How far from its home slot a counter may live (16 KiB of slots).
-const MAX_PROBE: usize = 1024;
+/// How far from its home slot a counter may live (16 KiB of slots; four under loom, whose
+/// models stay small).
+const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 1024 };
 
 /// How long a counter stays idle before its slot goes to a new key ahead of other slots.
 const REUSE_AFTER: Nanos = NANOS_PER_SEC;
 
 /// Locks that serialise the insertion of keys sharing a home region, so one key never gets
 /// two slots.
-const INSERT_STRIPES: usize = 1024;
+const INSERT_STRIPES: usize = if cfg!(loom) { 2 } else { 1024 };
 
 /// Waits for a held slot: spins briefly, then yields the thread.
 pub(super) fn backoff(spins: &mut u32) {
     *spins = spins.saturating_add(1);
     if *spins < 64 {
-        std::hint::spin_loop();
+        sync::spin();
     } else {
-        std::thread::yield_now();
+        sync::yield_now();
     }
 }
 
@@ -92,8 +146,9 @@ struct Slot {
 }
 
 // SAFETY: two atomic integers; all zeros is an empty slot.
+#[cfg(not(loom))]
 #[allow(unsafe_code)]
-unsafe impl Zeroable for Slot {}
+unsafe impl super::huge::Zeroable for Slot {}
 
 impl Slot {
     /// The slot's digest and TAT, read so that the TAT was the digest's when it was read
@@ -132,7 +187,7 @@ impl Slot {
 
 /// The table of GCRA counters, made when first used.
 pub(super) struct GcraSlots {
-    slots: Table<Slot>,
+    slots: Slots<Slot>,
     homes: usize,
     stripes: Box<[Mutex<()>]>,
 }
@@ -142,7 +197,7 @@ impl GcraSlots {
     pub fn new(capacity: usize) -> Self {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
         GcraSlots {
-            slots: Table::zeroed(homes + MAX_PROBE, || Slot {
+            slots: Slots::zeroed(homes + MAX_PROBE, || Slot {
                 key: AtomicU64::new(EMPTY),
                 tat: AtomicU64::new(0),
             }),
@@ -332,7 +387,7 @@ pub(super) fn is_live(tat: Nanos, now: Nanos) -> bool {
     tat & HELD != 0 || tat > now
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::time::NANOS_PER_SEC as S;
@@ -487,5 +542,173 @@ mod tests {
             assert_eq!(n.load(Ordering::Relaxed), 1, "key {key}");
         }
         assert!(t.used().count() <= MAX_PROBE);
+    }
+}
+
+/// The table's protocol under every interleaving and every outcome of the C11 memory model
+/// that loom explores (weaker than x86's, as on ARM):
+/// `RUSTFLAGS="--cfg loom" cargo test -p tollgate-core --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+    use crate::time::NANOS_PER_SEC as S;
+
+    const T0: Nanos = 1_767_571_200 * S;
+
+    fn at(key: u64) -> Place {
+        Place { home: 0, key }
+    }
+
+    /// Runs `a` on another thread and `b` on this one; answers both results.
+    fn race<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send + 'static,
+        RA: Send + 'static,
+        B: FnOnce() -> RB,
+    {
+        let other = thread::spawn(a);
+        let mine = b();
+        match other.join() {
+            Ok(theirs) => (theirs, mine),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// How many slots hold the counter of `key`.
+    fn copies(t: &GcraSlots, key: u64) -> usize {
+        t.slots.iter().filter(|s| s.read().0 == key).count()
+    }
+
+    #[test]
+    fn the_first_checks_of_a_new_key_admit_once_and_make_one_counter() {
+        loom::model(|| {
+            let t = Arc::new(GcraSlots::new(2));
+            let g = Gcra::new(1, S, 0);
+            let (t2, g2) = (t.clone(), g.clone());
+            let (a, b) = race(
+                move || t2.acquire(&g2, at(7), T0, 1).unwrap().allowed,
+                || t.acquire(&g, at(7), T0, 1).unwrap().allowed,
+            );
+            assert!(a ^ b, "admitted {a} and {b}");
+            assert_eq!(copies(&t, 7), 1);
+        });
+    }
+
+    #[test]
+    fn racing_checks_on_a_counter_with_one_left_admit_once() {
+        loom::model(|| {
+            let t = Arc::new(GcraSlots::new(2));
+            let g = Gcra::new(2, S, 0);
+            assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+            let (t2, g2) = (t.clone(), g.clone());
+            let (a, b) = race(
+                move || t2.acquire(&g2, at(7), T0, 1).unwrap().allowed,
+                || t.acquire(&g, at(7), T0, 1).unwrap().allowed,
+            );
+            assert!(a ^ b, "admitted {a} and {b}");
+            assert_eq!(t.find(at(7)).map(|f| f.1), Some(g.next_tat(T0, T0, 2)));
+        });
+    }
+
+    #[test]
+    fn a_check_racing_a_new_key_for_its_slot_charges_only_itself() {
+        loom::model(|| {
+            let t = Arc::new(GcraSlots::new(2));
+            let g = Gcra::new(1, S, 0);
+            // Four idle counters fill the window; a new key takes the first.
+            for key in 2..6 {
+                assert!(t.acquire(&g, at(key), T0, 1).unwrap().allowed);
+            }
+            let later = T0 + 3 * S;
+            let (t2, g2) = (t.clone(), g.clone());
+            let (a, b) = race(
+                move || t2.acquire(&g2, at(2), later, 1).unwrap().allowed,
+                || t.acquire(&g, at(9), later, 1).unwrap().allowed,
+            );
+            assert!(a && b);
+            // Each key's counter holds its own one charge, wherever it lives.
+            for key in [2, 9] {
+                assert_eq!(copies(&t, key), 1, "key {key}");
+                assert_eq!(t.find(at(key)).map(|f| f.1), Some(later + S), "key {key}");
+            }
+        });
+    }
+
+    #[test]
+    fn new_keys_of_other_stripes_racing_for_one_empty_slot_each_get_their_own() {
+        loom::model(|| {
+            let t = Arc::new(GcraSlots::new(2));
+            let g = Gcra::new(1, S, 0);
+            // Slot 0 taken: slot 1 is the first empty slot of both windows, whose homes
+            // (0 and 1) insert under different locks.
+            assert!(t.acquire(&g, at(2), T0, 1).unwrap().allowed);
+            let b = Place { home: 1, key: 9 };
+            let (t2, g2) = (t.clone(), g.clone());
+            let (a, b_admitted) = race(
+                move || t2.acquire(&g2, at(7), T0, 1).unwrap().allowed,
+                || t.acquire(&g, b, T0, 1).unwrap().allowed,
+            );
+            assert!(a && b_admitted);
+            for place in [at(2), at(7), b] {
+                assert_eq!(copies(&t, place.key), 1, "key {}", place.key);
+                assert_eq!(
+                    t.find(place).map(|f| f.1),
+                    Some(T0 + S),
+                    "key {}",
+                    place.key
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn a_held_slot_and_a_single_check_admit_as_if_one_came_first() {
+        loom::model(|| {
+            let t = Arc::new(GcraSlots::new(2));
+            let g = Gcra::new(10, S, 0);
+            assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+            let (index, _) = t.find(at(7)).unwrap();
+            let (t2, g2) = (t.clone(), g.clone());
+            // Nine left: a decision holding the slot for 8, and a single check of 2.
+            let (a, b) = race(
+                move || t2.acquire(&g2, at(7), T0, 2).unwrap().allowed,
+                || {
+                    let held = t.hold(index, 7).unwrap();
+                    let o = g.check_tat(held, T0, 8);
+                    t.unhold(
+                        index,
+                        if o.allowed {
+                            g.next_tat(held, T0, 8)
+                        } else {
+                            held
+                        },
+                    );
+                    o.allowed
+                },
+            );
+            assert!(a ^ b, "admitted {a} and {b}");
+            let used = 1 + if a { 2 } else { 8 };
+            assert_eq!(t.find(at(7)).map(|f| f.1), Some(g.next_tat(T0, T0, used)));
+        });
+    }
+
+    #[test]
+    fn a_reset_racing_a_check_leaves_one_counter_or_none() {
+        loom::model(|| {
+            let t = Arc::new(GcraSlots::new(2));
+            let g = Gcra::new(1, S, 0);
+            assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+            let t2 = t.clone();
+            let (_, admitted) = race(
+                move || t2.reset(at(7)),
+                || t.acquire(&g, at(7), T0, 1).unwrap().allowed,
+            );
+            // Before the reset the check is denied and the reset leaves nothing; after it,
+            // the check starts a fresh counter.
+            assert_eq!(copies(&t, 7), usize::from(admitted));
+        });
     }
 }
