@@ -19,68 +19,11 @@
 //! by setting the TAT's top bit; single checks that meet a held slot wait for it, which
 //! keeps such decisions atomic without a lock on the single-check path.
 
-use self::sync::{AtomicU64, Mutex, Ordering, Slots};
 use super::StoreError;
+use super::sync::{self, AtomicU64, Mutex, Ordering, Slots};
 use crate::algorithm::Gcra;
 use crate::outcome::Outcome;
 use crate::time::{NANOS_PER_SEC, Nanos};
-
-/// The table's atomics and locks: std's and parking_lot's, or, built with `--cfg loom`,
-/// loom's, which check the protocol above under the C11 memory model (the `loom` tests).
-#[cfg(not(loom))]
-mod sync {
-    pub use parking_lot::Mutex;
-    pub use std::sync::atomic::{AtomicU64, Ordering};
-    pub use std::thread::yield_now;
-
-    pub(in crate::store) use crate::store::huge::Table as Slots;
-
-    pub fn spin() {
-        std::hint::spin_loop();
-    }
-}
-
-#[cfg(loom)]
-mod sync {
-    pub use loom::sync::atomic::{AtomicU64, Ordering};
-    pub use loom::thread::yield_now;
-
-    /// A plain boxed table: loom's atomics are not valid as zeros.
-    pub struct Slots<T>(Box<[T]>);
-
-    impl<T> Slots<T> {
-        pub fn zeroed(len: usize, zero: impl Fn() -> T) -> Self {
-            Slots((0..len).map(|_| zero()).collect())
-        }
-    }
-
-    impl<T> std::ops::Deref for Slots<T> {
-        type Target = [T];
-        fn deref(&self) -> &[T] {
-            &self.0
-        }
-    }
-
-    /// loom's mutex with parking_lot's signature.
-    pub struct Mutex<T>(loom::sync::Mutex<T>);
-
-    impl<T> Mutex<T> {
-        pub fn new(value: T) -> Self {
-            Mutex(loom::sync::Mutex::new(value))
-        }
-
-        pub fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        }
-    }
-
-    /// A spinning thread must yield for loom to run the others.
-    pub fn spin() {
-        yield_now();
-    }
-}
 
 /// Set in a slot's TAT while a decision holds it or its digest is changing.
 pub(super) const HELD: u64 = 1 << 63;

@@ -21,14 +21,12 @@
 use std::hash::BuildHasher;
 use std::num::NonZeroU64;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use foldhash::fast::FixedState;
-use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 use super::gcra_slots::{self, GcraSlots, HELD};
-use super::huge::{Table, Zeroable};
+use super::sync::{AtomicU16, AtomicU64, Mutex, MutexGuard, Ordering, Slots};
 use super::{Check, Outcomes, Store, StoreError};
 use crate::algorithm::{Concurrency, Limit, State};
 use crate::outcome::Outcome;
@@ -39,11 +37,11 @@ use crate::time::{NANOS_PER_SEC, Nanos};
 const BLOCK_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// How far from its home slot a counter may live: 2 KiB of tags, far more than linear
-/// probing needs at 7/8 load.
-const MAX_PROBE: usize = 1024;
+/// probing needs at 7/8 load (four under loom, whose models stay small).
+const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 1024 };
 
 /// Locks that serialise the insertion of keys sharing a home region.
-const INSERT_STRIPES: usize = 1024;
+const INSERT_STRIPES: usize = if cfg!(loom) { 2 } else { 1024 };
 
 /// How long a slot claimed for a multi-check decision is held before it can be reused.
 const CLAIM_GRACE_SECS: u32 = 2;
@@ -87,16 +85,19 @@ impl Cell {
 }
 
 // SAFETY: an atomic integer.
+#[cfg(not(loom))]
 #[allow(unsafe_code)]
-unsafe impl Zeroable for AtomicU16 {}
+unsafe impl super::huge::Zeroable for AtomicU16 {}
 
 // SAFETY: the mutex is its raw lock beside the value. The raw lock is parking_lot's one-byte
 // mutex, whose zero is its unlocked `INIT` (the assertion below fails to build should
 // either change), and zeros are a valid `Cell`: its integers are 0 and its state is
 // `Fresh`, tag 0 of `State`'s `repr(u8)` layout.
+#[cfg(not(loom))]
 #[allow(unsafe_code)]
-unsafe impl Zeroable for Mutex<Cell> {}
+unsafe impl super::huge::Zeroable for Mutex<Cell> {}
 
+#[cfg(not(loom))]
 #[allow(unsafe_code)]
 const _: () = {
     use parking_lot::lock_api::RawMutex as _;
@@ -109,8 +110,8 @@ const _: () = {
 /// Counters of every algorithm but GCRA, and penalties, each behind its own lock.
 struct Cells {
     /// 16 bits of each slot's digest (never 0); 0 for a slot never used.
-    tags: Table<AtomicU16>,
-    slots: Table<Mutex<Cell>>,
+    tags: Slots<AtomicU16>,
+    slots: Slots<Mutex<Cell>>,
     /// Home slots are `0..homes`; the last `MAX_PROBE` slots only extend probe windows,
     /// so a window never wraps and locks are always taken in ascending slot order.
     homes: usize,
@@ -143,6 +144,10 @@ impl Default for MemoryStore {
 }
 
 fn random_seed() -> u64 {
+    // loom replays each execution and needs every one to place counters alike.
+    if cfg!(loom) {
+        return 0x5eed;
+    }
     std::hash::RandomState::new().hash_one(0x5eed_u64)
 }
 
@@ -165,8 +170,8 @@ impl Cells {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
         let len = homes + MAX_PROBE;
         Cells {
-            tags: Table::zeroed(len, || AtomicU16::new(0)),
-            slots: Table::zeroed(len, || Mutex::new(Cell::FRESH)),
+            tags: Slots::zeroed(len, || AtomicU16::new(0)),
+            slots: Slots::zeroed(len, || Mutex::new(Cell::FRESH)),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
             capacity,
@@ -730,7 +735,7 @@ impl Store for MemoryStore {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -783,5 +788,113 @@ mod tests {
             assert_eq!(store.live(now), 1_000);
             // Dropping the store drops the boxed logs in the mapped table.
         }
+    }
+}
+
+/// Decisions of several limits under loom (see `gcra_slots`'s loom tests):
+/// `RUSTFLAGS="--cfg loom" cargo test -p tollgate-core --release --lib loom`.
+#[cfg(all(test, loom))]
+#[allow(clippy::unwrap_used)]
+mod loom_tests {
+    use std::sync::Arc as StdArc;
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+    use crate::Policy;
+
+    const NOW: Nanos = 1_767_571_200 * NANOS_PER_SEC;
+
+    /// `gcra`: 10 at once; `window`: 1 a minute.
+    fn policy() -> StdArc<Policy> {
+        StdArc::new(
+            Policy::from_yaml(
+                "rules: [{name: gcra, key: '{user}', limit: 10, period: 1s}, \
+                 {name: window, key: '{user}', algorithm: fixed_window, limit: 1, period: 1m}]",
+            )
+            .unwrap(),
+        )
+    }
+
+    /// The checks of the rules named in `names`, in that order, for key `u`.
+    fn checks<'p>(policy: &'p Policy, names: &[&str]) -> Vec<Check<'p>> {
+        names
+            .iter()
+            .map(|n| Check {
+                rule: policy.rules().iter().find(|r| &*r.name == *n).unwrap(),
+                key: "u".into(),
+                cost: 1,
+            })
+            .collect()
+    }
+
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(f).poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => unreachable!(),
+        }
+    }
+
+    fn admitted(store: &MemoryStore, policy: &Policy, names: &[&str]) -> bool {
+        let outcomes = ready(store.acquire(&checks(policy, names), NOW)).unwrap();
+        outcomes.iter().all(|o| o.allowed)
+    }
+
+    /// A store whose two tables exist: made lazily, they would be made under the race,
+    /// behind a lock loom does not model.
+    fn store(policy: &Policy) -> Arc<MemoryStore> {
+        let store = MemoryStore::new(MemoryStoreConfig { capacity: 3 });
+        let warm = [Check {
+            key: "warm".into(),
+            ..checks(policy, &["gcra"]).remove(0)
+        }];
+        assert!(ready(store.acquire(&warm, NOW)).unwrap()[0].allowed);
+        let warm = [Check {
+            key: "warm".into(),
+            ..checks(policy, &["window"]).remove(0)
+        }];
+        assert!(ready(store.acquire(&warm, NOW)).unwrap()[0].allowed);
+        Arc::new(store)
+    }
+
+    /// What the GCRA counter of `u` has left (a check of cost 0 only looks).
+    fn gcra_left(store: &MemoryStore, policy: &Policy) -> u64 {
+        let mut peek = checks(policy, &["gcra"]);
+        peek[0].cost = 0;
+        ready(store.preview(&peek, NOW)).unwrap()[0].remaining
+    }
+
+    #[test]
+    fn a_decision_racing_a_single_check_for_its_last_unit_consumes_all_or_nothing() {
+        let policy = policy();
+        loom::model(move || {
+            let policy = policy.clone();
+            let store = store(&policy);
+            let (s2, p2) = (store.clone(), policy.clone());
+            let other = thread::spawn(move || admitted(&s2, &p2, &["gcra", "window"]));
+            let single = admitted(&store, &policy, &["window"]);
+            let decision = other.join().unwrap();
+            assert!(decision ^ single, "admitted {decision} and {single}");
+            // A denied decision leaves its GCRA counter as it was.
+            let left = gcra_left(&store, &policy);
+            assert_eq!(left, if decision { 9 } else { 10 });
+        });
+    }
+
+    #[test]
+    fn decisions_naming_the_same_limits_in_either_order_admit_one_without_deadlock() {
+        let policy = policy();
+        loom::model(move || {
+            let policy = policy.clone();
+            let store = store(&policy);
+            let (s2, p2) = (store.clone(), policy.clone());
+            let other = thread::spawn(move || admitted(&s2, &p2, &["gcra", "window"]));
+            let mine = admitted(&store, &policy, &["window", "gcra"]);
+            let theirs = other.join().unwrap();
+            assert!(mine ^ theirs, "admitted {mine} and {theirs}");
+            assert_eq!(gcra_left(&store, &policy), 9);
+        });
     }
 }
