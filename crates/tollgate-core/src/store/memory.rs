@@ -817,16 +817,18 @@ mod loom_tests {
         )
     }
 
+    /// A check of cost 1 of rule `name` for `key`.
+    fn check<'p>(policy: &'p Policy, name: &str, key: &str) -> Check<'p> {
+        Check {
+            rule: policy.rules().iter().find(|r| &*r.name == name).unwrap(),
+            key: key.to_owned().into(),
+            cost: 1,
+        }
+    }
+
     /// The checks of the rules named in `names`, in that order, for key `u`.
     fn checks<'p>(policy: &'p Policy, names: &[&str]) -> Vec<Check<'p>> {
-        names
-            .iter()
-            .map(|n| Check {
-                rule: policy.rules().iter().find(|r| &*r.name == *n).unwrap(),
-                key: "u".into(),
-                cost: 1,
-            })
-            .collect()
+        names.iter().map(|n| check(policy, n, "u")).collect()
     }
 
     fn ready<F: std::future::Future>(f: F) -> F::Output {
@@ -846,16 +848,10 @@ mod loom_tests {
     /// behind a lock loom does not model.
     fn store(policy: &Policy) -> Arc<MemoryStore> {
         let store = MemoryStore::new(MemoryStoreConfig { capacity: 3 });
-        let warm = [Check {
-            key: "warm".into(),
-            ..checks(policy, &["gcra"]).remove(0)
-        }];
-        assert!(ready(store.acquire(&warm, NOW)).unwrap()[0].allowed);
-        let warm = [Check {
-            key: "warm".into(),
-            ..checks(policy, &["window"]).remove(0)
-        }];
-        assert!(ready(store.acquire(&warm, NOW)).unwrap()[0].allowed);
+        for name in ["gcra", "window"] {
+            let warm = [check(policy, name, "warm")];
+            assert!(ready(store.acquire(&warm, NOW)).unwrap()[0].allowed);
+        }
         Arc::new(store)
     }
 
@@ -864,6 +860,75 @@ mod loom_tests {
         let mut peek = checks(policy, &["gcra"]);
         peek[0].cost = 0;
         ready(store.preview(&peek, NOW)).unwrap()[0].remaining
+    }
+
+    /// Whether a check of the window rule (1 a minute) for `key` at `now` admits.
+    fn window(store: &MemoryStore, policy: &Policy, key: &str, now: Nanos) -> bool {
+        let check = [check(policy, "window", key)];
+        ready(store.acquire(&check, now)).unwrap()[0].allowed
+    }
+
+    #[test]
+    fn the_first_checks_of_a_new_window_key_admit_once() {
+        let policy = policy();
+        loom::model(move || {
+            let policy = policy.clone();
+            let store = store(&policy);
+            let (s2, p2) = (store.clone(), policy.clone());
+            let other = thread::spawn(move || window(&s2, &p2, "new", NOW));
+            let mine = window(&store, &policy, "new", NOW);
+            let theirs = other.join().unwrap();
+            assert!(mine ^ theirs, "admitted {mine} and {theirs}");
+        });
+    }
+
+    #[test]
+    fn a_window_check_racing_a_new_key_for_its_idle_cell_counts_only_itself() {
+        let policy = policy();
+        let mut model = loom::model::Builder::new();
+        // Filling the table is a long run of loads and locks before the race.
+        model.max_branches = 100_000;
+        model.check(move || {
+            let policy = policy.clone();
+            let store = store(&policy);
+            let rule = &policy.rules()[1];
+            let cells = store.cells.get().unwrap();
+            // Every slot of the new key's window holds a counter, idle a minute later.
+            let (home, _) = cells.home(store.digest(rule, "fresh").0);
+            let window_full = || {
+                cells.tags[home..home + MAX_PROBE]
+                    .iter()
+                    .all(|t| t.load(Ordering::Relaxed) != 0)
+            };
+            let mut keys = vec!["warm".to_owned()];
+            for i in 0..200 {
+                if window_full() {
+                    break;
+                }
+                let key = format!("old{i}");
+                if ready(store.acquire(&[check(&policy, "window", &key)], NOW)).is_ok() {
+                    keys.push(key);
+                }
+            }
+            assert!(window_full());
+            // The key in the slot the new key takes first, which it checks meanwhile.
+            let owner = keys
+                .into_iter()
+                .find(|k| {
+                    let (k0, sum) = store.digest(rule, k);
+                    cells.find(k0, sum).is_some_and(|h| h.index == home)
+                })
+                .unwrap();
+            let later = NOW + 120 * NANOS_PER_SEC;
+            let (s2, p2, o2) = (store.clone(), policy.clone(), owner.clone());
+            let other = thread::spawn(move || window(&s2, &p2, &o2, later));
+            let mine = window(&store, &policy, "fresh", later);
+            let theirs = other.join().unwrap();
+            assert!(mine && theirs);
+            // Each counter holds its own one admission: a second check of either denies.
+            assert!(!window(&store, &policy, &owner, later));
+            assert!(!window(&store, &policy, "fresh", later));
+        });
     }
 
     #[test]
