@@ -868,29 +868,45 @@ mod loom_tests {
         ready(store.acquire(&check, now)).unwrap()[0].allowed
     }
 
+    /// Runs `race` in every interleaving loom finds, each time on a new store (see
+    /// [`store`]) with [`policy`].
+    fn model(race: impl Fn(&Arc<MemoryStore>, &StdArc<Policy>) + Send + Sync + 'static) {
+        let policy = policy();
+        let mut model = loom::model::Builder::new();
+        // Filling a probe window before a race is a long run of loads and locks.
+        model.max_branches = 100_000;
+        model.check(move || race(&store(&policy), &policy));
+    }
+
+    /// Runs `theirs` on another thread and `mine` on this one; answers both results.
+    fn race<R: Send + 'static>(
+        store: &Arc<MemoryStore>,
+        policy: &StdArc<Policy>,
+        theirs: impl FnOnce(&MemoryStore, &Policy) -> R + Send + 'static,
+        mine: impl FnOnce(&MemoryStore, &Policy) -> R,
+    ) -> (R, R) {
+        let (s2, p2) = (store.clone(), policy.clone());
+        let other = thread::spawn(move || theirs(&s2, &p2));
+        let mine = mine(store, policy);
+        (other.join().unwrap(), mine)
+    }
+
     #[test]
     fn the_first_checks_of_a_new_window_key_admit_once() {
-        let policy = policy();
-        loom::model(move || {
-            let policy = policy.clone();
-            let store = store(&policy);
-            let (s2, p2) = (store.clone(), policy.clone());
-            let other = thread::spawn(move || window(&s2, &p2, "new", NOW));
-            let mine = window(&store, &policy, "new", NOW);
-            let theirs = other.join().unwrap();
+        model(|store, policy| {
+            let (theirs, mine) = race(
+                store,
+                policy,
+                |s, p| window(s, p, "new", NOW),
+                |s, p| window(s, p, "new", NOW),
+            );
             assert!(mine ^ theirs, "admitted {mine} and {theirs}");
         });
     }
 
     #[test]
     fn a_window_check_racing_a_new_key_for_its_idle_cell_counts_only_itself() {
-        let policy = policy();
-        let mut model = loom::model::Builder::new();
-        // Filling the table is a long run of loads and locks before the race.
-        model.max_branches = 100_000;
-        model.check(move || {
-            let policy = policy.clone();
-            let store = store(&policy);
+        model(|store, policy| {
             let rule = &policy.rules()[1];
             let cells = store.cells.get().unwrap();
             // Every slot of the new key's window holds a counter, idle a minute later.
@@ -906,7 +922,7 @@ mod loom_tests {
                     break;
                 }
                 let key = format!("old{i}");
-                if ready(store.acquire(&[check(&policy, "window", &key)], NOW)).is_ok() {
+                if ready(store.acquire(&[check(policy, "window", &key)], NOW)).is_ok() {
                     keys.push(key);
                 }
             }
@@ -920,46 +936,47 @@ mod loom_tests {
                 })
                 .unwrap();
             let later = NOW + 120 * NANOS_PER_SEC;
-            let (s2, p2, o2) = (store.clone(), policy.clone(), owner.clone());
-            let other = thread::spawn(move || window(&s2, &p2, &o2, later));
-            let mine = window(&store, &policy, "fresh", later);
-            let theirs = other.join().unwrap();
+            let o2 = owner.clone();
+            let (theirs, mine) = race(
+                store,
+                policy,
+                move |s, p| window(s, p, &o2, later),
+                |s, p| window(s, p, "fresh", later),
+            );
             assert!(mine && theirs);
             // Each counter holds its own one admission: a second check of either denies.
-            assert!(!window(&store, &policy, &owner, later));
-            assert!(!window(&store, &policy, "fresh", later));
+            assert!(!window(store, policy, &owner, later));
+            assert!(!window(store, policy, "fresh", later));
         });
     }
 
     #[test]
     fn a_decision_racing_a_single_check_for_its_last_unit_consumes_all_or_nothing() {
-        let policy = policy();
-        loom::model(move || {
-            let policy = policy.clone();
-            let store = store(&policy);
-            let (s2, p2) = (store.clone(), policy.clone());
-            let other = thread::spawn(move || admitted(&s2, &p2, &["gcra", "window"]));
-            let single = admitted(&store, &policy, &["window"]);
-            let decision = other.join().unwrap();
+        model(|store, policy| {
+            let (decision, single) = race(
+                store,
+                policy,
+                |s, p| admitted(s, p, &["gcra", "window"]),
+                |s, p| admitted(s, p, &["window"]),
+            );
             assert!(decision ^ single, "admitted {decision} and {single}");
             // A denied decision leaves its GCRA counter as it was.
-            let left = gcra_left(&store, &policy);
+            let left = gcra_left(store, policy);
             assert_eq!(left, if decision { 9 } else { 10 });
         });
     }
 
     #[test]
     fn decisions_naming_the_same_limits_in_either_order_admit_one_without_deadlock() {
-        let policy = policy();
-        loom::model(move || {
-            let policy = policy.clone();
-            let store = store(&policy);
-            let (s2, p2) = (store.clone(), policy.clone());
-            let other = thread::spawn(move || admitted(&s2, &p2, &["gcra", "window"]));
-            let mine = admitted(&store, &policy, &["window", "gcra"]);
-            let theirs = other.join().unwrap();
+        model(|store, policy| {
+            let (theirs, mine) = race(
+                store,
+                policy,
+                |s, p| admitted(s, p, &["gcra", "window"]),
+                |s, p| admitted(s, p, &["window", "gcra"]),
+            );
             assert!(mine ^ theirs, "admitted {mine} and {theirs}");
-            assert_eq!(gcra_left(&store, &policy), 9);
+            assert_eq!(gcra_left(store, policy), 9);
         });
     }
 }
