@@ -505,19 +505,26 @@ mod loom_tests {
         Place { home: 0, key }
     }
 
-    /// Runs `a` on another thread and `b` on this one; answers both results.
-    fn race<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
-    where
-        A: FnOnce() -> RA + Send + 'static,
-        RA: Send + 'static,
-        B: FnOnce() -> RB,
-    {
-        let other = thread::spawn(a);
-        let mine = b();
+    /// Runs `theirs` on another thread and `mine` on this one, both on table `t` with
+    /// limit `g`; answers both results.
+    fn race<RA: Send + 'static, RB>(
+        t: &Arc<GcraSlots>,
+        g: &Gcra,
+        theirs: impl FnOnce(&GcraSlots, &Gcra) -> RA + Send + 'static,
+        mine: impl FnOnce(&GcraSlots, &Gcra) -> RB,
+    ) -> (RA, RB) {
+        let (t2, g2) = (t.clone(), g.clone());
+        let other = thread::spawn(move || theirs(&t2, &g2));
+        let mine = mine(t, g);
         match other.join() {
             Ok(theirs) => (theirs, mine),
             Err(panic) => std::panic::resume_unwind(panic),
         }
+    }
+
+    /// Whether a check of `cost` at `now` admits.
+    fn admits(t: &GcraSlots, g: &Gcra, place: Place, now: Nanos, cost: u64) -> bool {
+        t.acquire(g, place, now, cost).unwrap().allowed
     }
 
     /// How many slots hold the counter of `key`.
@@ -528,13 +535,9 @@ mod loom_tests {
     #[test]
     fn the_first_checks_of_a_new_key_admit_once_and_make_one_counter() {
         loom::model(|| {
-            let t = Arc::new(GcraSlots::new(2));
-            let g = Gcra::new(1, S, 0);
-            let (t2, g2) = (t.clone(), g.clone());
-            let (a, b) = race(
-                move || t2.acquire(&g2, at(7), T0, 1).unwrap().allowed,
-                || t.acquire(&g, at(7), T0, 1).unwrap().allowed,
-            );
+            let (t, g) = (Arc::new(GcraSlots::new(2)), Gcra::new(1, S, 0));
+            let check = |t: &GcraSlots, g: &Gcra| admits(t, g, at(7), T0, 1);
+            let (a, b) = race(&t, &g, check, check);
             assert!(a ^ b, "admitted {a} and {b}");
             assert_eq!(copies(&t, 7), 1);
         });
@@ -543,14 +546,10 @@ mod loom_tests {
     #[test]
     fn racing_checks_on_a_counter_with_one_left_admit_once() {
         loom::model(|| {
-            let t = Arc::new(GcraSlots::new(2));
-            let g = Gcra::new(2, S, 0);
-            assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
-            let (t2, g2) = (t.clone(), g.clone());
-            let (a, b) = race(
-                move || t2.acquire(&g2, at(7), T0, 1).unwrap().allowed,
-                || t.acquire(&g, at(7), T0, 1).unwrap().allowed,
-            );
+            let (t, g) = (Arc::new(GcraSlots::new(2)), Gcra::new(2, S, 0));
+            assert!(admits(&t, &g, at(7), T0, 1));
+            let check = |t: &GcraSlots, g: &Gcra| admits(t, g, at(7), T0, 1);
+            let (a, b) = race(&t, &g, check, check);
             assert!(a ^ b, "admitted {a} and {b}");
             assert_eq!(t.find(at(7)).map(|f| f.1), Some(g.next_tat(T0, T0, 2)));
         });
@@ -559,17 +558,17 @@ mod loom_tests {
     #[test]
     fn a_check_racing_a_new_key_for_its_slot_charges_only_itself() {
         loom::model(|| {
-            let t = Arc::new(GcraSlots::new(2));
-            let g = Gcra::new(1, S, 0);
+            let (t, g) = (Arc::new(GcraSlots::new(2)), Gcra::new(1, S, 0));
             // Four idle counters fill the window; a new key takes the first.
             for key in 2..6 {
-                assert!(t.acquire(&g, at(key), T0, 1).unwrap().allowed);
+                assert!(admits(&t, &g, at(key), T0, 1));
             }
             let later = T0 + 3 * S;
-            let (t2, g2) = (t.clone(), g.clone());
             let (a, b) = race(
-                move || t2.acquire(&g2, at(2), later, 1).unwrap().allowed,
-                || t.acquire(&g, at(9), later, 1).unwrap().allowed,
+                &t,
+                &g,
+                move |t, g| admits(t, g, at(2), later, 1),
+                |t, g| admits(t, g, at(9), later, 1),
             );
             assert!(a && b);
             // Each key's counter holds its own one charge, wherever it lives.
@@ -583,26 +582,22 @@ mod loom_tests {
     #[test]
     fn new_keys_of_other_stripes_racing_for_one_empty_slot_each_get_their_own() {
         loom::model(|| {
-            let t = Arc::new(GcraSlots::new(2));
-            let g = Gcra::new(1, S, 0);
+            let (t, g) = (Arc::new(GcraSlots::new(2)), Gcra::new(1, S, 0));
             // Slot 0 taken: slot 1 is the first empty slot of both windows, whose homes
             // (0 and 1) insert under different locks.
-            assert!(t.acquire(&g, at(2), T0, 1).unwrap().allowed);
-            let b = Place { home: 1, key: 9 };
-            let (t2, g2) = (t.clone(), g.clone());
-            let (a, b_admitted) = race(
-                move || t2.acquire(&g2, at(7), T0, 1).unwrap().allowed,
-                || t.acquire(&g, b, T0, 1).unwrap().allowed,
+            assert!(admits(&t, &g, at(2), T0, 1));
+            let other = Place { home: 1, key: 9 };
+            let (a, b) = race(
+                &t,
+                &g,
+                |t, g| admits(t, g, at(7), T0, 1),
+                |t, g| admits(t, g, other, T0, 1),
             );
-            assert!(a && b_admitted);
-            for place in [at(2), at(7), b] {
-                assert_eq!(copies(&t, place.key), 1, "key {}", place.key);
-                assert_eq!(
-                    t.find(place).map(|f| f.1),
-                    Some(T0 + S),
-                    "key {}",
-                    place.key
-                );
+            assert!(a && b);
+            for place in [at(2), at(7), other] {
+                let key = place.key;
+                assert_eq!(copies(&t, key), 1, "key {key}");
+                assert_eq!(t.find(place).map(|f| f.1), Some(T0 + S), "key {key}");
             }
         });
     }
@@ -610,25 +605,23 @@ mod loom_tests {
     #[test]
     fn a_held_slot_and_a_single_check_admit_as_if_one_came_first() {
         loom::model(|| {
-            let t = Arc::new(GcraSlots::new(2));
-            let g = Gcra::new(10, S, 0);
-            assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+            let (t, g) = (Arc::new(GcraSlots::new(2)), Gcra::new(10, S, 0));
+            assert!(admits(&t, &g, at(7), T0, 1));
             let (index, _) = t.find(at(7)).unwrap();
-            let (t2, g2) = (t.clone(), g.clone());
-            // Nine left: a decision holding the slot for 8, and a single check of 2.
+            // Nine left: a single check of 2, and a decision holding the slot for 8.
             let (a, b) = race(
-                move || t2.acquire(&g2, at(7), T0, 2).unwrap().allowed,
-                || {
+                &t,
+                &g,
+                |t, g| admits(t, g, at(7), T0, 2),
+                |t, g| {
                     let held = t.hold(index, 7).unwrap();
                     let o = g.check_tat(held, T0, 8);
-                    t.unhold(
-                        index,
-                        if o.allowed {
-                            g.next_tat(held, T0, 8)
-                        } else {
-                            held
-                        },
-                    );
+                    let tat = if o.allowed {
+                        g.next_tat(held, T0, 8)
+                    } else {
+                        held
+                    };
+                    t.unhold(index, tat);
                     o.allowed
                 },
             );
@@ -641,13 +634,13 @@ mod loom_tests {
     #[test]
     fn a_reset_racing_a_check_leaves_one_counter_or_none() {
         loom::model(|| {
-            let t = Arc::new(GcraSlots::new(2));
-            let g = Gcra::new(1, S, 0);
-            assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
-            let t2 = t.clone();
+            let (t, g) = (Arc::new(GcraSlots::new(2)), Gcra::new(1, S, 0));
+            assert!(admits(&t, &g, at(7), T0, 1));
             let (_, admitted) = race(
-                move || t2.reset(at(7)),
-                || t.acquire(&g, at(7), T0, 1).unwrap().allowed,
+                &t,
+                &g,
+                |t, _| t.reset(at(7)),
+                |t, g| admits(t, g, at(7), T0, 1),
             );
             // Before the reset the check is denied and the reset leaves nothing; after it,
             // the check starts a fresh counter.
