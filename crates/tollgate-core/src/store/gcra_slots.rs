@@ -492,6 +492,7 @@ mod tests {
 /// that loom explores (weaker than x86's, as on ARM):
 /// `RUSTFLAGS="--cfg loom" cargo test -p tollgate-core --release --lib loom`.
 #[cfg(all(test, loom))]
+#[allow(clippy::unwrap_used)]
 mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
