@@ -495,7 +495,6 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 mod loom_tests {
     use loom::sync::Arc;
-    use loom::thread;
 
     use super::*;
     use crate::time::NANOS_PER_SEC as S;
@@ -515,12 +514,7 @@ mod loom_tests {
         mine: impl FnOnce(&GcraSlots, &Gcra) -> RB,
     ) -> (RA, RB) {
         let (t2, g2) = (t.clone(), g.clone());
-        let other = thread::spawn(move || theirs(&t2, &g2));
-        let mine = mine(t, g);
-        match other.join() {
-            Ok(theirs) => (theirs, mine),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+        sync::race(move || theirs(&t2, &g2), || mine(t, g))
     }
 
     /// Whether a check of `cost` at `now` admits.

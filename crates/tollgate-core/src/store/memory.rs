@@ -799,7 +799,6 @@ mod loom_tests {
     use std::sync::Arc as StdArc;
 
     use loom::sync::Arc;
-    use loom::thread;
 
     use super::*;
     use crate::Policy;
@@ -886,9 +885,7 @@ mod loom_tests {
         mine: impl FnOnce(&MemoryStore, &Policy) -> R,
     ) -> (R, R) {
         let (s2, p2) = (store.clone(), policy.clone());
-        let other = thread::spawn(move || theirs(&s2, &p2));
-        let mine = mine(store, policy);
-        (other.join().unwrap(), mine)
+        crate::store::sync::race(move || theirs(&s2, &p2), || mine(store, policy))
     }
 
     #[test]

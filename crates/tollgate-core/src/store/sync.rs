@@ -70,4 +70,18 @@ mod model {
     pub fn spin() {
         yield_now();
     }
+
+    /// Runs `theirs` on another thread and `mine` on this one; answers both results.
+    #[cfg(test)]
+    pub fn race<RA: Send + 'static, RB>(
+        theirs: impl FnOnce() -> RA + Send + 'static,
+        mine: impl FnOnce() -> RB,
+    ) -> (RA, RB) {
+        let other = loom::thread::spawn(theirs);
+        let mine = mine();
+        match other.join() {
+            Ok(theirs) => (theirs, mine),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
 }
