@@ -735,6 +735,16 @@ impl Store for MemoryStore {
     }
 }
 
+/// Answers `f` at once, for the tests: the memory store never waits.
+#[cfg(test)]
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(f).poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!(),
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -742,15 +752,6 @@ mod tests {
     #[test]
     fn a_slot_is_48_bytes() {
         assert_eq!(std::mem::size_of::<Mutex<Cell>>(), 48);
-    }
-
-    /// Answers `f` at once: the memory store never waits.
-    fn ready<F: std::future::Future>(f: F) -> F::Output {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match std::pin::pin!(f).poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => unreachable!(),
-        }
     }
 
     #[test]
@@ -828,14 +829,6 @@ mod loom_tests {
     /// The checks of the rules named in `names`, in that order, for key `u`.
     fn checks<'p>(policy: &'p Policy, names: &[&str]) -> Vec<Check<'p>> {
         names.iter().map(|n| check(policy, n, "u")).collect()
-    }
-
-    fn ready<F: std::future::Future>(f: F) -> F::Output {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match std::pin::pin!(f).poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => unreachable!(),
-        }
     }
 
     fn admitted(store: &MemoryStore, policy: &Policy, names: &[&str]) -> bool {
