@@ -8,9 +8,11 @@
 #   TOP=30 bench/http-instructions.sh     # and the 30 functions with the most own cost
 #   KEEP=dir bench/http-instructions.sh   # keeps callgrind's files in dir, for
 #                                         # callgrind_annotate --tree=caller and the like
+#   BODY='{"subject":{...}}' bench/http-instructions.sh  # another body for POST /v1/check
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
+BODY=${BODY:-'{"subject":{"user":"42"}}'}
 TOP=${TOP:-0}
 
 need() {
@@ -60,7 +62,7 @@ for _ in $(seq 1 600); do
 done
 
 check() { oha --no-tui -n "$1" -c 4 -m POST -H 'content-type: application/json' \
-  -d '{"subject":{"user":"42"}}' "http://127.0.0.1:$port/v1/check" >/dev/null; }
+  -d "$BODY" "http://127.0.0.1:$port/v1/check" >/dev/null; }
 authorize() { oha --no-tui -n "$1" -c 4 -H 'X-Forwarded-User: 42' \
   "http://127.0.0.1:$port/v1/authorize" >/dev/null; }
 

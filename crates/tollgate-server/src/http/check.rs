@@ -1,6 +1,9 @@
 //! `POST /v1/check`: decide one request, or a batch.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 use serde::Deserialize;
+use serde::de::{Deserializer, Visitor};
 use tollgate_core::{Decision, Mode, Subject};
 
 use super::decision_json;
@@ -21,12 +25,14 @@ use crate::app::App;
 /// The most checks one batch may hold.
 const MAX_BATCH: usize = 100;
 
-/// One check as the API takes it.
+/// One check as the API takes it, its strings borrowed from the request body where they
+/// hold no escapes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CheckRequest {
+pub struct CheckRequest<'a> {
     /// Who is asking.
-    pub subject: SubjectIn,
+    #[serde(borrow)]
+    pub subject: SubjectIn<'a>,
     /// Units to consume (default 1).
     #[serde(default = "one")]
     pub cost: u64,
@@ -39,28 +45,80 @@ fn one() -> u64 {
     1
 }
 
-/// Subject attributes as the API takes them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubjectIn {
-    /// User id.
-    pub user: Option<String>,
-    /// Client IP.
-    pub ip: Option<String>,
-    /// HTTP method.
-    pub method: Option<String>,
-    /// Request path.
-    pub path: Option<String>,
-    /// The API key presented; counted by a fingerprint, never stored or echoed.
-    pub api_key: Option<String>,
-    /// Tenant.
-    pub tenant: Option<String>,
-    /// Any other attributes, matched as `attr.NAME`.
-    #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
+/// A string of the request body: a slice of it, unless it held an escape. (serde's own
+/// `Cow` borrows only as a struct's direct field, not inside an `Option` or a map.)
+#[derive(Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
-impl SubjectIn {
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Slice;
+        impl<'de> Visitor<'de> for Slice {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Slice)
+    }
+}
+
+/// Subject attributes as the API takes them. Each string is a slice of the request body
+/// unless it held an escape, so a check copies no attribute before it is normalised.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectIn<'a> {
+    /// User id.
+    #[serde(borrow)]
+    pub user: Option<Text<'a>>,
+    /// Client IP.
+    #[serde(borrow)]
+    pub ip: Option<Text<'a>>,
+    /// HTTP method.
+    #[serde(borrow)]
+    pub method: Option<Text<'a>>,
+    /// Request path.
+    #[serde(borrow)]
+    pub path: Option<Text<'a>>,
+    /// The API key presented; counted by a fingerprint, never stored or echoed.
+    #[serde(borrow)]
+    pub api_key: Option<Text<'a>>,
+    /// Tenant.
+    #[serde(borrow)]
+    pub tenant: Option<Text<'a>>,
+    /// Any other attributes, matched as `attr.NAME`.
+    #[serde(default, borrow)]
+    pub attributes: BTreeMap<Text<'a>, Text<'a>>,
+}
+
+impl SubjectIn<'_> {
     /// The normalised subject, or a 422 naming the attribute at fault.
     pub fn build(&self, app: &App, at: &str) -> Result<Subject, Problem> {
         let mut s = Subject::new();
@@ -129,23 +187,25 @@ pub fn body_problem(rejection: BytesRejection) -> Problem {
 /// The body of `POST /v1/check`: one check, or `checks` for a batch.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CheckBody {
-    subject: Option<SubjectIn>,
+struct CheckBody<'a> {
+    #[serde(borrow)]
+    subject: Option<SubjectIn<'a>>,
     cost: Option<u64>,
     dry_run: Option<bool>,
-    checks: Option<Vec<CheckRequest>>,
+    #[serde(borrow)]
+    checks: Option<Vec<CheckRequest<'a>>>,
 }
 
 /// Parses a JSON body into its schema: 400 when it is not JSON, 422 naming the field
 /// (`checks[2].subject.ip`) when it does not fit.
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+pub fn parse_json<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, Problem> {
     // Tracking the path costs on every field; only a body that fails needs it, so that one
     // is parsed again to name where.
     serde_json::from_slice(body).or_else(|_| parse_json_with_path(body))
 }
 
 #[cold]
-fn parse_json_with_path<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+fn parse_json_with_path<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, Problem> {
     use serde_json::error::Category;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -329,7 +389,7 @@ pub fn identify(subject: &mut Subject, k: &tollgate_registry::KeyRecord) {
 
 async fn decide(
     app: &App,
-    req: &CheckRequest,
+    req: &CheckRequest<'_>,
     at: &str,
 ) -> Result<(Vec<u8>, tollgate_core::Headers), Problem> {
     let started = Instant::now();
@@ -430,6 +490,21 @@ mod tests {
         assert_eq!(status(read_body(announced, 5).await), 413);
         let streamed = frames(&[Ok(b"123"), Ok(b"456"), Err("never read")]);
         assert_eq!(status(read_body(streamed, 5).await), 413);
+    }
+
+    #[test]
+    fn plain_strings_are_borrowed_from_the_body_and_escaped_ones_unescaped() {
+        let body = br#"{"subject":{"user":"42","path":"/a\"b","attributes":{"plan":"pro"}}}"#;
+        let parsed: CheckBody<'_> = parse_json(body).unwrap();
+        let subject = parsed.subject.unwrap();
+        assert!(matches!(subject.user, Some(Text(Cow::Borrowed("42")))));
+        assert_eq!(subject.path.as_deref(), Some("/a\"b"));
+        let (name, value) = subject.attributes.iter().next().unwrap();
+        assert!(matches!(
+            (&name.0, &value.0),
+            (Cow::Borrowed("plan"), Cow::Borrowed("pro"))
+        ));
+        assert!(matches!(subject.path, Some(Text(Cow::Owned(_)))));
     }
 
     #[tokio::test]
