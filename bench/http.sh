@@ -3,7 +3,8 @@
 # doing the same job (a per-user limit over 10,000 users) in the same run, on loopback.
 # Saturation with wrk (rps and p99 for each, and their ratio), the p99 at saturation again
 # with oha (as measured, where wrk's corrects for coordinated omission; see below), and p99
-# at a fixed rate with oha, over interleaved rounds. Bounded: every load stops by itself after $DURATION.
+# at a fixed rate with oha, over interleaved rounds. Bounded: every load stops by itself
+# after $DURATION.
 #
 #   bench/http.sh                 # DURATION=10s CONNS=64 THREADS=2 RATE=20000 ROUNDS=3
 #   TOLLGATE=/tmp/a bench/http.sh # a binary built elsewhere (an A/B of two builds)
@@ -253,12 +254,13 @@ if added:
           "the p99 as measured is oha's, below")
 print()
 print(f"{oha}: p99 at saturation (closed loop, one user for Tollgate), median of {rounds} rounds")
-n_p99 = med("closed", "nginx", 1)
+n_rps, n_p99 = med("closed", "nginx", 0), med("closed", "nginx", 1)
 for t in ("nginx", "check", "authorize"):
     rps, p99, mean = med("closed", t, 0), med("closed", t, 1), med("closed", t, 3)
     each = " ".join(f"{r[1] / 1000:.3f}" for r in rows("closed", t))
     flag = "" if measured(rps, mean) else "   (mean above the connections over the rate)"
-    print(f"{names[t]:<34} rps {rps:>7.0f}   p99 {p99 / 1000:6.3f} ms   p99/nginx {p99 / n_p99:5.2f}   p99 per round (ms): {each}{flag}")
+    print(f"{names[t]:<34} rps {rps:>7.0f} ({rps / n_rps:4.2f}×)   p99 {p99 / 1000:6.3f} ms   "
+          f"p99/nginx {p99 / n_p99:5.2f}   p99 per round (ms): {each}{flag}")
 print()
 print(f"{oha} {rate}: p99 at a fixed rate, median of {rounds} rounds")
 for t in ("nginx", "authorize", "check"):
