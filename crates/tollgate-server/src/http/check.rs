@@ -47,7 +47,7 @@ fn one() -> u64 {
 
 /// A string of the request body: a slice of it, unless it held an escape. (serde's own
 /// `Cow` borrows only as a struct's direct field, not inside an `Option` or a map.)
-#[derive(Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Text<'a>(pub Cow<'a, str>);
 
 impl Deref for Text<'_> {
