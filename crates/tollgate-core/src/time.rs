@@ -116,6 +116,12 @@ impl Clock for ManualClock {
     }
 }
 
+/// Milliseconds since the Unix epoch, as records (usage events, audit entries, key
+/// expiries) keep time; a clock set before 1970 reads as the epoch.
+pub fn now_ms() -> i64 {
+    i64::try_from(system_now() / NANOS_PER_MILLI).unwrap_or(i64::MAX)
+}
+
 /// A [`Duration`] in whole nanoseconds, saturating at `u64::MAX`.
 pub fn duration_nanos(d: Duration) -> Nanos {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)

@@ -40,6 +40,12 @@ impl KeySecret {
         Ok(KeySecret(bytes))
     }
 
+    /// A secret of any length, for secrets that are not configured but made up by the
+    /// process (whose length is its own to choose).
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        KeySecret(bytes)
+    }
+
     /// The stored form of `key`.
     pub fn hash(&self, key: &str) -> KeyHash {
         // HMAC takes a key of any length; this cannot fail.

@@ -1,50 +1,29 @@
 //! The running server's state: the limiter, the loaded document, reloads, metrics.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Map, Value};
 use tollgate_core::policy::ConfigErrors;
-use tollgate_core::policy::Rule;
 use tollgate_core::policy::matcher::Cidr;
-use tollgate_core::time::{Clock, FastClock};
-use tollgate_core::{Decision, Limiter, MemoryStore, MemoryStoreConfig, Mode, Policy, Subject};
+use tollgate_core::{Limiter, MemoryStore, MemoryStoreConfig, Policy};
+use tollgate_engine::effects::Effects;
+use tollgate_engine::identity::Fingerprints;
+use tollgate_engine::keys::KeyCacheConfig;
+use tollgate_engine::{Engine, EngineConfig};
 use tollgate_redis::RedisStore;
+use tollgate_registry::{KeyFilter, KeyStatus, RegistryError};
 
 use crate::config::{self, Config};
 use crate::store::AnyStore;
-use crate::tally::{Latency, Slot, TALLIES};
-use tollgate_core::Code;
-use tollgate_registry::{KeyFilter, KeyRecord, KeyStatus, RegistryError, VerifyError};
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A verified key: its record and its own limits, compiled.
-#[derive(Debug)]
-pub struct KeyEntry {
-    /// The record.
-    pub record: KeyRecord,
-    /// Its overrides of its tier's limits.
-    pub limits: Vec<Rule>,
-}
 
 /// Everything a request handler needs.
 pub struct App {
-    /// Policy and store.
-    pub limiter: Limiter<AnyStore>,
-    /// The clock decisions read.
-    pub clock: FastClock,
+    /// The decision path: policy, store, key cache, effects.
+    pub engine: Engine<AnyStore>,
     /// Peers whose forwarding headers are believed.
     pub trusted: Vec<Cidr>,
     /// Who may use the admin API.
@@ -75,22 +54,7 @@ pub struct App {
     pub ready: AtomicBool,
     /// API keys and other records, when a database is configured.
     pub registry: Option<tollgate_registry::Registry>,
-    /// Usage events and violations on their way to the registry.
-    pub effects: Option<crate::effects::Effects>,
-    /// Verified keys (and refusals) by the keyed hash of the presented key, so decisions
-    /// do not read the database; bounded, so a flood of made-up keys cannot evict the
-    /// good ones or exhaust memory (malformed keys never reach it).
-    keys: moka::future::Cache<[u8; 32], Result<Arc<KeyEntry>, VerifyError>>,
-    /// Turns for key lookups in the database.
-    lookups: tokio::sync::Semaphore,
-    key_seed: u64,
 }
-
-/// Key lookups in flight at once, at most.
-const LOOKUPS: usize = 32;
-
-/// How long a key lookup waits for a turn before the request is answered `UNAVAILABLE`.
-const LOOKUP_WAIT: Duration = Duration::from_millis(250);
 
 impl App {
     /// State for `config`, loaded from `path`. A Redis store connects on first use.
@@ -99,23 +63,31 @@ impl App {
         path: Option<PathBuf>,
         metrics: PrometheusHandle,
         registry: Option<tollgate_registry::Registry>,
-        effects: Option<crate::effects::Effects>,
+        effects: Option<Effects>,
     ) -> Result<Self, tollgate_core::StoreError> {
-        let (key_cache_ttl, key_cache_capacity) = config
-            .database
-            .as_ref()
-            .map_or((Duration::from_secs(5), 100_000), |d| {
-                (d.cache_ttl, d.cache_capacity)
-            });
+        let mut key_cache = KeyCacheConfig::default();
+        if let Some(d) = &config.database {
+            key_cache.ttl = d.cache_ttl;
+            key_cache.capacity = d.cache_capacity;
+        }
         let store = match config.store.redis {
             Some(redis) => AnyStore::Redis(RedisStore::new(redis)?),
             None => AnyStore::Memory(MemoryStore::new(MemoryStoreConfig {
                 capacity: config.store.capacity,
             })),
         };
+        let engine = Engine::new(
+            store,
+            config.policy,
+            EngineConfig {
+                registry: registry.clone(),
+                key_cache,
+                effects,
+                fingerprints: config.store.key_secret.map(Fingerprints::shared),
+            },
+        );
         Ok(App {
-            limiter: Limiter::new(store, config.policy),
-            clock: FastClock::new(),
+            engine,
             trusted: config.server.trusted_proxies,
             admin_limiter: Limiter::new(
                 MemoryStore::new(MemoryStoreConfig { capacity: 100_000 }),
@@ -132,123 +104,12 @@ impl App {
             metrics,
             ready: AtomicBool::new(false),
             registry,
-            effects,
-            keys: moka::future::Cache::builder()
-                .max_capacity(key_cache_capacity)
-                .time_to_live(key_cache_ttl)
-                .build(),
-            lookups: tokio::sync::Semaphore::new(LOOKUPS),
-            key_seed: std::hash::RandomState::new().hash_one("tollgate-key-fingerprint"),
         })
     }
 
     /// Whether the policy is loaded and the store answers.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
-    }
-
-    /// The key record of a presented API key, verified against the registry (through the
-    /// cache: a change made elsewhere shows within `database.cache_ttl`); `Ok(None)` when no
-    /// registry is configured. The error is the decision's code.
-    pub async fn verify_key(&self, presented: &str) -> Result<Option<Arc<KeyEntry>>, Code> {
-        let Some(registry) = &self.registry else {
-            return Ok(None);
-        };
-        if !tollgate_registry::key::well_formed(presented) {
-            return Err(Code::KeyInvalid);
-        }
-        let now = now_ms();
-        let hash = registry.key_hash(presented);
-        // Concurrent misses on one key share one lookup; lookups of different keys wait
-        // for one of a bounded number of turns, so a flood of made-up (well-formed) keys
-        // cannot queue up the database.
-        let lookup = async {
-            let Ok(Ok(_turn)) = tokio::time::timeout(LOOKUP_WAIT, self.lookups.acquire()).await
-            else {
-                metrics::counter!("tollgate_key_lookups_shed_total").increment(1);
-                return Err("too many key lookups in flight".to_owned());
-            };
-            match registry.verify(presented, now).await {
-                Err(VerifyError::Unavailable(why)) => Err(why),
-                other => Ok(other.map(|record| Arc::new(self.key_entry(record)))),
-            }
-        };
-        let found = match self.keys.try_get_with(hash, lookup).await {
-            Ok(found) => found,
-            Err(why) => {
-                tracing::warn!(error = %why, "key verification failed: the registry did not answer");
-                return Err(Code::Unavailable);
-            }
-        };
-        match found {
-            // A cached record may have expired since.
-            Ok(k) if k.record.expires_at.is_some_and(|e| e <= now) => Err(Code::KeyExpired),
-            Ok(k) => Ok(Some(k)),
-            Err(VerifyError::Disabled) => Err(Code::KeyDisabled),
-            Err(VerifyError::Expired) => Err(Code::KeyExpired),
-            Err(_) => Err(Code::KeyInvalid),
-        }
-    }
-
-    /// A verified key with its own limits compiled against the policy in force.
-    pub fn key_entry(&self, record: KeyRecord) -> KeyEntry {
-        let policy = self.limiter.policy();
-        let limits = tollgate_core::policy::tiers::compile_overrides(
-            policy.tiers().get(&record.tier),
-            &record.overrides,
-            "overrides",
-        )
-        .unwrap_or_else(|errs| {
-            // Checked when set; a later policy may have made them invalid.
-            tracing::warn!(key = %record.id, errors = %errs, "the key's overrides no longer compile; its tier's limits apply");
-            Vec::new()
-        });
-        KeyEntry { record, limits }
-    }
-
-    /// Decides a request of `subject` under `policy`: the rules that match, and when a key
-    /// was verified, its tier's limits and its own.
-    pub async fn decide<'p>(
-        &self,
-        policy: &'p Policy,
-        subject: &Subject,
-        key: Option<&'p KeyEntry>,
-        cost: u64,
-        mode: Mode,
-    ) -> Decision<'p> {
-        let plan = match key {
-            Some(k) => policy.plan_keyed(subject, cost, Some(&k.record.tier), &k.limits),
-            None => policy.plan(subject, cost),
-        };
-        self.limiter.decide_plan(plan, self.now(), mode).await
-    }
-
-    /// Counts a consumed decision in the metrics and sends its usage event and violation
-    /// to the registry.
-    pub fn record_decision(
-        &self,
-        d: &Decision<'_>,
-        started: Instant,
-        subject: &Subject,
-        key: Option<&KeyEntry>,
-        cost: u64,
-    ) {
-        self.record(d, started);
-        if let Some(effects) = &self.effects {
-            effects.after(d, subject, key.map(|k| &k.record), cost);
-        }
-    }
-
-    /// Forgets every cached key verification: a key changed on this instance takes
-    /// effect at once.
-    pub fn forget_keys(&self) {
-        self.keys.invalidate_all();
-    }
-
-    /// How an API key appears in counters and answers: a fingerprint, never the key.
-    pub fn fingerprint(&self, api_key: &str) -> String {
-        let h = foldhash::quality::FixedState::with_seed(self.key_seed).hash_one(api_key);
-        format!("kfp_{h:016x}")
     }
 
     /// Whether a key that is not revoked is on tier `name`.
@@ -277,7 +138,7 @@ impl App {
             Ok(cfg) => {
                 self.install(cfg);
                 tracing::info!(
-                    rules = self.limiter.policy().rules().len(),
+                    rules = self.engine.policy().rules().len(),
                     "policy reloaded"
                 );
                 Ok(())
@@ -338,99 +199,12 @@ impl App {
 
     /// Swaps in a validated configuration's policy and document.
     fn install(&self, cfg: Config) {
-        self.limiter.set_policy(cfg.policy);
-        // Cached keys hold their limits compiled against the old tiers.
-        self.forget_keys();
+        self.engine.set_policy(cfg.policy);
         if let Ok(mut doc) = self.doc.lock() {
             *doc = cfg.doc;
         }
         metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
     }
-
-    /// Counts a decision in the metrics.
-    pub fn record(&self, d: &Decision<'_>, started: Instant) {
-        // Metric handles are cached per thread: looking a labelled metric up in the
-        // registry on every request cost about a tenth of the throughput.
-        HANDLES.with(|cell| {
-            let mut h = cell.borrow_mut();
-            h.latency.record(started.elapsed());
-            let code = d.code.as_str();
-            h.requests
-                .entry(code)
-                .or_insert_with(|| {
-                    TALLIES.counter(metrics::counter!("tollgate_requests_total", "code" => code))
-                })
-                .add(1);
-            for l in &d.limits {
-                let outcome = match (l.exceeded(), l.shadow()) {
-                    (false, _) => 0,
-                    (true, false) => 1,
-                    (true, true) => 2,
-                };
-                // Looked up by `&str` first: the owned key is made once per rule.
-                let rule = match h.rules.get_mut(l.rule.name.as_str()) {
-                    Some(rule) => rule,
-                    None => h
-                        .rules
-                        .entry(l.rule.name.as_str().into())
-                        .or_insert_with(|| {
-                            RuleCounters::new(&l.rule.name, l.rule.on_store_error.name())
-                        }),
-                };
-                rule.outcomes[outcome].add(1);
-                if l.degraded {
-                    rule.store_errors.add(1);
-                    rule.degraded.add(1);
-                }
-            }
-        });
-    }
-
-    /// The current instant.
-    pub fn now(&self) -> u64 {
-        self.clock.now()
-    }
-}
-
-struct RuleCounters {
-    outcomes: [Arc<Slot>; 3],
-    store_errors: Arc<Slot>,
-    degraded: Arc<Slot>,
-}
-
-impl RuleCounters {
-    fn new(rule: &str, fail_policy: &'static str) -> Self {
-        let outcome = |o: &'static str| {
-            TALLIES.counter(metrics::counter!("tollgate_decisions_total", "rule" => rule.to_owned(), "outcome" => o))
-        };
-        RuleCounters {
-            outcomes: [
-                outcome("allowed"),
-                outcome("denied"),
-                outcome("shadow_denied"),
-            ],
-            store_errors: TALLIES.counter(metrics::counter!("tollgate_store_errors_total", "rule" => rule.to_owned())),
-            degraded: TALLIES.counter(metrics::counter!("tollgate_degraded_decisions_total", "rule" => rule.to_owned(), "fail_policy" => fail_policy)),
-        }
-    }
-}
-
-/// Per-thread maps keyed by codes and rule names from the configuration, never by request
-/// data, so a fast unkeyed hash is safe here.
-type LocalMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
-
-struct Handles {
-    latency: Arc<Latency>,
-    requests: LocalMap<&'static str, Arc<Slot>>,
-    rules: LocalMap<Box<str>, RuleCounters>,
-}
-
-thread_local! {
-    static HANDLES: RefCell<Handles> = RefCell::new(Handles {
-        latency: TALLIES.latency(),
-        requests: LocalMap::default(),
-        rules: LocalMap::default(),
-    });
 }
 
 /// The admin API's limits: per client IP (`{ip}`) and per authenticated caller (`{user}`).
@@ -539,7 +313,7 @@ mod tests {
                     {"rules": [{"name": name, "key": "{user}", "limit": 1, "period": "1s"}]}
                 );
                 app.replace_policy(&policy).unwrap();
-                assert_eq!(app.limiter.policy().rules()[0].name, name);
+                assert_eq!(app.engine.policy().rules()[0].name, name);
             }
         });
     }

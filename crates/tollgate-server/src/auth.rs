@@ -431,7 +431,7 @@ mod tests {
     }
 
     fn now() -> i64 {
-        crate::app::now_ms() / 1000
+        tollgate_core::time::now_ms() / 1000
     }
 
     #[tokio::test]

@@ -57,6 +57,10 @@ pub struct StoreSettings {
     pub capacity: usize,
     /// Set when `store.kind` is `redis`.
     pub redis: Option<RedisConfig>,
+    /// The secret presented API keys are fingerprinted under when no registry verifies
+    /// them (`TOLLGATE_KEY_SECRET`, `store.key_secret_file`, or the database's): instances
+    /// sharing a store count a key under one name only when they share it.
+    pub key_secret: Option<tollgate_registry::KeySecret>,
 }
 
 impl Default for StoreSettings {
@@ -64,6 +68,7 @@ impl Default for StoreSettings {
         StoreSettings {
             capacity: 1_000_000,
             redis: None,
+            key_secret: None,
         }
     }
 }
@@ -71,6 +76,7 @@ impl Default for StoreSettings {
 const STORE_FIELDS: &[&str] = &[
     "kind",
     "capacity",
+    "key_secret_file",
     "url",
     "urls",
     "mode",
@@ -83,10 +89,50 @@ const STORE_FIELDS: &[&str] = &[
     "near_cache",
 ];
 
+/// `TOLLGATE_KEY_SECRET`, when set.
+fn env_key_secret() -> Option<Vec<u8>> {
+    std::env::var("TOLLGATE_KEY_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes)
+}
+
+/// A secret of at least 32 bytes read from `file` (relative to `base`).
+fn read_secret(
+    file: &str,
+    base: Option<&Path>,
+    at: &str,
+    errs: &mut Errors,
+) -> Option<tollgate_registry::KeySecret> {
+    let p = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
+    match std::fs::read(&p) {
+        Ok(b) => match tollgate_registry::KeySecret::new(b.trim_ascii().to_vec()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errs.push(at, format!("{}: {e}", p.display()));
+                None
+            }
+        },
+        Err(e) => {
+            errs.push(at, format!("cannot read {}: {e}", p.display()));
+            None
+        }
+    }
+}
+
+/// Whether a rule or tier limit counts by the presented API key.
+fn counts_keys(p: &Policy) -> bool {
+    let keyed = |r: &tollgate_core::policy::Rule| r.key.source().contains("{key}");
+    p.rules().iter().any(keyed) || p.tiers().iter().any(|t| t.limits.iter().any(keyed))
+}
+
 /// Reads the `store` section.
-fn parse_store(m: &Map<String, Value>, errs: &mut Errors) -> StoreSettings {
+fn parse_store(m: &Map<String, Value>, base: Option<&Path>, errs: &mut Errors) -> StoreSettings {
     let mut store = StoreSettings::default();
     check_fields(m, "store", STORE_FIELDS, errs);
+    if let Some(file) = get_str(m, "key_secret_file", "store", errs) {
+        store.key_secret = read_secret(file, base, "store.key_secret_file", errs);
+    }
     if let Some(c) = get_u64(m, "capacity", "store", errs) {
         match usize::try_from(c) {
             Ok(c) if (1..=1_000_000_000).contains(&c) => store.capacity = c,
@@ -318,11 +364,11 @@ fn parse_database(
             format!("sqlite://{}", dir.join("tollgate.db").display())
         }
     };
-    let from_env = std::env::var("TOLLGATE_KEY_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let key_secret = match (from_env, get_str(m, "key_secret_file", "database", errs)) {
-        (Some(s), _) => s.into_bytes(),
+    let key_secret = match (
+        env_key_secret(),
+        get_str(m, "key_secret_file", "database", errs),
+    ) {
+        (Some(s), _) => s,
         (None, Some(file)) => {
             let p = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
             match std::fs::read(&p) {
@@ -677,7 +723,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
     let store = root
         .get("store")
         .and_then(|v| as_map(v, "store", &mut errs))
-        .map_or_else(StoreSettings::default, |m| parse_store(m, &mut errs));
+        .map_or_else(StoreSettings::default, |m| parse_store(m, base, &mut errs));
 
     let env_token = std::env::var("TOLLGATE_ADMIN_TOKEN")
         .ok()
@@ -724,6 +770,22 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
             None
         }
     };
+    let mut store = store;
+    if store.key_secret.is_none() {
+        store.key_secret = env_key_secret()
+            .or_else(|| database.as_ref().map(|d| d.key_secret.clone()))
+            .and_then(|s| tollgate_registry::KeySecret::new(s).ok());
+    }
+    if let (Some(p), Some(_), None, None) = (&policy, &store.redis, &database, &store.key_secret)
+        && counts_keys(p)
+    {
+        errs.push(
+            "store",
+            "rules count API keys ({key}) in a Redis store shared by every instance, but no key \
+             secret is set: each instance would count a key under a name of its own. Set \
+             TOLLGATE_KEY_SECRET (or store.key_secret_file) to the same secret on every instance",
+        );
+    }
     if let (Some(p), Some(_)) = (&policy, &store.redis) {
         for (i, rule) in p.rules().iter().enumerate() {
             if let Some(why) = tollgate_redis::unsupported(&rule.limit) {

@@ -1,12 +1,11 @@
 //! Envoy's rate limit service (`envoy.service.ratelimit.v3.RateLimitService`): descriptors
 //! in, statuses out. Like every door it only translates: descriptors become checks on the
-//! policy's `envoy` limits, and the limiter decides them as it decides HTTP requests.
+//! policy's `envoy` limits, and the engine decides them as it decides HTTP requests.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use envoy_types::pb::envoy::config::core::v3::HeaderValue;
-use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
+use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descriptor::RateLimitOverride;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{
     DescriptorStatus, RateLimit, rate_limit::Unit,
 };
@@ -18,10 +17,11 @@ use envoy_types::pb::envoy::service::ratelimit::v3::{
 };
 use envoy_types::pb::google::protobuf::Duration as PbDuration;
 use smallvec::SmallVec;
-use tollgate_core::policy::Rule;
-use tollgate_core::policy::descriptors::{self, UNITS};
+use tollgate_core::policy::descriptor_plan::PlannedDescriptor;
+use tollgate_core::policy::descriptors::UNITS;
 use tollgate_core::time::Nanos;
-use tollgate_core::{Check, Decision, LimitStatus, Mode};
+use tollgate_core::{Decision, LimitStatus, Mode};
+use tollgate_engine::{Attributes, DescriptorIn, LimitOverride, Request as EngineRequest, Scope};
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
@@ -60,15 +60,10 @@ pub fn service(app: Arc<App>, settings: GrpcSettings) -> RateLimitServiceServer<
     RateLimitServiceServer::new(Rls { app, settings })
 }
 
-/// The limits one request descriptor brought into the decision.
-struct Planned<'p> {
-    /// Indexes into the checks.
-    checks: SmallVec<[usize; 2]>,
-    name: Option<&'p str>,
-    shadow: bool,
-    /// `detailed_metric`: the descriptor's full key, for its own metric.
-    detailed: Option<String>,
-}
+/// The descriptor entry that carries an API key (Envoy's `request_headers` action can put
+/// a client's `x-api-key` there): the key is verified like any other, counted by its
+/// identity rather than its value, and its tier's limits join that descriptor.
+pub const KEY_ENTRY: &str = "api_key";
 
 #[tonic::async_trait]
 impl RateLimitService for Rls {
@@ -76,7 +71,6 @@ impl RateLimitService for Rls {
         &self,
         request: Request<RateLimitRequest>,
     ) -> Result<Response<RateLimitResponse>, Status> {
-        let started = Instant::now();
         let req = request.into_inner();
         if req.domain.is_empty() {
             return Err(Status::invalid_argument(
@@ -88,91 +82,57 @@ impl RateLimitService for Rls {
                 "rate limit descriptor list must not be empty",
             ));
         }
-        let policy = self.app.limiter.policy();
-        let now = self.app.now();
         // Envoy's semantics: a request-level 0 means 1; a descriptor's own value wins, and
         // a descriptor's 0 checks without consuming.
-        let request_hits = if req.hits_addend == 0 {
+        let cost = if req.hits_addend == 0 {
             1
         } else {
             u64::from(req.hits_addend)
         };
-        let costs: SmallVec<[u64; 4]> = req
+        // The first descriptor naming a key carries it.
+        let mut api_key = None;
+        let descriptors = req
             .descriptors
             .iter()
-            .map(|d| d.hits_addend.as_ref().map_or(request_hits, |h| h.value))
-            .collect();
-        // Limits sent by Envoy (`limit` on a descriptor) replace the configured ones.
-        let overrides: Vec<Option<Rule>> = req
-            .descriptors
-            .iter()
-            .map(|d| override_rule(&req.domain, d))
-            .collect();
-        let found: SmallVec<[Option<&descriptors::DescriptorLimits>; 4]> = req
-            .descriptors
-            .iter()
-            .zip(&overrides)
-            .map(|(d, o)| match o {
-                Some(_) => None,
-                None => policy.descriptors().lookup(&req.domain, entries(d)),
+            .map(|d| {
+                let key_entry = if api_key.is_none() {
+                    let at = d.entries.iter().position(|e| e.key == KEY_ENTRY);
+                    api_key = at.and_then(|i| d.entries.get(i)).map(|e| e.value.as_str());
+                    at
+                } else {
+                    None
+                };
+                DescriptorIn {
+                    entries: d
+                        .entries
+                        .iter()
+                        .map(|e| (e.key.as_str(), e.value.as_str()))
+                        .collect(),
+                    cost: d.hits_addend.as_ref().map(|h| h.value),
+                    limit: d.limit.as_ref().and_then(limit_override),
+                    key_entry,
+                }
             })
             .collect();
-        // A matched limit named in another matched limit's `replaces` does not apply.
-        let replaced: Vec<&str> = found
-            .iter()
-            .flatten()
-            .flat_map(|l| l.replaces.iter().map(String::as_str))
-            .collect();
-        let mut checks: SmallVec<[Check<'_>; 4]> = SmallVec::new();
-        let mut planned: SmallVec<[Planned<'_>; 4]> = SmallVec::new();
-        for (i, d) in req.descriptors.iter().enumerate() {
-            let key = descriptors::counter_key(&req.domain, entries(d));
-            let mut p = Planned {
-                checks: SmallVec::new(),
-                name: None,
-                shadow: false,
-                detailed: None,
-            };
-            if let Some(rule) = &overrides[i] {
-                p.checks.push(checks.len());
-                checks.push(Check {
-                    rule,
-                    key: key.into(),
-                    cost: costs[i],
-                });
-            } else if let Some(l) = found[i] {
-                p.name = l.name.as_deref();
-                p.shadow = l.shadow;
-                if l.detailed_metric {
-                    p.detailed = Some(key.clone());
-                }
-                let is_replaced = l.name.as_deref().is_some_and(|n| replaced.contains(&n));
-                if !l.unlimited && !is_replaced {
-                    for rule in &l.rules {
-                        p.checks.push(checks.len());
-                        checks.push(Check {
-                            rule,
-                            key: key.clone().into(),
-                            cost: costs[i],
-                        });
-                    }
-                }
-            }
-            planned.push(p);
-        }
-        let decision = self
-            .app
-            .limiter
-            .decide_checks(checks, now, Mode::Consume)
-            .await;
-        self.app.record(&decision, started);
+        let request = EngineRequest {
+            attributes: Attributes::Descriptors {
+                domain: &req.domain,
+                descriptors,
+            },
+            api_key,
+            cost,
+            mode: Mode::Consume,
+        };
+        let mut scope = Scope::default();
+        let verdict = self.app.engine.decide(&mut scope, request).await;
+        let decision = &verdict.decision;
         if self.settings.on_store_error == OnStoreError::Unavailable
             && decision.limits.iter().any(|l| l.degraded)
         {
             return Err(Status::unavailable("counter store unavailable"));
         }
-        let response = self.respond(&decision, &planned, now);
-        for (p, status) in planned.iter().zip(&response.statuses) {
+        let response = self.respond(decision, &verdict.descriptors, decision.now);
+        for (p, status) in verdict.descriptors.iter().zip(&response.statuses) {
             if let Some(key) = &p.detailed {
                 let outcome = if status.code == RlsCode::OverLimit as i32 {
                     "over_limit"
@@ -188,7 +148,12 @@ impl RateLimitService for Rls {
 }
 
 impl Rls {
-    fn respond(&self, d: &Decision<'_>, planned: &[Planned<'_>], now: Nanos) -> RateLimitResponse {
+    fn respond(
+        &self,
+        d: &Decision<'_>,
+        planned: &[PlannedDescriptor<'_>],
+        now: Nanos,
+    ) -> RateLimitResponse {
         let statuses = planned
             .iter()
             .map(|p| {
@@ -226,7 +191,7 @@ impl Rls {
 
 /// One descriptor's status: over the limit when one of its limits denied; otherwise the
 /// limit with the least left.
-fn status(limits: &[&LimitStatus<'_>], p: &Planned<'_>, now: Nanos) -> DescriptorStatus {
+fn status(limits: &[&LimitStatus<'_>], p: &PlannedDescriptor<'_>, now: Nanos) -> DescriptorStatus {
     let Some(shown) = limits
         .iter()
         .find(|l| l.exceeded() && !p.shadow)
@@ -278,20 +243,12 @@ fn duration(ns: Nanos) -> PbDuration {
     }
 }
 
-fn entries(d: &RateLimitDescriptor) -> impl Iterator<Item = (&str, &str)> {
-    d.entries.iter().map(|e| (e.key.as_str(), e.value.as_str()))
-}
-
-/// The rule of a descriptor's `limit` override: a fixed window of the unit sent.
-fn override_rule(domain: &str, d: &RateLimitDescriptor) -> Option<Rule> {
-    let o = d.limit.as_ref()?;
+/// A descriptor's `limit`, when its unit is one Tollgate counts.
+fn limit_override(o: &RateLimitOverride) -> Option<LimitOverride> {
     let unit = Unit::try_from(o.unit).ok()?;
-    let i = UNIT_CODES.iter().position(|u| *u == unit)?;
-    let (name, len) = UNITS[i];
-    let rule_name = format!("envoy-override:{domain}:{}/{name}", o.requests_per_unit);
-    Some(descriptors::window_rule(
-        rule_name,
-        u64::from(o.requests_per_unit),
-        len,
-    ))
+    let unit = UNIT_CODES.iter().position(|u| *u == unit)?;
+    Some(LimitOverride {
+        requests_per_unit: o.requests_per_unit,
+        unit,
+    })
 }

@@ -4,14 +4,12 @@
 mod app;
 mod auth;
 mod config;
-mod effects;
 mod fair;
 mod grpc;
 mod http;
 mod reload;
 mod spread;
 mod store;
-mod tally;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -324,6 +322,11 @@ fn init_logs(format: LogFormat) {
     }
 }
 
+/// Upper bounds of the decision latency histogram's buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 9] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+];
+
 fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     init_logs(log_format);
     let mut cfg = match config::load(path.as_deref()) {
@@ -334,9 +337,11 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         }
     };
     cfg.server.max_connections = spread::fit_to_open_files(cfg.server.max_connections);
-    // The recorder holds no histogram, so it needs no upkeep: the decision latency
-    // histogram is kept and rendered by `tally`.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(tollgate_engine::LATENCY.into()),
+            &LATENCY_BUCKETS,
+        )?
         .install_recorder()
         .context("installing the metrics recorder")?;
     // One control runtime for signals, reloads, the sweeper and accepting connections; one
@@ -365,9 +370,9 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         // Usage and violations go to the registry through bounded queues and one writer.
         let (effects, writer_stop, writer) = match (&registry, &cfg.database) {
             (Some(registry), Some(db)) => {
-                let (effects, queues) = effects::Effects::new(db.usage_queue);
+                let (effects, queues) = tollgate_engine::effects::Effects::new(db.usage_queue);
                 let (stop, stopped) = tokio::sync::watch::channel(false);
-                let writer = tokio::spawn(effects::run(registry.clone(), queues, db.flush_interval, stopped));
+                let writer = tokio::spawn(tollgate_engine::effects::run(registry.clone(), queues, db.flush_interval, stopped));
                 spawn_pruner(registry.clone(), db.retention);
                 (Some(effects), Some(stop), Some(writer))
             }
@@ -384,6 +389,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             None => None,
         };
         spawn_sweeper(app.clone());
+        spawn_upkeep(app.metrics.clone());
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let listener = bind(listen).with_context(|| format!("binding HTTP {listen}"))?;
@@ -448,7 +454,10 @@ fn spawn_pruner(registry: tollgate_registry::Registry, retention: tollgate_regis
         let mut every = tokio::time::interval(Duration::from_secs(3_600));
         loop {
             every.tick().await;
-            match registry.prune(&retention, app::now_ms()).await {
+            match registry
+                .prune(&retention, tollgate_core::time::now_ms())
+                .await
+            {
                 Ok(p) => tracing::info!(
                     events = p.events,
                     rollups = p.rollups,
@@ -550,8 +559,8 @@ fn spawn_sweeper(app: Arc<app::App>) {
             tick.tick().await;
             let swept = app.clone();
             let live = tokio::task::spawn_blocking(move || {
-                let now = swept.now();
-                swept.limiter.store().sweep(now)
+                let now = swept.engine.now();
+                swept.engine.store().sweep(now)
             })
             .await
             .ok()
@@ -559,7 +568,19 @@ fn spawn_sweeper(app: Arc<app::App>) {
             if let Some(live) = live {
                 metrics::gauge!("tollgate_live_counters").set(live as f64);
             }
-            app.limiter.store().export_metrics();
+            app.engine.store().export_metrics();
+        }
+    });
+}
+
+/// Folds recorded histogram samples into their buckets, so that they take no more memory
+/// between scrapes than a second's worth.
+fn spawn_upkeep(metrics: metrics_exporter_prometheus::PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            metrics.run_upkeep();
         }
     });
 }

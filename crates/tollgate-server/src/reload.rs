@@ -60,7 +60,7 @@ pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::Recommended
             if force || (now.is_some() && now != last) {
                 last = now;
                 let tiers: Vec<String> = app
-                    .limiter
+                    .engine
                     .policy()
                     .tiers()
                     .iter()
@@ -80,7 +80,7 @@ pub fn spawn(app: Arc<App>, path: PathBuf) -> anyhow::Result<notify::Recommended
 /// overrides and the policy's rules until they move.
 async fn warn_of_dropped_tiers(app: &App, before: Vec<String>) {
     let dropped: Vec<String> = {
-        let policy = app.limiter.policy();
+        let policy = app.engine.policy();
         before
             .into_iter()
             .filter(|t| policy.tiers().get(t).is_none())

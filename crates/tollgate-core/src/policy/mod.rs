@@ -1,6 +1,7 @@
 //! Policies: rules parsed from YAML, validated with every error's path, and compiled into
 //! an index so planning a decision costs O(rules that match).
 
+pub mod descriptor_plan;
 pub mod descriptors;
 pub mod duration;
 mod index;

@@ -17,7 +17,9 @@ use tollgate_registry::{AuditEntry, AuditFilter};
 
 use super::check::body_problem;
 use super::problem::{FieldError, Problem};
-use crate::app::{App, now_ms};
+use tollgate_core::time::now_ms;
+
+use crate::app::App;
 use crate::auth::required_role;
 use crate::config::policy_part;
 
@@ -98,7 +100,7 @@ async fn over_limit(app: &App, subject: &Subject) -> Option<Response> {
     let policy = app.admin_limiter.policy();
     let d = app
         .admin_limiter
-        .decide(&policy, subject, 1, app.now(), Mode::Consume)
+        .decide(&policy, subject, 1, app.engine.now(), Mode::Consume)
         .await;
     if d.allowed {
         return None;
@@ -244,7 +246,7 @@ pub async fn get_counters(
     let Ok(Query(q)) = query else {
         return Problem::invalid("expected ?key=…[&rule=…]".into()).into_response();
     };
-    let policy = app.limiter.policy();
+    let policy = app.engine.policy();
     let rules: Vec<_> = all_rules(&policy)
         .into_iter()
         .filter(|r| q.rule.as_ref().is_none_or(|n| *n == r.name))
@@ -266,8 +268,8 @@ pub async fn get_counters(
             cost: 0,
         })
         .collect();
-    let now = app.now();
-    match app.limiter.store().preview(&checks, now).await {
+    let now = app.engine.now();
+    match app.engine.store().preview(&checks, now).await {
         Ok(outcomes) => {
             let counters: Vec<Value> = rules
                 .iter()
@@ -303,13 +305,13 @@ pub async fn delete_counter(
     let Ok(Query(q)) = query else {
         return Problem::invalid("expected [?rule=…]".into()).into_response();
     };
-    let policy = app.limiter.policy();
+    let policy = app.engine.policy();
     let mut reset = Vec::new();
     for rule in all_rules(&policy)
         .into_iter()
         .filter(|r| q.rule.as_ref().is_none_or(|n| *n == r.name))
     {
-        if let Err(e) = app.limiter.store().reset(rule, &key).await {
+        if let Err(e) = app.engine.store().reset(rule, &key).await {
             return Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store-unavailable",

@@ -3,14 +3,14 @@
 //! 200, or 429 with `Retry-After`, the rate-limit headers and a problem body.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tollgate_core::{Code, Mode, Subject};
+use tollgate_core::{Code, Subject};
+use tollgate_engine::{Attributes, Scope};
 
 use super::problem::Problem;
 use super::set_headers;
@@ -18,6 +18,8 @@ use crate::app::App;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+/// Names the concurrency lease an admitted request took, for `POST /v1/release`.
+pub const LEASE_ID: HeaderName = HeaderName::from_static("tollgate-lease-id");
 
 /// A header's trimmed value, when text and not empty.
 fn text(v: &HeaderValue) -> Option<&str> {
@@ -132,7 +134,6 @@ pub async fn authorize(
             .into_response();
         }
     };
-    let started = Instant::now();
     let mut subject = Subject::new();
     let f = Forwarded::read(req.headers());
     let ip = forwarded_ip(
@@ -159,14 +160,12 @@ pub async fn authorize(
             })
             .map(str::trim)
     });
-    let fingerprint = api_key.map(|k| app.fingerprint(k));
     subject.set_ip(ip);
     let attrs = [
         ("method", Some(method)),
         ("path", uri),
         ("user", f.user.and_then(text)),
         ("tenant", f.tenant.and_then(text)),
-        ("key", fingerprint.as_deref()),
     ];
     for (name, value) in attrs {
         if let Some(v) = value
@@ -181,54 +180,43 @@ pub async fn authorize(
             .into_response();
         }
     }
-    let mut key = None;
-    if let Some(presented) = api_key {
-        match app.verify_key(presented).await {
-            Ok(Some(k)) => {
-                super::check::identify(&mut subject, &k.record);
-                key = Some(k);
-            }
-            Ok(None) => {}
-            Err(code) => {
-                let d = tollgate_core::Decision::bare(code, app.now());
-                app.record_decision(&d, started, &subject, None, 1);
-                let (status, slug, title) = match code {
-                    Code::KeyDisabled => (
-                        StatusCode::FORBIDDEN,
-                        "key-disabled",
-                        "The API key is disabled",
-                    ),
-                    Code::KeyExpired => (
-                        StatusCode::FORBIDDEN,
-                        "key-expired",
-                        "The API key has expired",
-                    ),
-                    Code::Unavailable => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "The key registry is unavailable",
-                    ),
-                    _ => (
-                        StatusCode::UNAUTHORIZED,
-                        "key-invalid",
-                        "The API key is not valid",
-                    ),
-                };
-                return Problem::new(status, slug, title, None).into_response();
-            }
-        }
-    }
-    let policy = app.limiter.policy();
-    let d = app
-        .decide(&policy, &subject, key.as_deref(), 1, Mode::Consume)
-        .await;
-    app.record_decision(&d, started, &subject, key.as_deref(), 1);
+    let mut request = tollgate_engine::Request::new(Attributes::Subject(subject));
+    request.api_key = api_key;
+    let mut scope = Scope::default();
+    let verdict = app.engine.decide(&mut scope, request).await;
+    let d = &verdict.decision;
     let limit_headers = d.headers();
     let mut res = if d.allowed {
-        StatusCode::OK.into_response()
+        let mut ok = StatusCode::OK.into_response();
+        if let Some(lease) = app.engine.leases(d).into_iter().next()
+            && let Ok(v) = HeaderValue::from_str(&lease)
+        {
+            ok.headers_mut().insert(LEASE_ID, v);
+        }
+        ok
     } else {
         let (status, slug, title) = match d.code {
+            Code::KeyDisabled => (
+                StatusCode::FORBIDDEN,
+                "key-disabled",
+                "The API key is disabled",
+            ),
+            Code::KeyExpired => (
+                StatusCode::FORBIDDEN,
+                "key-expired",
+                "The API key has expired",
+            ),
+            Code::KeyInvalid => (
+                StatusCode::UNAUTHORIZED,
+                "key-invalid",
+                "The API key is not valid",
+            ),
             Code::Blocked => (StatusCode::FORBIDDEN, "blocked", "The client is blocked"),
+            Code::Unavailable if verdict.key.is_none() && d.limits.is_empty() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The key registry is unavailable",
+            ),
             Code::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -248,7 +236,13 @@ pub async fn authorize(
         let detail = d
             .denied_by()
             .map(|l| format!("limit {:?} exceeded", l.rule.name));
-        Problem::new(deny_status.unwrap_or(status), slug, title, detail).into_response()
+        // A refused key is already a 401 or 403, which every proxy passes on.
+        let status = match d.code {
+            Code::KeyInvalid | Code::KeyDisabled | Code::KeyExpired => status,
+            Code::Unavailable if d.limits.is_empty() => status,
+            _ => deny_status.unwrap_or(status),
+        };
+        Problem::new(status, slug, title, detail).into_response()
     };
     set_headers(&mut res, limit_headers);
     res

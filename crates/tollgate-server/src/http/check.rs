@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::rejection::BytesRejection;
@@ -15,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 use serde::Deserialize;
 use serde::de::{Deserializer, Visitor};
-use tollgate_core::{Decision, Mode, Subject};
+use tollgate_core::{Mode, Subject};
+use tollgate_engine::{Attributes, Scope};
 
 use super::decision_json;
 use super::problem::{FieldError, Problem};
@@ -119,26 +119,24 @@ pub struct SubjectIn<'a> {
 }
 
 impl SubjectIn<'_> {
-    /// The normalised subject, or a 422 naming the attribute at fault.
-    pub fn build(&self, app: &App, at: &str) -> Result<Subject, Problem> {
+    /// The normalised subject (the engine adds who the API key names), or a 422 naming
+    /// the attribute at fault.
+    pub fn build(&self, at: &str) -> Result<Subject, Problem> {
         let mut s = Subject::new();
         let mut errors = Vec::new();
-        let key = self.api_key.as_deref().map(|k| app.fingerprint(k));
         let fields = [
             ("user", self.user.as_deref()),
             ("ip", self.ip.as_deref()),
             ("method", self.method.as_deref()),
             ("path", self.path.as_deref()),
             ("tenant", self.tenant.as_deref()),
-            ("key", key.as_deref()),
         ];
         for (name, value) in fields {
             if let Some(v) = value
                 && let Err(e) = s.set(name, v)
             {
-                let field = if name == "key" { "api_key" } else { name };
                 errors.push(FieldError {
-                    path: format!("{at}.{field}"),
+                    path: format!("{at}.{name}"),
                     message: e.to_string(),
                 });
             }
@@ -374,58 +372,28 @@ pub async fn serve(app: &App, req: Request) -> Response {
     }
 }
 
-/// A verified key counts by its id, and its tier and owner become `attr.tier` and
-/// `attr.owner` (over any the caller sent), so rules can match and key on them.
-pub fn identify(subject: &mut Subject, k: &tollgate_registry::KeyRecord) {
-    for (name, value) in [
-        ("key", &k.id),
-        ("attr.tier", &k.tier),
-        ("attr.owner", &k.owner),
-    ] {
-        // Records hold short, plain values; one that does not fit is left unset.
-        let _ = subject.set(name, value);
-    }
-}
-
 async fn decide(
     app: &App,
     req: &CheckRequest<'_>,
     at: &str,
 ) -> Result<(Vec<u8>, tollgate_core::Headers), Problem> {
-    let started = Instant::now();
-    let mut subject = req.subject.build(app, at)?;
-    let mut key = None;
-    if let Some(presented) = &req.subject.api_key {
-        match app.verify_key(presented).await {
-            Ok(Some(k)) => {
-                identify(&mut subject, &k.record);
-                key = Some(k);
-            }
-            Ok(None) => {}
-            Err(code) => {
-                let d = Decision::bare(code, app.now());
-                if !req.dry_run {
-                    app.record_decision(&d, started, &subject, None, req.cost);
-                }
-                let headers = d.headers();
-                return Ok((decision_json::to_vec(&d, &headers), headers));
-            }
-        }
-    }
-    let policy = app.limiter.policy();
-    let mode = if req.dry_run {
-        Mode::Preview
-    } else {
-        Mode::Consume
+    let subject = req.subject.build(at)?;
+    let request = tollgate_engine::Request {
+        attributes: Attributes::Subject(subject),
+        api_key: req.subject.api_key.as_deref(),
+        cost: req.cost,
+        mode: if req.dry_run {
+            Mode::Preview
+        } else {
+            Mode::Consume
+        },
     };
-    let d = app
-        .decide(&policy, &subject, key.as_deref(), req.cost, mode)
-        .await;
-    if !req.dry_run {
-        app.record_decision(&d, started, &subject, key.as_deref(), req.cost);
-    }
+    let mut scope = Scope::default();
+    let verdict = app.engine.decide(&mut scope, request).await;
+    let d = &verdict.decision;
     let headers = d.headers();
-    Ok((decision_json::to_vec(&d, &headers), headers))
+    let leases = app.engine.leases(d);
+    Ok((decision_json::to_vec(d, &headers, &leases), headers))
 }
 
 #[cfg(test)]

@@ -10,21 +10,28 @@ use tollgate_core::{Decision, Headers};
 
 /// `d` as JSON: `allowed`, `code`, `retry_after_ms`, `limits` (each with `name`, `key`,
 /// `limit`, `remaining`, `reset_ms`, `window_ms`, `exceeded`, `shadow`, `degraded`) and
-/// `headers`, the rate-limit headers of the answer.
-pub fn to_vec(d: &Decision<'_>, headers: &Headers) -> Vec<u8> {
+/// `headers`, the rate-limit headers of the answer. A decision that took concurrency
+/// leases names them (`leases`, one per limit whose outcome holds a lease, in order): the
+/// first as `lease_id`, and each on its limit.
+pub fn to_vec(d: &Decision<'_>, headers: &Headers, leases: &[String]) -> Vec<u8> {
     // Sized for a decision with a limit or two, so writing it does not grow the buffer.
     let mut out = Vec::with_capacity(512 + d.limits.len() * 192);
-    write(d, headers, &mut out);
+    write(d, headers, leases, &mut out);
     out
 }
 
-fn write(d: &Decision<'_>, headers: &Headers, out: &mut Vec<u8>) {
+fn write(d: &Decision<'_>, headers: &Headers, leases: &[String], out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"allowed\":");
     push_bool(out, d.allowed);
     out.extend_from_slice(b",\"code\":");
     push_plain(out, d.code.as_str());
     out.extend_from_slice(b",\"retry_after_ms\":");
     push_opt(out, d.retry_after().map(ceil_millis));
+    if let Some(first) = leases.first() {
+        out.extend_from_slice(b",\"lease_id\":");
+        push_str(out, first);
+    }
+    let mut leases = leases.iter();
     out.extend_from_slice(b",\"limits\":[");
     for (i, l) in d.limits.iter().enumerate() {
         if i > 0 {
@@ -49,6 +56,12 @@ fn write(d: &Decision<'_>, headers: &Headers, out: &mut Vec<u8>) {
         // Answered by the rule's fail policy because the store could not answer.
         out.extend_from_slice(b",\"degraded\":");
         push_bool(out, l.degraded);
+        if l.outcome.lease.is_some()
+            && let Some(id) = leases.next()
+        {
+            out.extend_from_slice(b",\"lease_id\":");
+            push_str(out, id);
+        }
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"headers\":{");
@@ -173,7 +186,7 @@ mod tests {
     }
 
     fn json_of(d: &Decision<'_>) -> Value {
-        serde_json::from_slice(&to_vec(d, &d.headers())).unwrap()
+        serde_json::from_slice(&to_vec(d, &d.headers(), &[])).unwrap()
     }
 
     #[test]

@@ -15,7 +15,9 @@ use tollgate_registry::{KeyFilter, KeyPatch, KeyStatus, NewKey, RegistryError, V
 
 use super::check::{body_problem, parse_json};
 use super::problem::{FieldError, Problem};
-use crate::app::{App, now_ms};
+use tollgate_core::time::now_ms;
+
+use crate::app::App;
 
 pub(crate) fn keys_off() -> Response {
     Problem::new(
@@ -63,7 +65,7 @@ pub(crate) fn not_found(id: &str) -> Response {
 /// Checks a key's tier and overrides against the policy in force: the tier must exist
 /// when tiers are defined, and the overrides must compile over it.
 fn check_limits(app: &App, tier: &str, overrides: &Value) -> Result<(), Problem> {
-    let policy = app.limiter.policy();
+    let policy = app.engine.policy();
     let tiers = policy.tiers();
     let mut errors = Vec::new();
     if !tiers.is_empty() && tiers.get(tier).is_none() {
@@ -276,7 +278,7 @@ pub async fn patch(
     };
     match reg.update_key(&id, &patch, now_ms()).await {
         Ok(Some(k)) => {
-            app.forget_keys();
+            app.engine.forget_keys();
             Json(k).into_response()
         }
         Ok(None) => not_found(&id),
@@ -291,7 +293,7 @@ pub async fn revoke(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
     };
     match reg.revoke_key(&id, now_ms()).await {
         Ok(true) => {
-            app.forget_keys();
+            app.engine.forget_keys();
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => not_found(&id),

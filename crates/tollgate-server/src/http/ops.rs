@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::problem::Problem;
 use crate::app::App;
-use crate::tally::TALLIES;
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> &'static str {
@@ -27,7 +26,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
         )
         .into_response();
     }
-    match app.limiter.store().health().await {
+    match app.engine.store().health().await {
         Ok(()) => "ready\n".into_response(),
         Err(why) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -43,9 +42,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    TALLIES.publish();
     let mut text = app.metrics.render();
-    text.push_str(&TALLIES.render_latency());
     // Read off the capacity at each scrape, so opening a connection records nothing.
     let _ = write!(
         text,

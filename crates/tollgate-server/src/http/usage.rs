@@ -11,12 +11,14 @@ use serde_json::json;
 use tollgate_core::Mode;
 use tollgate_core::policy::Rule;
 use tollgate_core::time::{NANOS_PER_MILLI, ceil_millis};
-use tollgate_registry::{Granularity, KeyRecord, RegistryError, UsageBucket, ViolationFilter};
+use tollgate_registry::{Granularity, RegistryError, UsageBucket, ViolationFilter};
 
-use super::check::identify;
 use super::keys::{failed, keys_off, not_found};
 use super::problem::Problem;
-use crate::app::{App, KeyEntry, now_ms};
+use tollgate_core::time::now_ms;
+use tollgate_engine::{Attributes, KeyEntry, Request, Scope};
+
+use crate::app::App;
 
 /// The most buckets one history answer holds.
 const MAX_BUCKETS: i64 = 10_000;
@@ -27,17 +29,10 @@ async fn key(app: &App, id: &str) -> Result<KeyEntry, Response> {
         return Err(keys_off());
     };
     match reg.get_key(id).await {
-        Ok(Some(k)) => Ok(app.key_entry(k)),
+        Ok(Some(k)) => Ok(KeyEntry::compile(k, &app.engine.policy())),
         Ok(None) => Err(not_found(id)),
         Err(e) => Err(failed(e)),
     }
-}
-
-/// The subject a request made with `record` would have, before any request attribute.
-fn subject_of(record: &KeyRecord) -> tollgate_core::Subject {
-    let mut s = tollgate_core::Subject::new();
-    identify(&mut s, record);
-    s
 }
 
 /// `GET /v1/keys/{id}/usage`: each limit that applies to the key and where it stands now,
@@ -47,11 +42,16 @@ pub async fn now(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
         Ok(k) => k,
         Err(r) => return r,
     };
-    let policy = app.limiter.policy();
-    let subject = subject_of(&entry.record);
-    let d = app
-        .decide(&policy, &subject, Some(&entry), 0, Mode::Preview)
+    let entry = Arc::new(entry);
+    let mut request = Request::new(Attributes::Subject(tollgate_core::Subject::new()));
+    request.cost = 0;
+    request.mode = Mode::Preview;
+    let mut scope = Scope::default();
+    let verdict = app
+        .engine
+        .decide_for_key(&mut scope, entry.clone(), request)
         .await;
+    let d = &verdict.decision;
     let limits: Vec<_> = d
         .limits
         .iter()
@@ -97,8 +97,8 @@ pub async fn limits(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
         Ok(k) => k,
         Err(r) => return r,
     };
-    let policy = app.limiter.policy();
-    let now = app.now();
+    let policy = app.engine.policy();
+    let now = app.engine.now();
     let out: Vec<_> = policy
         .key_limits(Some(&entry.record.tier), &entry.limits)
         .map(|(rule, own)| limit_json(rule, if own { "override" } else { "tier" }, now))

@@ -9,7 +9,7 @@ use tollgate_core::subject::Attr;
 use tollgate_core::{Decision, Subject};
 use tollgate_registry::{KeyRecord, Registry, UsageEvent, Violation};
 
-use crate::app::now_ms;
+use tollgate_core::time::now_ms;
 
 /// Events written per transaction, at most.
 const BATCH: usize = 2_000;
@@ -45,8 +45,15 @@ impl Effects {
     }
 
     /// Queues what a consumed decision leaves behind: a usage event when it was made with
-    /// a key, a violation when it denied.
-    pub fn after(&self, d: &Decision<'_>, subject: &Subject, key: Option<&KeyRecord>, cost: u64) {
+    /// a key, a violation when it denied, describing the caller by `caller` (called only
+    /// then).
+    pub fn after(
+        &self,
+        d: &Decision<'_>,
+        caller: impl FnOnce() -> serde_json::Value,
+        key: Option<&KeyRecord>,
+        cost: u64,
+    ) {
         // Most decisions leave nothing: no key, admitted.
         if key.is_none() && d.allowed {
             return;
@@ -75,7 +82,7 @@ impl Effects {
                 key_id: key.map(|k| k.id.clone()),
                 rule,
                 code: d.code.as_str().into(),
-                subject: summary(subject),
+                subject: caller(),
             };
             if self.violations.try_send(violation).is_err() {
                 metrics::counter!("tollgate_effects_dropped_total", "kind" => "violation", "reason" => "full").increment(1);
@@ -84,8 +91,9 @@ impl Effects {
     }
 }
 
-/// What a violation keeps of the caller: plain attributes, never the presented key.
-fn summary(subject: &Subject) -> serde_json::Value {
+/// What a violation keeps of a caller known by attributes: plain attributes, never the
+/// presented key.
+pub fn summary(subject: &Subject) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     if let Some(ip) = subject.ip() {
         out.insert("ip".into(), ip.to_string().into());
@@ -203,7 +211,7 @@ mod tests {
         let subject = Subject::new().with("ip", "192.0.2.1").unwrap();
         let denied = Decision::bare(Code::RateLimited, 0);
         for _ in 0..5 {
-            effects.after(&denied, &subject, Some(&key()), 1);
+            effects.after(&denied, || summary(&subject), Some(&key()), 1);
         }
         let mut usage = 0;
         while queues.usage.try_recv().is_ok() {
@@ -225,10 +233,15 @@ mod tests {
     fn only_decisions_with_a_key_leave_usage_and_only_denials_violations() {
         let (effects, mut queues) = Effects::new(8);
         let subject = Subject::new();
-        effects.after(&Decision::bare(Code::Ok, 0), &subject, None, 1);
+        effects.after(&Decision::bare(Code::Ok, 0), || summary(&subject), None, 1);
         assert!(queues.usage.try_recv().is_err());
         assert!(queues.violations.try_recv().is_err());
-        effects.after(&Decision::bare(Code::Ok, 0), &subject, Some(&key()), 3);
+        effects.after(
+            &Decision::bare(Code::Ok, 0),
+            || summary(&subject),
+            Some(&key()),
+            3,
+        );
         let event = queues.usage.try_recv().unwrap();
         assert_eq!(
             (event.allowed, event.cost, event.key_id.as_str()),
