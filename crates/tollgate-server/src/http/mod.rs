@@ -10,6 +10,7 @@ mod edge;
 pub mod keys;
 pub mod ops;
 pub mod problem;
+pub mod release;
 pub mod serve;
 pub mod tiers;
 pub mod usage;
@@ -73,6 +74,10 @@ pub fn router(app: &'static Arc<App>, timeout: Duration) -> Routes {
     // check route is here too for the router's 405 with `Allow` on its other methods.
     let routes = Router::new()
         .route("/v1/check", post(check::check))
+        .route(
+            "/v1/release",
+            post(release::release).layer(DefaultBodyLimit::max(app.max_body)),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -1,0 +1,91 @@
+//! `POST /v1/release`: ends concurrency leases before their `lease_ttl`, one or a batch.
+//! Releasing a lease that has already ended answers `released: false`, never an error, so
+//! a caller may release again after a retry.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tollgate_engine::LeaseError;
+
+use super::check::{body_problem, parse_json};
+use super::problem::Problem;
+use crate::app::App;
+
+/// The most leases one batch may release.
+const MAX_BATCH: usize = 100;
+
+/// The body: one lease id, or a batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    lease_id: Option<String>,
+    lease_ids: Option<Vec<String>>,
+}
+
+/// `POST /v1/release`.
+pub async fn release(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return body_problem(r).into_response(),
+    };
+    let parsed: ReleaseBody = match parse_json(&body) {
+        Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
+    match parsed {
+        ReleaseBody {
+            lease_id: Some(id),
+            lease_ids: None,
+        } => match app.engine.release(&id).await {
+            Ok(released) => Json(json!({"lease_id": id, "released": released})).into_response(),
+            Err(e) => problem(&e, "lease_id").into_response(),
+        },
+        ReleaseBody {
+            lease_id: None,
+            lease_ids: Some(ids),
+        } => {
+            if ids.len() > MAX_BATCH {
+                return Problem::invalid(format!(
+                    "{} lease ids; a batch holds at most {MAX_BATCH}",
+                    ids.len()
+                ))
+                .into_response();
+            }
+            let mut results = Vec::with_capacity(ids.len());
+            for (i, id) in ids.into_iter().enumerate() {
+                match app.engine.release(&id).await {
+                    Ok(released) => results.push(json!({"lease_id": id, "released": released})),
+                    Err(e) => return problem(&e, &format!("lease_ids[{i}]")).into_response(),
+                }
+            }
+            Json(json!({"results": results})).into_response()
+        }
+        _ => Problem::invalid(
+            "expected either `lease_id` (one lease) or `lease_ids` (a batch)".into(),
+        )
+        .into_response(),
+    }
+}
+
+fn problem(e: &LeaseError, at: &str) -> Problem {
+    match e {
+        LeaseError::Store(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "Counter store unavailable",
+            e.to_string(),
+        ),
+        LeaseError::Invalid | LeaseError::UnknownRule(_) => Problem::invalid(format!("{at}: {e}"))
+            .with_errors(vec![super::problem::FieldError {
+                path: at.to_owned(),
+                message: e.to_string(),
+            }]),
+    }
+}
