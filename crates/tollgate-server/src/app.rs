@@ -35,7 +35,7 @@ pub struct App {
     /// The largest request body read, in bytes (`server.max_body`).
     pub max_body: usize,
     /// Room for open connections, shared by the HTTP and gRPC doors.
-    pub connections: crate::spread::Capacity,
+    pub connections: crate::listen::Capacity,
     /// The configuration file, when not on the embedded default.
     pub config_path: Option<PathBuf>,
     /// The document in force.
@@ -95,7 +95,7 @@ impl App {
             ),
             cors_origins: config.admin.cors_origins,
             max_body: config.server.max_body,
-            connections: crate::spread::Capacity::new(config.server.max_connections),
+            connections: crate::listen::Capacity::new(config.server.max_connections),
             admin: crate::auth::AdminAuth::new(config.admin.tokens, config.admin.jwt),
             config_path: path,
             doc: Mutex::new(config.doc),

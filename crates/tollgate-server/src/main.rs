@@ -4,11 +4,10 @@
 mod app;
 mod auth;
 mod config;
-mod fair;
 mod grpc;
 mod http;
+mod listen;
 mod reload;
-mod spread;
 mod store;
 
 use std::net::SocketAddr;
@@ -336,7 +335,7 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
             return Ok(ExitCode::FAILURE);
         }
     };
-    cfg.server.max_connections = spread::fit_to_open_files(cfg.server.max_connections);
+    cfg.server.max_connections = listen::fit_to_open_files(cfg.server.max_connections);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(tollgate_engine::LATENCY.into()),
@@ -344,108 +343,113 @@ fn serve(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCod
         )?
         .install_recorder()
         .context("installing the metrics recorder")?;
-    // One control runtime for signals, reloads, the sweeper and accepting connections; one
-    // single-threaded runtime per core serves the connections handed to it, so a connection
-    // stays on one thread and no request pays for a wake-up across cores.
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
-        let listen = cfg.server.listen;
-        let grpc_listen = cfg.server.grpc_listen;
-        let grpc_settings = cfg.server.grpc;
-        let timeout = cfg.server.request_timeout;
-        let idle_timeout = cfg.server.idle_timeout;
-        let registry = match &cfg.database {
-            Some(db) => {
-                let secret = tollgate_registry::KeySecret::new(db.key_secret.clone())?;
-                let registry = tollgate_registry::Registry::open(&db.url, secret)
-                    .await
-                    .with_context(|| format!("opening the database {}", db.url))?;
-                tracing::info!(backend = registry.backend(), "records database ready");
-                Some(registry)
-            }
-            None => None,
-        };
-        // Usage and violations go to the registry through bounded queues and one writer.
-        let (effects, writer_stop, writer) = match (&registry, &cfg.database) {
-            (Some(registry), Some(db)) => {
-                let (effects, queues) = tollgate_engine::effects::Effects::new(db.usage_queue);
-                let (stop, stopped) = tokio::sync::watch::channel(false);
-                let writer = tokio::spawn(tollgate_engine::effects::run(registry.clone(), queues, db.flush_interval, stopped));
-                spawn_pruner(registry.clone(), db.retention);
-                (Some(effects), Some(stop), Some(writer))
-            }
-            _ => (None, None, None),
-        };
-        // The app lives as long as the process. The decision routes hold it by a static
-        // reference, so that a request touches no reference count shared by the worker
-        // threads: cloning the `Arc` per request bounced its cache line, and the app's
-        // own fields beside it, between the cores (2.6–5.3% of `/v1/check`'s throughput).
-        let app: &'static Arc<app::App> =
-            Box::leak(Box::new(Arc::new(app::App::new(cfg, path.clone(), metrics, registry, effects)?)));
-        let _watcher = match &path {
-            Some(p) => Some(reload::spawn(app.clone(), p.clone())?),
-            None => None,
-        };
-        spawn_sweeper(app.clone());
-        spawn_upkeep(app.metrics.clone());
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let listener = bind(listen).with_context(|| format!("binding HTTP {listen}"))?;
-        let addr = listener.local_addr()?;
-        let router = http::router(app, timeout);
-        let mut threads = Vec::new();
-        for (i, inbox) in spread::spread(listener, workers, app.connections.clone(), stopped.clone()).into_iter().enumerate() {
-            let router = router.clone();
-            let stopped = stopped.clone();
-            let worker = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .on_thread_park(fair::between_rounds)
-                .build()?;
-            let thread = std::thread::Builder::new().name(format!("tollgate-http-{i}")).spawn(move || {
-                worker.block_on(http::serve::serve(inbox, router, idle_timeout, stopped));
-                std::io::Result::Ok(())
-            })?;
-            threads.push(thread);
-        }
-        let grpc = match grpc_listen {
-            Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, workers, &stopped)?),
-            None => None,
-        };
-        app.ready.store(true, Ordering::Relaxed);
-        let source = path.as_ref().map_or("embedded default config".into(), |p| p.display().to_string());
-        println!("tollgate listening on http://{addr} ({source})");
-        if let Some((addr, _)) = &grpc {
-            println!("tollgate gRPC (Envoy rate limit service) listening on {addr}");
-        }
-        println!("try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'");
-        shutdown_signal().await;
-        app.ready.store(false, Ordering::Relaxed);
-        let _ = stop.send(true);
-        if let Some((_, grpc_threads)) = grpc {
-            threads.extend(grpc_threads);
-        }
-        let joined = tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join()).collect::<Vec<_>>()).await?;
-        for result in joined {
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!("HTTP worker failed: {e}"),
-                Err(_) => tracing::error!("HTTP worker panicked"),
-            }
-        }
-        // Every decision has been answered: what they left behind is queued; store it.
-        if let (Some(stop), Some(writer)) = (writer_stop, writer) {
-            let _ = stop.send(true);
-            if writer.await.is_err() {
-                tracing::error!("the usage writer panicked");
-            }
-            tracing::info!("usage flushed");
-        }
-        tracing::info!("stopped");
-        anyhow::Ok(())
-    })?;
+    rt.block_on(run(cfg, path, metrics))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves every door until a signal says stop, then finishes the requests in flight and
+/// stores what the decisions left behind.
+async fn run(
+    cfg: config::Config,
+    path: Option<PathBuf>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<()> {
+    let listen = cfg.server.listen;
+    let grpc_listen = cfg.server.grpc_listen;
+    let grpc_settings = cfg.server.grpc;
+    let timeout = cfg.server.request_timeout;
+    let idle_timeout = cfg.server.idle_timeout;
+    let registry = match &cfg.database {
+        Some(db) => {
+            let secret = tollgate_registry::KeySecret::new(db.key_secret.clone())?;
+            let registry = tollgate_registry::Registry::open(&db.url, secret)
+                .await
+                .with_context(|| format!("opening the database {}", db.url))?;
+            tracing::info!(backend = registry.backend(), "records database ready");
+            Some(registry)
+        }
+        None => None,
+    };
+    // Usage and violations go to the registry through bounded queues and one writer.
+    let (effects, writer_stop, writer) = match (&registry, &cfg.database) {
+        (Some(registry), Some(db)) => {
+            let (effects, queues) = tollgate_engine::effects::Effects::new(db.usage_queue);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let writer = tokio::spawn(tollgate_engine::effects::run(
+                registry.clone(),
+                queues,
+                db.flush_interval,
+                stopped,
+            ));
+            spawn_pruner(registry.clone(), db.retention);
+            (Some(effects), Some(stop), Some(writer))
+        }
+        _ => (None, None, None),
+    };
+    let app = Arc::new(app::App::new(
+        cfg,
+        path.clone(),
+        metrics,
+        registry,
+        effects,
+    )?);
+    let _watcher = match &path {
+        Some(p) => Some(reload::spawn(app.clone(), p.clone())?),
+        None => None,
+    };
+    spawn_sweeper(app.clone());
+    spawn_upkeep(app.metrics.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let listener = bind(listen).with_context(|| format!("binding HTTP {listen}"))?;
+    let addr = listener.local_addr()?;
+    let http = tokio::spawn(http::serve::serve(
+        listener,
+        app.connections.clone(),
+        http::router(&app, timeout),
+        idle_timeout,
+        stopped.clone(),
+    ));
+    let grpc = match grpc_listen {
+        Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, stopped.clone()).await?),
+        None => None,
+    };
+    app.ready.store(true, Ordering::Relaxed);
+    let source = path.as_ref().map_or("embedded default config".into(), |p| {
+        p.display().to_string()
+    });
+    println!("tollgate listening on http://{addr} ({source})");
+    if let Some((addr, _)) = &grpc {
+        println!("tollgate gRPC (Envoy rate limit service) listening on {addr}");
+    }
+    println!(
+        "try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'"
+    );
+    shutdown_signal().await;
+    app.ready.store(false, Ordering::Relaxed);
+    let _ = stop.send(true);
+    if http.await.is_err() {
+        tracing::error!("the HTTP door panicked");
+    }
+    if let Some((_, grpc)) = grpc {
+        match grpc.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("the gRPC door failed: {e}"),
+            Err(_) => tracing::error!("the gRPC door panicked"),
+        }
+    }
+    // Every decision has been answered: what they left behind is queued; store it.
+    if let (Some(stop), Some(writer)) = (writer_stop, writer) {
+        let _ = stop.send(true);
+        if writer.await.is_err() {
+            tracing::error!("the usage writer panicked");
+        }
+        tracing::info!("usage flushed");
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Prunes old records at start and every hour.
@@ -471,71 +475,41 @@ fn spawn_pruner(registry: tollgate_registry::Registry, retention: tollgate_regis
     });
 }
 
-/// Serves the Envoy rate limit service and gRPC health on `at`: like HTTP, one
-/// single-threaded runtime per core serving the connections handed to it, so each HTTP/2
-/// connection (Envoy opens one per worker) and all its streams stay on one thread. Spread
-/// over threads, one connection's streams contend on its lock and wake threads across
-/// cores (measured: 37,175 against 48,118 calls/s on one connection).
-fn spawn_grpc(
+/// Serves the Envoy rate limit service, gRPC health and server reflection on `at` until
+/// `stopped` turns true.
+async fn spawn_grpc(
     app: Arc<app::App>,
     at: SocketAddr,
     settings: grpc::GrpcSettings,
-    workers: usize,
-    stopped: &tokio::sync::watch::Receiver<bool>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(
     SocketAddr,
-    Vec<std::thread::JoinHandle<std::io::Result<()>>>,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 )> {
     let listener = bind(at).with_context(|| format!("binding gRPC {at}"))?;
     let addr = listener.local_addr()?;
-    let mut threads = Vec::new();
-    for (i, inbox) in spread::spread(listener, workers, app.connections.clone(), stopped.clone())
-        .into_iter()
-        .enumerate()
-    {
-        let app = app.clone();
-        let mut stopped = stopped.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let thread = std::thread::Builder::new()
-            .name(format!("tollgate-grpc-{i}"))
-            .spawn(move || {
-                rt.block_on(async move {
-                    let (health, health_service) = tonic_health::server::health_reporter();
-                    health
-                        .set_serving::<envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer<grpc::Rls>>()
-                        .await;
-                    // Reflection, both versions: grpcurl and most tools ask v1, some still
-                    // v1alpha.
-                    let reflection = || {
-                        tonic_reflection::server::Builder::configure()
-                            .register_encoded_file_descriptor_set(grpc::RLS_DESCRIPTOR)
-                            .register_encoded_file_descriptor_set(
-                                tonic_health::pb::FILE_DESCRIPTOR_SET,
-                            )
-                    };
-                    let reflection_v1 = reflection().build_v1().map_err(std::io::Error::other)?;
-                    let reflection_v1alpha =
-                        reflection().build_v1alpha().map_err(std::io::Error::other)?;
-                    tonic::transport::Server::builder()
-                        .add_service(health_service)
-                        .add_service(reflection_v1)
-                        .add_service(reflection_v1alpha)
-                        .add_service(grpc::service(app, settings))
-                        .serve_with_incoming_shutdown(
-                            inbox,
-                            async move {
-                                let _ = stopped.wait_for(|s| *s).await;
-                            },
-                        )
-                        .await
-                        .map_err(std::io::Error::other)
-                })
-            })?;
-        threads.push(thread);
-    }
-    Ok((addr, threads))
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer<grpc::Rls>>()
+        .await;
+    // Reflection, both versions: grpcurl and most tools ask v1, some still v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(grpc::RLS_DESCRIPTOR)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let incoming = listen::incoming(listener, app.connections.clone(), stopped.clone());
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(grpc::service(app, settings))
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+    Ok((addr, tokio::spawn(server)))
 }
 
 /// A listening socket on `addr`, registered with the calling runtime.

@@ -3,11 +3,9 @@
 pub mod admin;
 pub mod authorize;
 pub mod check;
-mod deadline;
 mod decision_json;
-mod direct;
-mod edge;
 pub mod keys;
+mod layers;
 pub mod ops;
 pub mod problem;
 pub mod release;
@@ -15,27 +13,23 @@ pub mod serve;
 pub mod tiers;
 pub mod usage;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
-use tower::Service;
-use tower::util::Either;
-use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+use axum::routing::{any, delete, get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::App;
 use problem::Problem;
 
-/// The whole HTTP surface, from which each connection gets its service.
-pub fn router(app: &'static Arc<App>, timeout: Duration) -> Routes {
+/// The whole HTTP surface: every route, inside the layers every request passes.
+pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
     let admin = Router::new()
         .route(
             "/v1/config",
@@ -66,89 +60,35 @@ pub fn router(app: &'static Arc<App>, timeout: Duration) -> Routes {
             get(tiers::get_one).put(tiers::put).delete(tiers::delete),
         )
         .route("/v1/audit", get(admin::audit))
-        .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate))
-        // For the `Bytes` and `Json` extractors of these routes; `POST /v1/check` reads its
-        // body itself, and no other route reads one.
-        .layer(DefaultBodyLimit::max(app.max_body));
-    // `direct` takes `POST /v1/check` and every `/v1/authorize` before this router; the
-    // check route is here too for the router's 405 with `Allow` on its other methods.
+        .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
+    // Pages a browser may show get the headers that concern browsers; decisions, read by
+    // services and proxies, do without them.
+    let for_browsers = layers::for_browsers(
+        Router::new()
+            .route("/healthz", get(ops::healthz))
+            .route("/readyz", get(ops::readyz))
+            .route("/metrics", get(ops::metrics))
+            .merge(admin)
+            .fallback(not_found),
+    );
     let routes = Router::new()
         .route("/v1/check", post(check::check))
-        .route(
-            "/v1/release",
-            post(release::release).layer(DefaultBodyLimit::max(app.max_body)),
-        )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .merge(admin)
-        .fallback(not_found);
-    Routes {
-        cors: cors(&app.cors_origins),
-        routes: routes.with_state(app.clone()),
-        app,
-        timeout,
-    }
+        .route("/v1/authorize", any(authorize_route))
+        .route("/v1/release", post(release::release))
+        .merge(for_browsers)
+        .layer(DefaultBodyLimit::max(app.max_body))
+        .with_state(app.clone());
+    layers::around(routes, timeout, cors(&app.cors_origins))
 }
 
-/// The HTTP surface. Each connection is served by its own [`Served`], made with the
-/// connection's peer, so that the decision routes know the peer without a per-request
-/// extension (a map allocated, filled and dropped for every request).
-#[derive(Clone)]
-pub struct Routes {
-    app: &'static App,
-    routes: Router,
-    timeout: Duration,
-    cors: Option<CorsLayer>,
-}
-
-/// The service of one connection: the routes inside their layers.
-pub type Served = Layered<direct::Direct>;
-
-/// `S` inside the layers every request passes (see [`with_layers`]).
-type Layered<S> = edge::Edge<deadline::Deadline<Either<Cors<S>, S>>>;
-
-impl Routes {
-    /// The service of a connection from `peer`.
-    pub fn for_peer(&self, peer: SocketAddr) -> Served {
-        let direct = direct::Direct::new(self.app, self.routes.clone(), peer);
-        with_layers(direct, self.timeout, self.cors.clone())
-    }
-}
-
-/// What serves HTTP requests: the routes inside their layers.
-pub trait HttpService:
-    Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
-    + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S> HttpService for S where
-    S: Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
-        + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// The layers every request passes: the edge (request ids, spans, panics, security
-/// headers), the timeout and CORS. They wrap the routed service once, and
-/// are served as they are rather than as a router's fallback: a layer on a router is
-/// applied to every route, and each level of routing clones and boxes what is below it.
-fn with_layers<S: HttpService>(
-    routes: S,
-    timeout: Duration,
-    cors: Option<CorsLayer>,
-) -> Layered<S> {
-    tower::ServiceBuilder::new()
-        .layer(edge::EdgeLayer)
-        .layer(deadline::DeadlineLayer::new(timeout))
-        .option_layer(cors)
-        .service(routes)
+/// `/v1/authorize`, any method.
+async fn authorize_route(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    query: Result<Query<authorize::AuthorizeQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> Response {
+    authorize::authorize(&app, peer, query, req).await
 }
 
 /// CORS for the listed origins; none listed, none allowed (`*` only when listed).
@@ -175,13 +115,13 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("x-api-key"),
-                edge::X_REQUEST_ID,
+                layers::X_REQUEST_ID,
             ])
             .expose_headers([
                 HeaderName::from_static("ratelimit"),
                 HeaderName::from_static("ratelimit-policy"),
                 header::RETRY_AFTER,
-                edge::X_REQUEST_ID,
+                layers::X_REQUEST_ID,
             ])
             .max_age(Duration::from_secs(600)),
     )
@@ -211,9 +151,9 @@ fn decision_header(name: &str) -> Option<HeaderName> {
     })
 }
 
-/// Headers an answer with a decision carries at most: the decision's six, the decision
-/// routes' security headers, the request id and a content type.
-pub const ANSWER_HEADERS: usize = 6 + edge::MACHINE_HEADER_COUNT + 2;
+/// Headers an answer with a decision carries at most: the decision's six, the security
+/// headers every answer gets, the request id and a content type.
+pub const ANSWER_HEADERS: usize = 6 + layers::EVERY_ANSWER_HEADERS + 2;
 
 /// Sets the rate-limit headers of a decision on a response. The values move into the
 /// response rather than being copied.
@@ -221,7 +161,7 @@ pub fn set_headers(res: &mut Response, headers: tollgate_core::Headers) {
     let map = res.headers_mut();
     // Room for the security headers and the request id too, so the map grows at most once
     // (not at all when the answer was made with room for them).
-    map.reserve(headers.0.len() + edge::MACHINE_HEADER_COUNT + 2);
+    map.reserve(headers.0.len() + layers::EVERY_ANSWER_HEADERS + 2);
     for (name, value) in headers.0 {
         if let (Some(name), Ok(v)) = (
             decision_header(name),
@@ -249,7 +189,7 @@ mod tests {
 
     use super::*;
 
-    async fn call(router: impl HttpService, path: &str) -> Response {
+    async fn call(router: Router, path: &str) -> Response {
         let req = Request::builder().uri(path).body(Body::empty()).unwrap();
         router.oneshot(req).await.unwrap()
     }
@@ -260,7 +200,11 @@ mod tests {
             panic!("kaboom")
         }
         let routes = Router::new().route("/boom", get(boom));
-        let res = call(with_layers(routes, Duration::from_secs(5), None), "/boom").await;
+        let res = call(
+            layers::around(routes, Duration::from_secs(5), None),
+            "/boom",
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
         assert!(res.headers().contains_key("x-request-id"));
@@ -278,10 +222,11 @@ mod tests {
             }),
         );
         let res = call(
-            with_layers(routes, Duration::from_millis(50), None),
+            layers::around(routes, Duration::from_millis(50), None),
             "/slow",
         )
         .await;
         assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
     }
 }
