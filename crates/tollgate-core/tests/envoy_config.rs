@@ -926,7 +926,7 @@ descriptors:
   - key: no_children
     descriptors:
   - key: blocked
-    rate_limit: { unit: day }
+    rate_limit: { unit: day, requests_per_unit: 0 }
 "#]);
     assert_eq!(s.ask("42", &[&[("status", "429")]], T0), ["ok 0/1"]);
     assert_eq!(s.ask("42", &[&[("internal", "true")]], T0), ["ok 1/2"]);
@@ -934,7 +934,7 @@ descriptors:
     assert_eq!(s.ask("42", &[&[("empty_value", "v")]], T0), ["ok 2/3"]);
     assert_eq!(s.ask("42", &[&[("whitelisted", "v")]], T0), ["-"]);
     assert_eq!(s.ask("42", &[&[("no_children", "v")]], T0), ["-"]);
-    // requests_per_unit left out is zero, as envoyproxy/ratelimit reads it.
+    // Zero requests per unit blocks.
     assert_eq!(s.ask("42", &[&[("blocked", "v")]], T0), ["over 0/0"]);
 }
 
@@ -988,6 +988,11 @@ fn a_bad_unit_is_refused() {
     refused(
         &["domain: d\ndescriptors:\n  - key: k\n    rate_limit: { requests_per_unit: 5 }\n"],
         "envoy[0].descriptors[0].rate_limit.unit",
+        "missing",
+    );
+    refused(
+        &["domain: d\ndescriptors:\n  - key: k\n    rate_limit: { unit: second }\n"],
+        "envoy[0].descriptors[0].rate_limit.requests_per_unit",
         "missing",
     );
 }

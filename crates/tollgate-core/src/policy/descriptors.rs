@@ -13,7 +13,8 @@
 //! counts each value apart; an entry matched by a wildcard with `share_threshold` is named
 //! by the wildcard instead, so every value it matches shares one counter.
 //!
-//! Loading refuses what envoyproxy/ratelimit's loader refuses: an empty domain or key, two
+//! Loading refuses what envoyproxy/ratelimit's loader refuses: an empty domain or key, a limit
+//! without `requests_per_unit` (required by its documentation), two
 //! descriptors of one level with the same composite key (`key` or `key_value`, also across
 //! files of one domain), an unknown unit, a unit beside `unlimited`, an empty `replaces`
 //! entry or one naming its own limit, `share_threshold` on a value without a wildcard, and
@@ -578,9 +579,11 @@ fn compile_limits(
             let unit_name = get_text(rm, "unit", &p, errs);
             let period = unit_name.as_deref().and_then(unit).map(|(_, len)| len);
             // Read even when unlimited, so that a value no file may hold is refused.
-            let requests = match rm.get("requests_per_unit") {
-                // Absent is zero, as envoyproxy/ratelimit reads it: the descriptor is blocked.
-                None | Some(Value::Null) => Some(0),
+            // Absent is refused, not read as zero (which would block every request):
+            // envoyproxy/ratelimit documents the field as required.
+            let given = rm.get("requests_per_unit").filter(|v| !v.is_null());
+            let requests = match given {
+                None => None,
                 Some(_) => get_u64(rm, "requests_per_unit", &p, errs),
             };
             let requests = match requests {
@@ -618,6 +621,9 @@ fn compile_limits(
                             errs.push(&join(&p, "unit"), "missing (or set unlimited: true)");
                         }
                     }
+                }
+                if given.is_none() {
+                    errs.push(&join(&p, "requests_per_unit"), "missing");
                 }
                 if let (Some(period), Some(requests)) = (period, requests) {
                     rules.push(window_rule(here.to_owned(), requests, period));
