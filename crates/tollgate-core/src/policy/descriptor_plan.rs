@@ -2,10 +2,11 @@
 //! tree, limits named in another matched limit's `replaces` drop out, and a limit the
 //! caller sent (Envoy's `limit` on a descriptor) stands in for the configured ones.
 
+use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
 use super::Policy;
-use super::descriptors::{self, DescriptorLimits};
+use super::descriptors::{self, DescriptorMatch};
 use super::rule::Rule;
 use crate::store::Check;
 
@@ -29,8 +30,12 @@ pub struct PlannedDescriptor<'p> {
     pub name: Option<&'p str>,
     /// `shadow_mode`: reported, never enforced.
     pub shadow: bool,
-    /// `detailed_metric`: the descriptor's full counter key, for its own metric.
+    /// The name of the descriptor's own metric, when it has one: its full counter key with
+    /// `detailed_metric`, or the key `value_to_metric` builds (see
+    /// [`DescriptorMatch::metric_key`]).
     pub detailed: Option<String>,
+    /// The matched descriptor's `metadata`.
+    pub metadata: Option<&'p Map<String, Value>>,
 }
 
 /// The checks of a descriptor request and, for each descriptor in order, which of them it
@@ -50,44 +55,46 @@ impl Policy {
         domain: &str,
         descriptors: &[DescriptorRequest<'_, 'p>],
     ) -> DescriptorPlan<'p> {
-        let found: SmallVec<[Option<&DescriptorLimits>; 4]> = descriptors
+        let found: SmallVec<[Option<DescriptorMatch<'p>>; 4]> = descriptors
             .iter()
             .map(|d| match d.limit {
                 Some(_) => None,
-                None => self.descriptors().lookup(domain, d.entries.iter().copied()),
+                None => self.descriptors().find(domain, &d.entries),
             })
             .collect();
+        // As envoyproxy/ratelimit: every matched limit's `replaces` counts, also that of an
+        // unlimited limit or of one itself replaced.
         let replaced = |name: Option<&str>| {
             name.is_some_and(|n| {
                 found
                     .iter()
                     .flatten()
-                    .any(|l| l.replaces.iter().any(|r| r == n))
+                    .any(|m| m.limits.replaces.iter().any(|r| r == n))
             })
         };
         let mut plan = DescriptorPlan::default();
         for (d, found) in descriptors.iter().zip(&found) {
-            let key = descriptors::counter_key(domain, d.entries.iter().copied());
             let mut planned = PlannedDescriptor::default();
             if let Some(rule) = d.limit {
+                let key = descriptors::counter_key(domain, d.entries.iter().copied());
                 planned.checks.push(plan.checks.len());
                 plan.checks.push(Check {
                     rule,
                     key: key.into(),
                     cost: d.cost,
                 });
-            } else if let Some(l) = found {
+            } else if let Some(m) = found {
+                let l = m.limits;
                 planned.name = l.name.as_deref();
                 planned.shadow = l.shadow;
-                if l.detailed_metric {
-                    planned.detailed = Some(key.clone());
-                }
+                planned.detailed = m.metric_key.clone();
+                planned.metadata = l.metadata.as_ref();
                 if !l.unlimited && !replaced(l.name.as_deref()) {
                     for rule in &l.rules {
                         planned.checks.push(plan.checks.len());
                         plan.checks.push(Check {
                             rule,
-                            key: key.clone().into(),
+                            key: m.counter_key.clone().into(),
                             cost: d.cost,
                         });
                     }
@@ -117,8 +124,7 @@ envoy:
         rate_limit: {name: per-ip, unit: minute, requests_per_unit: 10}
       - key: path
         value: /login
-        rate_limit: {name: login, unit: minute, requests_per_unit: 3}
-        replaces: [{name: per-ip}]
+        rate_limit: {name: login, unit: minute, requests_per_unit: 3, replaces: [{name: per-ip}]}
       - key: health
         rate_limit: {unlimited: true}
 "#,
