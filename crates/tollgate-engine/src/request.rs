@@ -33,6 +33,10 @@ impl<'r> Request<'r> {
 
 /// The caller, as a door knows it.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "most decisions are of a subject: boxing it would allocate for each"
+)]
 pub enum Attributes<'r> {
     /// Normalised attributes (user, IP, method, path, tenant, extras). The engine sets
     /// `key` (and, for a verified key, `attr.tier` and `attr.owner`) itself.
