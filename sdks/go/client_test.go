@@ -255,7 +255,7 @@ func TestUsageAndHistory(t *testing.T) {
 		ok(c.Check(ctx, Subject{APIKey: created.Secret})).get(t)
 	}
 	u := ok(c.KeyUsage(ctx, created.Key.ID)).get(t)
-	var req *LimitStatus
+	var req *UsageLimit
 	for i := range u.Limits {
 		if u.Limits[i].Name == "requests" {
 			req = &u.Limits[i]
@@ -266,7 +266,7 @@ func TestUsageAndHistory(t *testing.T) {
 	}
 	var h *UsageHistory
 	sum := func(h *UsageHistory) (r, a, d int64) {
-		for _, p := range h.Periods {
+		for _, p := range h.Buckets {
 			r, a, d = r+p.Requests, a+p.Allowed, d+p.Denied
 		}
 		return

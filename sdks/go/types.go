@@ -30,9 +30,9 @@ type LimitStatus struct {
 	Remaining    int64  `json:"remaining"`
 	ResetMs      int64  `json:"reset_ms"`
 	WindowMs     *int64 `json:"window_ms,omitempty"`
-	RetryAfterMs *int64 `json:"retry_after_ms,omitempty"`
 	Exceeded     bool   `json:"exceeded"`
 	Shadow       bool   `json:"shadow"`
+	Degraded     bool   `json:"degraded,omitempty"`
 	LeaseID      string `json:"lease_id,omitempty"`
 }
 
@@ -71,10 +71,10 @@ type APIKey struct {
 	Name       string                 `json:"name"`
 	Owner      string                 `json:"owner"`
 	Tier       string                 `json:"tier"`
-	Env        string                 `json:"env"`
 	Prefix     string                 `json:"prefix"`
 	Status     string                 `json:"status"`
 	CreatedAt  int64                  `json:"created_at"`
+	UpdatedAt  int64                  `json:"updated_at"`
 	ExpiresAt  *int64                 `json:"expires_at,omitempty"`
 	LastUsedAt *int64                 `json:"last_used_at,omitempty"`
 	Metadata   map[string]interface{} `json:"metadata,omitempty"`
@@ -119,9 +119,25 @@ type RotateKeyRequest struct {
 	Env          string `json:"env,omitempty"`
 }
 
+// UsageLimit is where one of a key's limits stands, as GET /v1/keys/{id}/usage shows it.
+type UsageLimit struct {
+	Name      string `json:"name"`
+	Algorithm string `json:"algorithm"`
+	Key       string `json:"key"`
+	Limit     int64  `json:"limit"`
+	Remaining int64  `json:"remaining"`
+	Used      int64  `json:"used"`
+	ResetMs   int64  `json:"reset_ms"`
+	WindowMs  *int64 `json:"window_ms,omitempty"`
+	Degraded  bool   `json:"degraded,omitempty"`
+}
+
 // KeyUsage is where each limit and quota of a key stands (GET /v1/keys/{id}/usage).
 type KeyUsage struct {
-	Limits []LimitStatus `json:"limits"`
+	KeyID  string       `json:"key_id"`
+	Tier   string       `json:"tier"`
+	Owner  string       `json:"owner"`
+	Limits []UsageLimit `json:"limits"`
 }
 
 // UsageHistoryQuery is the query of the usage history routes. From and To are ms since the
@@ -132,8 +148,8 @@ type UsageHistoryQuery struct {
 	Granularity string
 }
 
-// UsagePeriod is one period of usage history.
-type UsagePeriod struct {
+// UsageBucket is one period of usage history.
+type UsageBucket struct {
 	Start    int64 `json:"start"`
 	Requests int64 `json:"requests"`
 	Allowed  int64 `json:"allowed"`
@@ -144,7 +160,11 @@ type UsagePeriod struct {
 // UsageHistory is the answer of the usage history routes.
 type UsageHistory struct {
 	Granularity string        `json:"granularity"`
-	Periods     []UsagePeriod `json:"periods"`
+	From        int64         `json:"from"`
+	To          int64         `json:"to"`
+	Buckets     []UsageBucket `json:"buckets"`
+	KeyID       string        `json:"key_id,omitempty"`
+	Owner       string        `json:"owner,omitempty"`
 }
 
 // FieldError is one error of a problem's errors list: the field at fault and what is wrong.

@@ -44,14 +44,14 @@ def test_async_checks_keys_and_usage() -> None:
 
             async def history() -> int:
                 h = await c.key_usage_history(kid, granularity="minute")
-                return sum(p["requests"] for p in h["periods"])
+                return sum(p["requests"] for p in h["buckets"])
 
             deadline = asyncio.get_running_loop().time() + 10
             while await history() < 1:
                 assert asyncio.get_running_loop().time() < deadline, "usage history stayed empty"
                 await asyncio.sleep(0.02)
             owner_h = await c.owner_usage_history(owner)
-            assert owner_h["periods"] is not None
+            assert owner_h["buckets"] is not None
 
     run(go())
 

@@ -97,14 +97,14 @@ def test_usage_and_history(client: Client) -> None:
 
     def three() -> object:
         h = client.key_usage_history(created["key"]["id"], granularity="minute")
-        return h if sum(p["requests"] for p in h["periods"]) >= 3 else None
+        return h if sum(p["requests"] for p in h["buckets"]) >= 3 else None
 
     history = eventually(three, 10, "usage history to show 3 requests")
     assert isinstance(history, dict)
-    assert sum(p["allowed"] for p in history["periods"]) == 2
-    assert sum(p["denied"] for p in history["periods"]) == 1
+    assert sum(p["allowed"] for p in history["buckets"]) == 2
+    assert sum(p["denied"] for p in history["buckets"]) == 1
     owner_history = client.owner_usage_history(owner, granularity="minute")
-    assert sum(p["requests"] for p in owner_history["periods"]) == 3
+    assert sum(p["requests"] for p in owner_history["buckets"]) == 3
 
 
 def test_authorize(client: Client) -> None:

@@ -245,7 +245,7 @@ export class TollgateClient {
       headers: { ...decision.headers },
       decision,
     };
-    if (!decision.allowed && decision.retry_after_ms !== undefined && !result.headers["retry-after"]) {
+    if (!decision.allowed && decision.retry_after_ms != null && !result.headers["retry-after"]) {
       result.headers["retry-after"] = String(Math.ceil(decision.retry_after_ms / 1000));
     }
     if (decision.lease_id) result.leaseId = decision.lease_id;

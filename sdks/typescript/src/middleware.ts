@@ -24,7 +24,7 @@ export function deniedProblem(result: LimitResult): Record<string, unknown> {
     status: result.status,
     code,
   };
-  if (result.decision.retry_after_ms !== undefined) body.retry_after_ms = result.decision.retry_after_ms;
+  if (result.decision.retry_after_ms != null) body.retry_after_ms = result.decision.retry_after_ms;
   return body;
 }
 

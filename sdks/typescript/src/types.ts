@@ -47,10 +47,12 @@ export interface LimitStatus {
   limit: number;
   remaining: number;
   reset_ms: number;
-  window_ms?: number;
-  retry_after_ms?: number;
+  /** The limit's window; null for limits without one (concurrency). */
+  window_ms?: number | null;
   exceeded: boolean;
   shadow: boolean;
+  /** True when the store could not be reached and the rule's `on_store_error` answered. */
+  degraded?: boolean;
   /** Set when this limit is a concurrency limit that took a lease. */
   lease_id?: string;
   [extra: string]: unknown;
@@ -60,7 +62,8 @@ export interface LimitStatus {
 export interface Decision {
   allowed: boolean;
   code: DecisionCode;
-  retry_after_ms?: number;
+  /** When this cost would be admitted; null when allowed, or when it never would be. */
+  retry_after_ms?: number | null;
   limits: LimitStatus[];
   /** The rate-limit headers a service should set on its own answer (lower-case names). */
   headers: Record<string, string>;
@@ -113,10 +116,11 @@ export interface ApiKey {
   name: string;
   owner: string;
   tier: string;
-  env: string;
+  /** What may be shown of the secret, such as `tg_live_4fQx`. */
   prefix: string;
   status: KeyStatus;
   created_at: number;
+  updated_at: number;
   expires_at?: number | null;
   last_used_at?: number | null;
   metadata?: Record<string, unknown> | null;
@@ -164,10 +168,26 @@ export interface RotateKeyRequest {
   env?: string;
 }
 
+/** Where one of a key's limits stands, as `GET /v1/keys/{id}/usage` shows it. */
+export interface UsageLimit {
+  name: string;
+  algorithm: string;
+  key: string;
+  limit: number;
+  remaining: number;
+  used: number;
+  reset_ms: number;
+  window_ms?: number | null;
+  degraded?: boolean;
+  [extra: string]: unknown;
+}
+
 /** The answer of `GET /v1/keys/{id}/usage`: each limit and quota that applies, read without consuming. */
 export interface KeyUsage {
-  key_id?: string;
-  limits: LimitStatus[];
+  key_id: string;
+  tier: string;
+  owner: string;
+  limits: UsageLimit[];
   [extra: string]: unknown;
 }
 
@@ -181,7 +201,7 @@ export interface UsageHistoryQuery {
 }
 
 /** One period of usage history. */
-export interface UsagePeriod {
+export interface UsageBucket {
   start: number;
   requests: number;
   allowed: number;
@@ -193,7 +213,13 @@ export interface UsagePeriod {
 /** The answer of `GET /v1/keys/{id}/usage/history` (and the owner's). */
 export interface UsageHistory {
   granularity: Granularity;
-  periods: UsagePeriod[];
+  /** The range covered, `[from, to)` in ms since the epoch. */
+  from: number;
+  to: number;
+  buckets: UsageBucket[];
+  /** Whose history it is: `key_id` for a key's, `owner` for an owner's. */
+  key_id?: string;
+  owner?: string;
   [extra: string]: unknown;
 }
 

@@ -153,13 +153,13 @@ test("usage: where a key stands now, and its history", async () => {
 
   const history = await eventually(async () => {
     const h = await client.keyUsageHistory(key.id, { granularity: "minute" });
-    const sum = h.periods.reduce((n, p) => n + p.requests, 0);
+    const sum = h.buckets.reduce((n, p) => n + p.requests, 0);
     return sum >= 3 ? h : null;
   }, 10000, "usage history to show 3 requests");
-  const total = history.periods.reduce((a, p) => ({ allowed: a.allowed + p.allowed, denied: a.denied + p.denied }), { allowed: 0, denied: 0 });
+  const total = history.buckets.reduce((a, p) => ({ allowed: a.allowed + p.allowed, denied: a.denied + p.denied }), { allowed: 0, denied: 0 });
   assert.deepEqual(total, { allowed: 2, denied: 1 });
   const ownerHistory = await client.ownerUsageHistory(owner, { granularity: "minute" });
-  assert.equal(ownerHistory.periods.reduce((n, p) => n + p.requests, 0), 3);
+  assert.equal(ownerHistory.buckets.reduce((n, p) => n + p.requests, 0), 3);
 });
 
 test("authorize: the forward-auth door with a key", async () => {

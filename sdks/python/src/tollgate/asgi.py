@@ -26,7 +26,7 @@ def denied_body(result: LimitResult) -> Dict[str, Any]:
         "status": result.status,
         "code": code,
     }
-    if "retry_after_ms" in result.decision:
+    if result.decision.get("retry_after_ms") is not None:
         body["retry_after_ms"] = result.decision["retry_after_ms"]
     return body
 

@@ -45,8 +45,8 @@ class LimitStatus(TypedDict):
     reset_ms: int
     exceeded: bool
     shadow: bool
-    window_ms: NotRequired[int]
-    retry_after_ms: NotRequired[int]
+    window_ms: NotRequired[Optional[int]]
+    degraded: NotRequired[bool]
     lease_id: NotRequired[str]
 
 
@@ -61,7 +61,7 @@ class Decision(TypedDict):
     code: str
     limits: List[LimitStatus]
     headers: Dict[str, str]
-    retry_after_ms: NotRequired[int]
+    retry_after_ms: NotRequired[Optional[int]]
     lease_id: NotRequired[str]
     degraded: NotRequired[Literal["open", "closed"]]
 
@@ -90,10 +90,10 @@ class ApiKey(TypedDict):
     name: str
     owner: str
     tier: str
-    env: str
     prefix: str
     status: str
     created_at: int
+    updated_at: int
     expires_at: NotRequired[Optional[int]]
     last_used_at: NotRequired[Optional[int]]
     metadata: NotRequired[Optional[Dict[str, Any]]]
@@ -114,13 +114,30 @@ class KeyPage(TypedDict):
     next: NotRequired[Optional[str]]
 
 
+class UsageLimit(TypedDict):
+    """Where one of a key's limits stands, as ``GET /v1/keys/{id}/usage`` shows it."""
+
+    name: str
+    algorithm: str
+    key: str
+    limit: int
+    remaining: int
+    used: int
+    reset_ms: int
+    window_ms: NotRequired[Optional[int]]
+    degraded: NotRequired[bool]
+
+
 class KeyUsage(TypedDict):
     """Where each limit and quota of a key stands (``GET /v1/keys/{id}/usage``)."""
 
-    limits: List[LimitStatus]
+    key_id: str
+    tier: str
+    owner: str
+    limits: List[UsageLimit]
 
 
-class UsagePeriod(TypedDict):
+class UsageBucket(TypedDict):
     """One period of usage history."""
 
     start: int
@@ -130,11 +147,18 @@ class UsagePeriod(TypedDict):
     units: int
 
 
-class UsageHistory(TypedDict):
-    """Decisions per period (``GET /v1/keys/{id}/usage/history``, or an owner's)."""
-
-    granularity: str
-    periods: List[UsagePeriod]
+UsageHistory = TypedDict(
+    "UsageHistory",
+    {
+        "granularity": str,
+        "from": int,
+        "to": int,
+        "buckets": List[UsageBucket],
+        "key_id": NotRequired[str],
+        "owner": NotRequired[str],
+    },
+)
+"""Decisions per period (``GET /v1/keys/{id}/usage/history``, or an owner's), over ``[from, to)``."""
 
 
 class ProblemError(TypedDict, total=False):
