@@ -87,6 +87,9 @@ class Stub:
 
             def handle_one(self) -> None:
                 stub.count += 1
+                # Read the body first, so that the connection stays usable for the next request.
+                length = int(self.headers.get("content-length") or 0)
+                self.body = self.rfile.read(length) if length else b""
                 behaviour(self, stub.count)
 
             do_GET = do_POST = do_DELETE = handle_one
@@ -105,8 +108,7 @@ class Stub:
 
 def forward(h: http.server.BaseHTTPRequestHandler) -> None:
     """Relays the stub's request to the real Tollgate and its answer back."""
-    length = int(h.headers.get("content-length") or 0)
-    body = h.rfile.read(length) if length else None
+    body = getattr(h, "body", b"") or None
     req = urllib.request.Request(URL + h.path, data=body, method=h.command)
     for k, v in h.headers.items():
         if k.lower() not in ("host", "connection", "content-length"):

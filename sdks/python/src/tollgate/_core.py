@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import re
@@ -182,6 +183,15 @@ def authorize_result(response: httpx.Response) -> Dict[str, Any]:
     return out
 
 
+def _is_ip(text: str) -> bool:
+    """Whether ``text`` is an IP address (a peer may be a Unix socket or a test client)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 _BEARER = re.compile(r"^bearer\s+", re.IGNORECASE)
 
 
@@ -192,7 +202,7 @@ def subject_from(method: Optional[str], path: Optional[str], ip: Optional[str], 
         subject["method"] = method
     if path:
         subject["path"] = path
-    if ip:
+    if ip and _is_ip(ip):
         subject["ip"] = ip
     key = headers.get("x-api-key")
     auth = headers.get("authorization")
