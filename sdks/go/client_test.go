@@ -312,6 +312,26 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
+func TestAcquireUpToTheLimit(t *testing.T) {
+	c := admin(t)
+	ctx := context.Background()
+	s := Subject{User: unique("u"), Path: "/export"}
+	a := ok(c.Acquire(ctx, s)).get(t)
+	b := ok(c.Acquire(ctx, s)).get(t)
+	if a == nil || b == nil || a.ID == b.ID || a.Decision.LeaseID != a.ID {
+		t.Fatalf("two leases: %+v %+v", a, b)
+	}
+	if l := limitNamed(b.Decision, "exports"); l == nil || l.LeaseID != b.ID {
+		t.Fatalf("the limit entry carries the lease: %+v", b.Decision.Limits)
+	}
+	if l := ok(c.Acquire(ctx, s)).get(t); l != nil {
+		t.Fatal("a third lease fit")
+	}
+	if _, err := c.Acquire(ctx, Subject{User: unique("u")}); !errors.Is(err, ErrNoLease) {
+		t.Fatalf("want ErrNoLease, got %v", err)
+	}
+}
+
 func TestLeases(t *testing.T) {
 	skipWithoutRelease(t)
 	c := admin(t)

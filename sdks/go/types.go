@@ -24,16 +24,16 @@ type CheckRequest struct {
 
 // LimitStatus is where one limit stands after a decision.
 type LimitStatus struct {
-	Name         string `json:"name"`
-	Key          string `json:"key"`
-	Limit        int64  `json:"limit"`
-	Remaining    int64  `json:"remaining"`
-	ResetMs      int64  `json:"reset_ms"`
-	WindowMs     *int64 `json:"window_ms,omitempty"`
-	Exceeded     bool   `json:"exceeded"`
-	Shadow       bool   `json:"shadow"`
-	Degraded     bool   `json:"degraded,omitempty"`
-	LeaseID      string `json:"lease_id,omitempty"`
+	Name      string `json:"name"`
+	Key       string `json:"key"`
+	Limit     int64  `json:"limit"`
+	Remaining int64  `json:"remaining"`
+	ResetMs   int64  `json:"reset_ms"`
+	WindowMs  *int64 `json:"window_ms,omitempty"`
+	Exceeded  bool   `json:"exceeded"`
+	Shadow    bool   `json:"shadow"`
+	Degraded  bool   `json:"degraded,omitempty"`
+	LeaseID   string `json:"lease_id,omitempty"`
 }
 
 // Decision is the answer of POST /v1/check for one check.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tollgate import Client, ProblemDetailsError, status_for_code
+from tollgate import Client, ProblemDetailsError, TollgateError, status_for_code
+from tollgate.types import Subject
 from conftest import URL, eventually, unique
 
 
@@ -121,17 +122,27 @@ def test_authorize(client: Client) -> None:
     assert client.authorize({"x-api-key": "tg_live_notarealkeyatall000000"})["status"] == 401
 
 
+def test_acquire_up_to_the_limit(client: Client) -> None:
+    subject: Subject = {"user": unique("u"), "path": "/export"}
+    a, b = client.acquire(subject), client.acquire(subject)
+    assert a is not None and b is not None and a["lease_id"] != b["lease_id"]
+    assert next(l for l in b["limits"] if l["name"] == "exports").get("lease_id") == b["lease_id"]
+    assert client.acquire(subject) is None
+    with pytest.raises(TollgateError, match="no concurrency limit"):
+        client.acquire({"user": unique("u")})
+
+
 @pytest.mark.usefixtures("needs_release")
 def test_leases(client: Client) -> None:
-    subject = {"user": unique("u"), "path": "/export"}
-    a = client.acquire(subject)  # type: ignore[arg-type]
-    b = client.acquire(subject)  # type: ignore[arg-type]
+    subject: Subject = {"user": unique("u"), "path": "/export"}
+    a = client.acquire(subject)
+    b = client.acquire(subject)
     assert a is not None and b is not None and a["lease_id"] != b["lease_id"]
     assert next(l for l in a["limits"] if l["name"] == "exports").get("lease_id") == a["lease_id"]
-    assert client.acquire(subject) is None  # type: ignore[arg-type]
+    assert client.acquire(subject) is None
     assert client.release(a["lease_id"]) is True
     assert client.release(a["lease_id"]) is False
-    c = client.acquire(subject)  # type: ignore[arg-type]
+    c = client.acquire(subject)
     assert c is not None
     results = client.release_many([b["lease_id"], c["lease_id"], "no-such-lease"])
     assert [(r["lease_id"], r["released"]) for r in results] == [
@@ -139,7 +150,7 @@ def test_leases(client: Client) -> None:
         (c["lease_id"], True),
         ("no-such-lease", False),
     ]
-    with client.lease(subject) as held:  # type: ignore[arg-type]
+    with client.lease(subject) as held:
         assert held is not None
-    after = client.check(subject, cost=0)  # type: ignore[arg-type]
+    after = client.check(subject, cost=0)
     assert next(l for l in after["limits"] if l["name"] == "exports")["remaining"] == 2

@@ -181,6 +181,18 @@ test("authorize: the forward-auth door with a key", async () => {
   assert.equal(bad.status, 401);
 });
 
+test("acquire: leases up to the limit, each named on its limit entry", async () => {
+  const subject = { user: unique("u"), path: "/export" };
+  const a = await client.acquire(subject);
+  const b = await client.acquire(subject);
+  assert.ok(a && b, "two leases fit");
+  assert.notEqual(a.id, b.id);
+  assert.equal(a.decision.lease_id, a.id);
+  assert.equal(b.decision.limits.find((l) => l.name === "exports")?.lease_id, b.id);
+  assert.equal(await client.acquire(subject), null, "a third is refused while two are held");
+  await assert.rejects(() => client.acquire({ user: unique("u") }), /no concurrency limit/);
+});
+
 test("leases: acquire, refuse past the limit, release, release again", async (t) => {
   if (await skipWithoutRelease(t)) return;
   const subject = { user: unique("u"), path: "/export" };
