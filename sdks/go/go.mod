@@ -1,0 +1,3 @@
+module tollgate.dev/sdks/go
+
+go 1.19
