@@ -13,6 +13,18 @@
 //! still belongs to its key. A reset hands the slot to no key ([`GONE`]) rather than
 //! winding the TAT back, and the key starts afresh in a new slot.
 //!
+//! When a key's window holds no never-used or idle slot, a new key takes the slot of a
+//! live counter: of those made by one check and far from their limit, the one that reads
+//! fresh soonest; only when there are none, the same among counters in use ([`KEPT`]:
+//! checked again after they were made, or left near their limit). The mark stays while
+//! the slot is its key's, and an idle slot that carries it goes after the cold live
+//! counters, so a key in use keeps its slot from one period to the next. A flood of
+//! one-time keys so evicts its own counters, never those of keys in use. As a TAT never moves back
+//! (see above), a new key taking a slot whose TAT is later than its own starts from the
+//! old TAT: it is charged for what remained of the evicted counter. The least TAT of the
+//! window is the victim, so this happens only when no counter of the window reads fresh
+//! before the new one would.
+//!
 //! Four slots share a cache line and a probe starts at the key's home slot, so a check
 //! usually touches one line and writes it once; two cores only contend for a line when
 //! they work on counters that live in it. A decision with several checks holds its slots
@@ -21,12 +33,20 @@
 
 use super::StoreError;
 use super::sync::{self, AtomicU64, Mutex, Ordering, Slots};
+use super::tally::{Reclaim, Tally};
 use crate::algorithm::Gcra;
 use crate::outcome::Outcome;
 use crate::time::{NANOS_PER_SEC, Nanos};
 
 /// Set in a slot's TAT while a decision holds it or its digest is changing.
 pub(super) const HELD: u64 = 1 << 63;
+
+/// Set in a slot's TAT once its counter is in use: checked again after it was made, or
+/// left with at most half its allowance. Eviction takes such counters last.
+pub(super) const KEPT: u64 = 1 << 62;
+
+/// The TAT itself, below the two marks ([`Gcra::next_tat`] keeps it there).
+pub(super) const TAT: u64 = KEPT - 1;
 
 /// The digest of a slot that was never used; a probe stops at it.
 const EMPTY: u64 = 0;
@@ -81,6 +101,19 @@ impl Claim {
     }
 }
 
+/// The mark to store in a TAT word.
+#[inline]
+pub(super) fn kept_bit(kept: bool) -> u64 {
+    if kept { KEPT } else { 0 }
+}
+
+/// Whether an admission or denial leaves a counter in use, so that eviction keeps it:
+/// `again` when the counter existed before the check.
+#[inline]
+pub(super) fn in_use(again: bool, outcome: &Outcome) -> bool {
+    again || !outcome.allowed || outcome.remaining.saturating_mul(2) <= outcome.limit
+}
+
 /// One counter: 16 bytes, aligned so that four share a cache line and none straddles two.
 #[repr(C, align(16))]
 struct Slot {
@@ -115,15 +148,16 @@ impl Slot {
             .is_ok()
     }
 
-    /// Gives the slot, whose TAT was `old` with no hold, to digest `key` with a TAT of at
-    /// least `tat`, moving the TAT forward so no earlier reader's swap can succeed.
-    fn rekey(&self, old: Nanos, key: u64, tat: Nanos) -> bool {
+    /// Gives the slot, whose TAT word was `old` with no hold, to digest `key` with a TAT
+    /// of at least `tat` and the mark `kept`, moving the TAT forward so no earlier reader's
+    /// swap can succeed.
+    fn rekey(&self, old: Nanos, key: u64, tat: Nanos, kept: bool) -> bool {
         if !self.swap(old, old | HELD) {
             return false;
         }
         self.key.store(key, Ordering::Release);
-        self.tat
-            .store(tat.max(old.saturating_add(1)), Ordering::Release);
+        let tat = (tat & TAT).max((old & TAT).saturating_add(1)).min(TAT);
+        self.tat.store(tat | kept_bit(kept), Ordering::Release);
         true
     }
 }
@@ -133,6 +167,7 @@ pub(super) struct GcraSlots {
     slots: Slots<Slot>,
     homes: usize,
     stripes: Box<[Mutex<()>]>,
+    tally: Tally,
 }
 
 impl GcraSlots {
@@ -146,7 +181,23 @@ impl GcraSlots {
             }),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
+            tally: Tally::new(),
         }
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// The number of slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether slot `index` holds a counter live at `now`, or `None` when it holds none.
+    pub fn live_at(&self, index: usize, now: Nanos) -> Option<bool> {
+        let (key, tat) = self.slots.get(index)?.read();
+        (key > GONE).then(|| is_live(tat, now))
     }
 
     /// The place of the counter with digest (`k0`, `check`): the home from `k0`'s high
@@ -159,10 +210,12 @@ impl GcraSlots {
     }
 
     pub fn bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.slots) + std::mem::size_of_val(&*self.stripes)
+        std::mem::size_of_val(&*self.slots)
+            + std::mem::size_of_val(&*self.stripes)
+            + self.tally.bytes()
     }
 
-    /// The TATs of the slots holding a counter.
+    /// The TAT words (marks included) of the slots holding a counter.
     pub fn used(&self) -> impl Iterator<Item = Nanos> + '_ {
         self.slots
             .iter()
@@ -212,35 +265,53 @@ impl GcraSlots {
     ) -> Result<Outcome, StoreError> {
         let mut spins = 0;
         loop {
-            let Some((index, tat)) = self.find(place) else {
+            let Some((index, word)) = self.find(place) else {
                 let outcome = gcra.check_tat(0, now, cost);
                 if !outcome.allowed || cost == 0 {
                     return Ok(outcome);
                 }
-                match self.claim(place, now, gcra.next_tat(0, now, cost))? {
-                    Claim::New(_) => return Ok(outcome),
+                let kept = in_use(false, &outcome);
+                match self.claim(place, now, gcra.next_tat(0, now, cost), kept)? {
+                    Claim::New(..) => return Ok(outcome),
                     // The counter appeared meanwhile: check it like any other.
                     Claim::Existing(_) => continue,
                 }
             };
-            if tat & HELD != 0 {
+            if word & HELD != 0 {
                 backoff(&mut spins);
                 continue;
             }
-            let outcome = gcra.check_tat(tat, now, cost);
-            if !outcome.allowed || cost == 0 {
+            let outcome = gcra.check_tat(word & TAT, now, cost);
+            if cost == 0 {
                 return Ok(outcome);
             }
-            if self.slots[index].swap(tat, gcra.next_tat(tat, now, cost)) {
+            if !outcome.allowed {
+                // A denied key is at its limit: mark it, once, so eviction keeps it. A
+                // failed swap means another check wrote the word, and marked it too.
+                if word & KEPT == 0 {
+                    self.slots[index].swap(word, word | KEPT);
+                }
+                return Ok(outcome);
+            }
+            if self.slots[index].swap(word, gcra.next_tat(word & TAT, now, cost) | KEPT) {
                 return Ok(outcome);
             }
         }
     }
 
-    /// Makes room for a new counter holding `tat`: the first slot of its window never used
-    /// or idle at `now`. Leaves the counter untouched when it exists by the time the insert
-    /// lock is taken.
-    pub fn claim(&self, place: Place, now: Nanos, tat: Nanos) -> Result<Claim, StoreError> {
+    /// Makes room for a new counter holding `tat` and marked `kept`: the first slot of its
+    /// window idle for a while or never used, else one only just idle, else the live
+    /// counter of least TAT among the cold ones, else an idle one marked in use, else the
+    /// live counter in use of least TAT. Leaves the
+    /// counter untouched when it exists by the time the insert lock is taken. Fails only
+    /// when every slot of the window is held by a decision in progress.
+    pub fn claim(
+        &self,
+        place: Place,
+        now: Nanos,
+        tat: Nanos,
+        kept: bool,
+    ) -> Result<Claim, StoreError> {
         let _insert = self.stripes[place.home % INSERT_STRIPES].lock();
         let mut spins = 0;
         loop {
@@ -249,27 +320,58 @@ impl GcraSlots {
             // A slot idle for a while goes first; one only just idle is taken only when the
             // window has nothing else, so busy keys are not pushed out of their slots and
             // made to find room again on every check.
-            let mut just_idle = None;
             let mut pick = None;
+            let mut just_idle = None;
+            let mut cold: Option<(usize, Nanos)> = None;
+            let mut idle_kept = None;
+            let mut warm: Option<(usize, Nanos)> = None;
+            let least = |best: Option<(usize, Nanos)>, index, old: Nanos| match best {
+                Some((_, b)) if b & TAT <= old & TAT => best,
+                _ => Some((index, old)),
+            };
             for (index, slot) in self.window(place.home) {
                 let (key, old) = slot.read();
                 if key == place.key {
                     return Ok(Claim::Existing(index));
                 }
                 if key == EMPTY {
-                    pick = pick.or(Some((index, old)));
+                    pick = pick.or(Some((index, old, Reclaim::Empty)));
                     break;
                 }
                 if old & HELD != 0 || pick.is_some() {
                     continue;
                 }
-                if old.saturating_add(REUSE_AFTER) <= now {
-                    pick = Some((index, old));
-                } else if just_idle.is_none() && old <= now {
-                    just_idle = Some((index, old));
+                let t = old & TAT;
+                // A reset slot holds no counter (it is never marked), but no new key may
+                // take it before its TAT has passed: it would start from that TAT.
+                let what = if key == GONE {
+                    Reclaim::Empty
+                } else {
+                    Reclaim::Expired
+                };
+                if t <= now && old & KEPT != 0 {
+                    // The idle counter of a key in use: it goes after the cold live ones,
+                    // so that the key, back for its next period, finds its slot and mark.
+                    idle_kept = idle_kept.or(Some((index, old, what)));
+                } else if t.saturating_add(REUSE_AFTER) <= now {
+                    pick = Some((index, old, what));
+                } else if t <= now {
+                    just_idle = just_idle.or(Some((index, old, what)));
+                } else if key == GONE {
+                    // Not yet: see above.
+                } else if old & KEPT == 0 {
+                    cold = least(cold, index, old);
+                } else {
+                    warm = least(warm, index, old);
                 }
             }
-            let Some((index, old)) = pick.or(just_idle) else {
+            let evict = |best: Option<(usize, Nanos)>, what| best.map(|(i, old)| (i, old, what));
+            let Some((index, old, what)) = pick
+                .or(just_idle)
+                .or_else(|| evict(cold, Reclaim::Cold))
+                .or(idle_kept)
+                .or_else(|| evict(warm, Reclaim::InUse))
+            else {
                 return Err(StoreError::Full {
                     capacity: self.homes / 8 * 7,
                 });
@@ -278,14 +380,16 @@ impl GcraSlots {
             // insert or check may take the slot first; then look again.
             if old & HELD != 0 {
                 backoff(&mut spins);
-            } else if self.slots[index].rekey(old, place.key, tat) {
+            } else if self.slots[index].rekey(old, place.key, tat, kept) {
+                self.tally.made(place.home, what);
                 return Ok(Claim::New(index));
             }
         }
     }
 
     /// Holds slot `index` for a multi-check decision if it still holds `key`; answers its
-    /// TAT before holding, or `None` when another key has taken the slot.
+    /// TAT word (marks included) before holding, or `None` when another key has taken the
+    /// slot.
     pub fn hold(&self, index: usize, key: u64) -> Option<Nanos> {
         let slot = &self.slots[index];
         let mut spins = 0;
@@ -304,7 +408,8 @@ impl GcraSlots {
         }
     }
 
-    /// Ends a hold, leaving `tat` in the slot (never earlier than the TAT it held).
+    /// Ends a hold, leaving TAT word `tat` in the slot (never earlier than the TAT it held,
+    /// and with its mark).
     pub fn unhold(&self, index: usize, tat: Nanos) {
         self.slots[index].tat.store(tat & !HELD, Ordering::Release);
     }
@@ -318,16 +423,17 @@ impl GcraSlots {
                 backoff(&mut spins);
                 continue;
             }
-            if self.slots[index].rekey(tat, GONE, tat) {
+            if self.slots[index].rekey(tat, GONE, tat, false) {
+                self.tally.forgot(place.home);
                 return;
             }
         }
     }
 }
 
-/// Whether a used slot's counter, with TAT `tat`, is live at `now`.
+/// Whether a used slot's counter, with TAT word `tat`, is live at `now`.
 pub(super) fn is_live(tat: Nanos, now: Nanos) -> bool {
-    tat & HELD != 0 || tat > now
+    tat & HELD != 0 || tat & TAT > now
 }
 
 #[cfg(all(test, not(loom)))]
@@ -363,33 +469,60 @@ mod tests {
     }
 
     #[test]
-    fn a_full_window_refuses_then_gives_idle_slots_to_new_keys() {
-        let (t, g) = (GcraSlots::new(16), one_per_second());
+    fn a_full_window_evicts_its_coldest_counter_and_keeps_those_in_use() {
+        // Ten a second: one check leaves nine, and the counter reads fresh 100 ms later.
+        let (t, g) = (GcraSlots::new(16), Gcra::new(10, S, 0));
+        let at_us = |us: u64| T0 + us * 1_000;
         for key in 2..=MAX_PROBE as u64 + 1 {
-            assert!(t.acquire(&g, at(key), T0, 1).unwrap().allowed);
+            assert!(t.acquire(&g, at(key), at_us(key), 1).unwrap().allowed);
         }
-        assert!(matches!(
-            t.acquire(&g, at(5_000), T0, 1),
-            Err(StoreError::Full { .. })
-        ));
-        // A denial or a peek needs no slot.
-        assert!(t.acquire(&g, at(5_000), T0, 0).unwrap().allowed);
-        // Idle counters read as fresh, so their slots can go to new keys...
-        let later = T0 + S + S / 2;
-        assert!(t.acquire(&g, at(5_000), later, 1).unwrap().allowed);
-        assert!(t.find(at(5_000)).is_some());
-        // ...and a key that lost its slot starts fresh, as it would have anyway.
-        assert!(t.find(at(2)).is_none());
-        assert!(t.acquire(&g, at(2), later, 1).unwrap().allowed);
-        assert!(!t.acquire(&g, at(2), later, 1).unwrap().allowed);
+        // Key 2, the oldest, is checked again: in use.
+        assert!(t.acquire(&g, at(2), at_us(2_000), 1).unwrap().allowed);
+        assert_eq!(t.tally().resident(), MAX_PROBE);
+        // A new key evicts the cold counter that reads fresh soonest, key 3's...
+        assert!(t.acquire(&g, at(5_000), at_us(3_000), 1).unwrap().allowed);
+        assert!(t.find(at(3)).is_none());
+        assert!(t.find(at(2)).is_some());
+        // ...and starts fresh: nine left after its first check, eight after its second.
+        assert_eq!(
+            t.acquire(&g, at(5_000), at_us(3_000), 1).unwrap().remaining,
+            8
+        );
+        let evictions = t.tally().evictions();
+        assert_eq!((evictions.cold, evictions.in_use), (1, 0));
+        // A denial, or a peek, needs no slot; a key that lost its slot starts fresh.
+        assert!(t.acquire(&g, at(6_000), at_us(3_000), 0).unwrap().allowed);
+        assert_eq!(t.acquire(&g, at(3), at_us(3_000), 1).unwrap().remaining, 9);
+        // Idle counters read as fresh, and their slots go first, counted as expired.
+        assert!(t.acquire(&g, at(7_000), T0 + S, 1).unwrap().allowed);
+        assert_eq!(t.tally().evictions().expired, 1);
+        assert_eq!(t.tally().resident(), MAX_PROBE);
+    }
+
+    #[test]
+    fn a_key_at_its_limit_is_marked_in_use_by_a_denial_or_a_check_that_empties_it() {
+        let (t, g) = (GcraSlots::new(16), Gcra::new(10, S, 0));
+        assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+        assert_eq!(t.find(at(7)).map(|f| f.1 & KEPT), Some(0));
+        // Ten at once: half the allowance gone or more marks it.
+        assert!(t.acquire(&g, at(8), T0, 6).unwrap().allowed);
+        assert_ne!(t.find(at(8)).map(|f| f.1 & KEPT), Some(0));
+        // A key whose one check was denied has no counter; a denied key with one is
+        // marked.
+        assert!(t.acquire(&g, at(9), T0, 4).unwrap().allowed);
+        assert!(!t.acquire(&g, at(9), T0, 7).unwrap().allowed);
+        assert_ne!(t.find(at(9)).map(|f| f.1 & KEPT), Some(0));
+        // The mark is not part of the TAT.
+        assert_eq!(t.find(at(9)).map(|f| f.1 & TAT), Some(T0 + 4 * S / 10));
     }
 
     #[test]
     fn new_keys_take_never_used_slots_before_just_idle_ones() {
-        let (t, g) = (GcraSlots::new(16), one_per_second());
+        // Three a second: one check leaves a cold counter, idle a third of a second later.
+        let (t, g) = (GcraSlots::new(16), Gcra::new(3, S, 0));
         assert!(t.acquire(&g, at(11), T0, 1).unwrap().allowed);
         // Key 11 is idle but only just: key 12 goes to the empty slot after it.
-        let later = T0 + S + S / 2;
+        let later = T0 + S / 2;
         assert!(t.acquire(&g, at(12), later, 1).unwrap().allowed);
         assert_eq!(t.find(at(11)).map(|f| f.0), Some(0));
         assert_eq!(t.find(at(12)).map(|f| f.0), Some(1));
@@ -418,13 +551,15 @@ mod tests {
 
     #[test]
     fn a_swap_read_before_the_slot_changed_hands_fails() {
-        let (t, g) = (GcraSlots::new(16), one_per_second());
+        // Three a second: one check leaves the counter cold, so its slot goes when idle.
+        let (t, g) = (GcraSlots::new(16), Gcra::new(3, S, 0));
         assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
         let (index, stale) = t.find(at(7)).unwrap();
-        // Key 7 goes idle and a new key takes its slot with a TAT that, without the rule
-        // that a new key moves the TAT forward, would equal the one read above.
-        let later = stale + 2 * S;
-        assert!(matches!(t.claim(at(8), later, stale), Ok(Claim::New(i)) if i == index));
+        // Key 7 goes idle and a new key takes its slot with a TAT and a mark that, without
+        // the rule that a new key moves the TAT forward, would equal the word read above.
+        let later = (stale & TAT) + 2 * S;
+        let claim = t.claim(at(8), later, stale & TAT, stale & KEPT != 0);
+        assert!(matches!(claim, Ok(Claim::New(i)) if i == index));
         assert!(!t.slots[index].swap(stale, stale + S));
         assert_eq!(t.find(at(8)).map(|f| f.1), Some(stale + 1));
         assert!(t.find(at(7)).is_none());
@@ -442,7 +577,9 @@ mod tests {
         assert_ne!(t.find(at(7)).map(|f| f.0), Some(index));
         // The reset slot counts as no counter, and goes to a new key once idle.
         assert_eq!(t.used().count(), 1);
-        assert!(matches!(t.claim(at(9), T0 + 3 * S, T0 + 4 * S), Ok(Claim::New(i)) if i == index));
+        assert!(
+            matches!(t.claim(at(9), T0 + 3 * S, T0 + 4 * S, false), Ok(Claim::New(i)) if i == index)
+        );
     }
 
     #[test]
