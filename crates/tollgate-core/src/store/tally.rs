@@ -7,8 +7,8 @@ use crossbeam_utils::CachePadded;
 
 use super::sync::{AtomicU64, Ordering};
 
-/// Shards of the tally (one under loom, whose models stay small).
-const SHARDS: usize = if cfg!(loom) { 1 } else { 16 };
+/// Shards of the tally (two under loom, whose models stay small).
+const SHARDS: usize = if cfg!(loom) { 2 } else { 16 };
 
 /// What the slot a new counter took held before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
