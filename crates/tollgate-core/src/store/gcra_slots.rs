@@ -61,6 +61,12 @@ const GONE: u64 = 1;
 /// kept short; when it holds no room, a new key evicts within it.
 const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 256 };
 
+/// How many cold live counters a new key compares to choose the one to evict: the scan
+/// goes on to the end of the window (to learn the key is not there, and for idle slots,
+/// which go first), but weighs no more candidates, so a flood's insert costs about what
+/// one on a table with room does.
+const EXAMINE: usize = if cfg!(loom) { 2 } else { 8 };
+
 /// How long a counter stays idle before its slot goes to a new key ahead of other slots.
 const REUSE_AFTER: Nanos = NANOS_PER_SEC;
 
@@ -303,8 +309,8 @@ impl GcraSlots {
 
     /// Makes room for a new counter holding `tat` and marked `kept`: the first slot of its
     /// window idle for a while or never used, else one only just idle, else the live
-    /// counter of least TAT among the cold ones, else an idle one marked in use, else the
-    /// live counter in use of least TAT. Leaves the
+    /// counter of least TAT among the first [`EXAMINE`] cold ones, else an idle one marked
+    /// in use, else the live counter in use of least TAT. Leaves the
     /// counter untouched when it exists by the time the insert lock is taken. Fails only
     /// when every slot of the window is held by a decision in progress.
     pub fn claim(
@@ -325,6 +331,7 @@ impl GcraSlots {
             let mut pick = None;
             let mut just_idle = None;
             let mut cold: Option<(usize, Nanos)> = None;
+            let mut cold_seen = 0;
             let mut idle_kept = None;
             let mut warm: Option<(usize, Nanos)> = None;
             let least = |best: Option<(usize, Nanos)>, index, old: Nanos| match best {
@@ -344,27 +351,33 @@ impl GcraSlots {
                     continue;
                 }
                 let t = old & TAT;
-                // A reset slot holds no counter (it is never marked), but no new key may
-                // take it before its TAT has passed: it would start from that TAT.
+                if t > now {
+                    // A reset slot holds no counter, but no new key may take it before its
+                    // TAT has passed: it would start from that TAT.
+                    if key == GONE || cold_seen >= EXAMINE {
+                        continue;
+                    }
+                    if old & KEPT == 0 {
+                        cold = least(cold, index, old);
+                        cold_seen += 1;
+                    } else if cold.is_none() {
+                        warm = least(warm, index, old);
+                    }
+                    continue;
+                }
                 let what = if key == GONE {
                     Reclaim::Empty
                 } else {
                     Reclaim::Expired
                 };
-                if t <= now && old & KEPT != 0 {
+                if old & KEPT != 0 {
                     // The idle counter of a key in use: it goes after the cold live ones,
                     // so that the key, back for its next period, finds its slot and mark.
                     idle_kept = idle_kept.or(Some((index, old, what)));
                 } else if t.saturating_add(REUSE_AFTER) <= now {
                     pick = Some((index, old, what));
-                } else if t <= now {
-                    just_idle = just_idle.or(Some((index, old, what)));
-                } else if key == GONE {
-                    // Not yet: see above.
-                } else if old & KEPT == 0 {
-                    cold = least(cold, index, old);
                 } else {
-                    warm = least(warm, index, old);
+                    just_idle = just_idle.or(Some((index, old, what)));
                 }
             }
             let evict = |best: Option<(usize, Nanos)>, what| best.map(|(i, old)| (i, old, what));
