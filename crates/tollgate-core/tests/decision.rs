@@ -5,8 +5,12 @@
 mod common;
 
 use common::block_on;
+use tollgate_core::policy::Rule;
+use tollgate_core::store::Outcomes;
 use tollgate_core::time::{NANOS_PER_SEC as S, Nanos};
-use tollgate_core::{Code, Limiter, MemoryStore, MemoryStoreConfig, Mode, Policy, Subject};
+use tollgate_core::{
+    Check, Code, Limiter, MemoryStore, MemoryStoreConfig, Mode, Policy, Store, StoreError, Subject,
+};
 
 /// 2026-01-05T00:00:00Z, the start of a minute.
 const T0: Nanos = 1_767_571_200 * S;
@@ -237,58 +241,75 @@ fn dry_runs_consume_nothing() {
     assert!(!d.allowed);
 }
 
+/// A store that cannot be reached, as a Redis behind a partition.
+#[derive(Debug)]
+struct Unreachable;
+
+impl Store for Unreachable {
+    async fn acquire(&self, _: &[Check<'_>], _: Nanos) -> Result<Outcomes, StoreError> {
+        Err(StoreError::Unavailable("unreachable".into()))
+    }
+
+    async fn preview(&self, _: &[Check<'_>], _: Nanos) -> Result<Outcomes, StoreError> {
+        Err(StoreError::Unavailable("unreachable".into()))
+    }
+
+    async fn release(&self, _: &Rule, _: &str, _: u64, _: Nanos) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("unreachable".into()))
+    }
+
+    async fn reset(&self, _: &Rule, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("unreachable".into()))
+    }
+}
+
 #[test]
-fn a_full_store_answers_by_each_rules_fail_policy() {
-    // One rule whose fail policy changes by reload; its identity, and so its counters and
-    // their slots, stay the same.
+fn a_failing_store_answers_by_each_rules_fail_policy() {
     let rule = |fail: &str| {
         Policy::from_yaml(&format!(
             "rules: [{{name: r, key: '{{user}}', limit: 1, period: 1m, on_store_error: {fail}}}]"
         ))
         .unwrap()
     };
-    let l = Limiter::new(
-        MemoryStore::new(MemoryStoreConfig { capacity: 1 }),
-        rule("allow"),
-    );
+    let l = Limiter::new(Unreachable, rule("allow"));
     let degraded = |user: &str| {
         let policy = l.policy();
         let d = block_on(l.decide(&policy, &user_subject(user), 1, T0, Mode::Consume));
         (d.allowed, d.code, d.limits[0].degraded)
     };
-    // Fill the store with live counters (fail-open while it fills up).
-    for i in 0..5_000 {
-        assert!(degraded(&i.to_string()).0);
-    }
-    // A new key whose probe window is full is refused by the store, never evicting.
-    let refused = (0..10_000)
-        .map(|i| format!("new-{i}"))
-        .find(|u| degraded(u).2)
-        .expect("a full store refuses new counters");
     for _ in 0..3 {
-        assert_eq!(degraded(&refused), (true, Code::Ok, true));
+        assert_eq!(degraded("u"), (true, Code::Ok, true));
     }
     l.set_policy(rule("deny"));
-    assert_eq!(degraded(&refused), (false, Code::Unavailable, true));
+    assert_eq!(degraded("u"), (false, Code::Unavailable, true));
     l.set_policy(rule("local"));
-    assert_eq!(degraded(&refused), (true, Code::Ok, true));
+    assert_eq!(degraded("u"), (true, Code::Ok, true));
     assert_eq!(
-        degraded(&refused),
+        degraded("u"),
         (false, Code::RateLimited, true),
         "the local fallback enforces the same limit"
     );
-    // The counters already held still count.
-    assert_eq!(degraded("0"), (false, Code::RateLimited, false));
-    // Once they are idle, their slots take new counters again.
-    let policy = l.policy();
-    let later = block_on(l.decide(
-        &policy,
-        &user_subject(&refused),
-        1,
-        T0 + 120 * S,
-        Mode::Consume,
-    ));
-    assert!(later.allowed && !later.limits[0].degraded);
+}
+
+#[test]
+fn a_full_memory_store_still_decides_every_new_key() {
+    let policy = Policy::from_yaml(
+        "rules: [{name: r, key: '{user}', limit: 1, period: 1m, on_store_error: deny}]",
+    )
+    .unwrap();
+    let l = Limiter::new(MemoryStore::new(MemoryStoreConfig { capacity: 1 }), policy);
+    let decide = |user: &str| {
+        let policy = l.policy();
+        let d = block_on(l.decide(&policy, &user_subject(user), 1, T0, Mode::Consume));
+        (d.allowed, d.code, d.limits[0].degraded)
+    };
+    assert_eq!(decide("0"), (true, Code::Ok, false));
+    // Far more keys than the store holds: each is decided by the store, none degraded.
+    for i in 1..5_000 {
+        assert_eq!(decide(&i.to_string()), (true, Code::Ok, false), "user {i}");
+    }
+    // A key checked again is limited as it should be.
+    assert_eq!(decide("4999"), (false, Code::RateLimited, false));
 }
 
 fn user_subject(user: &str) -> Subject {

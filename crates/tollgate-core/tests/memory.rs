@@ -5,10 +5,11 @@ mod common;
 
 use common::block_on;
 use tollgate_core::time::NANOS_PER_SEC as S;
-use tollgate_core::{Check, MemoryStore, MemoryStoreConfig, Policy, Store, StoreError};
+use tollgate_core::{Check, MemoryStore, MemoryStoreConfig, Policy, Store};
 
-/// Fills a store with one counter per key of `algorithm` until it refuses, checks that an
-/// idle counter costs at most `max_bytes`, and that once all are idle a sweep counts them.
+/// Makes one counter per key of `algorithm` for twice the store's capacity, so that the
+/// second half evicts; checks that every key got a counter, that an idle counter costs at
+/// most `max_bytes`, and that once all are idle a sweep counts them.
 fn fill_and_measure(algorithm: &str, max_bytes: f64) {
     let policy = Policy::from_yaml(&format!(
         "rules: [{{name: r, key: '{{user}}', algorithm: {algorithm}, limit: 10, period: 1m}}]"
@@ -16,33 +17,36 @@ fn fill_and_measure(algorithm: &str, max_bytes: f64) {
     .unwrap();
     let rule = &policy.rules()[0];
     let store = MemoryStore::new(MemoryStoreConfig { capacity: 100_000 });
-    let mut full = 0;
+    let bytes = || store.table_bytes();
     for i in 0..store.capacity() * 2 {
         let check = Check {
             rule,
             key: format!("user:{i}").into(),
             cost: 1,
         };
-        match block_on(store.acquire(std::slice::from_ref(&check), NOW)) {
-            Ok(_) => {}
-            Err(StoreError::Full { .. }) => full += 1,
-            Err(e) => panic!("{e}"),
-        }
+        let o = block_on(store.acquire(std::slice::from_ref(&check), NOW)).unwrap();
+        assert!(o[0].allowed, "{algorithm}: user {i}");
     }
     let live = store.live(NOW);
-    assert!(
-        full > 0,
-        "{algorithm}: the store must refuse past its capacity"
-    );
+    let resident = store.resident_counters();
+    assert_eq!(live, resident, "{algorithm}");
     assert!(
         live >= store.capacity(),
         "{algorithm}: {live} live of {} sized for",
         store.capacity()
     );
-    let per_counter = store.table_bytes() as f64 / live as f64;
+    // Every key past what the table holds evicted a cold counter.
+    let evicted = store.evictions();
+    assert_eq!(
+        evicted.cold as usize,
+        store.capacity() * 2 - live,
+        "{algorithm}"
+    );
+    assert_eq!(evicted.in_use, 0, "{algorithm}");
+    let per_counter = bytes() as f64 / live as f64;
     println!(
         "{algorithm}: {live} idle counters in {} bytes: {per_counter:.1} B each",
-        store.table_bytes()
+        bytes()
     );
     assert!(
         per_counter <= max_bytes,
@@ -50,6 +54,7 @@ fn fill_and_measure(algorithm: &str, max_bytes: f64) {
     );
     assert_eq!(store.sweep(NOW + 3_600 * S), live);
     assert_eq!(store.live(NOW + 3_600 * S), 0);
+    assert_eq!(store.live_estimate(NOW + 3_600 * S), 0);
 }
 
 const NOW: u64 = 1_767_571_200 * S;

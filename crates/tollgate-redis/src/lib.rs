@@ -21,11 +21,13 @@ mod batch;
 mod breaker;
 mod conn;
 mod keys;
+mod memory;
 mod near;
 mod script;
 mod store;
 
 pub use breaker::{BreakerConfig, BreakerState};
 pub use conn::Topology;
+pub use memory::{MemoryPolicy, MemoryWarning};
 pub use script::unsupported;
 pub use store::{Clock, Consistency, RedisConfig, RedisStore};

@@ -19,6 +19,7 @@ use crate::batch;
 use crate::breaker::{Breaker, BreakerConfig, BreakerState};
 use crate::conn::{Conn, Topology};
 use crate::keys;
+use crate::memory::{self, MemoryPolicy, MemoryWarning};
 use crate::near::NearCache;
 use crate::script::{self, ARGS_PER_CHECK, DECIDE, REPLY_PER_CHECK};
 
@@ -197,6 +198,28 @@ impl RedisStore {
             Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis: {e}"))),
             Err(_) => Err(StoreError::Timeout),
         }
+    }
+
+    /// The memory settings of the Redis this store talks to (`CONFIG GET maxmemory*`,
+    /// within the timeout); on a Cluster, of the node whose settings warn, if any.
+    /// `Ok(None)` when the server will not run `CONFIG` (renamed or disabled, denied by an
+    /// ACL, or hidden by a managed service); an error only when it cannot be reached.
+    pub async fn memory_policy(&self) -> Result<Option<MemoryPolicy>, StoreError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg("maxmemory*");
+        match tokio::time::timeout(self.config.timeout, self.conn.query(&cmd)).await {
+            Ok(Ok(value)) => Ok(MemoryPolicy::from_answer(&value)),
+            Ok(Err(e)) if memory::config_refused(&e) => Ok(None),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis: {e}"))),
+            Err(_) => Err(StoreError::Timeout),
+        }
+    }
+
+    /// What `tollgate check-config` and `/readyz` should warn about the Redis this store
+    /// talks to: no `maxmemory`, or `maxmemory-policy noeviction` (see
+    /// [`MemoryPolicy::warning`]). `Ok(None)` also when the server will not say.
+    pub async fn memory_warning(&self) -> Result<Option<MemoryWarning>, StoreError> {
+        Ok(self.memory_policy().await?.and_then(|p| p.warning()))
     }
 
     /// In approximate mode: units admitted beyond a limit across the fleet, as this

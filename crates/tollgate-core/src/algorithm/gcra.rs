@@ -82,13 +82,13 @@ impl Gcra {
         };
     }
 
-    /// The TAT after admitting `cost` at `now`. Kept below 2^63, whose bit the memory
-    /// store uses to mark a held slot; no real instant comes near it.
+    /// The TAT after admitting `cost` at `now`. Kept below 2^62 (the year 2116), as the
+    /// memory store uses the two top bits of a slot's TAT to mark it held or in use.
     #[inline]
     pub(crate) fn next_tat(&self, tat: Nanos, now: Nanos, cost: u64) -> Nanos {
         tat.max(now)
             .saturating_add(cost.saturating_mul(self.interval))
-            .min((1 << 63) - 1)
+            .min((1 << 62) - 1)
     }
 
     pub(crate) fn idle_at(&self, state: &State) -> Nanos {

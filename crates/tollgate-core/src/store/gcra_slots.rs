@@ -13,6 +13,18 @@
 //! still belongs to its key. A reset hands the slot to no key ([`GONE`]) rather than
 //! winding the TAT back, and the key starts afresh in a new slot.
 //!
+//! When a key's window holds no never-used or idle slot, a new key takes the slot of a
+//! live counter: of those made by one check and far from their limit, the one that reads
+//! fresh soonest; only when there are none, the same among counters in use ([`KEPT`]:
+//! checked again after they were made, or left near their limit). The mark stays while
+//! the slot is its key's, and an idle slot that carries it goes after the cold live
+//! counters, so a key in use keeps its slot from one period to the next. A flood of
+//! one-time keys so evicts its own counters, never those of keys in use. As a TAT never moves back
+//! (see above), a new key taking a slot whose TAT is later than its own starts from the
+//! old TAT: it is charged for what remained of the evicted counter. The least TAT of the
+//! window is the victim, so this happens only when no counter of the window reads fresh
+//! before the new one would.
+//!
 //! Four slots share a cache line and a probe starts at the key's home slot, so a check
 //! usually touches one line and writes it once; two cores only contend for a line when
 //! they work on counters that live in it. A decision with several checks holds its slots
@@ -21,12 +33,20 @@
 
 use super::StoreError;
 use super::sync::{self, AtomicU64, Mutex, Ordering, Slots};
+use super::tally::{Reclaim, Tally};
 use crate::algorithm::Gcra;
 use crate::outcome::Outcome;
 use crate::time::{NANOS_PER_SEC, Nanos};
 
 /// Set in a slot's TAT while a decision holds it or its digest is changing.
 pub(super) const HELD: u64 = 1 << 63;
+
+/// Set in a slot's TAT once its counter is in use: checked again after it was made, or
+/// left with at most half its allowance. Eviction takes such counters last.
+pub(super) const KEPT: u64 = 1 << 62;
+
+/// The TAT itself, below the two marks ([`Gcra::next_tat`] keeps it there).
+pub(super) const TAT: u64 = KEPT - 1;
 
 /// The digest of a slot that was never used; a probe stops at it.
 const EMPTY: u64 = 0;
@@ -35,9 +55,17 @@ const EMPTY: u64 = 0;
 /// key once idle.
 const GONE: u64 = 1;
 
-/// How far from its home slot a counter may live (16 KiB of slots; four under loom, whose
-/// models stay small).
-const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 1024 };
+/// How far from its home slot a counter may live (4 KiB of slots; four under loom, whose
+/// models stay small). On a table where every slot has been used, a new key reads its
+/// whole window twice (to learn it is not there, then to choose a slot), so the window is
+/// kept short; when it holds no room, a new key evicts within it.
+const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 256 };
+
+/// How many cold live counters a new key compares to choose the one to evict: the scan
+/// goes on to the end of the window (to learn the key is not there, and for idle slots,
+/// which go first), but weighs no more candidates, so a flood's insert costs about what
+/// one on a table with room does.
+const EXAMINE: usize = if cfg!(loom) { 2 } else { 8 };
 
 /// How long a counter stays idle before its slot goes to a new key ahead of other slots.
 const REUSE_AFTER: Nanos = NANOS_PER_SEC;
@@ -81,6 +109,19 @@ impl Claim {
     }
 }
 
+/// The mark to store in a TAT word.
+#[inline]
+pub(super) fn kept_bit(kept: bool) -> u64 {
+    if kept { KEPT } else { 0 }
+}
+
+/// Whether an admission or denial leaves a counter in use, so that eviction keeps it:
+/// `again` when the counter existed before the check.
+#[inline]
+pub(super) fn in_use(again: bool, outcome: &Outcome) -> bool {
+    again || !outcome.allowed || outcome.remaining.saturating_mul(2) <= outcome.limit
+}
+
 /// One counter: 16 bytes, aligned so that four share a cache line and none straddles two.
 #[repr(C, align(16))]
 struct Slot {
@@ -115,15 +156,16 @@ impl Slot {
             .is_ok()
     }
 
-    /// Gives the slot, whose TAT was `old` with no hold, to digest `key` with a TAT of at
-    /// least `tat`, moving the TAT forward so no earlier reader's swap can succeed.
-    fn rekey(&self, old: Nanos, key: u64, tat: Nanos) -> bool {
+    /// Gives the slot, whose TAT word was `old` with no hold, to digest `key` with a TAT
+    /// of at least `tat` and the mark `kept`, moving the TAT forward so no earlier reader's
+    /// swap can succeed.
+    fn rekey(&self, old: Nanos, key: u64, tat: Nanos, kept: bool) -> bool {
         if !self.swap(old, old | HELD) {
             return false;
         }
         self.key.store(key, Ordering::Release);
-        self.tat
-            .store(tat.max(old.saturating_add(1)), Ordering::Release);
+        let tat = (tat & TAT).max((old & TAT).saturating_add(1)).min(TAT);
+        self.tat.store(tat | kept_bit(kept), Ordering::Release);
         true
     }
 }
@@ -133,6 +175,7 @@ pub(super) struct GcraSlots {
     slots: Slots<Slot>,
     homes: usize,
     stripes: Box<[Mutex<()>]>,
+    tally: Tally,
 }
 
 impl GcraSlots {
@@ -146,7 +189,23 @@ impl GcraSlots {
             }),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
+            tally: Tally::new(),
         }
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// The number of slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether slot `index` holds a counter live at `now`, or `None` when it holds none.
+    pub fn live_at(&self, index: usize, now: Nanos) -> Option<bool> {
+        let (key, tat) = self.slots.get(index)?.read();
+        (key > GONE).then(|| is_live(tat, now))
     }
 
     /// The place of the counter with digest (`k0`, `check`): the home from `k0`'s high
@@ -159,10 +218,12 @@ impl GcraSlots {
     }
 
     pub fn bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.slots) + std::mem::size_of_val(&*self.stripes)
+        std::mem::size_of_val(&*self.slots)
+            + std::mem::size_of_val(&*self.stripes)
+            + self.tally.bytes()
     }
 
-    /// The TATs of the slots holding a counter.
+    /// The TAT words (marks included) of the slots holding a counter.
     pub fn used(&self) -> impl Iterator<Item = Nanos> + '_ {
         self.slots
             .iter()
@@ -212,35 +273,53 @@ impl GcraSlots {
     ) -> Result<Outcome, StoreError> {
         let mut spins = 0;
         loop {
-            let Some((index, tat)) = self.find(place) else {
+            let Some((index, word)) = self.find(place) else {
                 let outcome = gcra.check_tat(0, now, cost);
                 if !outcome.allowed || cost == 0 {
                     return Ok(outcome);
                 }
-                match self.claim(place, now, gcra.next_tat(0, now, cost))? {
-                    Claim::New(_) => return Ok(outcome),
+                let kept = in_use(false, &outcome);
+                match self.claim(place, now, gcra.next_tat(0, now, cost), kept)? {
+                    Claim::New(..) => return Ok(outcome),
                     // The counter appeared meanwhile: check it like any other.
                     Claim::Existing(_) => continue,
                 }
             };
-            if tat & HELD != 0 {
+            if word & HELD != 0 {
                 backoff(&mut spins);
                 continue;
             }
-            let outcome = gcra.check_tat(tat, now, cost);
-            if !outcome.allowed || cost == 0 {
+            let outcome = gcra.check_tat(word & TAT, now, cost);
+            if cost == 0 {
                 return Ok(outcome);
             }
-            if self.slots[index].swap(tat, gcra.next_tat(tat, now, cost)) {
+            if !outcome.allowed {
+                // A denied key is at its limit: mark it, once, so eviction keeps it. A
+                // failed swap means another check wrote the word, and marked it too.
+                if word & KEPT == 0 {
+                    self.slots[index].swap(word, word | KEPT);
+                }
+                return Ok(outcome);
+            }
+            if self.slots[index].swap(word, gcra.next_tat(word & TAT, now, cost) | KEPT) {
                 return Ok(outcome);
             }
         }
     }
 
-    /// Makes room for a new counter holding `tat`: the first slot of its window never used
-    /// or idle at `now`. Leaves the counter untouched when it exists by the time the insert
-    /// lock is taken.
-    pub fn claim(&self, place: Place, now: Nanos, tat: Nanos) -> Result<Claim, StoreError> {
+    /// Makes room for a new counter holding `tat` and marked `kept`: the first slot of its
+    /// window idle for a while or never used, else one only just idle, else the live
+    /// counter of least TAT among the first [`EXAMINE`] cold ones, else an idle one marked
+    /// in use, else the live counter in use of least TAT. Leaves the
+    /// counter untouched when it exists by the time the insert lock is taken. Fails only
+    /// when every slot of the window is held by a decision in progress.
+    pub fn claim(
+        &self,
+        place: Place,
+        now: Nanos,
+        tat: Nanos,
+        kept: bool,
+    ) -> Result<Claim, StoreError> {
         let _insert = self.stripes[place.home % INSERT_STRIPES].lock();
         let mut spins = 0;
         loop {
@@ -249,27 +328,65 @@ impl GcraSlots {
             // A slot idle for a while goes first; one only just idle is taken only when the
             // window has nothing else, so busy keys are not pushed out of their slots and
             // made to find room again on every check.
-            let mut just_idle = None;
             let mut pick = None;
+            let mut just_idle = None;
+            let mut cold: Option<(usize, Nanos)> = None;
+            let mut cold_seen = 0;
+            let mut idle_kept = None;
+            let mut warm: Option<(usize, Nanos)> = None;
+            let least = |best: Option<(usize, Nanos)>, index, old: Nanos| match best {
+                Some((_, b)) if b & TAT <= old & TAT => best,
+                _ => Some((index, old)),
+            };
             for (index, slot) in self.window(place.home) {
                 let (key, old) = slot.read();
                 if key == place.key {
                     return Ok(Claim::Existing(index));
                 }
                 if key == EMPTY {
-                    pick = pick.or(Some((index, old)));
+                    pick = pick.or(Some((index, old, Reclaim::Empty)));
                     break;
                 }
                 if old & HELD != 0 || pick.is_some() {
                     continue;
                 }
-                if old.saturating_add(REUSE_AFTER) <= now {
-                    pick = Some((index, old));
-                } else if just_idle.is_none() && old <= now {
-                    just_idle = Some((index, old));
+                let t = old & TAT;
+                if t > now {
+                    // A reset slot holds no counter, but no new key may take it before its
+                    // TAT has passed: it would start from that TAT.
+                    if key == GONE || cold_seen >= EXAMINE {
+                        continue;
+                    }
+                    if old & KEPT == 0 {
+                        cold = least(cold, index, old);
+                        cold_seen += 1;
+                    } else if cold.is_none() {
+                        warm = least(warm, index, old);
+                    }
+                    continue;
+                }
+                let what = if key == GONE {
+                    Reclaim::Empty
+                } else {
+                    Reclaim::Expired
+                };
+                if old & KEPT != 0 {
+                    // The idle counter of a key in use: it goes after the cold live ones,
+                    // so that the key, back for its next period, finds its slot and mark.
+                    idle_kept = idle_kept.or(Some((index, old, what)));
+                } else if t.saturating_add(REUSE_AFTER) <= now {
+                    pick = Some((index, old, what));
+                } else {
+                    just_idle = just_idle.or(Some((index, old, what)));
                 }
             }
-            let Some((index, old)) = pick.or(just_idle) else {
+            let evict = |best: Option<(usize, Nanos)>, what| best.map(|(i, old)| (i, old, what));
+            let Some((index, old, what)) = pick
+                .or(just_idle)
+                .or_else(|| evict(cold, Reclaim::Cold))
+                .or(idle_kept)
+                .or_else(|| evict(warm, Reclaim::InUse))
+            else {
                 return Err(StoreError::Full {
                     capacity: self.homes / 8 * 7,
                 });
@@ -278,14 +395,16 @@ impl GcraSlots {
             // insert or check may take the slot first; then look again.
             if old & HELD != 0 {
                 backoff(&mut spins);
-            } else if self.slots[index].rekey(old, place.key, tat) {
+            } else if self.slots[index].rekey(old, place.key, tat, kept) {
+                self.tally.made(place.home, what);
                 return Ok(Claim::New(index));
             }
         }
     }
 
     /// Holds slot `index` for a multi-check decision if it still holds `key`; answers its
-    /// TAT before holding, or `None` when another key has taken the slot.
+    /// TAT word (marks included) before holding, or `None` when another key has taken the
+    /// slot.
     pub fn hold(&self, index: usize, key: u64) -> Option<Nanos> {
         let slot = &self.slots[index];
         let mut spins = 0;
@@ -304,7 +423,8 @@ impl GcraSlots {
         }
     }
 
-    /// Ends a hold, leaving `tat` in the slot (never earlier than the TAT it held).
+    /// Ends a hold, leaving TAT word `tat` in the slot (never earlier than the TAT it held,
+    /// and with its mark).
     pub fn unhold(&self, index: usize, tat: Nanos) {
         self.slots[index].tat.store(tat & !HELD, Ordering::Release);
     }
@@ -318,16 +438,17 @@ impl GcraSlots {
                 backoff(&mut spins);
                 continue;
             }
-            if self.slots[index].rekey(tat, GONE, tat) {
+            if self.slots[index].rekey(tat, GONE, tat, false) {
+                self.tally.forgot(place.home);
                 return;
             }
         }
     }
 }
 
-/// Whether a used slot's counter, with TAT `tat`, is live at `now`.
+/// Whether a used slot's counter, with TAT word `tat`, is live at `now`.
 pub(super) fn is_live(tat: Nanos, now: Nanos) -> bool {
-    tat & HELD != 0 || tat > now
+    tat & HELD != 0 || tat & TAT > now
 }
 
 #[cfg(all(test, not(loom)))]
@@ -363,33 +484,60 @@ mod tests {
     }
 
     #[test]
-    fn a_full_window_refuses_then_gives_idle_slots_to_new_keys() {
-        let (t, g) = (GcraSlots::new(16), one_per_second());
+    fn a_full_window_evicts_its_coldest_counter_and_keeps_those_in_use() {
+        // Ten a second: one check leaves nine, and the counter reads fresh 100 ms later.
+        let (t, g) = (GcraSlots::new(16), Gcra::new(10, S, 0));
+        let at_us = |us: u64| T0 + us * 1_000;
         for key in 2..=MAX_PROBE as u64 + 1 {
-            assert!(t.acquire(&g, at(key), T0, 1).unwrap().allowed);
+            assert!(t.acquire(&g, at(key), at_us(key), 1).unwrap().allowed);
         }
-        assert!(matches!(
-            t.acquire(&g, at(5_000), T0, 1),
-            Err(StoreError::Full { .. })
-        ));
-        // A denial or a peek needs no slot.
-        assert!(t.acquire(&g, at(5_000), T0, 0).unwrap().allowed);
-        // Idle counters read as fresh, so their slots can go to new keys...
-        let later = T0 + S + S / 2;
-        assert!(t.acquire(&g, at(5_000), later, 1).unwrap().allowed);
-        assert!(t.find(at(5_000)).is_some());
-        // ...and a key that lost its slot starts fresh, as it would have anyway.
-        assert!(t.find(at(2)).is_none());
-        assert!(t.acquire(&g, at(2), later, 1).unwrap().allowed);
-        assert!(!t.acquire(&g, at(2), later, 1).unwrap().allowed);
+        // Key 2, the oldest, is checked again: in use.
+        assert!(t.acquire(&g, at(2), at_us(2_000), 1).unwrap().allowed);
+        assert_eq!(t.tally().resident(), MAX_PROBE);
+        // A new key evicts the cold counter that reads fresh soonest, key 3's...
+        assert!(t.acquire(&g, at(5_000), at_us(3_000), 1).unwrap().allowed);
+        assert!(t.find(at(3)).is_none());
+        assert!(t.find(at(2)).is_some());
+        // ...and starts fresh: nine left after its first check, eight after its second.
+        assert_eq!(
+            t.acquire(&g, at(5_000), at_us(3_000), 1).unwrap().remaining,
+            8
+        );
+        let evictions = t.tally().evictions();
+        assert_eq!((evictions.cold, evictions.in_use), (1, 0));
+        // A denial, or a peek, needs no slot; a key that lost its slot starts fresh.
+        assert!(t.acquire(&g, at(6_000), at_us(3_000), 0).unwrap().allowed);
+        assert_eq!(t.acquire(&g, at(3), at_us(3_000), 1).unwrap().remaining, 9);
+        // Idle counters read as fresh, and their slots go first, counted as expired.
+        assert!(t.acquire(&g, at(7_000), T0 + S, 1).unwrap().allowed);
+        assert_eq!(t.tally().evictions().expired, 1);
+        assert_eq!(t.tally().resident(), MAX_PROBE);
+    }
+
+    #[test]
+    fn a_key_at_its_limit_is_marked_in_use_by_a_denial_or_a_check_that_empties_it() {
+        let (t, g) = (GcraSlots::new(16), Gcra::new(10, S, 0));
+        assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
+        assert_eq!(t.find(at(7)).map(|f| f.1 & KEPT), Some(0));
+        // Ten at once: half the allowance gone or more marks it.
+        assert!(t.acquire(&g, at(8), T0, 6).unwrap().allowed);
+        assert_ne!(t.find(at(8)).map(|f| f.1 & KEPT), Some(0));
+        // A key whose one check was denied has no counter; a denied key with one is
+        // marked.
+        assert!(t.acquire(&g, at(9), T0, 4).unwrap().allowed);
+        assert!(!t.acquire(&g, at(9), T0, 7).unwrap().allowed);
+        assert_ne!(t.find(at(9)).map(|f| f.1 & KEPT), Some(0));
+        // The mark is not part of the TAT.
+        assert_eq!(t.find(at(9)).map(|f| f.1 & TAT), Some(T0 + 4 * S / 10));
     }
 
     #[test]
     fn new_keys_take_never_used_slots_before_just_idle_ones() {
-        let (t, g) = (GcraSlots::new(16), one_per_second());
+        // Three a second: one check leaves a cold counter, idle a third of a second later.
+        let (t, g) = (GcraSlots::new(16), Gcra::new(3, S, 0));
         assert!(t.acquire(&g, at(11), T0, 1).unwrap().allowed);
         // Key 11 is idle but only just: key 12 goes to the empty slot after it.
-        let later = T0 + S + S / 2;
+        let later = T0 + S / 2;
         assert!(t.acquire(&g, at(12), later, 1).unwrap().allowed);
         assert_eq!(t.find(at(11)).map(|f| f.0), Some(0));
         assert_eq!(t.find(at(12)).map(|f| f.0), Some(1));
@@ -418,13 +566,15 @@ mod tests {
 
     #[test]
     fn a_swap_read_before_the_slot_changed_hands_fails() {
-        let (t, g) = (GcraSlots::new(16), one_per_second());
+        // Three a second: one check leaves the counter cold, so its slot goes when idle.
+        let (t, g) = (GcraSlots::new(16), Gcra::new(3, S, 0));
         assert!(t.acquire(&g, at(7), T0, 1).unwrap().allowed);
         let (index, stale) = t.find(at(7)).unwrap();
-        // Key 7 goes idle and a new key takes its slot with a TAT that, without the rule
-        // that a new key moves the TAT forward, would equal the one read above.
-        let later = stale + 2 * S;
-        assert!(matches!(t.claim(at(8), later, stale), Ok(Claim::New(i)) if i == index));
+        // Key 7 goes idle and a new key takes its slot with a TAT and a mark that, without
+        // the rule that a new key moves the TAT forward, would equal the word read above.
+        let later = (stale & TAT) + 2 * S;
+        let claim = t.claim(at(8), later, stale & TAT, stale & KEPT != 0);
+        assert!(matches!(claim, Ok(Claim::New(i)) if i == index));
         assert!(!t.slots[index].swap(stale, stale + S));
         assert_eq!(t.find(at(8)).map(|f| f.1), Some(stale + 1));
         assert!(t.find(at(7)).is_none());
@@ -442,7 +592,9 @@ mod tests {
         assert_ne!(t.find(at(7)).map(|f| f.0), Some(index));
         // The reset slot counts as no counter, and goes to a new key once idle.
         assert_eq!(t.used().count(), 1);
-        assert!(matches!(t.claim(at(9), T0 + 3 * S, T0 + 4 * S), Ok(Claim::New(i)) if i == index));
+        assert!(
+            matches!(t.claim(at(9), T0 + 3 * S, T0 + 4 * S, false), Ok(Claim::New(i)) if i == index)
+        );
     }
 
     #[test]
@@ -546,7 +698,10 @@ mod loom_tests {
             let check = |t: &GcraSlots, g: &Gcra| admits(t, g, at(7), T0, 1);
             let (a, b) = race(&t, &g, check, check);
             assert!(a ^ b, "admitted {a} and {b}");
-            assert_eq!(t.find(at(7)).map(|f| f.1), Some(g.next_tat(T0, T0, 2)));
+            assert_eq!(
+                t.find(at(7)).map(|f| f.1 & TAT),
+                Some(g.next_tat(T0, T0, 2))
+            );
         });
     }
 
@@ -569,8 +724,44 @@ mod loom_tests {
             // Each key's counter holds its own one charge, wherever it lives.
             for key in [2, 9] {
                 assert_eq!(copies(&t, key), 1, "key {key}");
-                assert_eq!(t.find(at(key)).map(|f| f.1), Some(later + S), "key {key}");
+                assert_eq!(
+                    t.find(at(key)).map(|f| f.1 & TAT),
+                    Some(later + S),
+                    "key {key}"
+                );
             }
+        });
+    }
+
+    #[test]
+    fn a_check_racing_the_eviction_of_its_live_counter_charges_only_itself() {
+        loom::model(|| {
+            // Three a second: one check leaves a counter cold, and live for a third of a
+            // second. Four fill the window; key 2's reads fresh soonest, so a new key
+            // evicts it, unless key 2's check comes first and marks it in use.
+            let (t, g) = (Arc::new(GcraSlots::new(2)), Gcra::new(3, S, 0));
+            for key in 2..6 {
+                assert!(admits(&t, &g, at(key), T0 + key, 1));
+            }
+            let now = T0 + 10;
+            let (a, b) = race(
+                &t,
+                &g,
+                move |t, g| admits(t, g, at(2), now, 1),
+                |t, g| admits(t, g, at(9), now, 1),
+            );
+            assert!(a && b);
+            let interval = S.div_ceil(3);
+            // The new key holds its own one check, never key 2's.
+            assert_eq!(copies(&t, 9), 1);
+            assert_eq!(t.find(at(9)).map(|f| f.1 & TAT), Some(now + interval));
+            // Key 2 holds both its checks, or, evicted before its second, that one alone.
+            assert_eq!(copies(&t, 2), 1);
+            let tat = t.find(at(2)).map(|f| f.1 & TAT);
+            assert!(
+                tat == Some(T0 + 2 + 2 * interval) || tat == Some(now + interval),
+                "{tat:?}"
+            );
         });
     }
 
@@ -592,7 +783,7 @@ mod loom_tests {
             for place in [at(2), at(7), other] {
                 let key = place.key;
                 assert_eq!(copies(&t, key), 1, "key {key}");
-                assert_eq!(t.find(place).map(|f| f.1), Some(T0 + S), "key {key}");
+                assert_eq!(t.find(place).map(|f| f.1 & TAT), Some(T0 + S), "key {key}");
             }
         });
     }
@@ -622,7 +813,10 @@ mod loom_tests {
             );
             assert!(a ^ b, "admitted {a} and {b}");
             let used = 1 + if a { 2 } else { 8 };
-            assert_eq!(t.find(at(7)).map(|f| f.1), Some(g.next_tat(T0, T0, used)));
+            assert_eq!(
+                t.find(at(7)).map(|f| f.1 & TAT),
+                Some(g.next_tat(T0, T0, used))
+            );
         });
     }
 

@@ -9,14 +9,20 @@
 //! slot. Neither table has a shard lock, so two cores only share a cache line when they
 //! work on counters that live in it.
 //!
-//! Counters are found by a 96-bit keyed digest of (rule identity, key), so a slot holds no
+//! Counters are found by a 95-bit keyed digest of (rule identity, key), so a slot holds no
 //! string. Idle counters are not removed but reused: a slot whose state has reached its
 //! idle instant (see [`Limit::idle_at`](crate::algorithm::Limit::idle_at)) is taken by the
 //! next new key that probes past it. A key lives within a bounded probe window from its
-//! home slot; when that window holds only live counters the store refuses the new counter
-//! with [`StoreError::Full`] rather than evicting a live one — evicting would let a flood
-//! of new keys reset other clients' counters. The refusal goes through the rule's
-//! `on_store_error` policy.
+//! home slot. When that window holds only live counters, a new key still gets one: it
+//! evicts the live counter that carries the least, so that limiting never stops because
+//! the store is full. Each counter carries a mark, set once it is in use — checked again
+//! after it was made, denied, or left with at most half its allowance — and penalties
+//! always carry it; it stays while the slot is its key's. A new key evicts a counter
+//! without the mark (the one that reads fresh soonest) before any with it, and an idle
+//! counter with the mark only after the cold live ones, so a flood of one-time keys
+//! churns through its own counters and leaves those of keys in use, and of keys at their
+//! limit, where they are, from one period to the next.
+//! [`MemoryStore::evictions`] counts what was evicted, by reason.
 
 use std::hash::BuildHasher;
 use std::num::NonZeroU64;
@@ -25,8 +31,9 @@ use std::sync::OnceLock;
 use foldhash::fast::FixedState;
 use smallvec::SmallVec;
 
-use super::gcra_slots::{self, GcraSlots, HELD};
+use super::gcra_slots::{self, GcraSlots, KEPT, TAT};
 use super::sync::{AtomicU16, AtomicU64, Mutex, MutexGuard, Ordering, Slots};
+use super::tally::{self, Evictions, Reclaim, Tally};
 use super::{Check, Outcomes, Store, StoreError};
 use crate::algorithm::{Concurrency, Limit, State};
 use crate::outcome::Outcome;
@@ -36,12 +43,28 @@ use crate::time::{NANOS_PER_SEC, Nanos};
 /// Marks the digest of a counter's penalty entry.
 const BLOCK_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// How far from its home slot a counter may live: 2 KiB of tags, far more than linear
-/// probing needs at 7/8 load (four under loom, whose models stay small).
-const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 1024 };
+/// How far from its home slot a counter may live: 512 bytes of tags (four under loom,
+/// whose models stay small). Kept short for the reason the GCRA table's is (a new key on a
+/// table where every slot has been used reads its whole window); when the window holds no
+/// room, a new key evicts within it.
+const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 256 };
 
 /// Locks that serialise the insertion of keys sharing a home region.
 const INSERT_STRIPES: usize = if cfg!(loom) { 2 } else { 1024 };
+
+/// How many taken cells a new key's insert locks to choose the one to reuse when its
+/// window has no idle one. It settles for the cold counter of these that reads fresh
+/// soonest, and looks on through the window only while it has found none: a flood's
+/// insert then costs a few locks, and a counter in use is evicted only when the whole
+/// window holds nothing colder.
+const EXAMINE: usize = if cfg!(loom) { 2 } else { 8 };
+
+/// The top bit of a cell's `check`: set once its counter is in use (see the module doc).
+/// Digests keep it clear.
+const CELL_KEPT: u32 = 1 << 31;
+
+/// How many slots of each table [`MemoryStore::live_estimate`] reads.
+const LIVE_SAMPLE: usize = 4096;
 
 /// How long a slot claimed for a multi-check decision is held before it can be reused.
 const CLAIM_GRACE_SECS: u32 = 2;
@@ -51,9 +74,8 @@ const CLAIM_GRACE_SECS: u32 = 2;
 pub struct MemoryStoreConfig {
     /// The live counters the store is sized for, in each of its two tables (GCRA counters,
     /// and counters of the other algorithms with penalties). A table is allocated for this
-    /// many at 7/8 load when its first counter arrives; a key is refused when its probe
-    /// window holds only live counters, which at this load happens for a fraction of a
-    /// percent of keys.
+    /// many at 7/8 load when its first counter arrives and never grows: past it, a new key
+    /// evicts the live counter that carries the least (see [`MemoryStore::evictions`]).
     pub capacity: usize,
 }
 
@@ -66,9 +88,9 @@ impl Default for MemoryStoreConfig {
 }
 
 struct Cell {
-    /// The digest: 64 bits here, 32 in `check`.
+    /// The digest: 64 bits here, 31 in `check`.
     k0: u64,
-    /// 32 more bits of the digest.
+    /// 31 more bits of the digest, and [`CELL_KEPT`].
     check: u32,
     /// Whole seconds since the Unix epoch from which the state reads as fresh.
     expires: u32,
@@ -82,6 +104,62 @@ impl Cell {
         expires: 0,
         state: State::Fresh,
     };
+
+    /// Whether the cell holds the counter of digest (`k0`, `check`).
+    #[inline]
+    fn is(&self, k0: u64, check: u32) -> bool {
+        self.k0 == k0 && self.check & !CELL_KEPT == check
+    }
+
+    /// Whether the cell's key has been here before this check: it is marked, or holds a
+    /// state (live or not). A GCRA stand-in (see `decide_at`) holds the TAT of its slot,
+    /// which a claim sets to `now`.
+    fn again(&self, now: Nanos) -> bool {
+        self.kept()
+            || match self.state {
+                State::Fresh => false,
+                State::Gcra { tat } => tat > now,
+                _ => true,
+            }
+    }
+
+    fn keep(&mut self) {
+        self.check |= CELL_KEPT;
+    }
+
+    fn kept(&self) -> bool {
+        self.check & CELL_KEPT != 0
+    }
+}
+
+/// How willing an insert is to take a cell, lowest first: idle (or never used), cold, a
+/// slot a decision claimed and has not held yet, idle but marked in use (its key keeps
+/// its slot and mark from one period to the next), live and in use; then the one that
+/// reads fresh soonest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    class: u8,
+    expires: u32,
+}
+
+impl Rank {
+    fn of(cell: &Cell, now: Nanos) -> Rank {
+        if !is_live(cell, now) {
+            return Rank {
+                class: if cell.kept() { 3 } else { 0 },
+                expires: 0,
+            };
+        }
+        let class = match (&cell.state, cell.kept()) {
+            (_, true) => 4,
+            (State::Fresh, false) => 2,
+            (_, false) => 1,
+        };
+        Rank {
+            class,
+            expires: cell.expires,
+        }
+    }
 }
 
 // SAFETY: an atomic integer.
@@ -117,6 +195,7 @@ struct Cells {
     homes: usize,
     stripes: Box<[Mutex<()>]>,
     capacity: usize,
+    tally: Tally,
 }
 
 /// Counters in memory: thread-safe without a global lock, bounded, expiring.
@@ -175,6 +254,7 @@ impl Cells {
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
             capacity,
+            tally: Tally::new(),
         }
     }
 
@@ -190,6 +270,16 @@ impl Cells {
         std::mem::size_of_val(&*self.slots)
             + std::mem::size_of_val(&*self.tags)
             + std::mem::size_of_val(&*self.stripes)
+            + self.tally.bytes()
+    }
+
+    /// Whether slot `index` holds a counter live at `now`, or `None` when it holds none
+    /// (or another thread holds its lock).
+    fn live_at(&self, index: usize, now: Nanos) -> Option<bool> {
+        if self.tags.get(index)?.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        Some(is_live(&*self.slots.get(index)?.try_lock()?, now))
     }
 
     /// The slot a probe for `k0` starts at, and the tag it looks for. The home comes from
@@ -210,7 +300,7 @@ impl Cells {
                 t if t == tag => {
                     let index = home + offset;
                     let cell = self.slots[index].lock();
-                    if cell.k0 == k0 && cell.check == check {
+                    if cell.is(k0, check) {
                         return Some(Held { index, cell });
                     }
                 }
@@ -221,7 +311,9 @@ impl Cells {
     }
 
     /// Locks the slot of (k0, check), claiming one for it when it does not exist: the
-    /// first slot of its window that was never used or whose counter is idle at `now`.
+    /// first slot of its window that was never used or whose counter is idle at `now`;
+    /// failing that, the best by [`Rank`] of the cells it examines (see [`EXAMINE`]).
+    /// Fails only when every slot it could take is locked by another thread.
     fn find_or_insert(&self, k0: u64, check: u32, now: Nanos) -> Result<Held<'_>, StoreError> {
         if let Some(held) = self.find(k0, check) {
             return Ok(held);
@@ -229,36 +321,47 @@ impl Cells {
         let (home, tag) = self.home(k0);
         // Two threads inserting one key share its stripe, so the key gets one slot.
         let _insert = self.stripes[home % INSERT_STRIPES].lock();
-        let mut reusable: Option<Held<'_>> = None;
+        let mut best: Option<(Held<'_>, Rank, bool)> = None;
+        let mut examined = 0;
         for (offset, t) in self.tags[home..home + MAX_PROBE].iter().enumerate() {
             let index = home + offset;
             let t = t.load(Ordering::Acquire);
             if t == tag {
                 let cell = self.slots[index].lock();
-                if cell.k0 == k0 && cell.check == check {
+                if cell.is(k0, check) {
                     return Ok(Held { index, cell });
                 }
-                // Not ours; it may still be reusable below.
+                // Not ours; it may still be taken below.
             }
-            if reusable.is_some() {
-                if t == 0 {
-                    break;
+            let looking = match &best {
+                None => true,
+                Some((_, rank, _)) => {
+                    rank.class > 1 || (rank.class == 1 && (examined < EXAMINE || t == 0))
                 }
-                continue;
-            }
+            };
             // A slot someone holds is in use: skip it rather than wait.
-            if let Some(cell) = self.slots[index].try_lock()
-                && !is_live(&cell, now)
-            {
-                reusable = Some(Held { index, cell });
+            if looking && let Some(cell) = self.slots[index].try_lock() {
+                examined += 1;
+                let rank = Rank::of(&cell, now);
+                if best.as_ref().is_none_or(|(_, b, _)| rank < *b) {
+                    best = Some((Held { index, cell }, rank, t == 0));
+                }
             }
             if t == 0 {
                 break;
             }
         }
-        let mut held = reusable.ok_or(StoreError::Full {
+        let (mut held, rank, never_used) = best.ok_or(StoreError::Full {
             capacity: self.capacity,
         })?;
+        let what = match rank.class {
+            _ if never_used => Reclaim::Empty,
+            1 => Reclaim::Cold,
+            4 => Reclaim::InUse,
+            // An idle counter, or a claim that holds no state yet.
+            _ => Reclaim::Expired,
+        };
+        self.tally.made(home, what);
         held.cell.k0 = k0;
         held.cell.check = check;
         held.cell.expires = 0;
@@ -303,7 +406,62 @@ impl MemoryStore {
         self.gcra.get_or_init(|| GcraSlots::new(self.capacity))
     }
 
-    /// Counters live at `now` (a full scan: for tests and metrics, not the hot path).
+    /// Slots taken from other counters since the store was made, by reason, over both
+    /// tables and penalties; the source of `tollgate_store_evictions_total{reason}`.
+    ///
+    /// A few relaxed atomic loads: cheap enough to read at any time. Counts only grow.
+    pub fn evictions(&self) -> Evictions {
+        let cells = self
+            .cells
+            .get()
+            .map_or_else(Evictions::default, |c| c.tally.evictions());
+        let gcra = self
+            .gcra
+            .get()
+            .map_or_else(Evictions::default, |g| g.tally().evictions());
+        tally::sum(cells, gcra)
+    }
+
+    /// The slots of both tables that hold a counter, live or idle (penalties included),
+    /// kept as counters are made and reset: a few relaxed loads, no scan. Never more than
+    /// the tables' slots, as a table never grows (idle counters stay counted until their
+    /// slots are reused).
+    pub fn resident_counters(&self) -> usize {
+        self.cells.get().map_or(0, |c| c.tally.resident())
+            + self.gcra.get().map_or(0, |g| g.tally().resident())
+    }
+
+    /// An estimate of the counters live at `now`, for `tollgate_live_counters`:
+    /// [`resident_counters`](Self::resident_counters) times the share of them live among
+    /// at most 4,096 slots of each table, evenly spaced. Its cost does not grow with the
+    /// capacity; a table of at most that many slots is read whole, and so is exact.
+    pub fn live_estimate(&self, now: Nanos) -> usize {
+        fn estimate(resident: usize, len: usize, live_at: impl Fn(usize) -> Option<bool>) -> usize {
+            let step = len.div_ceil(LIVE_SAMPLE).max(1);
+            let (mut used, mut live) = (0usize, 0usize);
+            for index in (0..len).step_by(step) {
+                if let Some(l) = live_at(index) {
+                    used += 1;
+                    live += usize::from(l);
+                }
+            }
+            if used == 0 {
+                return 0;
+            }
+            let share = (resident as u128 * live as u128) / used as u128;
+            usize::try_from(share).unwrap_or(usize::MAX).min(resident)
+        }
+        let cells = self.cells.get().map_or(0, |c| {
+            estimate(c.tally.resident(), c.slots.len(), |i| c.live_at(i, now))
+        });
+        let gcra = self.gcra.get().map_or(0, |g| {
+            estimate(g.tally().resident(), g.len(), |i| g.live_at(i, now))
+        });
+        cells + gcra
+    }
+
+    /// Counters live at `now` (a full scan: for tests, not the hot path; see
+    /// [`live_estimate`](Self::live_estimate) for metrics).
     pub fn live(&self, now: Nanos) -> usize {
         let cells = self
             .cells
@@ -349,7 +507,7 @@ impl MemoryStore {
     fn digest(&self, rule: &Rule, key: &str) -> (u64, u32) {
         let seed = rule.seed();
         let k0 = FixedState::with_seed(self.seeds[0] ^ seed).hash_one(key);
-        let check = FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key) as u32;
+        let check = FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key) as u32 & !CELL_KEPT;
         (k0, check)
     }
 
@@ -381,6 +539,8 @@ impl MemoryStore {
             let until = now.saturating_add(block_for);
             held.cell.state = State::Blocked { until };
             held.cell.expires = secs_ceil(until);
+            // Evicting a penalty would lift it.
+            held.cell.keep();
         }
     }
 
@@ -392,18 +552,27 @@ impl MemoryStore {
     }
 
     /// Checks and, when admitted and `commit`, applies one check to its locked cell.
+    ///
+    /// With `commit`, a check that costs anything marks the counter in use when it leaves
+    /// it so (see [`gcra_slots::in_use`]).
     fn apply(&self, check: &Check<'_>, cell: &mut Cell, now: Nanos, commit: bool) -> Outcome {
+        let again = cell.again(now);
         if !is_live(cell, now) {
             cell.state = State::Fresh;
         }
         let limit = &check.rule.limit;
         let mut outcome = limit.check(&cell.state, now, check.cost);
-        if commit && outcome.allowed && check.cost > 0 {
-            let lease = self.lease_for(limit);
-            limit.commit(&mut cell.state, now, check.cost, lease);
-            cell.expires = secs_ceil(limit.idle_at(&cell.state));
-            if let Some(lease) = NonZeroU64::new(lease) {
-                outcome.lease = Some(lease);
+        if commit && check.cost > 0 {
+            if outcome.allowed {
+                let lease = self.lease_for(limit);
+                limit.commit(&mut cell.state, now, check.cost, lease);
+                cell.expires = secs_ceil(limit.idle_at(&cell.state));
+                if let Some(lease) = NonZeroU64::new(lease) {
+                    outcome.lease = Some(lease);
+                }
+            }
+            if gcra_slots::in_use(again, &outcome) {
+                cell.keep();
             }
         }
         outcome
@@ -460,7 +629,7 @@ impl MemoryStore {
                 Some((i, _)) => Some(i),
                 // A TAT of `now` reads as fresh, and as only just idle it is the last
                 // slot another new key would take before this decision holds it.
-                None if commit => Some(slots.claim(place, now, now)?.index()),
+                None if commit => Some(slots.claim(place, now, now, false)?.index()),
                 None => None,
             };
             return Ok(found.map_or(Spot::Nowhere, Spot::Gcra));
@@ -572,16 +741,20 @@ impl MemoryStore {
             } else {
                 slots.find(slots.place(tag, sum)).map(|(_, tat)| tat)
             };
-            let Some(tat) = value else {
+            let Some(word) = value else {
                 ok = false;
                 break;
             };
-            let tat = tat & !HELD;
-            let cell = Cell {
+            let tat = word & TAT;
+            // The stand-in carries the slot's mark, and gets one as a cell would.
+            let mut cell = Cell {
                 expires: u32::MAX,
                 state: State::Gcra { tat },
                 ..Cell::FRESH
             };
+            if word & KEPT != 0 {
+                cell.keep();
+            }
             gcra_cells.push((tat, cell));
         }
         let release = |gcra_cells: &[(Nanos, Cell)]| {
@@ -591,7 +764,7 @@ impl MemoryStore {
                         State::Gcra { tat } => tat.max(held),
                         _ => held,
                     };
-                    slots.unhold(i, tat);
+                    slots.unhold(i, tat | gcra_slots::kept_bit(cell.kept()));
                 }
             }
         };
@@ -606,7 +779,7 @@ impl MemoryStore {
         };
         let still_ours = cell_order.iter().zip(&locked).all(|(&i, cell)| {
             let (k0, sum) = key_at(i, |s, i| *s == Spot::Cell(i));
-            cell.k0 == k0 && cell.check == sum
+            cell.is(k0, sum)
         });
         if !still_ours || locked.len() != cell_order.len() {
             drop(locked);
@@ -637,10 +810,12 @@ impl MemoryStore {
         }
         if outcomes.iter().any(|o| !o.allowed) {
             // Nothing is consumed: the limits that would have admitted report their state
-            // as it stays.
+            // as it stays. Those that denied are at their limit, and marked in use.
             for ((check, &spot), o) in checks.iter().zip(spots).zip(outcomes.iter_mut()) {
                 if o.allowed {
                     *o = check.rule.limit.check(&cell!(spot).state, now, 0);
+                } else if commit && !o.blocked && check.cost > 0 {
+                    cell!(spot).keep();
                 }
             }
         } else if commit {
@@ -728,6 +903,7 @@ impl Store for MemoryStore {
                 if let Some(mut held) = cells.find(t, sum) {
                     held.cell.state = State::Fresh;
                     held.cell.expires = 0;
+                    held.cell.check &= !CELL_KEPT;
                 }
             }
         }
@@ -806,12 +982,13 @@ mod loom_tests {
 
     const NOW: Nanos = 1_767_571_200 * NANOS_PER_SEC;
 
-    /// `gcra`: 10 at once; `window`: 1 a minute.
+    /// `gcra`: 10 at once; `window`: 1 a minute; `wide`: 10 a minute.
     fn policy() -> StdArc<Policy> {
         StdArc::new(
             Policy::from_yaml(
                 "rules: [{name: gcra, key: '{user}', limit: 10, period: 1s}, \
-                 {name: window, key: '{user}', algorithm: fixed_window, limit: 1, period: 1m}]",
+                 {name: window, key: '{user}', algorithm: fixed_window, limit: 1, period: 1m}, \
+                 {name: wide, key: '{user}', algorithm: fixed_window, limit: 10, period: 1m}]",
             )
             .unwrap(),
         )
@@ -858,6 +1035,20 @@ mod loom_tests {
     fn window(store: &MemoryStore, policy: &Policy, key: &str, now: Nanos) -> bool {
         let check = [check(policy, "window", key)];
         ready(store.acquire(&check, now)).unwrap()[0].allowed
+    }
+
+    /// A check of `cost` of rule `wide` for `key` (cost 0: a preview).
+    fn wide(store: &MemoryStore, policy: &Policy, key: &str, cost: u64) -> Outcome {
+        let c = Check {
+            cost,
+            ..check(policy, "wide", key)
+        };
+        let o = if cost == 0 {
+            ready(store.preview(std::slice::from_ref(&c), NOW))
+        } else {
+            ready(store.acquire(std::slice::from_ref(&c), NOW))
+        };
+        o.unwrap()[0]
     }
 
     /// Runs `race` in every interleaving loom finds, each time on a new store (see
@@ -937,6 +1128,68 @@ mod loom_tests {
             // Each counter holds its own one admission: a second check of either denies.
             assert!(!window(store, policy, &owner, later));
             assert!(!window(store, policy, "fresh", later));
+        });
+    }
+
+    #[test]
+    fn a_window_check_racing_the_eviction_of_its_live_cell_counts_only_itself() {
+        model(|store, policy| {
+            let rule = &policy.rules()[2];
+            let cells = store.cells.get().unwrap();
+            // Every slot of the new key's window holds a live counter: one check each of
+            // ten a minute, so cold.
+            let (home, _) = cells.home(store.digest(rule, "fresh").0);
+            let window_full = || {
+                cells.tags[home..home + MAX_PROBE]
+                    .iter()
+                    .all(|t| t.load(Ordering::Relaxed) != 0)
+            };
+            let mut keys = Vec::new();
+            for i in 0..200 {
+                if window_full() {
+                    break;
+                }
+                let key = format!("old{i}");
+                assert!(wide(store, policy, &key, 1).allowed);
+                keys.push(key);
+            }
+            assert!(window_full());
+            // The new key evicts the first cold cell of its window; its key checks again
+            // meanwhile.
+            let victim = (home..home + MAX_PROBE)
+                .find(|&i| !cells.slots[i].lock().kept())
+                .unwrap();
+            let owner = keys
+                .into_iter()
+                .find(|k| {
+                    let (k0, sum) = store.digest(rule, k);
+                    cells.find(k0, sum).is_some_and(|h| h.index == victim)
+                })
+                .unwrap();
+            let o2 = owner.clone();
+            let (theirs, mine) = race(
+                store,
+                policy,
+                move |s, p| wide(s, p, &o2, 1).allowed,
+                |s, p| wide(s, p, "fresh", 1).allowed,
+            );
+            assert!(mine && theirs);
+            let copies = |key: &str| {
+                let (k0, sum) = store.digest(rule, key);
+                cells.slots.iter().filter(|c| c.lock().is(k0, sum)).count()
+            };
+            // The owner's counter holds both its checks, or, evicted before its second,
+            // that one alone; the new key's holds its one check, unless the owner, made
+            // anew, evicted it in turn. Neither ever holds the other's.
+            assert_eq!(copies(&owner), 1);
+            assert!(copies("fresh") <= 1);
+            let owner_left = wide(store, policy, &owner, 0).remaining;
+            let fresh_left = wide(store, policy, "fresh", 0).remaining;
+            match (owner_left, fresh_left) {
+                (8, 9) | (9, 9) => assert_eq!(copies("fresh"), 1),
+                (9, 10) => assert_eq!(copies("fresh"), 0),
+                other => panic!("left {other:?}"),
+            }
         });
     }
 

@@ -6,6 +6,7 @@ mod gcra_slots;
 mod huge;
 mod memory;
 mod sync;
+mod tally;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -14,6 +15,7 @@ use smallvec::SmallVec;
 use thiserror::Error;
 
 pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use tally::{EvictionReason, Evictions};
 
 use crate::outcome::Outcome;
 use crate::policy::Rule;
@@ -37,7 +39,9 @@ pub type Outcomes = SmallVec<[Outcome; 2]>;
 /// Why a store could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StoreError {
-    /// The store holds as many live counters as it was configured for.
+    /// The store could not make room for a new counter. The memory store evicts rather
+    /// than refuse, so it answers this only when every slot a new key could take is held
+    /// by a decision in progress at that instant.
     #[error("counter store is full ({capacity} live counters); raise store.capacity")]
     Full {
         /// The configured capacity.
