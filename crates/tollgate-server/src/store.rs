@@ -22,14 +22,22 @@ impl AnyStore {
         match self {
             AnyStore::Memory(m) => {
                 m.sweep(now);
-                Some(m.live(now))
+                Some(m.live_estimate(now))
             }
             AnyStore::Redis(_) => None,
         }
     }
 
-    /// Publishes the store's own gauges (approximate mode's overshoot and failed syncs).
+    /// Publishes the store's own metrics: the memory store's evictions and resident counters,
+    /// the Redis store's approximate-mode overshoot and failed syncs.
     pub fn export_metrics(&self) {
+        if let AnyStore::Memory(m) = self {
+            for (reason, count) in m.evictions().by_reason() {
+                metrics::counter!("tollgate_store_evictions_total", "reason" => reason.as_str())
+                    .absolute(count);
+            }
+            metrics::gauge!("tollgate_store_resident_counters").set(m.resident_counters() as f64);
+        }
         if let AnyStore::Redis(r) = self
             && let Some((overshoot, sync_errors)) = r.approximate_stats()
         {
