@@ -336,7 +336,7 @@ func TestLeases(t *testing.T) {
 	skipWithoutRelease(t)
 	c := admin(t)
 	ctx := context.Background()
-	s := Subject{User: unique("u"), Path: "/export"}
+	s := Subject{User: unique("lease"), Path: "/export"}
 	a := ok(c.Acquire(ctx, s)).get(t)
 	b := ok(c.Acquire(ctx, s)).get(t)
 	if a == nil || b == nil || a.ID == b.ID {

@@ -88,9 +88,13 @@ async fn a_released_lease_frees_its_place_at_once() {
     // A made-up or altered lease id is refused, naming the field.
     let last = if lease.ends_with('0') { '1' } else { '0' };
     let forged = format!("{}{last}", &lease[..lease.len() - 1]);
-    let (status, p) = post(&c, &server, "/v1/release", json!({"lease_id": forged})).await;
+    let (status, p) = post(&c, &server, "/v1/release", json!({"lease_id": &forged})).await;
     assert_eq!(status, 422, "{p}");
     assert_eq!(p["errors"][0]["path"], "lease_id", "{p}");
+    let (status, batch) = post(&c, &server, "/v1/release", json!({"lease_ids": [forged]})).await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["results"][0]["released"], false, "{batch}");
+    assert!(batch["results"][0]["error"].is_string(), "{batch}");
     let (status, p) = post(&c, &server, "/v1/release", json!({})).await;
     assert_eq!(status, 422, "{p}");
 }

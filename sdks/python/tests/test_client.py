@@ -134,7 +134,8 @@ def test_acquire_up_to_the_limit(client: Client) -> None:
 
 @pytest.mark.usefixtures("needs_release")
 def test_leases(client: Client) -> None:
-    subject: Subject = {"user": unique("u"), "path": "/export"}
+    # Not a "u-" user: the per-user rule would stop it before its leases do.
+    subject: Subject = {"user": unique("lease"), "path": "/export"}
     a = client.acquire(subject)
     b = client.acquire(subject)
     assert a is not None and b is not None and a["lease_id"] != b["lease_id"]

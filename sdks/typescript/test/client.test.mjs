@@ -195,7 +195,7 @@ test("acquire: leases up to the limit, each named on its limit entry", async () 
 
 test("leases: acquire, refuse past the limit, release, release again", async (t) => {
   if (await skipWithoutRelease(t)) return;
-  const subject = { user: unique("u"), path: "/export" };
+  const subject = { user: unique("lease"), path: "/export" };
   const a = await client.acquire(subject, { cost: 1 });
   const b = await client.acquire(subject);
   assert.ok(a && b, "two leases fit");

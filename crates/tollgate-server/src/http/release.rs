@@ -58,11 +58,16 @@ pub async fn release(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejec
                 ))
                 .into_response();
             }
+            // One bad id does not hold up the others: it is answered in its place.
             let mut results = Vec::with_capacity(ids.len());
             for (i, id) in ids.into_iter().enumerate() {
                 match app.engine.release(&id).await {
                     Ok(released) => results.push(json!({"lease_id": id, "released": released})),
-                    Err(e) => return problem(&e, &format!("lease_ids[{i}]")).into_response(),
+                    Err(e @ LeaseError::Store(_)) => {
+                        return problem(&e, &format!("lease_ids[{i}]")).into_response();
+                    }
+                    Err(e) => results
+                        .push(json!({"lease_id": id, "released": false, "error": e.to_string()})),
                 }
             }
             Json(json!({"results": results})).into_response()
