@@ -82,12 +82,15 @@ fn bench(c: &mut Criterion) {
         for (case, period) in [("room", "10ms"), ("full", "365d")] {
             let mut side = Side::new(algorithm, period);
             let before = side.store.evictions();
+            let first_key = side.next;
             g.bench_function(BenchmarkId::new("new_key", case), |b| {
                 b.iter(|| side.check())
             });
             let after = side.store.evictions();
-            // Each side did what it is named for.
+            // Each side did what it is named for, when it ran (listing benchmarks runs none).
+            let ran = side.next != first_key;
             match case {
+                _ if !ran => {}
                 "room" => assert_eq!(after.cold, before.cold),
                 _ => assert!(after.cold > before.cold && after.expired == before.expired),
             }

@@ -46,6 +46,20 @@ impl AnyStore {
         }
     }
 
+    /// What an operator should change about the store, if anything: a Redis that may fill
+    /// and then refuse counters, or grow without bound (for `/readyz`, which stays ready).
+    pub async fn warning(&self) -> Option<String> {
+        match self {
+            AnyStore::Memory(_) => None,
+            AnyStore::Redis(r) => r
+                .memory_warning()
+                .await
+                .ok()
+                .flatten()
+                .map(|w| w.to_string()),
+        }
+    }
+
     /// Whether the store answers, and when not, why (for `/readyz`).
     pub async fn health(&self) -> Result<(), String> {
         match self {

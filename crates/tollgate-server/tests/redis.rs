@@ -111,10 +111,12 @@ rules:
     let (v, _) = one(json!({"user": "a"})).await;
     assert_eq!(v["allowed"], true);
     assert_eq!(v["limits"][0]["degraded"], false);
-    assert_eq!(
-        reqwest::get(server.url("/readyz")).await.unwrap().status(),
-        200
-    );
+    let ready = reqwest::get(server.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    // A Redis with no maxmemory (the test server's default) is ready, with a warning.
+    let body = ready.text().await.unwrap();
+    assert!(body.starts_with("ready\nwarning: "), "{body}");
+    assert!(body.contains("maxmemory"), "{body}");
 
     redis.server.kill();
     // 16 clients at once, each asking 25 times for both rules.

@@ -27,7 +27,10 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
         .into_response();
     }
     match app.engine.store().health().await {
-        Ok(()) => "ready\n".into_response(),
+        Ok(()) => match app.engine.store().warning().await {
+            Some(w) => format!("ready\nwarning: {w}\n").into_response(),
+            None => "ready\n".into_response(),
+        },
         Err(why) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store-unavailable",
