@@ -131,7 +131,17 @@ impl<S: Store> Engine<S> {
                     cost,
                     mode,
                 } = &request;
-                self.record(&decision, attributes, None, *api_key, *cost, *mode, started);
+                // A refused key is recorded by its fingerprint, never by itself.
+                let identity = api_key.map(|k| self.fingerprints.of(k));
+                self.record(
+                    &decision,
+                    attributes,
+                    None,
+                    identity.as_deref(),
+                    *cost,
+                    *mode,
+                    started,
+                );
                 return Verdict {
                     decision,
                     descriptors: SmallVec::new(),
