@@ -1,10 +1,11 @@
 //! The running server's state: the limiter, the loaded document, reloads, metrics.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Map, Value};
 use tollgate_core::policy::ConfigErrors;
@@ -17,6 +18,7 @@ use tollgate_engine::{Engine, EngineConfig};
 use tollgate_redis::RedisStore;
 use tollgate_registry::{KeyFilter, KeyStatus, RegistryError};
 
+use crate::auth::AdminAuth;
 use crate::config::{self, Config};
 use crate::store::AnyStore;
 
@@ -26,8 +28,8 @@ pub struct App {
     pub engine: Engine<AnyStore>,
     /// Peers whose forwarding headers are believed.
     pub trusted: Vec<Cidr>,
-    /// Who may use the admin API.
-    pub admin: crate::auth::AdminAuth,
+    /// Who may use the admin API; replaced whole when a reload changes the credentials.
+    pub admin: ArcSwap<AdminAuth>,
     /// The admin API's own limits, per client IP and per caller.
     pub admin_limiter: Limiter<MemoryStore>,
     /// Origins browsers may call from.
@@ -96,7 +98,7 @@ impl App {
             cors_origins: config.admin.cors_origins,
             max_body: config.server.max_body,
             connections: crate::listen::Capacity::new(config.server.max_connections),
-            admin: crate::auth::AdminAuth::new(config.admin.tokens, config.admin.jwt),
+            admin: ArcSwap::from_pointee(AdminAuth::new(config.admin.tokens, config.admin.jwt)),
             config_path: path,
             doc: Mutex::new(config.doc),
             changing: Mutex::new(()),
@@ -131,16 +133,37 @@ impl App {
         Ok(false)
     }
 
-    /// Reloads the configuration file. On error the policy in force stays.
+    /// Reloads the configuration file: the policy and the admin credentials and limits
+    /// change at once; settings that need a restart are named in the log. On error the
+    /// configuration in force stays.
     pub fn reload(&self) -> Result<(), ConfigErrors> {
         let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         match config::load(self.config_path.as_deref()) {
-            Ok(cfg) => {
-                self.install(cfg);
-                tracing::info!(
-                    rules = self.engine.policy().rules().len(),
-                    "policy reloaded"
+            Ok(mut cfg) => {
+                let waiting = self
+                    .doc
+                    .lock()
+                    .map(|d| config::document::restart_needed(&d, &cfg.doc))
+                    .unwrap_or_default();
+                for setting in &waiting {
+                    tracing::warn!(setting = %setting, "{setting} changed: takes effect at restart");
+                }
+                self.admin.store(Arc::new(AdminAuth::new(
+                    std::mem::take(&mut cfg.admin.tokens),
+                    cfg.admin.jwt.take(),
+                )));
+                self.admin_limiter
+                    .set_policy(admin_limits(cfg.admin.per_ip, cfg.admin.per_token));
+                let rules = cfg.policy.rules().len();
+                self.install(
+                    cfg,
+                    if waiting.is_empty() {
+                        "ok"
+                    } else {
+                        "restart_needed"
+                    },
                 );
+                tracing::info!(rules, "configuration reloaded");
                 Ok(())
             }
             Err(errs) => {
@@ -193,17 +216,18 @@ impl App {
             })?;
         }
         let in_force = config::policy_part(&cfg.doc);
-        self.install(cfg);
+        self.install(cfg, "ok");
         Ok(in_force)
     }
 
-    /// Swaps in a validated configuration's policy and document.
-    fn install(&self, cfg: Config) {
+    /// Swaps in a validated configuration's policy and document, and counts the change
+    /// under `result`.
+    fn install(&self, cfg: Config, result: &'static str) {
         self.engine.set_policy(cfg.policy);
         if let Ok(mut doc) = self.doc.lock() {
             *doc = cfg.doc;
         }
-        metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
+        metrics::counter!("tollgate_reloads_total", "result" => result).increment(1);
     }
 }
 

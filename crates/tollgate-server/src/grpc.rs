@@ -25,29 +25,11 @@ use tollgate_engine::{Attributes, DescriptorIn, LimitOverride, Request as Engine
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
+use crate::config::{GrpcSettings, OnStoreError};
 
 /// Envoy's rate limit service protos and their imports, compiled by the build script, for
 /// server reflection.
 pub const RLS_DESCRIPTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rls_descriptor.bin"));
-
-/// What a store failure answers on this door.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnStoreError {
-    /// Each rule's `on_store_error`, as on HTTP.
-    #[default]
-    Policy,
-    /// gRPC `UNAVAILABLE`, so Envoy applies its own `failure_mode_deny`.
-    Unavailable,
-}
-
-/// Settings of the gRPC door.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcSettings {
-    /// Also send `x-ratelimit-limit`, `-remaining` and `-reset`.
-    pub legacy_headers: bool,
-    /// What a store failure answers.
-    pub on_store_error: OnStoreError,
-}
 
 /// The service.
 pub struct Rls {

@@ -346,3 +346,83 @@ async fn connections_beyond_the_limit_wait_for_one_to_close() {
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert!(s.log_text().contains("connection limit reached"));
 }
+
+fn sha256_hex(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn reloads(s: &Server, result: &str) -> u64 {
+    let prefix = format!("tollgate_reloads_total{{result=\"{result}\"}}");
+    let text = s.metrics().await;
+    text.lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test]
+async fn editing_admin_credentials_in_the_file_takes_effect_on_reload() {
+    // Past authentication, the keys API without a database answers that it has none.
+    const NO_DATABASE: u16 = 503;
+    let with_token = |token: &str, idle: &str| {
+        format!(
+            "server: {{ listen: \"127.0.0.1:0\", idle_timeout: {idle} }}\nadmin:\n  tokens:\n    - {{ name: ops, role: operator, sha256: \"{}\" }}\nrules: [{{name: r, key: '{{user}}', limit: 5, period: 1m}}]\n",
+            sha256_hex(token)
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tollgate.yaml");
+    std::fs::write(&file, with_token("token-a", "75s")).unwrap();
+    let s = Server::start_at(file.clone());
+    let keys = |token: &'static str| {
+        let url = s.url("/v1/keys");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(keys("token-a").await, NO_DATABASE);
+    assert_eq!(keys("token-b").await, 401);
+
+    // Revoke A by putting B in its place; the idle timeout changes too, which waits for a
+    // restart and says so.
+    std::fs::write(&file, with_token("token-b", "30s")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            reloads(&s, "restart_needed").await == 1
+        })
+        .await,
+        "{}",
+        s.log_text()
+    );
+    assert_eq!(keys("token-a").await, 401, "a revoked token is refused");
+    assert_eq!(keys("token-b").await, NO_DATABASE);
+    assert!(
+        s.log_text()
+            .contains("server.idle_timeout changed: takes effect at restart"),
+        "{}",
+        s.log_text()
+    );
+
+    // A reload that changes only what reloads counts as ok.
+    let before = reloads(&s, "ok").await;
+    std::fs::write(&file, with_token("token-a", "30s")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            reloads(&s, "ok").await == before + 1
+        })
+        .await
+    );
+    assert_eq!(keys("token-a").await, NO_DATABASE);
+    assert_eq!(keys("token-b").await, 401);
+}

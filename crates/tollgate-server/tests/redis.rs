@@ -297,3 +297,71 @@ async fn tls_and_an_acl_user() {
     let ready = reqwest::get(bad.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_sharing_a_key_secret_count_one_key_once() {
+    const KEY_LIMIT: u32 = 30;
+    let redis = Single::start().unwrap();
+    let yaml = format!(
+        "store: {{ kind: redis, url: \"{}\", timeout: 2s }}\nrules:\n  - {{ name: per-key, key: \"k:{{key}}\", match: {{ key: \"*\" }}, algorithm: fixed_window, anchor: first_hit, limit: {KEY_LIMIT}, period: 1h }}\n",
+        redis.url()
+    );
+    let secret = [(
+        "TOLLGATE_KEY_SECRET",
+        "a fleet-wide secret of at least 32 bytes",
+    )];
+    let servers: Vec<Server> = (0..3)
+        .map(|_| Server::start_with_env(&yaml, &secret))
+        .collect();
+    let client = reqwest::Client::new();
+    let mut admitted = 0;
+    for i in 0..90 {
+        let body = json!({"subject": {"api_key": "tg_live_one_key_for_the_fleet"}});
+        let r: Value = client
+            .post(servers[i % 3].url("/v1/check"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["limits"][0]["name"], "per-key", "{r}");
+        if r["allowed"] == true {
+            admitted += 1;
+        }
+    }
+    assert_eq!(
+        admitted, KEY_LIMIT,
+        "90 requests for one key over 3 instances"
+    );
+    // The counter is named by the key's fingerprint, never the key.
+    let names = tollgate_testkit::cli(redis.server.port, &["--scan"]).unwrap();
+    assert!(
+        !names.contains("tg_live_one_key_for_the_fleet") && names.contains("kfp_"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_shared_store_counting_keys_without_a_secret_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tollgate.yaml");
+    std::fs::write(
+        &file,
+        "store: { kind: redis, url: \"redis://127.0.0.1:1\" }\nrules:\n  - { name: per-key, key: \"k:{key}\", match: { key: \"*\" }, limit: 30, period: 1h }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(&file)
+        .env_remove("TOLLGATE_KEY_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("store: rules count API keys") && err.contains("TOLLGATE_KEY_SECRET"),
+        "{err}"
+    );
+}

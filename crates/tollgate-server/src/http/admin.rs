@@ -43,7 +43,7 @@ pub async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Resp
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let who = match app.admin.authenticate(bearer).await {
+    let who = match app.admin.load_full().authenticate(bearer).await {
         Ok(p) => p,
         Err(e) => return Problem::unauthorized(e.to_string()).into_response(),
     };

@@ -1,0 +1,239 @@
+//! `tollgate serve`: the server's start, its doors, and its orderly stop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use super::check_config;
+use crate::{app, background, config, grpc, http, listen, reload};
+
+/// How log lines are written.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Upper bounds of the decision latency histogram's buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 9] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+];
+
+/// `tollgate serve`: loads the configuration, then serves every door until a signal says
+/// stop.
+pub fn run(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+    init_logs(log_format);
+    let mut cfg = match config::load(path.as_deref()) {
+        Ok(c) => c,
+        Err(errs) => {
+            check_config::print_errors(&errs);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    cfg.server.max_connections = listen::fit_to_open_files(cfg.server.max_connections);
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(tollgate_engine::LATENCY.into()),
+            &LATENCY_BUCKETS,
+        )?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(cfg, path, metrics))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves every door until a signal says stop, then finishes the requests in flight and
+/// stores what the decisions left behind.
+async fn serve(
+    cfg: config::Config,
+    path: Option<PathBuf>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<()> {
+    let listen = cfg.server.listen;
+    let grpc_listen = cfg.server.grpc_listen;
+    let grpc_settings = cfg.server.grpc;
+    let timeout = cfg.server.request_timeout;
+    let idle_timeout = cfg.server.idle_timeout;
+    let registry = match &cfg.database {
+        Some(db) => {
+            let secret = tollgate_registry::KeySecret::new(db.key_secret.clone())?;
+            let registry = tollgate_registry::Registry::open(&db.url, secret)
+                .await
+                .with_context(|| format!("opening the database {}", db.url))?;
+            tracing::info!(backend = registry.backend(), "records database ready");
+            Some(registry)
+        }
+        None => None,
+    };
+    // Usage and violations go to the registry through bounded queues and one writer.
+    let (effects, writer_stop, writer) = match (&registry, &cfg.database) {
+        (Some(registry), Some(db)) => {
+            let (effects, queues) = tollgate_engine::effects::Effects::new(db.usage_queue);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let writer = tokio::spawn(tollgate_engine::effects::run(
+                registry.clone(),
+                queues,
+                db.flush_interval,
+                stopped,
+            ));
+            background::pruner(registry.clone(), db.retention);
+            (Some(effects), Some(stop), Some(writer))
+        }
+        _ => (None, None, None),
+    };
+    let app = Arc::new(app::App::new(
+        cfg,
+        path.clone(),
+        metrics,
+        registry,
+        effects,
+    )?);
+    let _watcher = match &path {
+        Some(p) => Some(reload::spawn(app.clone(), p.clone())?),
+        None => None,
+    };
+    background::sweeper(app.clone());
+    background::upkeep(app.metrics.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let listener = bind(listen).with_context(|| format!("binding HTTP {listen}"))?;
+    let addr = listener.local_addr()?;
+    let http = tokio::spawn(http::serve::serve(
+        listener,
+        app.connections.clone(),
+        http::router(&app, timeout),
+        idle_timeout,
+        stopped.clone(),
+    ));
+    let grpc = match grpc_listen {
+        Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, stopped.clone()).await?),
+        None => None,
+    };
+    app.ready.store(true, Ordering::Relaxed);
+    let source = path.as_ref().map_or("embedded default config".into(), |p| {
+        p.display().to_string()
+    });
+    println!("tollgate listening on http://{addr} ({source})");
+    if let Some((addr, _)) = &grpc {
+        println!("tollgate gRPC (Envoy rate limit service) listening on {addr}");
+    }
+    println!(
+        "try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'"
+    );
+    shutdown_signal().await;
+    app.ready.store(false, Ordering::Relaxed);
+    let _ = stop.send(true);
+    if http.await.is_err() {
+        tracing::error!("the HTTP door panicked");
+    }
+    if let Some((_, grpc)) = grpc {
+        match grpc.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("the gRPC door failed: {e}"),
+            Err(_) => tracing::error!("the gRPC door panicked"),
+        }
+    }
+    // Every decision has been answered: what they left behind is queued; store it.
+    if let (Some(stop), Some(writer)) = (writer_stop, writer) {
+        let _ = stop.send(true);
+        if writer.await.is_err() {
+            tracing::error!("the usage writer panicked");
+        }
+        tracing::info!("usage flushed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves the Envoy rate limit service, gRPC health and server reflection on `at` until
+/// `stopped` turns true.
+async fn spawn_grpc(
+    app: Arc<app::App>,
+    at: SocketAddr,
+    settings: config::GrpcSettings,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(
+    SocketAddr,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+)> {
+    let listener = bind(at).with_context(|| format!("binding gRPC {at}"))?;
+    let addr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer<grpc::Rls>>()
+        .await;
+    // Reflection, both versions: grpcurl and most tools ask v1, some still v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(grpc::RLS_DESCRIPTOR)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let incoming = listen::incoming(listener, app.connections.clone(), stopped.clone());
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(grpc::service(app, settings))
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+    Ok((addr, tokio::spawn(server)))
+}
+
+/// A listening socket on `addr`, registered with the calling runtime.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // A restart may bind while the last run's connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
