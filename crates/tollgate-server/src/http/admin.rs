@@ -15,8 +15,9 @@ use tollgate_core::time::{NANOS_PER_SEC, ceil_millis};
 use tollgate_core::{Check, Mode, Store, Subject};
 use tollgate_registry::{AuditEntry, AuditFilter};
 
-use super::check::body_problem;
-use super::problem::{FieldError, Problem};
+use super::body::yaml_body;
+use super::problem::policy_problem;
+use super::problem::Problem;
 use tollgate_core::time::now_ms;
 
 use crate::app::App;
@@ -159,14 +160,6 @@ pub async fn get_config(State(app): State<Arc<App>>) -> Response {
     axum::Json(policy_part(&doc)).into_response()
 }
 
-/// A YAML (or JSON) body as a document; 400 when it is neither.
-pub(crate) fn yaml_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Problem> {
-    let body = body.map_err(body_problem)?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| Problem::malformed("the body is not UTF-8".into()))?;
-    tollgate_core::policy::parse::parse_yaml(text).map_err(|e| Problem::malformed(e.to_string()))
-}
-
 /// `PUT /v1/config` (or POST): replaces the policy. The body is YAML or JSON; a bad policy
 /// changes nothing and answers 422 with every error.
 pub async fn put_config(
@@ -196,25 +189,6 @@ pub async fn put_config(
         Ok(now) => axum::Json(now).into_response(),
         Err(errs) => policy_problem(errs).into_response(),
     }
-}
-
-/// A refused policy: 422 with every error and its path.
-pub(crate) fn policy_problem(errs: tollgate_core::policy::ConfigErrors) -> Problem {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid-policy",
-        "The policy is not valid",
-        None,
-    )
-    .with_errors(
-        errs.0
-            .into_iter()
-            .map(|e| FieldError {
-                path: e.path,
-                message: e.message,
-            })
-            .collect(),
-    )
 }
 
 /// The policy's rules and its tiers' limits, each counter identity once.

@@ -7,7 +7,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes, HttpBody as _};
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +16,7 @@ use serde::de::{Deserializer, Visitor};
 use tollgate_core::{Mode, Subject};
 use tollgate_engine::{Attributes, Scope};
 
+use super::body::parse_json;
 use super::decision_json;
 use super::problem::{FieldError, Problem};
 use super::set_headers;
@@ -163,25 +163,6 @@ impl SubjectIn<'_> {
     }
 }
 
-/// Turns a body extraction failure into a problem (413 for an oversized body).
-pub fn body_problem(rejection: BytesRejection) -> Problem {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "The request body is too large",
-            rejection.body_text(),
-        )
-    } else {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "unreadable-body",
-            "The request body could not be read",
-            rejection.body_text(),
-        )
-    }
-}
-
 /// The body of `POST /v1/check`: one check, or `checks` for a batch.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,44 +173,6 @@ struct CheckBody<'a> {
     dry_run: Option<bool>,
     #[serde(borrow)]
     checks: Option<Vec<CheckRequest<'a>>>,
-}
-
-/// Parses a JSON body into its schema: 400 when it is not JSON, 422 naming the field
-/// (`checks[2].subject.ip`) when it does not fit.
-pub fn parse_json<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, Problem> {
-    // Tracking the path costs on every field; only a body that fails needs it, so that one
-    // is parsed again to name where.
-    serde_json::from_slice(body).or_else(|_| parse_json_with_path(body))
-}
-
-#[cold]
-fn parse_json_with_path<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, Problem> {
-    use serde_json::error::Category;
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                Problem::malformed(inner.to_string())
-            }
-            Category::Data => {
-                let at = if path == "." { String::new() } else { path };
-                let detail = if at.is_empty() {
-                    inner.to_string()
-                } else {
-                    format!("{at}: {inner}")
-                };
-                Problem::invalid(detail).with_errors(vec![FieldError {
-                    path: at,
-                    message: inner.to_string(),
-                }])
-            }
-        }
-    })?;
-    // Trailing text after the value is as malformed as a broken one.
-    de.end().map_err(|e| Problem::malformed(e.to_string()))?;
-    Ok(value)
 }
 
 fn json_response(bytes: Vec<u8>) -> Response {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use tollgate_registry::{KeyFilter, KeyPatch, KeyStatus, NewKey, RegistryError, VerifyError};
 
-use super::check::{body_problem, parse_json};
+use super::body::{body_problem, parse_json};
 use super::problem::{FieldError, Problem};
 use tollgate_core::time::now_ms;
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod body;
 pub mod check;
 mod decision_json;
 pub mod keys;

@@ -116,3 +116,22 @@ impl IntoResponse for Problem {
         res
     }
 }
+/// A refused policy: 422 with every error and its path.
+pub fn policy_problem(errs: tollgate_core::policy::ConfigErrors) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-policy",
+        "The policy is not valid",
+        None,
+    )
+    .with_errors(
+        errs.0
+            .into_iter()
+            .map(|e| FieldError {
+                path: e.path,
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+

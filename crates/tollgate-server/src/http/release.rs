@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_engine::LeaseError;
 
-use super::check::{body_problem, parse_json};
+use super::body::{body_problem, parse_json};
 use super::problem::Problem;
 use crate::app::App;
 

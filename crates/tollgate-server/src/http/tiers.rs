@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tollgate_core::policy::ConfigErrors;
 
-use super::admin::{policy_problem, yaml_body};
+use super::body::yaml_body;
+use super::problem::policy_problem;
 use super::keys::failed;
 use super::problem::Problem;
 use crate::app::App;
