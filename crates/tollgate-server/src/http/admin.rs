@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,9 +15,10 @@ use tollgate_core::time::{NANOS_PER_SEC, ceil_millis};
 use tollgate_core::{Check, Mode, Store, Subject};
 use tollgate_registry::{AuditEntry, AuditFilter};
 
-use super::body::yaml_body;
-use super::problem::policy_problem;
+use super::body::{Reads, check_content_type, yaml_body};
 use super::problem::Problem;
+use super::problem::policy_problem;
+use super::query::Query;
 use tollgate_core::time::now_ms;
 
 use crate::app::App;
@@ -55,6 +56,17 @@ pub async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Resp
         return refused;
     }
     let method = req.method().clone();
+    if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+        let path = req.uri().path();
+        let reads = if path == "/v1/config" || path.starts_with("/v1/tiers/") {
+            Reads::Document
+        } else {
+            Reads::Json
+        };
+        if let Err(p) = check_content_type(req.headers(), reads) {
+            return p.into_response();
+        }
+    }
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -215,7 +227,7 @@ pub struct CounterQuery {
 /// `GET /v1/counters?key=…[&rule=…]`: each rule's view of the counter, consuming nothing.
 pub async fn get_counters(
     State(app): State<Arc<App>>,
-    query: Result<Query<CounterQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<CounterQuery>, Problem>,
 ) -> Response {
     let Ok(Query(q)) = query else {
         return Problem::invalid("expected ?key=…[&rule=…]".into()).into_response();
@@ -274,7 +286,7 @@ pub struct ResetQuery {
 pub async fn delete_counter(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
-    query: Result<Query<ResetQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ResetQuery>, Problem>,
 ) -> Response {
     let Ok(Query(q)) = query else {
         return Problem::invalid("expected [?rule=…]".into()).into_response();

@@ -1,13 +1,37 @@
 //! Request bodies: JSON into its schema, YAML documents, and the problems a body that
 //! cannot be read answers.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::problem::{FieldError, Problem};
+
+/// Reads a request body of at most `limit` bytes (`server.max_body`): 413 above it,
+/// whether announced or streamed, 400 when the body breaks off. A body that comes in one
+/// frame is kept as it came, without a copy.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Problem> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let e = e.into_inner();
+        if e.is::<http_body_util::LengthLimitError>() {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "The request body is too large",
+                format!("the body is larger than the limit of {limit} bytes (server.max_body)"),
+            )
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable-body",
+                "The request body could not be read",
+                e.to_string(),
+            )
+        }
+    })
+}
 
 /// Turns a body extraction failure into a problem (413 for an oversized body).
 pub fn body_problem(rejection: BytesRejection) -> Problem {
@@ -72,4 +96,142 @@ pub fn yaml_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Problem> 
     let text = std::str::from_utf8(&body)
         .map_err(|_| Problem::malformed("the body is not UTF-8".into()))?;
     tollgate_core::policy::parse::parse_yaml(text).map_err(|e| Problem::malformed(e.to_string()))
+}
+
+/// The kinds of body a route reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// JSON only.
+    Json,
+    /// A document: YAML, or JSON (which is YAML too).
+    Document,
+}
+
+/// Whether a request's declared body type is one the route reads: no type declared, JSON
+/// (`application/json`, any `+json`) and, for documents, YAML or plain text. A body sent
+/// as a form (`curl -d` without a type) is refused here rather than misread.
+pub fn check_content_type(headers: &HeaderMap, reads: Reads) -> Result<(), Problem> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let json = essence == "application/json" || essence.ends_with("+json");
+    let document = matches!(
+        essence.as_str(),
+        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "text/plain"
+    ) || essence.ends_with("+yaml");
+    if json || (reads == Reads::Document && document) {
+        return Ok(());
+    }
+    let wanted = match reads {
+        Reads::Json => "application/json",
+        Reads::Document => "application/yaml or application/json",
+    };
+    Err(Problem::unsupported_media_type(format!(
+        "content-type {:?} is not read here: send {wanted}",
+        value.to_str().unwrap_or("(not text)")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use axum::body::{Body, HttpBody};
+    use axum::http::HeaderValue;
+    use axum::response::IntoResponse;
+    use http_body_util::Full;
+
+    use super::*;
+
+    fn typed(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn declared_types_are_checked_against_what_the_route_reads() {
+        assert!(check_content_type(&HeaderMap::new(), Reads::Json).is_ok());
+        assert!(check_content_type(&typed("application/json; charset=utf-8"), Reads::Json).is_ok());
+        assert!(check_content_type(&typed("application/merge-patch+json"), Reads::Json).is_ok());
+        assert!(check_content_type(&typed("application/yaml"), Reads::Document).is_ok());
+        assert!(check_content_type(&typed("Application/JSON"), Reads::Document).is_ok());
+        for refused in ["application/x-www-form-urlencoded", "text/plain"] {
+            let p = check_content_type(&typed(refused), Reads::Json).unwrap_err();
+            assert_eq!(p.status, 415, "{refused}");
+        }
+        let p = check_content_type(&typed("image/png"), Reads::Document).unwrap_err();
+        assert!(p.detail.unwrap().contains("application/yaml"));
+    }
+
+    /// A body that arrives in the given frames, with no length announced.
+    struct Frames(VecDeque<Result<&'static [u8], &'static str>>);
+
+    impl HttpBody for Frames {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|f| {
+                f.map(|d| http_body::Frame::data(Bytes::from_static(d)))
+                    .map_err(std::io::Error::other)
+            }))
+        }
+    }
+
+    fn frames(parts: &[Result<&'static [u8], &'static str>]) -> Body {
+        Body::new(Frames(parts.iter().copied().collect()))
+    }
+
+    fn status(r: Result<Bytes, Problem>) -> u16 {
+        r.err().map_or(200, |p| p.into_response().status().as_u16())
+    }
+
+    #[tokio::test]
+    async fn one_frame_is_kept_as_it_came() {
+        let sent = Bytes::from_static(br#"{"subject":{}}"#);
+        let got = read_limited(Body::new(Full::new(sent.clone())), 64)
+            .await
+            .unwrap();
+        assert_eq!(got, sent);
+        assert_eq!(got.as_ptr(), sent.as_ptr());
+    }
+
+    #[tokio::test]
+    async fn frames_are_gathered_up_to_the_limit() {
+        let got = read_limited(frames(&[Ok(b"ab"), Ok(b""), Ok(b"cd"), Ok(b"e")]), 5).await;
+        assert_eq!(got.unwrap(), Bytes::from_static(b"abcde"));
+        assert_eq!(read_limited(frames(&[]), 5).await.unwrap(), Bytes::new());
+    }
+
+    #[tokio::test]
+    async fn a_body_above_the_limit_is_413_whether_announced_or_not() {
+        let announced = Body::new(Full::new(Bytes::from_static(b"123456")));
+        assert_eq!(status(read_limited(announced, 5).await), 413);
+        let streamed = frames(&[Ok(b"123"), Ok(b"456"), Err("never read")]);
+        assert_eq!(status(read_limited(streamed, 5).await), 413);
+    }
+
+    #[tokio::test]
+    async fn a_broken_body_is_400() {
+        assert_eq!(
+            status(read_limited(frames(&[Ok(b"ab"), Err("reset")]), 64).await),
+            400
+        );
+    }
 }

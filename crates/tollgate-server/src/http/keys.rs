@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer};
@@ -15,6 +15,7 @@ use tollgate_registry::{KeyFilter, KeyPatch, KeyStatus, NewKey, RegistryError, V
 
 use super::body::{body_problem, parse_json};
 use super::problem::{FieldError, Problem};
+use super::query::Query;
 use tollgate_core::time::now_ms;
 
 use crate::app::App;
@@ -109,6 +110,7 @@ fn check_limits(app: &App, tier: &str, overrides: &Value) -> Result<(), Problem>
 
 /// The body of `POST /v1/keys`.
 #[derive(Deserialize)]
+#[serde(expecting = "an object describing the key (`name`, `tier`, `owner`, …)")]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     name: String,
@@ -229,6 +231,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Er
 
 /// The body of `PATCH /v1/keys/{id}`.
 #[derive(Deserialize)]
+#[serde(expecting = "an object of the fields to change")]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
     name: Option<String>,
@@ -303,6 +306,7 @@ pub async fn revoke(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
 
 /// The body of `POST /v1/keys/{id}/rotate`.
 #[derive(Deserialize, Default)]
+#[serde(expecting = "an object with optional `grace_seconds` and `env`")]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
     /// How long the old secret keeps working (default one day).
@@ -315,12 +319,19 @@ pub struct RotateBody {
 pub async fn rotate(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    b: Option<Json<RotateBody>>,
+    b: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
     };
-    let b = b.map(|Json(b)| b).unwrap_or_default();
+    // The body is optional: none rotates with the defaults.
+    let b = match b {
+        Ok(bytes) if bytes.trim_ascii().is_empty() => RotateBody::default(),
+        other => match body::<RotateBody>(other) {
+            Ok(b) => b,
+            Err(p) => return p.into_response(),
+        },
+    };
     let grace = i64::from(b.grace_seconds.unwrap_or(86_400)) * 1_000;
     let env = b.env.unwrap_or_else(default_env);
     match reg.rotate_key(&id, &env, grace, now_ms()).await {
@@ -334,6 +345,7 @@ pub async fn rotate(
 
 /// The body of `POST /v1/keys/verify`.
 #[derive(Deserialize)]
+#[serde(expecting = "an object with `key`")]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     key: String,

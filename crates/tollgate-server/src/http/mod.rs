@@ -9,6 +9,7 @@ pub mod keys;
 mod layers;
 pub mod ops;
 pub mod problem;
+pub mod query;
 pub mod release;
 pub mod serve;
 pub mod tiers;

@@ -74,6 +74,26 @@ impl Problem {
         )
     }
 
+    /// 400: the query string does not fit the route's parameters.
+    pub fn invalid_query(detail: String) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "The query string does not fit the route's parameters",
+            detail,
+        )
+    }
+
+    /// 415: the body is declared as a type the route does not read.
+    pub fn unsupported_media_type(detail: String) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "The request body's type is not one this route reads",
+            detail,
+        )
+    }
+
     /// 401: admin routes need admin credentials; `why` says what was wrong with them.
     pub fn unauthorized(why: String) -> Self {
         Self::new(
@@ -134,4 +154,3 @@ pub fn policy_problem(errs: tollgate_core::policy::ConfigErrors) -> Problem {
             .collect(),
     )
 }
-

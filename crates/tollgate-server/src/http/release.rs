@@ -8,13 +8,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tollgate_engine::LeaseError;
 
-use super::body::{body_problem, parse_json};
+use super::body::{Reads, body_problem, check_content_type, parse_json};
 use super::problem::Problem;
 use crate::app::App;
 
@@ -23,6 +23,7 @@ const MAX_BATCH: usize = 100;
 
 /// The body: one lease id, or a batch.
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "an object with `lease_id`, or `lease_ids` for a batch")]
 #[serde(deny_unknown_fields)]
 struct ReleaseBody {
     lease_id: Option<String>,
@@ -30,7 +31,14 @@ struct ReleaseBody {
 }
 
 /// `POST /v1/release`.
-pub async fn release(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn release(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(p) = check_content_type(&headers, Reads::Json) {
+        return p.into_response();
+    }
     let body = match body {
         Ok(b) => b,
         Err(r) => return body_problem(r).into_response(),

@@ -14,9 +14,9 @@ use serde_json::{Map, Value, json};
 use tollgate_core::policy::ConfigErrors;
 
 use super::body::yaml_body;
-use super::problem::policy_problem;
 use super::keys::failed;
 use super::problem::Problem;
+use super::problem::policy_problem;
 use crate::app::App;
 use crate::config::policy_part;
 

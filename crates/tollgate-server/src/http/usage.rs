@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,6 +15,7 @@ use tollgate_registry::{Granularity, RegistryError, UsageBucket, ViolationFilter
 
 use super::keys::{failed, keys_off, not_found};
 use super::problem::Problem;
+use super::query::Query;
 use tollgate_core::time::now_ms;
 use tollgate_engine::{Attributes, KeyEntry, Request, Scope};
 
