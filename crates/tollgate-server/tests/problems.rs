@@ -64,7 +64,7 @@ async fn every_route_answers_bad_bodies_and_queries_as_problems() {
         .unwrap();
     let id = created["key"]["id"]
         .as_str()
-        .expect(&created.to_string())
+        .unwrap_or_else(|| panic!("{created}"))
         .to_owned();
 
     // (method, path, a JSON value of the wrong shape, the field it should name)
