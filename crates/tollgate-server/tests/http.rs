@@ -741,3 +741,69 @@ async fn metrics_count_every_decision_of_every_worker() {
         }
     }
 }
+
+fn tollgate(
+    args: &[&str],
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    cmd.args(args)
+        .arg(config)
+        .env_remove("TOLLGATE_ADMIN_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn messages_name_the_file_the_variable_and_the_list_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    // A YAML syntax error points into the file by its path.
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "rules:\n  - name: a\n    limit: [1\n").unwrap();
+    let (ok, _, err) = tollgate(&["check-config"], &broken, &[]);
+    assert!(!ok);
+    assert!(err.contains(&broken.display().to_string()), "{err}");
+    assert!(!err.contains("<input>"), "{err}");
+
+    // A mistyped variable is named, and `serve` says it did not start.
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "server: { listen: \"127.0.0.1:0\", grpc_listen: off }\ndeny:\n  ips: [203.0.113.0/24]\n  users: [mallory]\nrules: [{name: a, key: \"{user}\", limit: 1, period: 1s}]\n",
+    )
+    .unwrap();
+    let typo = [("TOLLGATE_SERVER__LISTN", "127.0.0.1:9")];
+    let (ok, _, err) = tollgate(&["serve", "--config"], &good, &typo);
+    assert!(!ok);
+    assert!(
+        err.contains("server.listn: unknown field")
+            && err.contains("(set by TOLLGATE_SERVER__LISTN)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "tollgate did not start: 1 error(s) in {}",
+            good.display()
+        )),
+        "{err}"
+    );
+
+    // `explain` names the deny list entry that refuses a subject.
+    let (ok, out, _) = tollgate(&["explain", "-s", "ip=203.0.113.7", "--config"], &good, &[]);
+    assert!(ok);
+    assert!(
+        out.contains("on the deny list (deny.ips: 203.0.113.0/24)") && out.contains("BLOCKED"),
+        "{out}"
+    );
+    assert!(!out.contains("no rule applies"), "{out}");
+    let (_, out, _) = tollgate(&["explain", "-s", "user=mallory", "--config"], &good, &[]);
+    assert!(out.contains("deny.users: \"mallory\""), "{out}");
+}

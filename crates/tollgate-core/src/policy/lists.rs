@@ -32,6 +32,27 @@ impl Lists {
             || listed(&self.tenants, &Attr::Tenant)
     }
 
+    /// The entry of the list `subject` is on, as `ips: 10.0.0.0/8` or `users: "u42"`, for
+    /// explaining a decision the list made alone.
+    pub fn entry(&self, subject: &Subject) -> Option<String> {
+        if let Some(cidr) = subject
+            .ip()
+            .and_then(|ip| self.ips.iter().find(|c| c.contains(ip)))
+        {
+            return Some(format!("ips: {cidr}"));
+        }
+        [
+            ("users", &self.users, Attr::User),
+            ("keys", &self.keys, Attr::Key),
+            ("tenants", &self.tenants, Attr::Tenant),
+        ]
+        .into_iter()
+        .find_map(|(name, set, attr)| {
+            let value = subject.text(&attr)?;
+            set.contains(value).then(|| format!("{name}: {value:?}"))
+        })
+    }
+
     /// Whether the lists are all empty.
     pub fn is_empty(&self) -> bool {
         self.ips.is_empty()

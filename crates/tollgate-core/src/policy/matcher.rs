@@ -15,6 +15,12 @@ pub struct Cidr {
     pub prefix: u8,
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// Why a CIDR does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("`{0}` is not an IP address or CIDR block")]

@@ -136,6 +136,15 @@ impl Policy {
         self.options
     }
 
+    /// The list that decides for `subject` alone, and the entry it is on (`deny`,
+    /// `ips: 10.0.0.0/8`), as [`Policy::plan`] consults them: the deny list first.
+    pub fn listed_by(&self, subject: &Subject) -> Option<(Listed, String)> {
+        self.deny
+            .entry(subject)
+            .map(|e| (Listed::Denied, e))
+            .or_else(|| self.allow.entry(subject).map(|e| (Listed::Allowed, e)))
+    }
+
     /// The checks a request of `subject` costing `cost` units must pass.
     pub fn plan<'p>(&'p self, subject: &Subject, cost: u64) -> Plan<'p> {
         if self.deny.contains(subject) {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use tollgate_core::policy::Listed;
 use tollgate_core::time::{Clock, SystemClock};
 use tollgate_core::{MemoryStore, Mode, Subject};
 
@@ -64,9 +65,17 @@ pub fn run(
             }
         }
     }
+    let listed = policy.listed_by(&subject);
+    if let Some((listed, entry)) = &listed {
+        let (list, answer) = match listed {
+            Listed::Denied => ("deny", "refused whatever the rules say"),
+            Listed::Allowed => ("allow", "admitted whatever the rules say"),
+        };
+        println!("on the {list} list ({list}.{entry}): {answer}");
+    }
     let plan = policy.plan_keyed(&subject, cost, tier, &[]);
     let d = rt.block_on(limiter.decide_plan(plan, SystemClock.now(), Mode::Preview));
-    if d.limits.is_empty() {
+    if d.limits.is_empty() && listed.is_none() {
         println!("no rule applies: {}", d.code.as_str());
     }
     for l in &d.limits {

@@ -48,6 +48,13 @@ pub fn run(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitC
         Ok(c) => c,
         Err(errs) => {
             check_config::print_errors(&errs);
+            let source = path
+                .as_ref()
+                .map_or("the embedded default".into(), |p| p.display().to_string());
+            eprintln!(
+                "tollgate did not start: {} error(s) in {source}",
+                errs.0.len()
+            );
             return Ok(ExitCode::FAILURE);
         }
     };

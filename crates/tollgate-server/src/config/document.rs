@@ -1,9 +1,21 @@
 //! The document's two parts: the server's sections and the policy.
 
 use serde_json::{Map, Value};
+use tollgate_core::policy::parse::{ConfigErrors, parse_yaml};
 
 /// Top-level sections that belong to the server, not the policy.
 pub const SERVER_SECTIONS: &[&str] = &["server", "store", "admin", "envoy_files", "database"];
+
+/// Parses YAML read from `name` (a file's path), whose syntax errors point into it by that
+/// name.
+pub fn parse_named(text: &str, name: &str) -> Result<Value, ConfigErrors> {
+    parse_yaml(text).map_err(|mut errs| {
+        for e in &mut errs.0 {
+            e.message = e.message.replace("<input>", name);
+        }
+        errs
+    })
+}
 
 /// Settings a running server reads once, at start: a reload that changes them leaves them
 /// as they were until the next start. Everything else (the policy, `envoy_files`, admin

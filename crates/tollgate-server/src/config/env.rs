@@ -5,12 +5,15 @@ use tollgate_core::policy::parse::{ConfigErrors, Errors, parse_yaml};
 
 use super::document::SERVER_SECTIONS;
 
-/// `true` all work) replaces setting `a.b`.
+/// Applies `TOLLGATE_A__B=value` variables: the value (read as YAML, so `5s`, `[a, b]` and
+/// `true` all work) replaces setting `a.b`. Returns each setting replaced with the
+/// variable that replaced it, so an error in one can name the variable.
 pub fn apply_env(
     doc: &mut Value,
     vars: impl Iterator<Item = (String, String)>,
-) -> Result<(), ConfigErrors> {
+) -> Result<Vec<(String, String)>, ConfigErrors> {
     let mut errs = Errors::default();
+    let mut applied = Vec::new();
     for (name, raw) in vars {
         let Some(rest) = name.strip_prefix("TOLLGATE_") else {
             continue;
@@ -44,6 +47,7 @@ pub fn apply_env(
             };
             if i + 1 == path.len() {
                 map.insert(part.clone(), value.clone());
+                applied.push((path.join("."), name.clone()));
                 break;
             }
             node = map
@@ -51,7 +55,7 @@ pub fn apply_env(
                 .or_insert_with(|| Value::Object(Map::new()));
         }
     }
-    errs.finish(())
+    errs.finish(applied)
 }
 
 #[cfg(test)]
@@ -67,7 +71,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.0[0].path, "rules.x");
-        apply_env(
+        let _ = apply_env(
             &mut doc,
             [
                 ("TOLLGATE_SERVER__MAX_BODY".to_string(), "1MB".to_string()),
@@ -78,5 +82,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(doc, serde_json::json!({"server": {"max_body": "1MB"}}));
+        let applied = apply_env(
+            &mut doc,
+            [("TOLLGATE_SERVER__LISTN".to_string(), "x".to_string())].into_iter(),
+        )
+        .unwrap();
+        assert_eq!(
+            applied,
+            [(
+                "server.listn".to_string(),
+                "TOLLGATE_SERVER__LISTN".to_string()
+            )]
+        );
     }
 }

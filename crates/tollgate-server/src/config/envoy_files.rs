@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use tollgate_core::policy::parse::{Errors, parse_yaml, show};
+use tollgate_core::policy::parse::{Errors, show};
+
+use super::document::parse_named;
 
 /// The files a path names: itself, or, when its file name has `*` or `?`, the files of its
 /// folder that match, in name order (envoyproxy/ratelimit reads a whole folder).
@@ -93,7 +95,7 @@ pub fn with_envoy_files(
                     continue;
                 }
             };
-            match parse_yaml(&text) {
+            match parse_named(&text, &path.display().to_string()) {
                 Ok(v) => {
                     envoy.push(v);
                     sources.push(format!("{at} ({})", path.display()));

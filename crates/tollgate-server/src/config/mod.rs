@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 use tollgate_core::Policy;
-use tollgate_core::policy::parse::{ConfigError, ConfigErrors, Errors, as_map, parse_yaml};
+use tollgate_core::policy::parse::{ConfigError, ConfigErrors, Errors, as_map};
 
 pub use admin::AdminSettings;
 pub use database::DatabaseSettings;
@@ -48,14 +48,33 @@ pub struct Config {
 
 /// Reads and validates `path`, or the embedded default when `None`.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
-    let text = match path {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| one_error("", format!("cannot read {}: {e}", p.display())))?,
-        None => DEFAULT_YAML.to_owned(),
+    let (text, name) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .map_err(|e| one_error("", format!("cannot read {}: {e}", p.display())))?,
+            p.display().to_string(),
+        ),
+        None => (DEFAULT_YAML.to_owned(), "the embedded default".to_owned()),
     };
-    let mut doc = parse_yaml(&text)?;
-    apply_env(&mut doc, std::env::vars())?;
-    validate(doc, path.and_then(Path::parent))
+    let mut doc = document::parse_named(&text, &name)?;
+    let from_env = apply_env(&mut doc, std::env::vars())?;
+    validate(doc, path.and_then(Path::parent)).map_err(|errs| naming_variables(errs, &from_env))
+}
+
+/// `errs` with each error in a setting an environment variable replaced naming that
+/// variable, which is where the mistake is to be mended.
+fn naming_variables(mut errs: ConfigErrors, from_env: &[(String, String)]) -> ConfigErrors {
+    for e in &mut errs.0 {
+        let set_by = from_env.iter().find(|(path, _)| {
+            e.path
+                .strip_prefix(path.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        });
+        if let Some((_, var)) = set_by {
+            e.message = format!("{} (set by {var})", e.message);
+        }
+    }
+    errs
 }
 
 /// A single configuration error.
@@ -161,6 +180,8 @@ mod tests {
     use std::time::Duration;
 
     use tollgate_redis::{Consistency, Topology};
+
+    use tollgate_core::policy::parse::parse_yaml;
 
     use super::server::DEFAULT_MAX_CONNECTIONS;
     use super::*;

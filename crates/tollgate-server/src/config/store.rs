@@ -51,6 +51,7 @@ const FIELDS: &[&str] = &[
     "breaker",
     "near_cache",
 ];
+
 /// Reads the `store` section.
 pub fn parse(m: &Map<String, Value>, base: Option<&Path>, errs: &mut Errors) -> StoreSettings {
     let mut store = StoreSettings::default();
