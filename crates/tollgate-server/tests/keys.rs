@@ -6,6 +6,9 @@ mod common;
 use common::Server;
 use serde_json::{Value, json};
 
+/// Tiers for keys to be on: a key's tier must exist.
+const TIERS: &str = "tiers:\n  free: { limits: [] }\n  pro: { limits: [] }\n";
+
 const SECRET: &str = "a server secret of at least 32 bytes!!";
 
 #[tokio::test]
@@ -22,7 +25,7 @@ async fn keys_are_created_listed_changed_rotated_verified_and_revoked_on_postgre
 async fn lifecycle(database: &str) {
     let sqlite = database == "database: {}\n";
     let server = Server::start_with_env(
-        database,
+        &format!("{database}{TIERS}"),
         &[
             ("TOLLGATE_KEY_SECRET", SECRET),
             ("TOLLGATE_ADMIN_TOKEN", "admin-token"),
@@ -242,7 +245,7 @@ fn a_database_without_a_key_secret_is_refused() {
 #[tokio::test]
 async fn decisions_verify_presented_keys_and_count_by_key_id() {
     let server = Server::start_with_env(
-        "database: {}\nrules:\n  - { name: per-key, key: \"k:{key}\", match: { key: \"*\" }, algorithm: fixed_window, anchor: first_hit, limit: 2, period: 1h }\n  - { name: pro, key: \"t:{key}\", match: { attr.tier: pro }, algorithm: fixed_window, anchor: first_hit, limit: 100, period: 1h }\n",
+        &("database: {}\nrules:\n  - { name: per-key, key: \"k:{key}\", match: { key: \"*\" }, algorithm: fixed_window, anchor: first_hit, limit: 2, period: 1h }\n  - { name: pro, key: \"t:{key}\", match: { attr.tier: pro }, algorithm: fixed_window, anchor: first_hit, limit: 100, period: 1h }\n".to_owned() + TIERS),
         &[("TOLLGATE_KEY_SECRET", SECRET)],
     );
     let c = reqwest::Client::new();
@@ -328,7 +331,7 @@ async fn decisions_verify_presented_keys_and_count_by_key_id() {
 async fn a_revocation_reaches_another_instance_within_cache_ttl() {
     let pg = tollgate_testkit::Postgres::start().unwrap();
     let database = format!(
-        "database: {{ url: \"{}\", cache_ttl: 300ms }}\nrules:\n  - {{ name: per-key, key: \"k:{{key}}\", match: {{ key: \"*\" }}, limit: 1000, period: 1s }}\n",
+        "database: {{ url: \"{}\", cache_ttl: 300ms }}\nrules:\n  - {{ name: per-key, key: \"k:{{key}}\", match: {{ key: \"*\" }}, limit: 1000, period: 1s }}\n{TIERS}",
         pg.url()
     );
     let a = Server::start_with_env(&database, &[("TOLLGATE_KEY_SECRET", SECRET)]);
@@ -391,7 +394,7 @@ async fn a_revocation_reaches_another_instance_within_cache_ttl() {
 async fn a_flood_of_made_up_keys_does_not_evict_a_key_in_use() {
     let pg = tollgate_testkit::Postgres::start().unwrap();
     let database = format!(
-        "database: {{ url: \"{}\", cache_ttl: 1h, cache_capacity: 500 }}\n",
+        "database: {{ url: \"{}\", cache_ttl: 1h, cache_capacity: 500 }}\n{TIERS}",
         pg.url()
     );
     let server = Server::start_with_env(&database, &[("TOLLGATE_KEY_SECRET", SECRET)]);
@@ -455,7 +458,10 @@ async fn a_flood_of_made_up_keys_does_not_evict_a_key_in_use() {
 #[tokio::test]
 async fn dev_mode_generates_a_secret_once_and_keeps_it_beside_the_config() {
     use std::os::unix::fs::PermissionsExt;
-    let mut first = Server::start_with_env("database: {}\n", &[("TOLLGATE_DEV", "1")]);
+    let mut first = Server::start_with_env(
+        &format!("database: {{}}\n{TIERS}"),
+        &[("TOLLGATE_DEV", "1")],
+    );
     let c = reqwest::Client::new();
     let created: Value = c
         .post(first.url("/v1/keys"))

@@ -63,17 +63,23 @@ pub(crate) fn not_found(id: &str) -> Response {
     .into_response()
 }
 
-/// Checks a key's tier and overrides against the policy in force: the tier must exist
-/// when tiers are defined, and the overrides must compile over it.
+/// Checks a key's tier and overrides against the policy in force: the tier must exist (a
+/// key on a tier the policy does not define would get no tier limits at all), and the
+/// overrides must compile over it.
 fn check_limits(app: &App, tier: &str, overrides: &Value) -> Result<(), Problem> {
     let policy = app.engine.policy();
     let tiers = policy.tiers();
     let mut errors = Vec::new();
-    if !tiers.is_empty() && tiers.get(tier).is_none() {
+    if tiers.get(tier).is_none() {
         let names: Vec<&str> = tiers.iter().map(|t| t.name.as_str()).collect();
+        let known = if names.is_empty() {
+            "the policy defines no tiers: add a `tiers` section".to_owned()
+        } else {
+            format!("tiers: {}", names.join(", "))
+        };
         errors.push(FieldError {
             path: "tier".into(),
-            message: format!("no tier {tier:?} (tiers: {})", names.join(", ")),
+            message: format!("no tier {tier:?} ({known})"),
         });
     }
     // An override named like a rule would count that rule's counter twice.
