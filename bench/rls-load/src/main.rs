@@ -4,6 +4,7 @@
 //! descriptor `user=<n>` over KEYS users (default 10,000) in domain `bench`, and prints
 //! calls/s, p50 and p99. Bounded: it stops by itself.
 
+use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
@@ -18,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let secs: u64 = args.next().map_or(Ok(10), |s| s.parse())?;
     let callers: u64 = args.next().map_or(Ok(64), |s| s.parse())?;
     let keys: u64 = args.next().map_or(Ok(10_000), |s| s.parse())?;
+    let keys = NonZeroU64::new(keys).ok_or_else(|| anyhow::anyhow!("KEYS must be at least 1"))?;
     let connections: usize = args.next().map_or(Ok(1), |s| s.parse())?;
     // Each caller's calls are streams on one of the connections, as Envoy sends them.
     let endpoint =
@@ -26,16 +28,17 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..connections.max(1) {
         channels.push(endpoint.connect().await?);
     }
-    let until = Instant::now() + Duration::from_secs(secs);
+    let (start, span) = (Instant::now(), Duration::from_secs(secs));
+    // Caller c's calls go over connection c modulo the number of connections.
     let tasks: Vec<_> = (0..callers)
-        .map(|c| {
-            let channel = channels[c as usize % channels.len()].clone();
-            let mut client = RateLimitServiceClient::new(channel);
+        .zip(channels.iter().cycle())
+        .map(|(c, channel)| {
+            let mut client = RateLimitServiceClient::new(channel.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
                 let mut n = c;
-                while Instant::now() < until {
+                while start.elapsed() < span {
                     let request = RateLimitRequest {
                         domain: "bench".into(),
                         descriptors: vec![RateLimitDescriptor {
@@ -50,9 +53,10 @@ async fn main() -> anyhow::Result<()> {
                     let started = Instant::now();
                     match client.should_rate_limit(request).await {
                         Ok(_) => latencies.push(started.elapsed()),
-                        Err(_) => errors += 1,
+                        Err(_) => errors = errors.saturating_add(1),
                     }
-                    n += callers;
+                    // `n` only picks the next key: should it wrap, the keys go on in turn.
+                    n = n.wrapping_add(callers);
                 }
                 (latencies, errors)
             })
@@ -63,10 +67,14 @@ async fn main() -> anyhow::Result<()> {
     for t in tasks {
         let (l, e) = t.await?;
         all.extend(l);
-        errors += e;
+        errors = e.saturating_add(errors);
     }
     all.sort_unstable();
-    let pct = |p: usize| all.get(all.len() * p / 100).copied().unwrap_or_default();
+    let pct = |p: usize| {
+        all.get(all.len().saturating_mul(p) / 100)
+            .copied()
+            .unwrap_or_default()
+    };
     println!(
         "calls/s {:.0}  p50 {:.2} ms  p99 {:.2} ms  errors {errors}",
         all.len() as f64 / secs as f64,

@@ -5,7 +5,14 @@
 //! checks per second over both threads. Criterion measures one side after the other, so
 //! when the machine changes pace between them the ratio moves with it; `acquire_ratio`
 //! alternates the two sides and reports the ratio per round.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 mod common;
 

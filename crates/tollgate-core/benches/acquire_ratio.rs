@@ -15,7 +15,14 @@
 //! With `COUNT=n` it only makes `n` of Tollgate's checks over 10,000 keys (`KEYS=k` for
 //! another number), for counting instructions or misses under valgrind (see
 //! `docs/benchmarks.md`).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 mod common;
 

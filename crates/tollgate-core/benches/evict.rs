@@ -9,7 +9,14 @@
 //! soonest. Groups: `gcra` (the GCRA table) and `fixed_window` (the cell table).
 //!
 //! Run: `cargo bench -p tollgate-core --bench evict`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::future::Future;
 use std::pin::pin;

@@ -127,8 +127,18 @@ pub async fn run_case<S: Store>(
     };
     let mut leases: Vec<Option<u64>> = Vec::new();
     for (i, step) in case.steps.iter().enumerate() {
-        let now = start + step.t_ms * NANOS_PER_MILLI;
         let at = format!("{} step {i} (t={}ms)", case.name, step.t_ms);
+        let now = step
+            .t_ms
+            .checked_mul(NANOS_PER_MILLI)
+            .and_then(|t| start.checked_add(t));
+        let Some(now) = now else {
+            failures.push(format!(
+                "{at}: the time is past what nanoseconds since 1970 hold"
+            ));
+            leases.push(None);
+            continue;
+        };
         if let Some(of) = step.release {
             let lease = leases.get(of).copied().flatten();
             let released = match lease {
@@ -146,7 +156,8 @@ pub async fn run_case<S: Store>(
         }
         let cost = step.cost.unwrap_or(1);
         let mut lease = None;
-        for n in 0..step.repeat.unwrap_or(1).max(1) {
+        let repeat = step.repeat.unwrap_or(1).max(1);
+        for n in 0..repeat {
             let check = Check {
                 rule: &rule,
                 key: key.into(),
@@ -166,7 +177,8 @@ pub async fn run_case<S: Store>(
                 }
             };
             lease = o.lease.map(|l| l.get()).or(lease);
-            let last = n + 1 == step.repeat.unwrap_or(1).max(1);
+            // n < repeat, so n + 1 does not saturate.
+            let last = n.saturating_add(1) == repeat;
             let mut expect = |what: &str, got: Option<u64>, want: Option<Option<u64>>| {
                 if let Some(want) = want
                     && got != want

@@ -152,7 +152,11 @@ impl Subject {
             Attr::Tenant => self.tenant = Some(value.into()),
             Attr::Key => self.key = Some(value.into()),
             Attr::Extra(name) => match self.extra.binary_search_by(|(n, _)| (**n).cmp(name)) {
-                Ok(i) => self.extra[i].1 = value.into(),
+                Ok(i) => {
+                    if let Some(entry) = self.extra.get_mut(i) {
+                        entry.1 = value.into();
+                    }
+                }
                 Err(i) => {
                     if self.extra.len() >= MAX_EXTRA_ATTRIBUTES {
                         return Err(SubjectError::TooManyAttributes);
@@ -189,7 +193,8 @@ impl Subject {
                 .extra
                 .binary_search_by(|(n, _)| (**n).cmp(name))
                 .ok()
-                .map(|i| &*self.extra[i].1),
+                .and_then(|i| self.extra.get(i))
+                .map(|entry| &*entry.1),
         }
     }
 
@@ -217,7 +222,7 @@ impl Subject {
                 IpAddr::V6(v6) => {
                     let bits = u128::from(v6);
                     let mask = u128::MAX
-                        .checked_shl(128 - u32::from(ipv6_prefix))
+                        .checked_shl(128u32.saturating_sub(u32::from(ipv6_prefix)))
                         .unwrap_or(0);
                     let net = std::net::Ipv6Addr::from(bits & mask);
                     let _ = write!(out, "{net}/{ipv6_prefix}");
@@ -276,7 +281,7 @@ pub fn normalise_path(value: &str) -> String {
             None => segments.push(seg),
         }
     }
-    let mut out = String::with_capacity(end + 1);
+    let mut out = String::with_capacity(end.saturating_add(1));
     if segments.is_empty() {
         out.push('/');
     }
@@ -297,7 +302,7 @@ fn dot_segment(seg: &str) -> Option<u8> {
             [b'%', b'2', e, tail @ ..] if e.eq_ignore_ascii_case(&b'e') => tail,
             _ => return None,
         };
-        dots += 1;
+        dots = dots.saturating_add(1);
         if dots > 2 {
             return None;
         }

@@ -127,6 +127,16 @@ pub fn duration_nanos(d: Duration) -> Nanos {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The start of the window of `period` that holds `t`, windows counted from the epoch;
+/// `t` itself for a period of 0.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "t % period is at most t, so the subtraction cannot wrap"
+)]
+pub fn window_start(t: Nanos, period: Nanos) -> Nanos {
+    t.checked_rem(period).map_or(t, |r| t - r)
+}
+
 /// Rounds nanoseconds up to whole seconds, as `Retry-After` and `RateLimit` need.
 pub fn ceil_secs(ns: Nanos) -> u64 {
     ns.div_ceil(NANOS_PER_SEC)

@@ -1,6 +1,12 @@
 //! Whole decisions through the limiter: codes, headers, all-or-nothing, penalties, shadow
 //! rules, dry runs and fail policies.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 mod common;
 

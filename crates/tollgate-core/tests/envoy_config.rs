@@ -4,7 +4,10 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
     clippy::indexing_slicing,
+    clippy::panic,
     missing_docs
 )]
 

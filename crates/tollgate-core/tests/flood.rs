@@ -1,7 +1,14 @@
 //! A flood of one-time keys against a full memory store: limiting must not turn off. The
 //! keys in use keep their counters, every new key is decided by the store, and memory
 //! stays within the tables.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 mod common;
 

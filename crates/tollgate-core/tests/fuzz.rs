@@ -1,6 +1,12 @@
 //! Hostile input never panics: random YAML, random documents and random attributes each
 //! give a policy, a subject or errors with paths.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 mod common;
 

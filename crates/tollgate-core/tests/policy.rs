@@ -1,5 +1,11 @@
 //! Parsing, validation and compilation of policies.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 use tollgate_core::policy::{Listed, Policy};
 use tollgate_core::subject::Subject;

@@ -1,6 +1,13 @@
 //! Property tests: admissions never exceed an algorithm's definition, denied decisions
 //! consume nothing, and threads racing on one key admit what one thread would.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 mod common;
 

@@ -170,7 +170,7 @@ async fn write_batch(registry: &Registry, usage: &[UsageEvent], violations: &[Vi
             Err(e) if attempt < 4 => {
                 tracing::warn!(error = %e, attempt, "writing usage failed; retrying");
                 tokio::time::sleep(backoff).await;
-                backoff *= 2;
+                backoff = backoff.saturating_mul(2);
             }
             Err(e) => {
                 tracing::error!(error = %e, usage = usage.len(), violations = violations.len(), "writing usage failed; the batch is lost");

@@ -19,7 +19,7 @@ use smallvec::SmallVec;
 use tollgate_core::Check;
 use tollgate_core::algorithm::{Anchor, Limit, State};
 use tollgate_core::store::Outcomes;
-use tollgate_core::time::Nanos;
+use tollgate_core::time::{Nanos, window_start};
 
 use crate::conn::Conn;
 
@@ -51,7 +51,7 @@ struct Entry {
 
 impl Entry {
     fn roll(&mut self, now: Nanos) {
-        let aligned = now - now % self.period;
+        let aligned = window_start(now, self.period);
         if aligned == self.start {
             return;
         }
@@ -59,7 +59,7 @@ impl Entry {
             self.old.push((self.start, self.pending));
         }
         self.prev = if aligned == self.start.saturating_add(self.period) {
-            self.known + self.pending
+            self.known.saturating_add(self.pending)
         } else {
             0
         };
@@ -74,11 +74,11 @@ impl Entry {
             Limit::SlidingWindow(_) => State::Window {
                 start: self.start,
                 prev: clamp(self.prev),
-                cur: clamp(self.known + self.pending),
+                cur: clamp(self.known.saturating_add(self.pending)),
             },
             _ => State::Fixed {
                 start: self.start,
-                count: self.known + self.pending,
+                count: self.known.saturating_add(self.pending),
             },
         }
     }
@@ -177,7 +177,7 @@ impl Approx {
                     Entry {
                         period,
                         limit: check.rule.limit.quota(),
-                        start: now - now % period,
+                        start: window_start(now, period),
                         prev: 0,
                         known: 0,
                         pending: 0,
@@ -251,7 +251,7 @@ impl Approx {
                     {
                         if f.current && e.start == f.start {
                             e.known = e.known.saturating_sub(f.add);
-                            e.pending += f.add;
+                            e.pending = e.pending.saturating_add(f.add);
                         } else {
                             e.old.push((f.start, f.add));
                         }
@@ -308,7 +308,7 @@ impl Approx {
                     current: true,
                 });
                 // In flight: still counted here until Redis's total replaces it.
-                e.known += e.pending;
+                e.known = e.known.saturating_add(e.pending);
                 e.pending = 0;
             }
             e.last_used.saturating_add(e.period.saturating_mul(2)) > now

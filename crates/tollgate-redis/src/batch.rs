@@ -69,14 +69,15 @@ async fn send(conn: &Conn, jobs: &mut Vec<Job>) {
     match ints {
         Ok(ints) => {
             let now = ints.last().copied().unwrap_or(0);
-            let mut at = 0;
+            let mut at = 0usize;
             for j in jobs.drain(..) {
-                let n = j.names.len() / 2 * REPLY_PER_CHECK;
+                let n = (j.names.len() / 2).saturating_mul(REPLY_PER_CHECK);
+                let end = at.saturating_add(n);
                 let part = ints
-                    .get(at..at + n)
+                    .get(at..end)
                     .map(<[i64]>::to_vec)
                     .ok_or_else(unexpected);
-                at += n;
+                at = end;
                 let _ = j.reply.send(part.map(|p| (p, now)));
             }
         }

@@ -88,7 +88,7 @@ impl Breaker {
             // cool-down.
             BreakerState::Open | BreakerState::HalfOpen if now >= inner.until => {
                 inner.state = BreakerState::HalfOpen;
-                inner.until = now + self.config.cool_down;
+                inner.until = later(now, self.config.cool_down);
                 Some(Permit)
             }
             BreakerState::Open | BreakerState::HalfOpen => None,
@@ -112,12 +112,24 @@ impl Breaker {
                 );
             }
             inner.state = BreakerState::Open;
-            inner.until = now + self.config.cool_down;
+            inner.until = later(now, self.config.cool_down);
         }
     }
 
     pub(crate) fn state(&self) -> BreakerState {
         self.lock().state
+    }
+}
+
+/// `now + by`, or, for a `by` past what an `Instant` holds, about the latest instant it
+/// does: a cool-down that long keeps the circuit open for good.
+fn later(now: Instant, by: Duration) -> Instant {
+    let mut by = by;
+    loop {
+        if let Some(at) = now.checked_add(by) {
+            return at;
+        }
+        by = by.checked_div(2).unwrap_or_default();
     }
 }
 

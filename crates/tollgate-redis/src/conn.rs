@@ -136,9 +136,14 @@ impl Conn {
                 })))
             }
             Topology::Cluster { urls } => {
+                #[allow(
+                    clippy::arithmetic_side_effects,
+                    reason = "a duration divided by a non-zero constant cannot overflow"
+                )]
+                let (connect, respond) = (timeout / 3, timeout / 2);
                 let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
-                    .connection_timeout(timeout / 3)
-                    .response_timeout(timeout / 2)
+                    .connection_timeout(connect)
+                    .response_timeout(respond)
                     .retries(1)
                     .build()?;
                 Ok(Conn::Cluster(Arc::new(LazyCluster {

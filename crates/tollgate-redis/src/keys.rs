@@ -18,15 +18,12 @@ const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
 /// The Cluster slot of `key`: CRC16 of its hash tag (the text between the first `{` and
 /// the next `}`, when not empty), else of the whole key, modulo 16384.
 pub(crate) fn slot(key: &str) -> u16 {
-    let bytes = key.as_bytes();
-    let tagged = bytes.iter().position(|&b| b == b'{').and_then(|open| {
-        let rest = &bytes[open + 1..];
-        rest.iter()
-            .position(|&b| b == b'}')
-            .filter(|&close| close > 0)
-            .map(|close| &rest[..close])
-    });
-    CRC16.checksum(tagged.unwrap_or(bytes)) % 16384
+    let tagged = key
+        .split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(tag, _)| tag)
+        .filter(|tag| !tag.is_empty());
+    CRC16.checksum(tagged.unwrap_or(key).as_bytes()) % 16384
 }
 
 #[cfg(test)]

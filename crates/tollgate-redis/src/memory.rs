@@ -88,7 +88,10 @@ impl MemoryPolicy {
                 .collect(),
             Value::Array(items) => items
                 .chunks_exact(2)
-                .filter_map(|kv| Some((text(&kv[0])?, text(&kv[1])?)))
+                .filter_map(|kv| match kv {
+                    [k, v] => Some((text(k)?, text(v)?)),
+                    _ => None,
+                })
                 .collect(),
             _ => return None,
         };

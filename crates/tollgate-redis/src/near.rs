@@ -47,7 +47,7 @@ impl NearCache {
         {
             return None;
         }
-        let wait = known.until - now;
+        let wait = known.until.saturating_sub(now);
         Some(Outcome {
             reset: known.reset_at.saturating_sub(now),
             retry_after: Some(wait),

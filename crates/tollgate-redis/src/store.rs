@@ -185,9 +185,15 @@ impl RedisStore {
         worst
     }
 
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "there is at least one breaker (see `new`), and the index is at most the last"
+    )]
     fn breaker(&self, slot: u16) -> &Breaker {
-        let i = usize::from(slot) * self.breakers.len() / 16_384;
-        &self.breakers[i.min(self.breakers.len() - 1)]
+        let last = self.breakers.len().saturating_sub(1);
+        // Slots are below 16,384, so the index is below the number of breakers.
+        let i = usize::from(slot).saturating_mul(self.breakers.len()) / 16_384;
+        &self.breakers[i.min(last)]
     }
 
     /// Whether Redis answers a `PING` within the timeout.
@@ -286,8 +292,8 @@ impl RedisStore {
         op: Op,
         time: String,
     ) -> Result<(Outcomes, u64), StoreError> {
-        let mut names = Vec::with_capacity(checks.len() * 2);
-        let mut fields = Vec::with_capacity(checks.len() * ARGS_PER_CHECK);
+        let mut names = Vec::with_capacity(checks.len().saturating_mul(2));
+        let mut fields = Vec::with_capacity(checks.len().saturating_mul(ARGS_PER_CHECK));
         for (check, &lease) in checks.iter().zip(leases) {
             let counter = self.counter_key(check.rule, &check.key);
             let penalty = keys::penalty(&counter);
@@ -313,7 +319,7 @@ impl RedisStore {
             let (ints, at) = self.guarded(slot, queued).await?;
             return outcomes_of(&ints, at, checks.len());
         }
-        let mut args = Vec::with_capacity(2 + fields.len());
+        let mut args = Vec::with_capacity(fields.len().saturating_add(2));
         args.push(time);
         args.push(op.arg().to_owned());
         args.extend(fields);
@@ -347,8 +353,12 @@ impl RedisStore {
             return self.decide_exact(checks, now, op).await;
         };
         approx.start(&self.conn);
-        let (local, remote): (SmallVec<[usize; 4]>, SmallVec<[usize; 4]>) =
-            (0..checks.len()).partition(|&i| approx::eligible(&checks[i].rule.limit));
+        let (local, remote): (SmallVec<[usize; 4]>, SmallVec<[usize; 4]>) = (0..checks.len())
+            .partition(|&i| {
+                checks
+                    .get(i)
+                    .is_some_and(|c| approx::eligible(&c.rule.limit))
+            });
         let keyed = |costs: bool| -> SmallVec<[(Check<'_>, String); 4]> {
             pick(checks, &local, costs)
                 .into_iter()
@@ -390,11 +400,14 @@ impl RedisStore {
             (look, remote_out)
         };
         let mut outcomes: Vec<Option<Outcome>> = vec![None; checks.len()];
-        for (&i, o) in local.iter().zip(local_out) {
-            outcomes[i] = Some(o);
-        }
-        for (&i, o) in remote.iter().zip(remote_out) {
-            outcomes[i] = Some(o);
+        let placed = local
+            .iter()
+            .zip(local_out)
+            .chain(remote.iter().zip(remote_out));
+        for (&i, o) in placed {
+            if let Some(out) = outcomes.get_mut(i) {
+                *out = Some(o);
+            }
         }
         Ok(outcomes
             .into_iter()
@@ -475,12 +488,19 @@ impl RedisStore {
         op: Op,
     ) -> Result<Outcomes, StoreError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; checks.len()];
-        let mut reserved: SmallVec<[(usize, u64); 2]> = SmallVec::new();
+        // Each check's lease, 0 for none.
+        let leases_of = |group: &[usize]| -> SmallVec<[u64; 4]> {
+            group
+                .iter()
+                .map(|&i| leases.get(i).copied().unwrap_or(0))
+                .collect()
+        };
+        let mut reserved: SmallVec<[(&[usize], u64); 2]> = SmallVec::new();
         let mut denied = false;
         let mut failure = None;
-        for (g, group) in groups.iter().enumerate() {
+        for group in groups {
             let part = pick(checks, group, true);
-            let part_leases: SmallVec<[u64; 4]> = group.iter().map(|&i| leases[i]).collect();
+            let part_leases = leases_of(group);
             match self
                 .call(&part, &part_leases, now, op, self.time_arg(now))
                 .await
@@ -488,10 +508,12 @@ impl RedisStore {
                 Ok((outs, at)) => {
                     let all = outs.iter().all(|o| o.allowed);
                     for (&i, o) in group.iter().zip(outs) {
-                        outcomes[i] = Some(o);
+                        if let Some(out) = outcomes.get_mut(i) {
+                            *out = Some(o);
+                        }
                     }
                     if all {
-                        reserved.push((g, at));
+                        reserved.push((group, at));
                     } else {
                         denied = true;
                         if op == Op::Acquire {
@@ -506,10 +528,9 @@ impl RedisStore {
             }
         }
         if op == Op::Acquire && (denied || failure.is_some()) {
-            for &(g, at) in &reserved {
-                let part = pick(checks, &groups[g], true);
-                let part_leases: SmallVec<[u64; 4]> =
-                    groups[g].iter().map(|&i| leases[i]).collect();
+            for &(group, at) in &reserved {
+                let part = pick(checks, group, true);
+                let part_leases = leases_of(group);
                 if let Err(e) = self
                     .call(&part, &part_leases, now, Op::Refund, self.time_of(at, now))
                     .await
@@ -524,17 +545,22 @@ impl RedisStore {
         if denied {
             // Limits that would have admitted report their state as it stays.
             for group in groups {
-                if group
-                    .iter()
-                    .all(|&i| outcomes[i].is_some_and(|o| o.allowed))
-                {
+                if group.iter().all(|&i| {
+                    outcomes
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .is_some_and(|o| o.allowed)
+                }) {
                     let looks = pick(checks, group, false);
                     let zero: SmallVec<[u64; 4]> = group.iter().map(|_| 0).collect();
                     let (outs, _) = self
                         .call(&looks, &zero, now, Op::Preview, self.time_arg(now))
                         .await?;
                     for (&i, o) in group.iter().zip(outs) {
-                        outcomes[i] = Some(o);
+                        if let Some(out) = outcomes.get_mut(i) {
+                            *out = Some(o);
+                        }
                     }
                 }
             }
@@ -549,10 +575,11 @@ impl RedisStore {
 /// The checks at `idx`, with their costs, or with cost 0 to only look.
 fn pick<'c>(checks: &'c [Check<'_>], idx: &[usize], costs: bool) -> SmallVec<[Check<'c>; 4]> {
     idx.iter()
-        .map(|&i| Check {
-            rule: checks[i].rule,
-            key: Cow::Borrowed(&checks[i].key),
-            cost: if costs { checks[i].cost } else { 0 },
+        .filter_map(|&i| checks.get(i))
+        .map(|c| Check {
+            rule: c.rule,
+            key: Cow::Borrowed(&c.key),
+            cost: if costs { c.cost } else { 0 },
         })
         .collect()
 }
@@ -579,22 +606,33 @@ fn bad_reply() -> StoreError {
 
 /// Reads `n` outcomes of seven integers each, decided at `at` (µs).
 fn outcomes_of(ints: &[i64], at: i64, n: usize) -> Result<(Outcomes, u64), StoreError> {
-    if ints.len() != n * REPLY_PER_CHECK {
+    let (replies, rest) = ints.as_chunks::<REPLY_PER_CHECK>();
+    if replies.len() != n || !rest.is_empty() {
         return Err(bad_reply());
     }
     let u = |i: i64| u64::try_from(i).unwrap_or(0);
     let ns = |us: i64| u(us).saturating_mul(1_000);
-    let outcomes = ints
-        .chunks_exact(REPLY_PER_CHECK)
-        .map(|c| Outcome {
-            allowed: c[0] == 1,
-            limit: u(c[1]),
-            remaining: u(c[2]),
-            reset: ns(c[3]),
-            retry_after: (c[4] >= 0).then(|| ns(c[4])),
-            blocked: c[5] == 1,
-            lease: std::num::NonZeroU64::new(u(c[6])),
-        })
+    let outcomes = replies
+        .iter()
+        .map(
+            |&[
+                allowed,
+                limit,
+                remaining,
+                reset,
+                retry_after,
+                blocked,
+                lease,
+            ]| Outcome {
+                allowed: allowed == 1,
+                limit: u(limit),
+                remaining: u(remaining),
+                reset: ns(reset),
+                retry_after: (retry_after >= 0).then(|| ns(retry_after)),
+                blocked: blocked == 1,
+                lease: std::num::NonZeroU64::new(u(lease)),
+            },
+        )
         .collect();
     Ok((outcomes, u(at)))
 }

@@ -1,6 +1,13 @@
 //! `consistency: approximate` on a real Redis: window counters decided locally, synced
 //! every interval; over-admission bounded and counted, nothing lost.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::panic,
+    missing_docs
+)]
 
 use std::borrow::Cow;
 use std::time::Duration;

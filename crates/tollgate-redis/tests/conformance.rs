@@ -1,5 +1,11 @@
 //! The core's conformance vectors, run on a real Redis single node and a real Cluster.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 use std::time::Duration;
 

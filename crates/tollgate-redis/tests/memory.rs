@@ -1,7 +1,14 @@
 //! The Redis store under a flood of one-time keys, on a real Redis with a small
 //! `maxmemory`: the counters of keys in use keep answering exactly while Redis evicts; and
 //! the memory settings a store reports and warns about.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::borrow::Cow;
 use std::time::Duration;

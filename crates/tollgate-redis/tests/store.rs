@@ -1,7 +1,14 @@
 //! The Redis store's own promises, on real servers: all-or-nothing decisions (also across
 //! Cluster slots), penalties, server time, exact counting under concurrency, and bounded
 //! answers when Redis dies.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::borrow::Cow;
 use std::sync::Arc;

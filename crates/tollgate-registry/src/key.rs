@@ -13,6 +13,8 @@ use crate::RegistryError;
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const BODY: usize = 22;
 const CHECK: usize = 6;
+/// What follows the environment: the random body and the checksum.
+const TAIL: usize = BODY + CHECK;
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// The keyed hash a key is stored and looked up by.
@@ -74,7 +76,12 @@ pub fn valid_env(env: &str) -> bool {
 fn base62(mut n: u128, width: usize, out: &mut String) {
     let mut digits = vec![b'0'; width];
     for d in digits.iter_mut().rev() {
-        *d = ALPHABET[(n % 62) as usize];
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "n % 62 is below 62, the alphabet's length"
+        )]
+        let digit = ALPHABET[(n % 62) as usize];
+        *d = digit;
         n /= 62;
     }
     out.extend(digits.into_iter().map(char::from));
@@ -111,19 +118,18 @@ pub fn well_formed(key: &str) -> bool {
     let Some((env, tail)) = rest.split_once('_') else {
         return false;
     };
-    if !valid_env(env)
-        || tail.len() != BODY + CHECK
-        || !tail.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
+    if !valid_env(env) || tail.len() != TAIL || !tail.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return false;
     }
-    let (head, sum) = key.split_at(key.len() - CHECK);
-    checksum(head) == sum
+    // The tail is ASCII and ends the key, so the checksum is its last CHECK bytes.
+    let at = key.len().saturating_sub(CHECK);
+    key.split_at_checked(at)
+        .is_some_and(|(head, sum)| checksum(head) == sum)
 }
 
 /// What may be shown of a key: its environment and first four random characters.
 pub fn display_prefix(key: &str) -> String {
-    let cut = key.len().saturating_sub(BODY + CHECK) + 4;
+    let cut = key.len().saturating_sub(TAIL).saturating_add(4);
     key.get(..cut).unwrap_or(key).to_owned()
 }
 

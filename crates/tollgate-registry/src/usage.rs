@@ -93,7 +93,8 @@ impl Granularity {
 
     /// The start of the period holding `at`.
     pub fn bucket(self, at: i64) -> i64 {
-        at - at.rem_euclid(self.millis())
+        // Saturating: a period reaching below `i64::MIN` starts there.
+        at.saturating_sub(at.rem_euclid(self.millis()))
     }
 }
 
@@ -144,7 +145,7 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        let days = |d: u64| Some(Duration::from_secs(d * 86_400));
+        let days = |d: u64| Some(Duration::from_secs(d.saturating_mul(86_400)));
         Retention {
             events: days(7),
             minute: days(2),
@@ -210,12 +211,12 @@ impl Registry {
         for e in events {
             for g in Granularity::ALL {
                 let b = rollups.entry((&e.key_id, g, g.bucket(e.at))).or_default();
-                b.requests += 1;
+                b.requests = b.requests.saturating_add(1);
                 if e.allowed {
-                    b.allowed += 1;
+                    b.allowed = b.allowed.saturating_add(1);
                     b.units = b.units.saturating_add(e.cost);
                 } else {
-                    b.denied += 1;
+                    b.denied = b.denied.saturating_add(1);
                 }
             }
         }
@@ -402,7 +403,7 @@ impl Registry {
         ] {
             if let Some(before) = cutoff(now, age) {
                 let sql = "DELETE FROM usage_rollups WHERE granularity = $1 AND bucket < $2";
-                pruned.rollups += on_db!(&self.db, |pool| {
+                let rows = on_db!(&self.db, |pool| {
                     sqlx::query(sql)
                         .bind(g.name())
                         .bind(before)
@@ -410,6 +411,7 @@ impl Registry {
                         .await?
                         .rows_affected()
                 });
+                pruned.rollups = pruned.rollups.saturating_add(rows);
             }
         }
         if let Some(before) = cutoff(now, retention.violations) {

@@ -1,5 +1,12 @@
 //! The key suite, run on SQLite (a temporary file) and on a real PostgreSQL server.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use tollgate_registry::{KeyFilter, KeyPatch, KeySecret, KeyStatus, NewKey, Registry, VerifyError};
 use tollgate_testkit::Postgres;

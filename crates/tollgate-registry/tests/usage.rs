@@ -1,5 +1,12 @@
 //! Usage, violations, retention and the audit log, run on SQLite and on a real PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::time::Duration;
 

@@ -1,7 +1,15 @@
 //! Admin security on the real binary: every admin route × every role, JWTs signed with
 //! RS256 (keys from a JWKS served over HTTP) and ES256 (a PEM file), the admin API's own
 //! rate limits, CORS, security headers, the audit log, and no key material in any log line.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
 
 mod common;
 

@@ -1,7 +1,14 @@
 //! One decision path: the same key through `POST /v1/check`, `/v1/authorize` and Envoy's
 //! `ShouldRateLimit` consumes one counter, gets the same decisions, and leaves the same
 //! usage events and violations in the registry.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 mod common;
 

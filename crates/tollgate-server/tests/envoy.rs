@@ -3,7 +3,14 @@
 //! `tests/envoy/conformance.json` run on three servers holding the same descriptors three
 //! ways (inline `envoy:`, `envoy_files:` in envoyproxy/ratelimit's format, and the output
 //! of `tollgate import envoy`); all must give the expected answers.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::panic,
+    missing_docs
+)]
 
 mod common;
 

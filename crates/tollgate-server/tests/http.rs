@@ -1,5 +1,11 @@
 //! The real binary over HTTP: decisions, headers, config, reloads, forward-auth, bad input.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 mod common;
 

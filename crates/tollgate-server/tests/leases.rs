@@ -1,6 +1,12 @@
 //! Concurrency limits over the network: a decision names its lease, and `POST /v1/release`
 //! frees it before its `lease_ttl`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 mod common;
 

@@ -1,5 +1,11 @@
 //! Forward-auth through a real nginx (`auth_request`), as `docs/forward-auth.md` shows it.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 mod common;
 

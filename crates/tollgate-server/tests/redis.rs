@@ -1,6 +1,13 @@
 //! `tollgate` processes sharing limits through a real Redis (single node and Cluster),
 //! and what they answer while Redis is down.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 mod common;
 

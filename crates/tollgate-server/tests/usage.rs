@@ -1,6 +1,14 @@
 //! Tiers, overrides, identities, usage, violations and the shutdown flush, on the real
 //! binary with its records in SQLite and in a real PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
 
 mod common;
 

@@ -26,7 +26,8 @@ pub fn free_port() -> Result<u16, Error> {
     for _ in 0..200 {
         let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let port = l.local_addr().map_err(|e| e.to_string())?.port();
-        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+        let bus = port.checked_add(10_000).filter(|&bus| bus < 65_000);
+        if bus.is_some_and(|bus| TcpListener::bind(("127.0.0.1", bus)).is_ok()) {
             return Ok(port);
         }
     }
@@ -50,8 +51,8 @@ pub fn wait_for(
     deadline: Duration,
     mut ready: impl FnMut() -> bool,
 ) -> Result<(), Error> {
-    let until = Instant::now() + deadline;
-    while Instant::now() < until {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
         if ready() {
             return Ok(());
         }
@@ -330,8 +331,9 @@ impl Cluster {
         let mut create = vec!["--cluster", "create"];
         create.extend(addrs.iter().map(String::as_str));
         create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        let first = self.nodes.first().ok_or("a cluster of no nodes")?;
         let out = Command::new(cli_bin())
-            .args(["-h", "127.0.0.1", "-p", &self.nodes[0].port.to_string()])
+            .args(["-h", "127.0.0.1", "-p", &first.port.to_string()])
             .args(&create)
             .stdin(Stdio::null())
             .output()
@@ -448,7 +450,7 @@ impl Sentinels {
     /// The port of the current primary, as the Sentinels report it.
     pub fn primary_port(&self) -> Option<u16> {
         let out = cli(
-            self.sentinels[0].port,
+            self.sentinels.first()?.port,
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::MASTER],
         )
         .ok()?;

@@ -2,7 +2,12 @@
 //! order they are checked in. Both sides get the same `&str` keys in the same order and
 //! read a real clock once per check (governor its quanta clock inside `check_key`;
 //! Tollgate a quanta-backed `FastClock`, passing the instant in).
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    dead_code
+)]
 
 use std::borrow::Cow;
 use std::future::Future;

@@ -60,8 +60,9 @@ impl Concurrency {
             } else {
                 None
             };
-            let reset = end.max(last_end).map_or(0, |e| e - now);
-            return Outcome::allow(self.limit, self.limit - used - cost, reset);
+            let reset = end.max(last_end).map_or(0, |e| e.saturating_sub(now));
+            let left = self.limit.saturating_sub(used.saturating_add(cost));
+            return Outcome::allow(self.limit, left, reset);
         }
         let retry = (cost <= self.limit).then(|| {
             let mut ends: Vec<&Lease> = Self::live(state, now).collect();
@@ -75,9 +76,9 @@ impl Concurrency {
                 held = held.saturating_sub(l.weight);
                 at = l.expires;
             }
-            at - now
+            at.saturating_sub(now)
         });
-        let reset = last_end.map_or(0, |e| e - now);
+        let reset = last_end.map_or(0, |e| e.saturating_sub(now));
         Outcome::deny(self.limit, self.limit.saturating_sub(used), reset, retry)
     }
 

@@ -6,6 +6,8 @@
 //! reciprocal instead (Granlund and Montgomery, "Division by invariant integers using
 //! multiplication", 1994, figure 4.1: exact for every 64-bit dividend and divisor).
 
+use super::wide_mul;
+
 /// `n / d` for a `d` fixed in advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Divisor {
@@ -16,6 +18,12 @@ pub(crate) struct Divisor {
 
 impl Divisor {
     /// Prepares division by `d` (0 is taken as 1).
+    #[allow(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        reason = "d is at least 1 and 2^(l-1) < d <= 2^l, so no step wraps and the magic \
+                  number fits in 64 bits (see the comments)"
+    )]
     pub(crate) fn new(d: u64) -> Self {
         let d = d.max(1);
         // ceil(log2 d): 0 for d = 1, at most 64.
@@ -32,8 +40,12 @@ impl Divisor {
 
     /// `n / d`, exactly.
     #[inline]
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "t is at most n, so neither n - t nor t + (n - t) / 2 can wrap"
+    )]
     pub(crate) fn divide(self, n: u64) -> u64 {
-        let t = ((u128::from(self.magic) * u128::from(n)) >> 64) as u64;
+        let t = (wide_mul(self.magic, n) >> 64) as u64;
         // t ≤ n, and t + (n - t) / 2 ≤ n: neither step can wrap.
         (t + ((n - t) >> self.shift1)) >> self.shift2
     }
@@ -41,6 +53,7 @@ impl Divisor {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
     use super::Divisor;
     use proptest::prelude::*;
 

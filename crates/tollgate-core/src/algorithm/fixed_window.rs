@@ -2,7 +2,7 @@
 
 use super::State;
 use crate::outcome::Outcome;
-use crate::time::Nanos;
+use crate::time::{Nanos, window_start};
 
 /// Where fixed windows start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,7 +43,7 @@ impl FixedWindow {
             (Anchor::Clock, State::Fixed { start, count }) if *start > now || current(*start) => {
                 (*start, *count)
             }
-            (Anchor::Clock, _) => (now - now % self.period, 0),
+            (Anchor::Clock, _) => (window_start(now, self.period), 0),
             (Anchor::FirstHit, State::Fixed { start, count }) if current(*start) => {
                 (*start, *count)
             }
@@ -57,7 +57,7 @@ impl FixedWindow {
         let after = count.saturating_add(cost);
         if after <= self.limit {
             let reset = if after > 0 { end } else { 0 };
-            Outcome::allow(self.limit, self.limit - after, reset)
+            Outcome::allow(self.limit, self.limit.saturating_sub(after), reset)
         } else {
             let reset = if count > 0 { end } else { 0 };
             let retry = (cost <= self.limit).then_some(end);

@@ -69,10 +69,19 @@ impl Gcra {
         let allow_at = new_tat.saturating_sub(self.tolerance);
         if cost <= self.capacity && allow_at <= now {
             let after = if cost == 0 { tat } else { new_tat };
-            Outcome::allow(self.capacity, self.remaining(after, now), after - now)
+            Outcome::allow(
+                self.capacity,
+                self.remaining(after, now),
+                after.saturating_sub(now),
+            )
         } else {
-            let retry = (cost <= self.capacity).then(|| allow_at - now);
-            Outcome::deny(self.capacity, self.remaining(tat, now), tat - now, retry)
+            let retry = (cost <= self.capacity).then(|| allow_at.saturating_sub(now));
+            Outcome::deny(
+                self.capacity,
+                self.remaining(tat, now),
+                tat.saturating_sub(now),
+                retry,
+            )
         }
     }
 

@@ -191,7 +191,7 @@ impl Limit {
     pub fn policy(&self, now: Nanos, held: u64) -> (u64, Option<Nanos>) {
         let bucket = |limit: u64, period: Nanos, burst: u64| {
             let size = limit.saturating_add(burst);
-            let fill = (u128::from(period) * u128::from(size)).div_ceil(u128::from(limit.max(1)));
+            let fill = wide_mul(period, size).div_ceil(u128::from(limit.max(1)));
             (size, Some(Nanos::try_from(fill).unwrap_or(Nanos::MAX)))
         };
         match self {
@@ -272,9 +272,19 @@ impl Limit {
     }
 }
 
+/// `a * b`, exactly: the product of two 64-bit numbers always fits in 128 bits.
+#[inline]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "(2^64 - 1)^2 < 2^128: the product of two u64s cannot overflow a u128"
+)]
+pub(crate) fn wide_mul(a: u64, b: u64) -> u128 {
+    u128::from(a) * u128::from(b)
+}
+
 /// `a * b / c` rounded down, saturating at `u64::MAX`; `c == 0` gives `u64::MAX`.
 pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
-    (u128::from(a) * u128::from(b))
+    wide_mul(a, b)
         .checked_div(u128::from(c))
         .map_or(u64::MAX, |q| u64::try_from(q).unwrap_or(u64::MAX))
 }
@@ -284,7 +294,7 @@ pub(crate) fn mul_div_ceil(a: u64, b: u64, c: u64) -> u64 {
     if c == 0 {
         return u64::MAX;
     }
-    let q = (u128::from(a) * u128::from(b)).div_ceil(u128::from(c));
+    let q = wide_mul(a, b).div_ceil(u128::from(c));
     u64::try_from(q).unwrap_or(u64::MAX)
 }
 

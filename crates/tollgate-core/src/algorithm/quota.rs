@@ -14,7 +14,7 @@ use jiff::{Timestamp, ToSpan};
 
 use super::State;
 use crate::outcome::Outcome;
-use crate::time::{NANOS_PER_SEC, Nanos};
+use crate::time::{NANOS_PER_SEC, Nanos, window_start};
 
 const NANOS_PER_MINUTE: u64 = 60 * NANOS_PER_SEC;
 const NANOS_PER_HOUR: u64 = 60 * NANOS_PER_MINUTE;
@@ -176,7 +176,7 @@ impl Quota {
         self.calendar_span(now).unwrap_or_else(|| {
             // Outside the calendar's range (year 9999 and beyond): fixed-length periods.
             let len = self.calendar.max_len();
-            let start = now - now % len;
+            let start = window_start(now, len);
             PeriodSpan {
                 start,
                 end: start.saturating_add(len),
@@ -232,7 +232,7 @@ impl Quota {
         let after = used.saturating_add(cost);
         if after <= allowance {
             let reset = if after > 0 { to_end } else { 0 };
-            return Outcome::allow(allowance, allowance - after, reset);
+            return Outcome::allow(allowance, allowance.saturating_sub(after), reset);
         }
         let next_carry = allowance.saturating_sub(used).min(self.rollover_cap);
         let retry = if cost <= self.limit.saturating_add(next_carry) {

@@ -57,19 +57,23 @@ impl SlidingLog {
             at.map_or(0, |at| at.saturating_add(self.period).saturating_sub(now))
         };
         if cost <= self.limit && used.saturating_add(cost) <= self.limit {
-            let after = used + cost;
+            let after = used.saturating_add(cost);
             let newest = if cost > 0 { Some(now) } else { newest };
-            return Outcome::allow(self.limit, self.limit - after, reset_from(newest));
+            return Outcome::allow(
+                self.limit,
+                self.limit.saturating_sub(after),
+                reset_from(newest),
+            );
         }
         let retry = (cost <= self.limit).then(|| {
             // Wait until enough of the oldest entries have left the window.
             let mut left = used;
             let mut at = now;
             for (t, c) in self.live(state, now) {
-                if left + cost <= self.limit {
+                if left.saturating_add(cost) <= self.limit {
                     break;
                 }
-                left -= c;
+                left = left.saturating_sub(c);
                 at = t.saturating_add(self.period);
             }
             at.saturating_sub(now)

@@ -5,9 +5,9 @@
 //! admitted when the estimate plus the cost stays within the limit. The comparison is done
 //! in exact integers (`prev·(P−e) + (cur+cost)·P ≤ limit·P`), so there is no float drift.
 
-use super::State;
+use super::{State, wide_mul};
 use crate::outcome::Outcome;
-use crate::time::Nanos;
+use crate::time::{Nanos, window_start};
 
 /// Sliding window parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl SlidingWindow {
     }
 
     fn view(&self, state: &State, now: Nanos) -> View {
-        let aligned = now - now % self.period;
+        let aligned = window_start(now, self.period);
         match *state {
             // A clock that stepped back reads the stored window as current.
             State::Window { start, prev, cur } if start >= aligned => View {
@@ -47,29 +47,32 @@ impl SlidingWindow {
             State::Window { start, cur, .. } if start.saturating_add(self.period) == aligned => {
                 View {
                     start: aligned,
-                    elapsed: now - aligned,
+                    elapsed: now.saturating_sub(aligned),
                     prev: u64::from(cur),
                     cur: 0,
                 }
             }
             _ => View {
                 start: aligned,
-                elapsed: now - aligned,
+                elapsed: now.saturating_sub(aligned),
                 prev: 0,
                 cur: 0,
             },
         }
     }
 
-    /// Units in use scaled by the period: `prev·(P−e) + cur·P`.
+    /// Units in use scaled by the period: `prev·(P−e) + cur·P` (`P−e` is 0 once `e ≥ P`),
+    /// saturating, which reads as over any limit.
     fn used_scaled(&self, v: &View, cur: u64) -> u128 {
-        let p = u128::from(self.period);
-        u128::from(v.prev) * (p - u128::from(v.elapsed.min(self.period))) + u128::from(cur) * p
+        let unexpired = self.period.saturating_sub(v.elapsed);
+        wide_mul(v.prev, unexpired).saturating_add(wide_mul(cur, self.period))
     }
 
     fn reset(&self, v: &View, cur: u64, now: Nanos) -> Nanos {
         if cur > 0 {
-            v.start.saturating_add(2 * self.period).saturating_sub(now)
+            v.start
+                .saturating_add(self.period.saturating_mul(2))
+                .saturating_sub(now)
         } else if v.prev > 0 {
             v.start.saturating_add(self.period).saturating_sub(now)
         } else {
@@ -80,13 +83,14 @@ impl SlidingWindow {
     pub(crate) fn check(&self, state: &State, now: Nanos, cost: u64) -> Outcome {
         let v = self.view(state, now);
         let p = u128::from(self.period);
-        let cap = u128::from(self.limit) * p;
+        let cap = wide_mul(self.limit, self.period);
         let remaining = |cur: u64| {
-            let left = cap.saturating_sub(self.used_scaled(&v, cur)) / p;
-            u64::try_from(left).unwrap_or(u64::MAX)
+            // The period is at least 1 (see `new`).
+            let left = cap.saturating_sub(self.used_scaled(&v, cur)).checked_div(p);
+            left.map_or(0, |left| u64::try_from(left).unwrap_or(u64::MAX))
         };
         if cost <= self.limit {
-            let cur = v.cur + cost;
+            let cur = v.cur.saturating_add(cost);
             if self.used_scaled(&v, cur) <= cap {
                 return Outcome::allow(self.limit, remaining(cur), self.reset(&v, cur, now));
             }
@@ -102,18 +106,21 @@ impl SlidingWindow {
 
     /// The wait until `cost` fits, for a cost that does not fit now and is at most the limit.
     fn retry_after(&self, v: &View, cost: u64, now: Nanos) -> Nanos {
-        let p = u128::from(self.period);
         // Earliest elapsed time `e` in a window whose previous count is `prev` and current
-        // count `cur` at which `prev·(P−e) ≤ (limit − cur − cost)·P`.
+        // count `cur` at which `prev·(P−e) ≤ (limit − cur − cost)·P`. Each call has
+        // `cur + cost ≤ limit`.
         let earliest = |prev: u64, cur: u64| -> Nanos {
-            let room = u128::from(self.limit - cur - cost) * p;
-            if prev == 0 {
+            let room = wide_mul(
+                self.limit.saturating_sub(cur).saturating_sub(cost),
+                self.period,
+            );
+            let Some(weight) = room.checked_div(u128::from(prev)) else {
                 return 0;
-            }
-            let weight = (room / u128::from(prev)).min(p);
-            u64::try_from(p - weight).unwrap_or(self.period)
+            };
+            let weight = u64::try_from(weight).map_or(self.period, |w| w.min(self.period));
+            self.period.saturating_sub(weight)
         };
-        let at = if v.cur + cost <= self.limit {
+        let at = if v.cur.saturating_add(cost) <= self.limit {
             v.start.saturating_add(earliest(v.prev, v.cur))
         } else {
             v.start

@@ -47,7 +47,11 @@ impl TokenBucket {
         if now <= last {
             return (micro_tokens.min(self.full()), last);
         }
-        let added = mul_div(now - last, self.limit.saturating_mul(SCALE), self.period);
+        let added = mul_div(
+            now.saturating_sub(last),
+            self.limit.saturating_mul(SCALE),
+            self.period,
+        );
         let level = micro_tokens.saturating_add(added);
         if level >= self.full() {
             return (self.full(), now);
@@ -69,19 +73,19 @@ impl TokenBucket {
                 .saturating_sub(now)
         };
         if cost <= self.capacity && need <= level {
-            let after = level - need;
+            let after = level.saturating_sub(need);
             let reset = if after == self.full() {
                 0
             } else {
-                until(self.full() - after)
+                until(self.full().saturating_sub(after))
             };
             Outcome::allow(self.capacity, after / SCALE, reset)
         } else {
-            let retry = (cost <= self.capacity).then(|| until(need - level));
+            let retry = (cost <= self.capacity).then(|| until(need.saturating_sub(level)));
             let reset = if level == self.full() {
                 0
             } else {
-                until(self.full() - level)
+                until(self.full().saturating_sub(level))
             };
             Outcome::deny(self.capacity, level / SCALE, reset, retry)
         }

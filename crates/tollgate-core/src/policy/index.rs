@@ -101,18 +101,20 @@ impl Index {
                             .iter()
                             .position(|b| b.prefix == prefix && b.v4 == v4);
                         let bucket = match pos {
-                            Some(p) => &mut ix.cidr[p],
+                            Some(p) => ix.cidr.get_mut(p),
                             None => {
                                 ix.cidr.push(CidrBucket {
                                     prefix,
                                     v4,
                                     nets: HashMap::new(),
                                 });
-                                let last = ix.cidr.len() - 1;
-                                &mut ix.cidr[last]
+                                ix.cidr.last_mut()
                             }
                         };
-                        bucket.nets.entry(addr).or_default().push(id);
+                        // Always a bucket: the one found or the one just pushed.
+                        if let Some(bucket) = bucket {
+                            bucket.nets.entry(addr).or_default().push(id);
+                        }
                     }
                 }
                 Some(Anchor::Prefix(attr, exact, prefixes)) => {
@@ -124,18 +126,20 @@ impl Index {
                             .iter()
                             .position(|b| b.attr == *attr && b.len == len);
                         let bucket = match pos {
-                            Some(p) => &mut ix.prefix[p],
+                            Some(p) => ix.prefix.get_mut(p),
                             None => {
                                 ix.prefix.push(PrefixBucket {
                                     attr: attr.clone(),
                                     len,
                                     prefixes: HashMap::new(),
                                 });
-                                let last = ix.prefix.len() - 1;
-                                &mut ix.prefix[last]
+                                ix.prefix.last_mut()
                             }
                         };
-                        bucket.prefixes.entry(pre.into()).or_default().push(id);
+                        // Always a bucket: the one found or the one just pushed.
+                        if let Some(bucket) = bucket {
+                            bucket.prefixes.entry(pre.into()).or_default().push(id);
+                        }
                     }
                 }
             }

@@ -57,13 +57,13 @@ pub fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let m = u32::MAX
-                .checked_shl(32 - u32::from(prefix.min(32)))
+                .checked_shl(32u32.saturating_sub(u32::from(prefix)))
                 .unwrap_or(0);
             IpAddr::V4((u32::from(v4) & m).into())
         }
         IpAddr::V6(v6) => {
             let m = u128::MAX
-                .checked_shl(128 - u32::from(prefix.min(128)))
+                .checked_shl(128u32.saturating_sub(u32::from(prefix)))
                 .unwrap_or(0);
             IpAddr::V6((u128::from(v6) & m).into())
         }
@@ -156,29 +156,32 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 /// Glob matching with `*` and `?`, in linear time for one `*` and at worst O(n·m).
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
+    // What is left of each to match.
+    let (mut p, mut t) = (pattern, text);
+    // After the last `*` seen: the pattern past it, and the text from where it ends.
+    let mut star: Option<(&[u8], &[u8])> = None;
+    while let Some((&tc, t_rest)) = t.split_first() {
+        match p.split_first() {
+            Some((b'*', p_rest)) => {
+                star = Some((p_rest, t));
+                p = p_rest;
             }
-            Some(&c) if c == b'?' || Some(&c) == text.get(t) => {
-                p += 1;
-                t += 1;
+            Some((&c, p_rest)) if c == b'?' || c == tc => {
+                p = p_rest;
+                t = t_rest;
             }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
+            // Backtrack: the last `*` takes one more character.
+            _ => match star.and_then(|(after, from)| Some((after, from.split_first()?.1))) {
+                Some((after, from)) => {
+                    p = after;
+                    t = from;
+                    star = Some((after, from));
                 }
                 None => return false,
             },
         }
     }
-    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
+    p.iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]

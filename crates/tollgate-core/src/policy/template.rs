@@ -100,7 +100,7 @@ impl KeyTemplate {
 
     /// Renders the counter key for `subject`; `None` when an attribute is missing.
     pub fn render(&self, subject: &Subject, ipv6_prefix: u8) -> Option<String> {
-        let mut out = String::with_capacity(self.source.len() + 24);
+        let mut out = String::with_capacity(self.source.len().saturating_add(24));
         for part in &self.parts {
             match part {
                 Part::Literal(l) => out.push_str(l),

@@ -34,7 +34,7 @@
 use super::StoreError;
 use super::sync::{self, AtomicU64, Mutex, Ordering, Slots};
 use super::tally::{Reclaim, Tally};
-use crate::algorithm::Gcra;
+use crate::algorithm::{Gcra, wide_mul};
 use crate::outcome::Outcome;
 use crate::time::{NANOS_PER_SEC, Nanos};
 
@@ -183,7 +183,7 @@ impl GcraSlots {
     pub fn new(capacity: usize) -> Self {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
         GcraSlots {
-            slots: Slots::zeroed(homes + MAX_PROBE, || Slot {
+            slots: Slots::zeroed(homes.saturating_add(MAX_PROBE), || Slot {
                 key: AtomicU64::new(EMPTY),
                 tat: AtomicU64::new(0),
             }),
@@ -212,15 +212,19 @@ impl GcraSlots {
     /// bits, and a slot digest made of `k0`'s low bits and `check`.
     #[inline]
     pub fn place(&self, k0: u64, check: u32) -> Place {
-        let home = ((u128::from(k0) * self.homes as u128) >> 64) as usize;
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "k0 < 2^64, so k0 * homes / 2^64 is below homes, a usize"
+        )]
+        let home = (wide_mul(k0, self.homes as u64) >> 64) as usize;
         let key = (u64::from(check) << 32 | (k0 & 0xffff_ffff)).max(GONE + 1);
         Place { home, key }
     }
 
     pub fn bytes(&self) -> usize {
         std::mem::size_of_val(&*self.slots)
-            + std::mem::size_of_val(&*self.stripes)
-            + self.tally.bytes()
+            .saturating_add(std::mem::size_of_val(&*self.stripes))
+            .saturating_add(self.tally.bytes())
     }
 
     /// The TAT words (marks included) of the slots holding a counter.
@@ -232,17 +236,25 @@ impl GcraSlots {
             .map(|(_, tat)| tat)
     }
 
+    /// The probe window of `home`: slots `home..home + MAX_PROBE`, with their indices.
     #[inline]
     fn window(&self, home: usize) -> impl Iterator<Item = (usize, &Slot)> {
-        self.slots[home..home + MAX_PROBE]
-            .iter()
-            .enumerate()
-            .map(move |(offset, s)| (home + offset, s))
+        let end = home.saturating_add(MAX_PROBE);
+        // A home is below `homes` (see `place`), so its window lies within the
+        // `homes + MAX_PROBE` slots.
+        let slots = self.slots.get(home..end).unwrap_or_default();
+        (home..end).zip(slots)
     }
 
     /// The slot holding `place`'s counter, and its TAT, if the counter exists.
     #[inline]
     pub fn find(&self, place: Place) -> Option<(usize, Nanos)> {
+        self.find_slot(place).map(|(index, _, tat)| (index, tat))
+    }
+
+    /// [`find`](Self::find), with the slot itself.
+    #[inline]
+    fn find_slot(&self, place: Place) -> Option<(usize, &Slot, Nanos)> {
         'probe: loop {
             for (index, slot) in self.window(place.home) {
                 match slot.key.load(Ordering::Acquire) {
@@ -253,7 +265,7 @@ impl GcraSlots {
                             // The slot changed hands while we looked; so may have others.
                             continue 'probe;
                         }
-                        return Some((index, tat));
+                        return Some((index, slot, tat));
                     }
                     _ => {}
                 }
@@ -273,7 +285,7 @@ impl GcraSlots {
     ) -> Result<Outcome, StoreError> {
         let mut spins = 0;
         loop {
-            let Some((index, word)) = self.find(place) else {
+            let Some((_, slot, word)) = self.find_slot(place) else {
                 let outcome = gcra.check_tat(0, now, cost);
                 if !outcome.allowed || cost == 0 {
                     return Ok(outcome);
@@ -297,11 +309,11 @@ impl GcraSlots {
                 // A denied key is at its limit: mark it, once, so eviction keeps it. A
                 // failed swap means another check wrote the word, and marked it too.
                 if word & KEPT == 0 {
-                    self.slots[index].swap(word, word | KEPT);
+                    slot.swap(word, word | KEPT);
                 }
                 return Ok(outcome);
             }
-            if self.slots[index].swap(word, gcra.next_tat(word & TAT, now, cost) | KEPT) {
+            if slot.swap(word, gcra.next_tat(word & TAT, now, cost) | KEPT) {
                 return Ok(outcome);
             }
         }
@@ -320,6 +332,10 @@ impl GcraSlots {
         tat: Nanos,
         kept: bool,
     ) -> Result<Claim, StoreError> {
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "there are INSERT_STRIPES stripes, so home % INSERT_STRIPES is one of them"
+        )]
         let _insert = self.stripes[place.home % INSERT_STRIPES].lock();
         let mut spins = 0;
         loop {
@@ -330,21 +346,17 @@ impl GcraSlots {
             // made to find room again on every check.
             let mut pick = None;
             let mut just_idle = None;
-            let mut cold: Option<(usize, Nanos)> = None;
-            let mut cold_seen = 0;
+            let mut cold: Option<(usize, &Slot, Nanos)> = None;
+            let mut cold_seen = 0usize;
             let mut idle_kept = None;
-            let mut warm: Option<(usize, Nanos)> = None;
-            let least = |best: Option<(usize, Nanos)>, index, old: Nanos| match best {
-                Some((_, b)) if b & TAT <= old & TAT => best,
-                _ => Some((index, old)),
-            };
+            let mut warm: Option<(usize, &Slot, Nanos)> = None;
             for (index, slot) in self.window(place.home) {
                 let (key, old) = slot.read();
                 if key == place.key {
                     return Ok(Claim::Existing(index));
                 }
                 if key == EMPTY {
-                    pick = pick.or(Some((index, old, Reclaim::Empty)));
+                    pick = pick.or(Some((index, slot, old, Reclaim::Empty)));
                     break;
                 }
                 if old & HELD != 0 || pick.is_some() {
@@ -358,10 +370,10 @@ impl GcraSlots {
                         continue;
                     }
                     if old & KEPT == 0 {
-                        cold = least(cold, index, old);
-                        cold_seen += 1;
+                        cold = least(cold, (index, slot, old));
+                        cold_seen = cold_seen.saturating_add(1);
                     } else if cold.is_none() {
-                        warm = least(warm, index, old);
+                        warm = least(warm, (index, slot, old));
                     }
                     continue;
                 }
@@ -373,29 +385,28 @@ impl GcraSlots {
                 if old & KEPT != 0 {
                     // The idle counter of a key in use: it goes after the cold live ones,
                     // so that the key, back for its next period, finds its slot and mark.
-                    idle_kept = idle_kept.or(Some((index, old, what)));
+                    idle_kept = idle_kept.or(Some((index, slot, old, what)));
                 } else if t.saturating_add(REUSE_AFTER) <= now {
-                    pick = Some((index, old, what));
+                    pick = Some((index, slot, old, what));
                 } else {
-                    just_idle = just_idle.or(Some((index, old, what)));
+                    just_idle = just_idle.or(Some((index, slot, old, what)));
                 }
             }
-            let evict = |best: Option<(usize, Nanos)>, what| best.map(|(i, old)| (i, old, what));
-            let Some((index, old, what)) = pick
+            let Some((index, slot, old, what)) = pick
                 .or(just_idle)
-                .or_else(|| evict(cold, Reclaim::Cold))
+                .or_else(|| cold.map(|(i, s, old)| (i, s, old, Reclaim::Cold)))
                 .or(idle_kept)
-                .or_else(|| evict(warm, Reclaim::InUse))
+                .or_else(|| warm.map(|(i, s, old)| (i, s, old, Reclaim::InUse)))
             else {
                 return Err(StoreError::Full {
-                    capacity: self.homes / 8 * 7,
+                    capacity: (self.homes / 8).saturating_mul(7),
                 });
             };
             // Another key's insert may be writing a never-used slot, and another key's
             // insert or check may take the slot first; then look again.
             if old & HELD != 0 {
                 backoff(&mut spins);
-            } else if self.slots[index].rekey(old, place.key, tat, kept) {
+            } else if slot.rekey(old, place.key, tat, kept) {
                 self.tally.made(place.home, what);
                 return Ok(Claim::New(index));
             }
@@ -406,7 +417,7 @@ impl GcraSlots {
     /// TAT word (marks included) before holding, or `None` when another key has taken the
     /// slot.
     pub fn hold(&self, index: usize, key: u64) -> Option<Nanos> {
-        let slot = &self.slots[index];
+        let slot = self.slots.get(index)?;
         let mut spins = 0;
         loop {
             let (k, tat) = slot.read();
@@ -426,23 +437,38 @@ impl GcraSlots {
     /// Ends a hold, leaving TAT word `tat` in the slot (never earlier than the TAT it held,
     /// and with its mark).
     pub fn unhold(&self, index: usize, tat: Nanos) {
-        self.slots[index].tat.store(tat & !HELD, Ordering::Release);
+        // `index` is that of a slot `hold` held, so the slot exists.
+        if let Some(slot) = self.slots.get(index) {
+            slot.tat.store(tat & !HELD, Ordering::Release);
+        }
     }
 
     /// Forgets the counter at `place`: its slot goes to no key, and the key's next check
     /// starts a fresh counter.
     pub fn reset(&self, place: Place) {
         let mut spins = 0;
-        while let Some((index, tat)) = self.find(place) {
+        while let Some((_, slot, tat)) = self.find_slot(place) {
             if tat & HELD != 0 {
                 backoff(&mut spins);
                 continue;
             }
-            if self.slots[index].rekey(tat, GONE, tat, false) {
+            if slot.rekey(tat, GONE, tat, false) {
                 self.tally.forgot(place.home);
                 return;
             }
         }
+    }
+}
+
+/// Of `best` and `candidate`, each a slot's index, the slot and its TAT word, the one of
+/// least TAT (`best` on a tie).
+fn least<'s>(
+    best: Option<(usize, &'s Slot, Nanos)>,
+    candidate: (usize, &'s Slot, Nanos),
+) -> Option<(usize, &'s Slot, Nanos)> {
+    match best {
+        Some((_, _, b)) if b & TAT <= candidate.2 & TAT => best,
+        _ => Some(candidate),
     }
 }
 
@@ -453,6 +479,7 @@ pub(super) fn is_live(tat: Nanos, now: Nanos) -> bool {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    #![allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
     use super::*;
     use crate::time::NANOS_PER_SEC as S;
 

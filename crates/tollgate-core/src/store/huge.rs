@@ -33,9 +33,11 @@ pub(super) struct Table<T: Zeroable> {
     mapped: usize,
 }
 
-// SAFETY: the table owns its values, which are `Send` and `Sync` as `Zeroable` requires:
-// sending or sharing the table sends or shares them.
+// SAFETY: the table owns its values, which are `Send` as `Zeroable` requires: sending the
+// table sends them.
 unsafe impl<T: Zeroable> Send for Table<T> {}
+// SAFETY: the table owns its values, which are `Sync` as `Zeroable` requires: sharing the
+// table shares them.
 unsafe impl<T: Zeroable> Sync for Table<T> {}
 
 impl<T: Zeroable> Table<T> {
@@ -129,6 +131,7 @@ impl<T: Zeroable> Drop for Table<T> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;

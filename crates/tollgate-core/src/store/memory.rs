@@ -35,7 +35,7 @@ use super::gcra_slots::{self, GcraSlots, KEPT, TAT};
 use super::sync::{AtomicU16, AtomicU64, Mutex, MutexGuard, Ordering, Slots};
 use super::tally::{self, Evictions, Reclaim, Tally};
 use super::{Check, Outcomes, Store, StoreError};
-use crate::algorithm::{Concurrency, Limit, State};
+use crate::algorithm::{Concurrency, Limit, State, wide_mul};
 use crate::outcome::Outcome;
 use crate::policy::Rule;
 use crate::time::{NANOS_PER_SEC, Nanos};
@@ -247,7 +247,7 @@ struct Held<'a> {
 impl Cells {
     fn new(capacity: usize) -> Self {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
-        let len = homes + MAX_PROBE;
+        let len = homes.saturating_add(MAX_PROBE);
         Cells {
             tags: Slots::zeroed(len, || AtomicU16::new(0)),
             slots: Slots::zeroed(len, || Mutex::new(Cell::FRESH)),
@@ -268,9 +268,9 @@ impl Cells {
 
     fn bytes(&self) -> usize {
         std::mem::size_of_val(&*self.slots)
-            + std::mem::size_of_val(&*self.tags)
-            + std::mem::size_of_val(&*self.stripes)
-            + self.tally.bytes()
+            .saturating_add(std::mem::size_of_val(&*self.tags))
+            .saturating_add(std::mem::size_of_val(&*self.stripes))
+            .saturating_add(self.tally.bytes())
     }
 
     /// Whether slot `index` holds a counter live at `now`, or `None` when it holds none
@@ -286,20 +286,38 @@ impl Cells {
     /// the high bits and the tag from the low bits, so neighbours do not share tags.
     #[inline]
     fn home(&self, k0: u64) -> (usize, u16) {
-        let home = ((u128::from(k0) * self.homes as u128) >> 64) as usize;
-        (home, (k0 as u16) | 1)
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "k0 < 2^64, so k0 * homes / 2^64 is below homes, a usize"
+        )]
+        let home = (wide_mul(k0, self.homes as u64) >> 64) as usize;
+        (home, ((k0 & 0xffff) as u16) | 1)
+    }
+
+    /// The probe window of `home`: slots `home..home + MAX_PROBE`, with their indices and
+    /// tags.
+    #[inline]
+    fn window(&self, home: usize) -> impl Iterator<Item = (usize, &AtomicU16, &Mutex<Cell>)> {
+        let end = home.saturating_add(MAX_PROBE);
+        // A home is below `homes` (see `home`), so its window lies within the
+        // `homes + MAX_PROBE` slots.
+        let tags = self.tags.get(home..end).unwrap_or_default();
+        let slots = self.slots.get(home..end).unwrap_or_default();
+        (home..end)
+            .zip(tags)
+            .zip(slots)
+            .map(|((index, tag), slot)| (index, tag, slot))
     }
 
     /// Locks the slot of (k0, check), if the counter exists.
     #[inline]
     fn find(&self, k0: u64, check: u32) -> Option<Held<'_>> {
         let (home, tag) = self.home(k0);
-        for (offset, t) in self.tags[home..home + MAX_PROBE].iter().enumerate() {
+        for (index, t, slot) in self.window(home) {
             match t.load(Ordering::Acquire) {
                 0 => return None,
                 t if t == tag => {
-                    let index = home + offset;
-                    let cell = self.slots[index].lock();
+                    let cell = slot.lock();
                     if cell.is(k0, check) {
                         return Some(Held { index, cell });
                     }
@@ -320,14 +338,17 @@ impl Cells {
         }
         let (home, tag) = self.home(k0);
         // Two threads inserting one key share its stripe, so the key gets one slot.
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "there are INSERT_STRIPES stripes, so home % INSERT_STRIPES is one of them"
+        )]
         let _insert = self.stripes[home % INSERT_STRIPES].lock();
-        let mut best: Option<(Held<'_>, Rank, bool)> = None;
-        let mut examined = 0;
-        for (offset, t) in self.tags[home..home + MAX_PROBE].iter().enumerate() {
-            let index = home + offset;
-            let t = t.load(Ordering::Acquire);
+        let mut best: Option<(Held<'_>, Rank, bool, &AtomicU16)> = None;
+        let mut examined = 0usize;
+        for (index, tag_slot, slot) in self.window(home) {
+            let t = tag_slot.load(Ordering::Acquire);
             if t == tag {
-                let cell = self.slots[index].lock();
+                let cell = slot.lock();
                 if cell.is(k0, check) {
                     return Ok(Held { index, cell });
                 }
@@ -335,23 +356,23 @@ impl Cells {
             }
             let looking = match &best {
                 None => true,
-                Some((_, rank, _)) => {
+                Some((_, rank, _, _)) => {
                     rank.class > 1 || (rank.class == 1 && (examined < EXAMINE || t == 0))
                 }
             };
             // A slot someone holds is in use: skip it rather than wait.
-            if looking && let Some(cell) = self.slots[index].try_lock() {
-                examined += 1;
+            if looking && let Some(cell) = slot.try_lock() {
+                examined = examined.saturating_add(1);
                 let rank = Rank::of(&cell, now);
-                if best.as_ref().is_none_or(|(_, b, _)| rank < *b) {
-                    best = Some((Held { index, cell }, rank, t == 0));
+                if best.as_ref().is_none_or(|(_, b, _, _)| rank < *b) {
+                    best = Some((Held { index, cell }, rank, t == 0, tag_slot));
                 }
             }
             if t == 0 {
                 break;
             }
         }
-        let (mut held, rank, never_used) = best.ok_or(StoreError::Full {
+        let (mut held, rank, never_used, tag_slot) = best.ok_or(StoreError::Full {
             capacity: self.capacity,
         })?;
         let what = match rank.class {
@@ -366,7 +387,7 @@ impl Cells {
         held.cell.check = check;
         held.cell.expires = 0;
         held.cell.state = State::Fresh;
-        self.tags[held.index].store(tag, Ordering::Release);
+        tag_slot.store(tag, Ordering::Release);
         Ok(held)
     }
 }
@@ -427,8 +448,8 @@ impl MemoryStore {
     /// the tables' slots, as a table never grows (idle counters stay counted until their
     /// slots are reused).
     pub fn resident_counters(&self) -> usize {
-        self.cells.get().map_or(0, |c| c.tally.resident())
-            + self.gcra.get().map_or(0, |g| g.tally().resident())
+        let cells = self.cells.get().map_or(0, |c| c.tally.resident());
+        cells.saturating_add(self.gcra.get().map_or(0, |g| g.tally().resident()))
     }
 
     /// An estimate of the counters live at `now`, for `tollgate_live_counters`:
@@ -441,15 +462,15 @@ impl MemoryStore {
             let (mut used, mut live) = (0usize, 0usize);
             for index in (0..len).step_by(step) {
                 if let Some(l) = live_at(index) {
-                    used += 1;
-                    live += usize::from(l);
+                    used = used.saturating_add(1);
+                    live = live.saturating_add(usize::from(l));
                 }
             }
-            if used == 0 {
-                return 0;
-            }
-            let share = (resident as u128 * live as u128) / used as u128;
-            usize::try_from(share).unwrap_or(usize::MAX).min(resident)
+            // None when no slot sampled holds a counter.
+            let share = wide_mul(resident as u64, live as u64).checked_div(used as u128);
+            share.map_or(0, |s| {
+                usize::try_from(s).unwrap_or(usize::MAX).min(resident)
+            })
         }
         let cells = self.cells.get().map_or(0, |c| {
             estimate(c.tally.resident(), c.slots.len(), |i| c.live_at(i, now))
@@ -457,7 +478,7 @@ impl MemoryStore {
         let gcra = self.gcra.get().map_or(0, |g| {
             estimate(g.tally().resident(), g.len(), |i| g.live_at(i, now))
         });
-        cells + gcra
+        cells.saturating_add(gcra)
     }
 
     /// Counters live at `now` (a full scan: for tests, not the hot path; see
@@ -472,33 +493,32 @@ impl MemoryStore {
                 .filter(|&tat| gcra_slots::is_live(tat, now))
                 .count()
         });
-        cells + gcra
+        cells.saturating_add(gcra)
     }
 
     /// Bytes held by the tables allocated so far, with their tags and insert locks (boxed
     /// log and lease states aside).
     pub fn table_bytes(&self) -> usize {
-        self.cells.get().map_or(0, Cells::bytes) + self.gcra.get().map_or(0, GcraSlots::bytes)
+        let cells = self.cells.get().map_or(0, Cells::bytes);
+        cells.saturating_add(self.gcra.get().map_or(0, GcraSlots::bytes))
     }
 
     /// Frees the boxed states (logs, leases) of counters idle at `now`; returns how many
     /// counters are idle. Slots are reused in place, so this is only about those boxes.
     pub fn sweep(&self, now: Nanos) -> usize {
-        let mut idle = 0;
+        let mut idle = 0usize;
         if let Some(cells) = self.cells.get() {
             for slot in cells.used() {
                 let mut cell = slot.lock();
                 if !is_live(&cell, now) {
                     cell.state = State::Fresh;
-                    idle += 1;
+                    idle = idle.saturating_add(1);
                 }
             }
         }
         if let Some(g) = self.gcra.get() {
-            idle += g
-                .used()
-                .filter(|&tat| !gcra_slots::is_live(tat, now))
-                .count();
+            let gcra = g.used().filter(|&tat| !gcra_slots::is_live(tat, now));
+            idle = idle.saturating_add(gcra.count());
         }
         idle
     }
@@ -507,7 +527,8 @@ impl MemoryStore {
     fn digest(&self, rule: &Rule, key: &str) -> (u64, u32) {
         let seed = rule.seed();
         let k0 = FixedState::with_seed(self.seeds[0] ^ seed).hash_one(key);
-        let check = FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key) as u32 & !CELL_KEPT;
+        let check = FixedState::with_seed(self.seeds[1] ^ seed).hash_one(key) & 0xffff_ffff;
+        let check = check as u32 & !CELL_KEPT;
         (k0, check)
     }
 
@@ -519,7 +540,7 @@ impl MemoryStore {
             return None;
         };
         (until > now).then(|| {
-            let wait = until - now;
+            let wait = until.saturating_sub(now);
             Outcome {
                 blocked: true,
                 ..Outcome::deny(rule.limit.quota(), 0, wait, Some(wait))
@@ -774,7 +795,13 @@ impl MemoryStore {
         }
         let cells = self.cells.get();
         let mut locked: SmallVec<[MutexGuard<'_, Cell>; 4]> = match cells {
-            Some(c) => cell_order.iter().map(|&i| c.slots[i].lock()).collect(),
+            // An index past the table (which `spot` never gives) locks nothing, and fails
+            // the decision below.
+            Some(c) => cell_order
+                .iter()
+                .filter_map(|&i| c.slots.get(i))
+                .map(Mutex::lock)
+                .collect(),
             None => SmallVec::new(),
         };
         let still_ours = cell_order.iter().zip(&locked).all(|(&i, cell)| {
@@ -840,13 +867,17 @@ fn cell_for<'c>(
     fresh: &'c mut Cell,
 ) -> &'c mut Cell {
     match spot {
-        Spot::Gcra(i) => match gcra_order.binary_search(&i) {
-            Ok(pos) => &mut gcra_cells[pos].1,
-            Err(_) => fresh,
+        // The orders and what they hold line up, one for one.
+        Spot::Gcra(i) => match gcra_order
+            .binary_search(&i)
+            .map(|pos| gcra_cells.get_mut(pos))
+        {
+            Ok(Some((_, cell))) => cell,
+            _ => fresh,
         },
-        Spot::Cell(i) => match cell_order.binary_search(&i) {
-            Ok(pos) => &mut locked[pos],
-            Err(_) => fresh,
+        Spot::Cell(i) => match cell_order.binary_search(&i).map(|pos| locked.get_mut(pos)) {
+            Ok(Some(cell)) => cell,
+            _ => fresh,
         },
         Spot::Nowhere => fresh,
     }
@@ -971,7 +1002,12 @@ mod tests {
 /// Decisions of several limits under loom (see `gcra_slots`'s loom tests):
 /// `RUSTFLAGS="--cfg loom" cargo test -p tollgate-core --release --lib loom`.
 #[cfg(all(test, loom))]
-#[allow(clippy::unwrap_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod loom_tests {
     use std::sync::Arc as StdArc;
 

@@ -126,6 +126,10 @@ impl Tally {
     }
 
     #[inline]
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "there are SHARDS shards, so home % SHARDS is one of them"
+    )]
     fn shard(&self, home: usize) -> &Shard {
         &self.shards[home % SHARDS]
     }
