@@ -186,10 +186,15 @@ fn status(limits: &[&LimitStatus<'_>], p: &PlannedDescriptor<'_>, now: Nanos) ->
     };
     let over = shown.exceeded() && !p.shadow;
     let window = shown.rule.limit.window(now);
-    let (unit, per_unit) = match window.and_then(|w| UNITS.iter().position(|(_, len)| *len == w)) {
-        Some(i) => (UNIT_CODES[i], shown.outcome.limit),
-        None => (Unit::Unknown, shown.outcome.limit),
-    };
+    let unit = window
+        .and_then(|w| {
+            UNITS
+                .iter()
+                .zip(UNIT_CODES)
+                .find_map(|((_, len), code)| (*len == w).then_some(code))
+        })
+        .unwrap_or(Unit::Unknown);
+    let per_unit = shown.outcome.limit;
     DescriptorStatus {
         code: if over {
             RlsCode::OverLimit

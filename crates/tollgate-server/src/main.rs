@@ -1,11 +1,4 @@
 //! `tollgate`: the rate-limiting server.
-#![allow(
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "brought under these lints after its restructuring"
-)]
 #![recursion_limit = "256"]
 
 mod app;

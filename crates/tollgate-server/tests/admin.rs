@@ -487,7 +487,7 @@ async fn jwts_signed_with_rs256_from_a_jwks_and_es256_from_a_pem_file() {
     let url = serve_jwks(jwks).await;
 
     let yaml = format!(
-        "database: {{}}\nadmin:\n  jwt:\n    issuer: https://idp.test\n    audience: tollgate\n    jwks_url: \"{url}\"\n    public_key_files: [\"{}\"]\n    role_claim: roles\n    leeway: 0s\ntiers: { free: { limits: [] } }\n",
+        "database: {{}}\nadmin:\n  jwt:\n    issuer: https://idp.test\n    audience: tollgate\n    jwks_url: \"{url}\"\n    public_key_files: [\"{}\"]\n    role_claim: roles\n    leeway: 0s\ntiers: {{ free: {{ limits: [] }} }}\n",
         d.join("ec.pub.pem").display()
     );
     let server = Server::start_with_env(&yaml, &[("TOLLGATE_KEY_SECRET", SECRET)]);

@@ -1,6 +1,12 @@
 //! Every route that reads a body or a query answers a bad one as problem+json: a body that
 //! is not JSON, JSON of the wrong shape, a wrong content type, a bad query parameter.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 mod common;
 

@@ -42,10 +42,11 @@ pub fn apply_env(
         let mut node = &mut *doc;
         for (i, part) in path.iter().enumerate() {
             let Value::Object(map) = node else {
-                errs.push(&path[..i].join("."), format!("{name}: not a mapping"));
+                let above: Vec<&str> = path.iter().take(i).map(String::as_str).collect();
+                errs.push(&above.join("."), format!("{name}: not a mapping"));
                 break;
             };
-            if i + 1 == path.len() {
+            if i == path.len().saturating_sub(1) {
                 map.insert(part.clone(), value.clone());
                 applied.push((path.join("."), name.clone()));
                 break;

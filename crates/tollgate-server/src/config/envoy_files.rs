@@ -49,7 +49,7 @@ pub fn file_path(path: &str, inline: usize, sources: &[String]) -> String {
         .and_then(|rest| rest.split_once(']'))
         .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)));
     match index {
-        Some((k, rest)) if k >= inline => match sources.get(k - inline) {
+        Some((k, rest)) => match k.checked_sub(inline).and_then(|i| sources.get(i)) {
             Some(source) => format!("{source}{rest}"),
             None => path.to_owned(),
         },

@@ -246,7 +246,7 @@ pub async fn serve(app: &App, req: Request) -> Response {
                 ))
                 .into_response();
             }
-            let mut out = Vec::with_capacity(64 + checks.len() * 256);
+            let mut out = Vec::with_capacity(checks.len().saturating_mul(256).saturating_add(64));
             out.extend_from_slice(b"{\"results\":[");
             for (i, req) in checks.iter().enumerate() {
                 match decide(app, req, &format!("checks[{i}].subject")).await {

@@ -15,7 +15,7 @@ use tollgate_core::{Decision, Headers};
 /// first as `lease_id`, and each on its limit.
 pub fn to_vec(d: &Decision<'_>, headers: &Headers, leases: &[String]) -> Vec<u8> {
     // Sized for a decision with a limit or two, so writing it does not grow the buffer.
-    let mut out = Vec::with_capacity(512 + d.limits.len() * 192);
+    let mut out = Vec::with_capacity(d.limits.len().saturating_mul(192).saturating_add(512));
     write(d, headers, leases, &mut out);
     out
 }
@@ -130,14 +130,18 @@ fn push_plain(out: &mut Vec<u8>, s: &'static str) {
 /// Appends `s` as a JSON string.
 fn push_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    out.reserve(bytes.len().saturating_add(2));
     out.push(b'"');
     if any_needs_escape(bytes) {
         let mut rest = bytes;
         while let Some(i) = rest.iter().position(|&b| needs_escape(b)) {
-            out.extend_from_slice(&rest[..i]);
-            push_escape(out, rest[i]);
-            rest = &rest[i + 1..];
+            let (plain, from_escape) = rest.split_at(i);
+            out.extend_from_slice(plain);
+            let Some((&b, after)) = from_escape.split_first() else {
+                break;
+            };
+            push_escape(out, b);
+            rest = after;
         }
         out.extend_from_slice(rest);
     } else {
@@ -148,20 +152,14 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 
 fn push_escape(out: &mut Vec<u8>, b: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex = |nibble: u8| HEX.get(usize::from(nibble & 0xf)).copied().unwrap_or(b'0');
     match b {
         b'"' => out.extend_from_slice(b"\\\""),
         b'\\' => out.extend_from_slice(b"\\\\"),
         b'\n' => out.extend_from_slice(b"\\n"),
         b'\r' => out.extend_from_slice(b"\\r"),
         b'\t' => out.extend_from_slice(b"\\t"),
-        _ => out.extend_from_slice(&[
-            b'\\',
-            b'u',
-            b'0',
-            b'0',
-            HEX[usize::from(b >> 4)],
-            HEX[usize::from(b & 0xf)],
-        ]),
+        _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b)]),
     }
 }
 

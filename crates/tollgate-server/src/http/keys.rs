@@ -338,7 +338,7 @@ pub async fn rotate(
             Err(p) => return p.into_response(),
         },
     };
-    let grace = i64::from(b.grace_seconds.unwrap_or(86_400)) * 1_000;
+    let grace = i64::from(b.grace_seconds.unwrap_or(86_400)).saturating_mul(1_000);
     let env = b.env.unwrap_or_else(default_env);
     match reg.rotate_key(&id, &env, grace, now_ms()).await {
         Ok(Some((record, secret))) => {

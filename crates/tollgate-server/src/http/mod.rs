@@ -163,7 +163,13 @@ pub fn set_headers(res: &mut Response, headers: tollgate_core::Headers) {
     let map = res.headers_mut();
     // Room for the security headers and the request id too, so the map grows at most once
     // (not at all when the answer was made with room for them).
-    map.reserve(headers.0.len() + layers::EVERY_ANSWER_HEADERS + 2);
+    map.reserve(
+        headers
+            .0
+            .len()
+            .saturating_add(layers::EVERY_ANSWER_HEADERS)
+            .saturating_add(2),
+    );
     for (name, value) in headers.0 {
         if let (Some(name), Ok(v)) = (
             decision_header(name),

@@ -159,7 +159,12 @@ impl HistoryQuery {
         if from >= to {
             return Err(Problem::invalid("from must be before to".into()));
         }
-        if to.saturating_sub(from) / granularity.millis() > MAX_BUCKETS {
+        if to
+            .saturating_sub(from)
+            .checked_div(granularity.millis())
+            .unwrap_or(0)
+            > MAX_BUCKETS
+        {
             return Err(Problem::invalid(format!(
                 "at most {MAX_BUCKETS} {}s per answer; narrow from..to or coarsen the granularity",
                 granularity.name()
@@ -206,7 +211,9 @@ fn history_answer(
                 "to": to,
                 "buckets": buckets,
             });
-            out[field] = who.into();
+            if let Some(m) = out.as_object_mut() {
+                m.insert(field.into(), who.into());
+            }
             Json(out).into_response()
         }
         Err(e) => failed(e),
