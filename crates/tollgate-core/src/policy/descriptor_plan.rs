@@ -6,9 +6,9 @@ use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
 use super::Policy;
+use super::check::Check;
 use super::descriptors::{self, DescriptorMatch};
 use super::rule::Rule;
-use crate::store::Check;
 
 /// One request descriptor as planning reads it.
 #[derive(Debug, Clone)]

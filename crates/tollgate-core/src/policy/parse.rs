@@ -1,7 +1,6 @@
-//! From YAML to a compiled [`Policy`]: parse, validate (every error at once, each with its
-//! path), compile.
+//! Reading a policy's YAML: values into settings, every error at once with its path, and
+//! one rule compiled from its fields (whole documents are compiled in `document`).
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use jiff::tz::TimeZone;
@@ -9,11 +8,9 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use super::duration::parse_duration;
-use super::lists::Lists;
 use super::matcher::{Cidr, Condition, Pattern};
 use super::rule::{FailPolicy, Rule};
 use super::template::KeyTemplate;
-use super::{Policy, PolicyOptions};
 use crate::algorithm::{
     AlgorithmKind, Anchor, Calendar, Concurrency, FixedWindow, Gcra, Limit, MAX_LOG_LIMIT, Quota,
     SlidingLog, SlidingWindow, TokenBucket,
@@ -235,7 +232,7 @@ pub fn get_cidrs(v: &Value, path: &str, errs: &mut Errors) -> Vec<Cidr> {
     out
 }
 
-fn get_strings(v: &Value, path: &str, errs: &mut Errors) -> Vec<String> {
+pub(crate) fn get_strings(v: &Value, path: &str, errs: &mut Errors) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
         Value::Number(n) => vec![n.to_string()],
@@ -267,7 +264,6 @@ fn get_strings(v: &Value, path: &str, errs: &mut Errors) -> Vec<String> {
     }
 }
 
-const TOP_FIELDS: &[&str] = &["rules", "allow", "deny", "subject", "envoy", "tiers"];
 pub(crate) const RULE_FIELDS: &[&str] = &[
     "name",
     "match",
@@ -284,115 +280,6 @@ pub(crate) const RULE_FIELDS: &[&str] = &[
     "shadow",
     "on_store_error",
 ];
-
-/// Compiles the policy held by `doc`. Fields named in `others` belong to the caller (the
-/// server's `server`, `store`, …) and are skipped; any other unknown field is an error.
-pub fn compile(doc: &Value, others: &[&str]) -> Result<Policy, ConfigErrors> {
-    let mut errs = Errors::default();
-    let empty = Map::new();
-    let map = match doc {
-        Value::Null => &empty,
-        v => as_map(v, "", &mut errs).unwrap_or(&empty),
-    };
-    let allowed: Vec<&str> = TOP_FIELDS.iter().chain(others).copied().collect();
-    check_fields(map, "", &allowed, &mut errs);
-
-    let mut options = PolicyOptions::default();
-    if let Some(v) = map.get("subject")
-        && let Some(m) = as_map(v, "subject", &mut errs)
-    {
-        check_fields(m, "subject", &["ipv6_prefix"], &mut errs);
-        if let Some(p) = get_u64(m, "ipv6_prefix", "subject", &mut errs) {
-            match u8::try_from(p) {
-                Ok(p) if p <= 128 => options.ipv6_prefix = p,
-                _ => errs.push(
-                    "subject.ipv6_prefix",
-                    format!("{p} is not a prefix length (0 to 128)"),
-                ),
-            }
-        }
-    }
-
-    let mut rules = Vec::new();
-    match map.get("rules") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            if items.len() > MAX_RULES {
-                errs.push(
-                    "rules",
-                    format!("{} rules; at most {MAX_RULES} are allowed", items.len()),
-                );
-            }
-            let mut seen: HashMap<&str, usize> = HashMap::new();
-            for (i, item) in items.iter().enumerate().take(MAX_RULES) {
-                let path = format!("rules[{i}]");
-                if let Some(name) = item.get("name").and_then(Value::as_str)
-                    && let Some(first) = seen.insert(name, i)
-                {
-                    errs.push(
-                        &join(&path, "name"),
-                        format!("duplicate rule name {name:?} (first used at rules[{first}])"),
-                    );
-                }
-                if let Some(rule) = compile_rule(item, &path, &mut errs) {
-                    rules.push(rule);
-                }
-            }
-        }
-        Some(other) => errs.push(
-            "rules",
-            format!("expected a list of rules, found {}", show(other)),
-        ),
-    }
-    let allow = map
-        .get("allow")
-        .map(|v| compile_lists(v, "allow", &mut errs))
-        .unwrap_or_default();
-    let deny = map
-        .get("deny")
-        .map(|v| compile_lists(v, "deny", &mut errs))
-        .unwrap_or_default();
-    let descriptors = map
-        .get("envoy")
-        .map(|v| super::descriptors::compile(v, "envoy", &mut errs))
-        .unwrap_or_default();
-    let rule_names: HashSet<&str> = rules.iter().map(|r| r.name.as_str()).collect();
-    let tiers = map
-        .get("tiers")
-        .map(|v| super::tiers::compile(v, "tiers", &rule_names, &mut errs))
-        .unwrap_or_default();
-    if !errs.is_empty() {
-        return Err(ConfigErrors(errs.0));
-    }
-    Ok(Policy::new(rules, allow, deny, options)
-        .with_descriptors(descriptors)
-        .with_tiers(tiers))
-}
-
-fn compile_lists(v: &Value, path: &str, errs: &mut Errors) -> Lists {
-    let mut lists = Lists::default();
-    let Some(map) = as_map(v, path, errs) else {
-        return lists;
-    };
-    check_fields(map, path, &["ips", "users", "keys", "tenants"], errs);
-    if let Some(v) = map.get("ips") {
-        lists.ips = get_cidrs(v, &join(path, "ips"), errs);
-    }
-    for (field, set) in [
-        ("users", &mut lists.users),
-        ("keys", &mut lists.keys),
-        ("tenants", &mut lists.tenants),
-    ] {
-        if let Some(v) = map.get(field) {
-            set.extend(
-                get_strings(v, &join(path, field), errs)
-                    .into_iter()
-                    .map(Into::into),
-            );
-        }
-    }
-    lists
-}
 
 pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
