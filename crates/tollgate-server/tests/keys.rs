@@ -14,7 +14,7 @@ use common::Server;
 use serde_json::{Value, json};
 
 /// Tiers for keys to be on: a key's tier must exist.
-const TIERS: &str = "tiers:\n  free: { limits: [] }\n  pro: { limits: [] }\n";
+const TIERS: &str = "tiers:\n  free: { limits: [] }\n  pro: { limits: [] }\n  enterprise: { limits: [] }\n";
 
 const SECRET: &str = "a server secret of at least 32 bytes!!";
 
@@ -501,4 +501,62 @@ async fn dev_mode_generates_a_secret_once_and_keeps_it_beside_the_config() {
     // The secret never reaches a log line.
     let kept = std::fs::read_to_string(&file).unwrap();
     assert!(!first.log_text().contains(kept.trim()) && !second.log_text().contains(kept.trim()));
+}
+
+#[tokio::test]
+async fn a_key_made_in_dev_mode_on_the_embedded_default_is_limited_by_its_tier() {
+    let server = Server::start_embedded_dev();
+    let c = reqwest::Client::new();
+    let created: Value = c
+        .post(server.url("/v1/keys"))
+        .json(&json!({"name": "try", "owner": "me"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["key"]["tier"], "free", "{created}");
+    let key = created["secret"].as_str().unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let v: Value = c
+            .post(server.url("/v1/check"))
+            .json(&json!({"subject": {"api_key": key}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.push((
+            v["allowed"].as_bool().unwrap(),
+            v["code"].as_str().unwrap().to_owned(),
+            v["limits"][0]["remaining"].as_u64().unwrap(),
+        ));
+    }
+    let want: Vec<(bool, String, u64)> = [4, 3, 2, 1, 0]
+        .into_iter()
+        .map(|r| (true, "OK".to_owned(), r))
+        .chain([(false, "RATE_LIMITED".to_owned(), 0)])
+        .collect();
+    assert_eq!(seen, want, "the walkthrough of docs/keys.md");
+
+    // A key on a tier the policy does not define is refused.
+    let r = c
+        .post(server.url("/v1/keys"))
+        .json(&json!({"name": "x", "owner": "me", "tier": "gold"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["path"], "tier", "{p}");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tiers: free, pro"),
+        "{p}"
+    );
 }

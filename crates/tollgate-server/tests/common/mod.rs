@@ -39,12 +39,33 @@ impl Server {
         Self::spawn(tempfile::tempdir().unwrap(), config, env)
     }
 
+    /// Starts `tollgate serve --dev` on the embedded default, in a folder of its own (where
+    /// dev mode keeps its database and key secret), listening on a free port.
+    pub fn start_embedded_dev() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        cmd.args(["serve", "--dev"])
+            .current_dir(dir.path())
+            .env_remove("TOLLGATE_CONFIG")
+            .env_remove("TOLLGATE_KEY_SECRET")
+            .env("TOLLGATE_SERVER__LISTEN", "127.0.0.1:0");
+        let config = dir.path().join("tollgate.yaml");
+        Self::spawn_cmd(cmd, dir, config, &[])
+    }
+
     fn spawn(dir: tempfile::TempDir, config: PathBuf, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-        cmd.args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(["serve", "--config"]).arg(&config);
+        Self::spawn_cmd(cmd, dir, config, env)
+    }
+
+    fn spawn_cmd(
+        mut cmd: Command,
+        dir: tempfile::TempDir,
+        config: PathBuf,
+        env: &[(&str, &str)],
+    ) -> Server {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.env_remove("TOLLGATE_ADMIN_TOKEN");
         // Every test server's gRPC door on a free port too, unless the test says otherwise.
         cmd.env("TOLLGATE_SERVER__GRPC_LISTEN", "127.0.0.1:0");
