@@ -264,6 +264,10 @@ impl Store for Unreachable {
         Err(StoreError::Unavailable("unreachable".into()))
     }
 
+    async fn renew(&self, _: &Rule, _: &str, _: u64, _: Nanos) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("unreachable".into()))
+    }
+
     async fn reset(&self, _: &Rule, _: &str) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("unreachable".into()))
     }

@@ -359,6 +359,22 @@ impl<S: Store> Engine<S> {
             .await?;
         Ok(released)
     }
+
+    /// Gives the lease a lease id names its rule's `lease_ttl` again, from now, for work
+    /// that outlasts one; `Ok(false)` when it had already ended (a lease that ran out is
+    /// not brought back: its place may be taken).
+    pub async fn renew(&self, lease_id: &str) -> Result<bool, LeaseError> {
+        let lease = Lease::from_id(lease_id, &self.fingerprints)?;
+        let policy = self.limiter.policy();
+        let rule = concurrency_rule(&policy, &lease.rule)
+            .ok_or_else(|| LeaseError::UnknownRule(lease.rule.clone()))?;
+        let renewed = self
+            .limiter
+            .store()
+            .renew(rule, &lease.key, lease.id.get(), self.now())
+            .await?;
+        Ok(renewed)
+    }
 }
 
 /// The concurrency limit named `name`: a rule, or a tier's limit.

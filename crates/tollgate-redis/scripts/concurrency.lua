@@ -69,6 +69,20 @@ function concurrency.release(st, now, lease)
   return kept, found
 end
 
+-- Gives lease `lease` a new time-to-live `ttl` from `now`; the second result says whether
+-- it was live.
+function concurrency.renew(st, now, lease, ttl)
+  local live = cc_live(st, now)
+  local found = false
+  for _, l in ipairs(live) do
+    if l[1] == lease then
+      l[3] = now + ttl
+      found = true
+    end
+  end
+  return live, found
+end
+
 function concurrency.refund(p, st, now, cost, lease)
   local kept = concurrency.release(st, now, lease)
   if #kept == 0 then return nil end

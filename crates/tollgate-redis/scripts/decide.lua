@@ -4,7 +4,8 @@
 -- ARGV[1]: now in microseconds, or "" to read the server's clock (so that instances with
 --          skewed clocks agree).
 -- ARGV[2]: "a" acquire, "p" preview, "r" refund an earlier acquire made at ARGV[1],
---          "l" release lease ARGV[3] of counter KEYS[1], "m" several decisions (below).
+--          "l" release lease ARGV[3] of counter KEYS[1], "n" renew it for ARGV[4] µs,
+--          "m" several decisions (below).
 -- ARGV[3..]: eleven per check: algorithm, cost, limit, p1..p6, block_for (0 = none),
 --           lease id.
 --
@@ -44,6 +45,15 @@ if mode == "l" then
   end
   if found then return 1 end
   return 0
+end
+
+if mode == "n" then
+  local live, found = concurrency.renew(fields(redis.call("GET", KEYS[1])), now, ARGV[3],
+    tonumber(ARGV[4]))
+  if not found then return 0 end
+  local raw, last = cc_encode(live)
+  save(KEYS[1], raw, last)
+  return 1
 end
 
 -- The checks of one decision: `n` of them, whose keys start after KEYS[kbase] and whose

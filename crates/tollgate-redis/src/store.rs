@@ -665,6 +665,27 @@ impl Store for RedisStore {
         Ok(matches!(reply, Value::Int(1)))
     }
 
+    async fn renew(
+        &self,
+        rule: &Rule,
+        key: &str,
+        lease: u64,
+        now: Nanos,
+    ) -> Result<bool, StoreError> {
+        let Limit::Concurrency(c) = &rule.limit else {
+            return Ok(false);
+        };
+        let counter = self.counter_key(rule, key);
+        let ttl = c.lease_ttl.div_ceil(1_000).to_string();
+        let args = [self.time_arg(now), "n".to_owned(), lease.to_string(), ttl];
+        let slot = self.slot_of(&counter);
+        let names = [counter];
+        let reply = self
+            .guarded(slot, self.conn.eval(&DECIDE, &names, &args))
+            .await?;
+        Ok(matches!(reply, Value::Int(1)))
+    }
+
     async fn reset(&self, rule: &Rule, key: &str) -> Result<(), StoreError> {
         let counter = self.counter_key(rule, key);
         let mut cmd = redis::cmd("DEL");

@@ -335,3 +335,87 @@ async fn round(store: &RedisStore, p: &Policy) -> u32 {
         .into_iter()
         .sum()
 }
+
+/// A lease renewed before its `lease_ttl` runs out lives a `lease_ttl` from its renewal; one
+/// that ran out, or was released, is not brought back.
+async fn renewal(store: &impl Store) {
+    let p = Policy::from_yaml(
+        "rules: [{ name: jobs, key: \"j:{user}\", algorithm: concurrency, limit: 1, lease_ttl: 10s }]",
+    )
+    .unwrap();
+    let job = check(&p, "jobs", "j:renewed");
+    let rule = p.rule("jobs").unwrap();
+    let first = store.acquire(std::slice::from_ref(&job), T0).await.unwrap();
+    let lease = first[0].lease.unwrap().get();
+    let s = NANOS_PER_SEC;
+    // Renewed at 8 s: held until 18 s, past the 10 s it was first taken for.
+    assert!(
+        store
+            .renew(rule, "j:renewed", lease, T0 + 8 * s)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire(std::slice::from_ref(&job), T0 + 12 * s)
+            .await
+            .unwrap()[0]
+            .allowed
+    );
+    assert!(
+        !store
+            .acquire(std::slice::from_ref(&job), T0 + 17 * s)
+            .await
+            .unwrap()[0]
+            .allowed
+    );
+    // Not renewed again: it ends at 18 s, and cannot be renewed after.
+    assert!(
+        !store
+            .renew(rule, "j:renewed", lease, T0 + 19 * s)
+            .await
+            .unwrap()
+    );
+    let next = store
+        .acquire(std::slice::from_ref(&job), T0 + 19 * s)
+        .await
+        .unwrap();
+    assert!(next[0].allowed);
+    // A released lease is not renewed either.
+    let next_lease = next[0].lease.unwrap().get();
+    assert!(
+        store
+            .release(rule, "j:renewed", next_lease, T0 + 20 * s)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .renew(rule, "j:renewed", next_lease, T0 + 20 * s)
+            .await
+            .unwrap()
+    );
+    // A lease that was never taken, or a rule that takes none, renews nothing.
+    assert!(
+        !store
+            .renew(rule, "j:renewed", 999_999, T0 + 20 * s)
+            .await
+            .unwrap()
+    );
+    let other = policy();
+    assert!(
+        !store
+            .renew(other.rule("small").unwrap(), "s:x", 1, T0)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn leases_are_renewed_alike_in_memory_and_on_redis() {
+    renewal(&tollgate_core::MemoryStore::new(Default::default())).await;
+    let redis = Single::start().unwrap();
+    let store =
+        RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Caller)).unwrap();
+    renewal(&store).await;
+}

@@ -106,6 +106,19 @@ impl Store for AnyStore {
         }
     }
 
+    async fn renew(
+        &self,
+        rule: &Rule,
+        key: &str,
+        lease: u64,
+        now: Nanos,
+    ) -> Result<bool, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.renew(rule, key, lease, now).await,
+            AnyStore::Redis(s) => s.renew(rule, key, lease, now).await,
+        }
+    }
+
     async fn reset(&self, rule: &Rule, key: &str) -> Result<(), StoreError> {
         match self {
             AnyStore::Memory(s) => s.reset(rule, key).await,

@@ -1,10 +1,11 @@
-//! Concurrency limits over the network: a decision names its lease, and `POST /v1/release`
-//! frees it before its `lease_ttl`.
+//! Concurrency limits over the network: a decision names its lease, `POST /v1/release`
+//! frees it before its `lease_ttl`, and `POST /v1/renew` keeps it for longer work.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::arithmetic_side_effects,
     clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
     missing_docs
 )]
 
@@ -103,4 +104,45 @@ async fn a_released_lease_frees_its_place_at_once() {
     assert!(batch["results"][0]["error"].is_string(), "{batch}");
     let (status, p) = post(&c, &server, "/v1/release", json!({})).await;
     assert_eq!(status, 422, "{p}");
+}
+
+async fn renewals(server: &Server) {
+    let c = reqwest::Client::new();
+    let first = check(&c, server).await;
+    let lease = first["lease_id"].as_str().unwrap().to_owned();
+    let (status, renewed) = post(&c, server, "/v1/renew", json!({"lease_id": lease})).await;
+    assert_eq!(
+        (status, &renewed["renewed"]),
+        (200, &json!(true)),
+        "{renewed}"
+    );
+    let (status, batch) = post(
+        &c,
+        server,
+        "/v1/renew",
+        json!({"lease_ids": [lease, "l1.x"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["results"][0]["renewed"], true, "{batch}");
+    assert_eq!(batch["results"][1]["renewed"], false, "{batch}");
+    assert!(batch["results"][1]["error"].is_string(), "{batch}");
+    // Released, it is gone: renewing it answers false, not an error.
+    post(&c, server, "/v1/release", json!({"lease_id": lease})).await;
+    let (status, again) = post(&c, server, "/v1/renew", json!({"lease_id": lease})).await;
+    assert_eq!((status, &again["renewed"]), (200, &json!(false)), "{again}");
+    let (status, p) = post(&c, server, "/v1/renew", json!({"lease_id": "l1.made.up"})).await;
+    assert_eq!(status, 422, "{p}");
+    assert_eq!(p["errors"][0]["path"], "lease_id", "{p}");
+}
+
+#[tokio::test]
+async fn a_lease_is_renewed_on_the_memory_store_and_on_redis() {
+    renewals(&Server::start(CONFIG)).await;
+    let redis = tollgate_testkit::Single::start().unwrap();
+    let on_redis = format!(
+        "store: {{ kind: redis, url: \"{}\", timeout: 2s }}\n{CONFIG}",
+        redis.url()
+    );
+    renewals(&Server::start(&on_redis)).await;
 }

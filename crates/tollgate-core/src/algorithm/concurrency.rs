@@ -106,6 +106,22 @@ impl Concurrency {
         found
     }
 
+    /// Gives lease `id` a new `lease_ttl` from `now`, for work that runs longer than one;
+    /// false when it had already ended (a lease that ran out stays ended).
+    pub(crate) fn renew(&self, state: &mut State, now: Nanos, id: u64) -> bool {
+        let State::Leases(l) = state else {
+            return false;
+        };
+        l.items.retain(|x| x.expires > now);
+        let found = l.items.iter_mut().find(|x| x.id == id);
+        if let Some(lease) = found {
+            lease.expires = now.saturating_add(self.lease_ttl);
+            true
+        } else {
+            false
+        }
+    }
+
     pub(crate) fn idle_at(&self, state: &State) -> Nanos {
         match state {
             State::Leases(l) => l.items.iter().map(|l| l.expires).max().unwrap_or(0),

@@ -1,8 +1,10 @@
 //! Policies: rules parsed from YAML, validated with every error's path, and compiled into
 //! an index so planning a decision costs O(rules that match).
 
+pub mod check;
 pub mod descriptor_plan;
 pub mod descriptors;
+mod document;
 pub mod duration;
 mod index;
 pub mod lists;
@@ -19,8 +21,8 @@ pub use parse::{ConfigError, ConfigErrors};
 pub use rule::{FailPolicy, Rule};
 pub use tiers::{Tier, Tiers};
 
-use crate::store::Check;
 use crate::subject::Subject;
+use check::Check;
 
 /// Policy-wide settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,13 +114,13 @@ impl Policy {
     /// assert_eq!(err.0[1].to_string(), r#"rules[0].period: "1 mintue" is not a duration (e.g. 500ms, 10s, 1m, 1h, 1d)"#);
     /// ```
     pub fn from_yaml(text: &str) -> Result<Self, ConfigErrors> {
-        parse::compile(&parse::parse_yaml(text)?, &[])
+        document::compile(&parse::parse_yaml(text)?, &[])
     }
 
     /// Compiles a document already parsed; top-level fields in `others` belong to the
     /// caller and are skipped.
     pub fn from_value(doc: &serde_json::Value, others: &[&str]) -> Result<Self, ConfigErrors> {
-        parse::compile(doc, others)
+        document::compile(doc, others)
     }
 
     /// The rules, in policy order.

@@ -924,6 +924,30 @@ impl Store for MemoryStore {
         std::future::ready(Ok(released))
     }
 
+    fn renew(
+        &self,
+        rule: &Rule,
+        key: &str,
+        lease: u64,
+        now: Nanos,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let renewed = match (&rule.limit, self.cells.get()) {
+            (Limit::Concurrency(c), Some(cells)) => {
+                let (tag, sum) = self.digest(rule, key);
+                match cells.find(tag, sum) {
+                    Some(mut held) => {
+                        let done = c.renew(&mut held.cell.state, now, lease);
+                        held.cell.expires = secs_ceil(rule.limit.idle_at(&held.cell.state));
+                        done
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+        std::future::ready(Ok(renewed))
+    }
+
     fn reset(&self, rule: &Rule, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         let (tag, sum) = self.digest(rule, key);
         if let Some(slots) = self.gcra.get() {

@@ -8,30 +8,18 @@ mod memory;
 mod sync;
 mod tally;
 
-use std::borrow::Cow;
 use std::future::Future;
 
 use smallvec::SmallVec;
 use thiserror::Error;
 
+pub use crate::policy::check::Check;
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use tally::{EvictionReason, Evictions};
 
 use crate::outcome::Outcome;
 use crate::policy::Rule;
 use crate::time::Nanos;
-
-/// One limit to apply in a decision: a rule, the counter key it rendered, and the cost.
-#[derive(Debug, Clone)]
-pub struct Check<'a> {
-    /// The rule (its identity names the counter, its limit says how to count).
-    pub rule: &'a Rule,
-    /// The counter key, rendered from the rule's template (or borrowed, for callers that
-    /// hold their keys).
-    pub key: Cow<'a, str>,
-    /// Units to consume; 0 only looks.
-    pub cost: u64,
-}
 
 /// The outcomes of one decision, one per check, in order.
 pub type Outcomes = SmallVec<[Outcome; 2]>;
@@ -79,6 +67,16 @@ pub trait Store: Send + Sync {
     /// Ends concurrency lease `lease` of counter (`rule`, `key`); false when it had already
     /// ended.
     fn release(
+        &self,
+        rule: &Rule,
+        key: &str,
+        lease: u64,
+        now: Nanos,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives concurrency lease `lease` of counter (`rule`, `key`) a new `lease_ttl` from
+    /// `now`; false when it had already ended.
+    fn renew(
         &self,
         rule: &Rule,
         key: &str,

@@ -1,6 +1,7 @@
-//! `POST /v1/release`: ends concurrency leases before their `lease_ttl`, one or a batch.
-//! Releasing a lease that has already ended answers `released: false`, never an error, so
-//! a caller may release again after a retry.
+//! `POST /v1/release` ends concurrency leases before their `lease_ttl`, one or a batch;
+//! `POST /v1/renew` gives them their `lease_ttl` again, from now, for work that outlasts
+//! one. A lease that has already ended answers `released: false` (`renewed: false`), never
+//! an error, so a caller may send again after a retry.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use super::body::{Reads, body_problem, check_content_type, parse_json};
 use super::problem::Problem;
 use crate::app::App;
 
-/// The most leases one batch may release.
+/// The most leases one batch may hold.
 const MAX_BATCH: usize = 100;
 
 /// The body: one lease id, or a batch.
@@ -30,13 +31,55 @@ struct ReleaseBody {
     lease_ids: Option<Vec<String>>,
 }
 
+/// What is done to each lease.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Release,
+    Renew,
+}
+
+impl Action {
+    /// The answer's field saying whether it was done.
+    fn done(self) -> &'static str {
+        match self {
+            Action::Release => "released",
+            Action::Renew => "renewed",
+        }
+    }
+
+    async fn on(self, app: &App, lease_id: &str) -> Result<bool, LeaseError> {
+        match self {
+            Action::Release => app.engine.release(lease_id).await,
+            Action::Renew => app.engine.renew(lease_id).await,
+        }
+    }
+}
+
 /// `POST /v1/release`.
 pub async fn release(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(p) = check_content_type(&headers, Reads::Json) {
+    act(&app, Action::Release, &headers, body).await
+}
+
+/// `POST /v1/renew`.
+pub async fn renew(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    act(&app, Action::Renew, &headers, body).await
+}
+
+async fn act(
+    app: &App,
+    action: Action,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(p) = check_content_type(headers, Reads::Json) {
         return p.into_response();
     }
     let body = match body {
@@ -51,8 +94,8 @@ pub async fn release(
         ReleaseBody {
             lease_id: Some(id),
             lease_ids: None,
-        } => match app.engine.release(&id).await {
-            Ok(released) => Json(json!({"lease_id": id, "released": released})).into_response(),
+        } => match action.on(app, &id).await {
+            Ok(done) => Json(json!({"lease_id": id, action.done(): done})).into_response(),
             Err(e) => problem(&e, "lease_id").into_response(),
         },
         ReleaseBody {
@@ -69,13 +112,14 @@ pub async fn release(
             // One bad id does not hold up the others: it is answered in its place.
             let mut results = Vec::with_capacity(ids.len());
             for (i, id) in ids.into_iter().enumerate() {
-                match app.engine.release(&id).await {
-                    Ok(released) => results.push(json!({"lease_id": id, "released": released})),
+                match action.on(app, &id).await {
+                    Ok(done) => results.push(json!({"lease_id": id, action.done(): done})),
                     Err(e @ LeaseError::Store(_)) => {
                         return problem(&e, &format!("lease_ids[{i}]")).into_response();
                     }
-                    Err(e) => results
-                        .push(json!({"lease_id": id, "released": false, "error": e.to_string()})),
+                    Err(e) => results.push(
+                        json!({"lease_id": id, action.done(): false, "error": e.to_string()}),
+                    ),
                 }
             }
             Json(json!({"results": results})).into_response()

@@ -7,10 +7,10 @@ pub mod check;
 mod decision_json;
 pub mod keys;
 mod layers;
+pub mod leases;
 pub mod ops;
 pub mod problem;
 pub mod query;
-pub mod release;
 pub mod serve;
 pub mod tiers;
 pub mod usage;
@@ -76,7 +76,8 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
     let routes = Router::new()
         .route("/v1/check", post(check::check))
         .route("/v1/authorize", any(authorize_route))
-        .route("/v1/release", post(release::release))
+        .route("/v1/release", post(leases::release))
+        .route("/v1/renew", post(leases::renew))
         .merge(for_browsers)
         .layer(DefaultBodyLimit::max(app.max_body))
         .with_state(app.clone());
