@@ -7,7 +7,9 @@
 # after $DURATION.
 #
 #   bench/http.sh                 # DURATION=10s CONNS=64 THREADS=2 RATE=20000 ROUNDS=3
-#   TOLLGATE=/tmp/a bench/http.sh # a binary built elsewhere (an A/B of two builds)
+#   TOLLGATE=/tmp/a bench/http.sh # a binary built elsewhere
+#   TOLLGATE_B=/tmp/b bench/http.sh  # a second build in the same rounds (its saturation
+#                                 # rows are "B"): how a piece is weighed against another
 #   PIN=1 bench/http.sh           # servers on the first core, load generators on the second
 #   ALGORITHM=sliding_window bench/http.sh  # Tollgate's limit in another algorithm (gcra
 #                                 # unless told; nginx's is always its leaky bucket)
@@ -86,6 +88,13 @@ YAML
 TOLLGATE_LOG=warn "${server_cpu[@]}" "$TOLLGATE" serve --config "$tmp/tollgate.yaml" >"$tmp/tollgate.out" 2>&1 &
 tpid=$!
 pids+=($tpid)
+if [ -n "${TOLLGATE_B:-}" ]; then
+  bport=$(free_port)
+  sed "s/127.0.0.1:$tport/127.0.0.1:$bport/" "$tmp/tollgate.yaml" >"$tmp/tollgate-b.yaml"
+  TOLLGATE_LOG=warn "${server_cpu[@]}" "$TOLLGATE_B" serve --config "$tmp/tollgate-b.yaml" >"$tmp/tollgate-b.out" 2>&1 &
+  bpid=$!
+  pids+=($bpid)
+fi
 
 nport=$(free_port)
 mkdir -p "$tmp/nginx/www"
@@ -120,6 +129,7 @@ npid=$!
 pids+=($npid)
 wait_port "$tport"
 wait_port "$nport"
+[ -z "${TOLLGATE_B:-}" ] || wait_port "$bport"
 
 lua_done='
 done = function(summary, latency, requests)
@@ -187,11 +197,14 @@ rustc -O --edition 2021 -o "$tmp/stalls" bench/stalls.rs
 # The three targets take turns, round after round, in a rotating order, so a slow spell of
 # the machine falls on all of them alike; each figure is the median over the rounds.
 targets=(nginx check authorize)
+[ -z "${TOLLGATE_B:-}" ] || targets+=(check_b authorize_b)
 saturate() { # target
   case $1 in
     nginx) run_wrk "$nport" "$tmp/nginx.lua" "$npid" $(pgrep -P "$npid") ;;
     check) run_wrk "$tport" "$tmp/check.lua" "$tpid" ;;
     authorize) run_wrk "$tport" "$tmp/authorize.lua" "$tpid" ;;
+    check_b) run_wrk "$bport" "$tmp/check.lua" "$bpid" ;;
+    authorize_b) run_wrk "$bport" "$tmp/authorize.lua" "$bpid" ;;
   esac
 }
 on_oha() { # target [oha args...]
@@ -205,9 +218,11 @@ on_oha() { # target [oha args...]
   esac
 }
 for round in $(seq 1 "$ROUNDS"); do
-  for i in 0 1 2; do
-    t=${targets[$(((i + round) % 3))]}
+  n=${#targets[@]}
+  for i in $(seq 0 $((n - 1))); do
+    t=${targets[$(((i + round) % n))]}
     saturate "$t" >>"$tmp/sat.$t"
+    case $t in *_b) continue ;; esac
     on_oha "$t" >>"$tmp/closed.$t"
     on_oha "$t" -q "$RATE" >>"$tmp/rate.$t"
   done
@@ -224,13 +239,16 @@ def rows(kind, t):
     return [list(map(float, l.split())) for l in open(f"{tmp}/{kind}.{t}") if l.strip()]
 def med(kind, t, col):
     return statistics.median(r[col] for r in rows(kind, t))
+import os
 names = {"nginx": "nginx limit_req (GET /?user=N)", "check": "tollgate POST /v1/check",
-         "authorize": "tollgate GET /v1/authorize"}
+         "authorize": "tollgate GET /v1/authorize", "check_b": "B: tollgate POST /v1/check",
+         "authorize_b": "B: tollgate GET /v1/authorize"}
+saturated = [t for t in names if os.path.exists(f"{tmp}/sat.{t}")]
 print(f"{wrk} over 10000 users, median of {rounds} interleaved rounds (p99 in microseconds;")
 print("cpu_us: the server's CPU time per answer, user + kernel, in microseconds)")
 print(f"{'target':<34} {'rps':>9} {'p99_us':>8} {'errors':>7} {'rps/nginx':>10} {'p99/nginx':>10} {'cpu_us':>11}   rps per round")
 n_rps, n_p99 = med("sat", "nginx", 0), med("sat", "nginx", 1)
-for t in ("nginx", "check", "authorize"):
+for t in saturated:
     rps, p99 = med("sat", t, 0), med("sat", t, 1)
     errs = sum(r[2] for r in rows("sat", t))
     each = " ".join(f"{r[0]:.0f}" for r in rows("sat", t))

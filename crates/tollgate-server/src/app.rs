@@ -36,6 +36,8 @@ pub struct App {
     pub cors_origins: Vec<String>,
     /// The largest request body read, in bytes (`server.max_body`).
     pub max_body: usize,
+    /// The longest a request may take (`server.request_timeout`).
+    pub request_timeout: Duration,
     /// Room for open connections, shared by the HTTP and gRPC doors.
     pub connections: crate::listen::Capacity,
     /// The configuration file, when not on the embedded default.
@@ -97,6 +99,7 @@ impl App {
             ),
             cors_origins: config.admin.cors_origins,
             max_body: config.server.max_body,
+            request_timeout: config.server.request_timeout,
             connections: crate::listen::Capacity::new(config.server.max_connections),
             admin: ArcSwap::from_pointee(AdminAuth::new(config.admin.tokens, config.admin.jwt)),
             config_path: path,

@@ -11,6 +11,7 @@ mod http;
 mod listen;
 mod reload;
 mod store;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

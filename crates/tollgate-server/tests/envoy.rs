@@ -412,6 +412,24 @@ fn import_reports_errors_with_file_and_path() {
         text.contains("bad.yaml: descriptors[0].rate_limit.unit"),
         "{text}"
     );
+    // One domain's descriptor defined in two files is refused, as envoyproxy/ratelimit
+    // refuses it, naming the second file.
+    let a = dir.path().join("a.yaml");
+    let b = dir.path().join("b.yaml");
+    let one = "domain: d\ndescriptors:\n  - key: k\n    rate_limit: { unit: second, requests_per_unit: 1 }\n";
+    std::fs::write(&a, one).unwrap();
+    std::fs::write(&b, one).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["import", "envoy"])
+        .args([&a, &b])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("b.yaml: descriptors[0]") && text.contains("duplicate descriptor"),
+        "{text}"
+    );
 }
 
 /// `server.max_connections` is one budget for both doors: with a limit of 1 and an HTTP

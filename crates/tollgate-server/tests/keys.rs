@@ -14,7 +14,8 @@ use common::Server;
 use serde_json::{Value, json};
 
 /// Tiers for keys to be on: a key's tier must exist.
-const TIERS: &str = "tiers:\n  free: { limits: [] }\n  pro: { limits: [] }\n  enterprise: { limits: [] }\n";
+const TIERS: &str =
+    "tiers:\n  free: { limits: [] }\n  pro: { limits: [] }\n  enterprise: { limits: [] }\n";
 
 const SECRET: &str = "a server secret of at least 32 bytes!!";
 

@@ -130,7 +130,23 @@ async fn request_ids_are_honoured_or_made() {
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
     let r = c.get(s.url("/healthz")).send().await.unwrap();
-    assert_eq!(r.headers()["x-request-id"].len(), 36);
+    let made = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
+    // The decision routes, answered before the router, honour and make them too.
+    let r = c
+        .post(s.url("/v1/check"))
+        .header("x-request-id", "abc-456")
+        .json(&serde_json::json!({"subject": {"user": "1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-456");
+    let r = c.get(s.url("/v1/authorize")).send().await.unwrap();
+    let again = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(again.len() == 32 && again != made, "{again} {made}");
     // Log lines written while handling a request carry its id.
     c.delete(s.url("/v1/counters/some-key"))
         .header("x-request-id", "rid-77")

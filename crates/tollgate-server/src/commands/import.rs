@@ -9,6 +9,7 @@ use anyhow::Context;
 /// `envoy:` section of a Tollgate configuration.
 pub fn envoy(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut domains = Vec::new();
+    let mut sources = Vec::new();
     let mut failed = false;
     for file in files {
         let text =
@@ -38,8 +39,19 @@ pub fn envoy(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
             continue;
         }
         domains.push(doc);
+        sources.push(file);
     }
     if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    // Together, as Tollgate loads them: a domain's descriptors may not be defined twice
+    // across two files.
+    let all = serde_json::json!({ "envoy": domains });
+    if let Err(errs) = tollgate_core::Policy::from_value(&all, &[]) {
+        for e in &errs.0 {
+            let (file, path) = source_of(&e.path, &sources);
+            eprintln!("{file}: {path}: {}", e.message);
+        }
         return Ok(ExitCode::FAILURE);
     }
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
@@ -47,9 +59,19 @@ pub fn envoy(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         "# Converted from {} by `tollgate import envoy`.",
         names.join(", ")
     );
-    print!(
-        "{}",
-        serde_saphyr::to_string(&serde_json::json!({ "envoy": domains }))?
-    );
+    print!("{}", serde_saphyr::to_string(&all)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file an error of the merged `envoy` list (`envoy[k]…`) came from, and its path
+/// inside that file.
+fn source_of<'p>(path: &'p str, sources: &[&PathBuf]) -> (String, &'p str) {
+    let found = path
+        .strip_prefix("envoy[")
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(k, rest)| Some((sources.get(k.parse::<usize>().ok()?)?, rest)));
+    match found {
+        Some((file, rest)) => (file.display().to_string(), rest.trim_start_matches('.')),
+        None => ("envoy".to_owned(), path),
+    }
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 
 use super::check_config;
-use crate::{app, background, config, grpc, http, listen, reload};
+use crate::{app, background, config, grpc, http, listen, reload, workers};
 
 /// How log lines are written.
 #[derive(Clone, Copy, ValueEnum)]
@@ -127,14 +127,13 @@ async fn serve(
     background::upkeep(app.metrics.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let listener = bind(listen).with_context(|| format!("binding HTTP {listen}"))?;
-    let addr = listener.local_addr()?;
-    let http = tokio::spawn(http::serve::serve(
+    let (addr, http) = workers::spawn(
+        &app,
         listener,
-        app.connections.clone(),
         http::router(&app, timeout),
         idle_timeout,
-        stopped.clone(),
-    ));
+        &stopped,
+    )?;
     let grpc = match grpc_listen {
         Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, stopped.clone()).await?),
         None => None,

@@ -120,13 +120,26 @@ pub fn check_content_type(headers: &HeaderMap, reads: Reads) -> Result<(), Probl
         .split(';')
         .next()
         .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let json = essence == "application/json" || essence.ends_with("+json");
-    let document = matches!(
-        essence.as_str(),
-        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "text/plain"
-    ) || essence.ends_with("+yaml");
+        .trim();
+    let is = |name: &str| essence.eq_ignore_ascii_case(name);
+    let ends = |suffix: &str| {
+        essence
+            .len()
+            .checked_sub(suffix.len())
+            .and_then(|at| essence.get(at..))
+            .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+    };
+    let json = is("application/json") || ends("+json");
+    let document = [
+        "application/yaml",
+        "application/x-yaml",
+        "text/yaml",
+        "text/x-yaml",
+        "text/plain",
+    ]
+    .into_iter()
+    .any(is)
+        || ends("+yaml");
     if json || (reads == Reads::Document && document) {
         return Ok(());
     }

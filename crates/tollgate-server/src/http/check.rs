@@ -204,9 +204,16 @@ pub async fn serve(app: &App, req: Request) -> Response {
     if let Err(p) = check_content_type(req.headers(), Reads::Json) {
         return p.into_response();
     }
-    let body = match read_limited(req.into_body(), app.max_body).await {
-        Ok(b) => b,
-        Err(p) => return p.into_response(),
+    // A body that came whole with its headers is read without arming the timer.
+    let body = match tokio::time::timeout(
+        app.request_timeout,
+        read_limited(req.into_body(), app.max_body),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(p)) => return p.into_response(),
+        Err(_) => return Problem::timeout().into_response(),
     };
     let parsed: CheckBody = match parse_json(&body) {
         Ok(b) => b,

@@ -1,5 +1,6 @@
-//! The layers every request passes, all tower-http's: request ids, a span per request,
-//! panics answered as problems, the security headers, the timeout and CORS.
+//! The layers every request to the router passes, all tower-http's: request ids, a span
+//! per request, panics answered as problems, the security headers, the timeout and CORS.
+//! (The two decision routes are answered before the router: `direct`.)
 
 use std::any::Any;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -23,7 +24,7 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The longest request id honoured; a longer one is replaced, so a client cannot make
 /// every log line carry a kilobyte of its choosing.
-const MAX_REQUEST_ID: usize = 128;
+pub const MAX_REQUEST_ID: usize = 128;
 
 /// How many security headers every answer carries (no sniffing, no caching).
 pub const EVERY_ANSWER_HEADERS: usize = 2;
@@ -35,7 +36,10 @@ pub const EVERY_ANSWER_HEADERS: usize = 2;
 pub fn around(routes: Router, timeout: Duration, cors: Option<CorsLayer>) -> Router {
     let layers = ServiceBuilder::new()
         .map_request(drop_unusable_request_id)
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            X_REQUEST_ID,
+            super::request_id::MakeId,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(span))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -106,13 +110,7 @@ fn timeout_problem(res: Response) -> Response {
     if res.status() == StatusCode::REQUEST_TIMEOUT
         && !res.headers().contains_key(header::CONTENT_TYPE)
     {
-        return Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            "The request took too long",
-            "the request did not complete within server.request_timeout".to_owned(),
-        )
-        .into_response();
+        return Problem::timeout().into_response();
     }
     res
 }

@@ -94,6 +94,16 @@ impl Problem {
         )
     }
 
+    /// 408: the request took longer than `server.request_timeout`.
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "The request took too long",
+            "the request did not complete within server.request_timeout".to_owned(),
+        )
+    }
+
     /// 401: admin routes need admin credentials; `why` says what was wrong with them.
     pub fn unauthorized(why: String) -> Self {
         Self::new(

@@ -1,0 +1,60 @@
+//! The two decision routes, `POST /v1/check` and `/v1/authorize`, answered before the
+//! router: every other route goes through axum's router and the tower-http layers.
+//!
+//! This replaces routing decisions like the other routes: matching the path in the
+//! router, the request id made and echoed, a span, a timeout and the panic guard around
+//! each. On the load of `bench/http.sh` that costs a share of the decision rate worth the
+//! exception (docs/benchmarks.md, "What the hand-made pieces earn"). What the decision
+//! routes keep, they keep cheaply: a request id (the caller's, or one made) and the
+//! security headers on every answer, `server.request_timeout` on reading the body, and
+//! the store's own timeout and the key lookups' bounds on the decision.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query};
+use axum::http::{HeaderValue, Method, Request, header};
+use axum::response::Response;
+use hyper::body::Incoming;
+use tower::ServiceExt as _;
+
+use super::layers::X_REQUEST_ID;
+use crate::app::App;
+
+/// Answers `req` from a connection whose peer is `peer`: a decision route here, anything
+/// else through `router`.
+pub async fn answer(
+    app: &App,
+    router: Router,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response {
+    let mut req = req.map(Body::new);
+    let request_id = req.headers().get(&X_REQUEST_ID).cloned();
+    let mut res = match (req.method(), req.uri().path()) {
+        (&Method::POST, "/v1/check") => super::check::serve(app, req).await,
+        (_, "/v1/authorize") => {
+            let query = Query::try_from_uri(req.uri());
+            super::authorize::authorize(app, peer, query, req).await
+        }
+        _ => {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            return match router.oneshot(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
+            };
+        }
+    };
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let id = request_id
+        .filter(|id| id.len() <= super::layers::MAX_REQUEST_ID && id.to_str().is_ok())
+        .unwrap_or_else(super::request_id::next);
+    headers.insert(X_REQUEST_ID, id);
+    res
+}
