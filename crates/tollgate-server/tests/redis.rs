@@ -372,3 +372,36 @@ fn a_shared_store_counting_keys_without_a_secret_does_not_start() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_warns_of_a_redis_that_would_grow_without_bound() {
+    let check = |redis: &Single| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tollgate.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "store: {{ kind: redis, url: \"{}\" }}\nrules: [{{ name: a, key: \"{{user}}\", limit: 5, period: 1m }}]\n",
+                redis.url()
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let unbounded = check(&Single::start().unwrap());
+    assert!(
+        unbounded.contains("warning: store: redis has no maxmemory"),
+        "{unbounded}"
+    );
+    let bounded = check(
+        &Single::start_with(&["--maxmemory", "64mb", "--maxmemory-policy", "volatile-lfu"])
+            .unwrap(),
+    );
+    assert!(!bounded.contains("warning"), "{bounded}");
+}

@@ -26,6 +26,9 @@ pub fn run(file: &std::path::Path) -> anyhow::Result<ExitCode> {
                 c.policy.tiers().iter().count(),
                 c.policy.descriptors().len()
             );
+            if let Some(redis) = c.store.redis {
+                redis_warning(redis)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(errs) => {
@@ -34,4 +37,24 @@ pub fn run(file: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Asks the configured Redis how it is set to hold memory and prints what to change, if
+/// anything; a Redis that does not answer is said so, without failing the check (the
+/// file is valid whether or not its Redis is up right now).
+fn redis_warning(redis: tollgate_redis::RedisConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match tollgate_redis::RedisStore::new(redis) {
+            Ok(store) => match store.memory_warning().await {
+                Ok(Some(warning)) => eprintln!("warning: store: {warning}"),
+                Ok(None) => {}
+                Err(e) => eprintln!("note: store: could not ask Redis how it holds memory: {e}"),
+            },
+            Err(e) => eprintln!("note: store: {e}"),
+        }
+    });
+    Ok(())
 }
