@@ -175,6 +175,16 @@ async fn every_route_answers_bad_bodies_and_queries_as_problems() {
         assert!((400..500).contains(&status), "{path}: {status} {p}");
     }
 
+    // A method a route does not take: 405, a problem too.
+    for (method, path) in [(Method::GET, "/v1/check"), (Method::PUT, "/v1/keys/verify")] {
+        let (status, p) = send(&server, method.clone(), path, "application/json", "").await;
+        assert_eq!(status, 405, "{method} {path}: {p}");
+        assert_eq!(
+            p["type"],
+            "https://tollgate.dev/problems/method-not-allowed"
+        );
+    }
+
     // `[]` and `{}` on /v1/check say what the body should be.
     let (_, p) = send(&server, Method::POST, "/v1/check", "application/json", "[]").await;
     assert!(p["detail"].as_str().unwrap().contains("\"checks\""), "{p}");

@@ -17,16 +17,15 @@ pub mod serve;
 pub mod tiers;
 pub mod usage;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{delete, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::App;
@@ -76,26 +75,16 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             .fallback(not_found),
     );
     // `POST /v1/check` and `/v1/authorize` are answered before this router (`direct`);
-    // here they serve callers of the router itself, as the tests do.
+    // the route stays here so that another method on `/v1/check` is answered 405.
     let routes = Router::new()
         .route("/v1/check", post(check::check))
-        .route("/v1/authorize", any(authorize_route))
         .route("/v1/release", post(leases::release))
         .route("/v1/renew", post(leases::renew))
         .merge(for_browsers)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.max_body))
         .with_state(app.clone());
     layers::around(routes, timeout, cors(&app.cors_origins))
-}
-
-/// `/v1/authorize`, any method.
-async fn authorize_route(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    query: Result<Query<authorize::AuthorizeQuery>, axum::extract::rejection::QueryRejection>,
-    req: Request,
-) -> Response {
-    authorize::authorize(&app, peer, query, req).await
 }
 
 /// CORS for the listed origins; none listed, none allowed (`*` only when listed).
@@ -136,6 +125,15 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 
 async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not-found", "No such route", None)
+}
+
+async fn method_not_allowed(method: Method) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "The route does not take this method",
+        format!("{method} is not one of the route's methods"),
+    )
 }
 
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
