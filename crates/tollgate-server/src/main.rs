@@ -16,7 +16,7 @@ mod workers;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::serve::LogFormat;
 
@@ -79,6 +79,18 @@ enum Command {
     Import(Import),
     /// Prints the SHA-256 of an admin token read from stdin, for `admin.tokens[].sha256`.
     HashToken,
+    /// Prints a completion script for a shell (e.g. `tollgate completions bash >
+    /// /etc/bash_completion.d/tollgate`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Prints the manual page (roff), e.g. `tollgate man > /usr/share/man/man1/tollgate.1`,
+    /// or a subcommand's (`tollgate man serve > …/tollgate-serve.1`).
+    Man {
+        /// The subcommand.
+        command: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,6 +126,8 @@ fn main() -> ExitCode {
         } => commands::explain::run(config, &subject, cost, tier.as_deref()),
         Command::Import(Import::Envoy { files }) => commands::import::envoy(&files),
         Command::HashToken => commands::hash_token::run(),
+        Command::Completions { shell } => commands::help::completions(Cli::command(), shell),
+        Command::Man { command } => commands::help::man(Cli::command(), command.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -813,3 +813,33 @@ fn messages_name_the_file_the_variable_and_the_list_entry() {
     let (_, out, _) = tollgate(&["explain", "-s", "user=mallory", "--config"], &good, &[]);
     assert!(out.contains("deny.users: \"mallory\""), "{out}");
 }
+
+#[test]
+fn completions_and_manual_pages_are_generated_from_the_command_line() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (ok, bash) = run(&["completions", "bash"]);
+    assert!(ok);
+    for sub in ["serve", "check-config", "explain", "import", "hash-token"] {
+        assert!(
+            bash.contains(sub),
+            "{sub} missing from the bash completions"
+        );
+    }
+    let (ok, zsh) = run(&["completions", "zsh"]);
+    assert!(ok && zsh.contains("#compdef tollgate"), "{zsh}");
+    let (ok, page) = run(&["man"]);
+    assert!(ok && page.contains(".TH tollgate 1"), "{page}");
+    let (ok, serve) = run(&["man", "serve"]);
+    assert!(
+        ok && serve.contains(".TH tollgate-serve 1") && serve.contains("dev"),
+        "{serve}"
+    );
+    let (ok, _) = run(&["man", "nonsense"]);
+    assert!(!ok);
+}

@@ -3,5 +3,6 @@
 pub mod check_config;
 pub mod explain;
 pub mod hash_token;
+pub mod help;
 pub mod import;
 pub mod serve;
