@@ -336,6 +336,10 @@ type Lease struct {
 // Release releases the lease; true if this call freed it, false if it was already gone.
 func (l *Lease) Release(ctx context.Context) (bool, error) { return l.client.Release(ctx, l.ID) }
 
+// Renew renews the lease (its lease_ttl again, from now); true if renewed, false if it had
+// already ended (released or run out): it is not brought back, take a new one.
+func (l *Lease) Renew(ctx context.Context) (bool, error) { return l.client.Renew(ctx, l.ID) }
+
 // Acquire checks subject for a concurrency lease. It returns nil, nil when refused and
 // ErrNoLease when admitted without a lease. Unreachable Tollgate is always an error here.
 func (c *Client) Acquire(ctx context.Context, subject Subject, opts ...CheckOption) (*Lease, error) {
@@ -383,6 +387,25 @@ func (c *Client) ReleaseMany(ctx context.Context, leaseIDs []string) ([]ReleaseE
 		Results []ReleaseEntry `json:"results"`
 	}
 	_, err := c.do(ctx, call{method: http.MethodPost, path: "/v1/release", body: map[string][]string{"lease_ids": leaseIDs}}, &out)
+	return out.Results, err
+}
+
+// Renew renews one lease (POST /v1/renew): gives it its lease_ttl again, counted from now.
+// True if renewed, false if it had already ended (released or run out; not brought back).
+func (c *Client) Renew(ctx context.Context, leaseID string) (bool, error) {
+	var out struct {
+		Renewed bool `json:"renewed"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/v1/renew", body: map[string]string{"lease_id": leaseID}}, &out)
+	return out.Renewed, err
+}
+
+// RenewMany renews several leases (batch POST /v1/renew).
+func (c *Client) RenewMany(ctx context.Context, leaseIDs []string) ([]RenewEntry, error) {
+	var out struct {
+		Results []RenewEntry `json:"results"`
+	}
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/v1/renew", body: map[string][]string{"lease_ids": leaseIDs}}, &out)
 	return out.Results, err
 }
 

@@ -371,6 +371,43 @@ func TestLeases(t *testing.T) {
 	}
 }
 
+func TestRenew(t *testing.T) {
+	skipWithoutRelease(t)
+	c := admin(t)
+	ctx := context.Background()
+	s := Subject{User: unique("lease"), Path: "/export"}
+	a := ok(c.Acquire(ctx, s)).get(t)
+	b := ok(c.Acquire(ctx, s)).get(t)
+	if a == nil || b == nil {
+		t.Fatalf("two leases: %+v %+v", a, b)
+	}
+	if renewed := ok(a.Renew(ctx)).get(t); !renewed {
+		t.Fatal("a live lease was not renewed")
+	}
+	if released := ok(a.Release(ctx)).get(t); !released {
+		t.Fatal("a renewed lease was not held")
+	}
+	if renewed := ok(c.Renew(ctx, a.ID)).get(t); renewed {
+		t.Fatal("a released lease was renewed")
+	}
+	res := ok(c.RenewMany(ctx, []string{b.ID, "no-such-lease"})).get(t)
+	if len(res) != 2 || res[0].LeaseID != b.ID || !res[0].Renewed || res[0].Error != "" ||
+		res[1].LeaseID != "no-such-lease" || res[1].Renewed || res[1].Error == "" {
+		t.Fatalf("renew many %+v", res)
+	}
+	_, err := c.Renew(ctx, "no-such-lease")
+	var pe *ProblemError
+	if !errors.As(err, &pe) {
+		t.Fatalf("want a ProblemError, got %v", err)
+	}
+	if pe.Status != 422 || len(pe.Errors) == 0 || pe.Errors[0].Path != "lease_id" {
+		t.Fatalf("problem %+v", pe)
+	}
+	if released := ok(b.Release(ctx)).get(t); !released {
+		t.Fatal("b was not held")
+	}
+}
+
 func TestMiddleware(t *testing.T) {
 	c := newClient(t, Options{})
 	user := unique("mw")

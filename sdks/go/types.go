@@ -56,6 +56,14 @@ type ReleaseEntry struct {
 	Released bool   `json:"released"`
 }
 
+// RenewEntry is one entry of the answer of a batch POST /v1/renew.
+type RenewEntry struct {
+	LeaseID string `json:"lease_id"`
+	Renewed bool   `json:"renewed"`
+	// Error is set when this id is not one Tollgate gave out (made up or altered).
+	Error string `json:"error,omitempty"`
+}
+
 // AuthorizeResult is what GET /v1/authorize answered.
 type AuthorizeResult struct {
 	Allowed bool

@@ -74,6 +74,30 @@ def test_async_leases() -> None:
     run(go())
 
 
+def test_async_renew() -> None:
+    if not release_supported():
+        pytest.skip("SKIPPED: this Tollgate answers 404 for POST /v1/release (leases not released by this server yet)")
+
+    async def go() -> None:
+        async with AsyncClient(URL) as c:
+            subject = {"user": unique("lease"), "path": "/export"}
+            a = await c.acquire(subject)  # type: ignore[arg-type]
+            b = await c.acquire(subject)  # type: ignore[arg-type]
+            assert a is not None and b is not None
+            assert await c.renew(a["lease_id"]) is True
+            assert await c.release(a["lease_id"]) is True
+            assert await c.renew(a["lease_id"]) is False
+            results = await c.renew_many([b["lease_id"], "no-such-lease"])
+            assert [(r["lease_id"], r["renewed"]) for r in results] == [(b["lease_id"], True), ("no-such-lease", False)]
+            assert "error" not in results[0] and isinstance(results[1].get("error"), str)
+            with pytest.raises(ProblemDetailsError) as e:
+                await c.renew("no-such-lease")
+            assert e.value.status == 422 and any(err.get("path") == "lease_id" for err in e.value.errors)
+            assert await c.release(b["lease_id"]) is True
+
+    run(go())
+
+
 def test_async_retries_and_fail_modes() -> None:
     stub = Stub(lambda h, n: unavailable(h) if n <= 2 else forward(h))
     port = closed_port()

@@ -155,3 +155,23 @@ def test_leases(client: Client) -> None:
         assert held is not None
     after = client.check(subject, cost=0)
     assert next(l for l in after["limits"] if l["name"] == "exports")["remaining"] == 2
+
+
+@pytest.mark.usefixtures("needs_release")
+def test_renew(client: Client) -> None:
+    subject: Subject = {"user": unique("lease"), "path": "/export"}
+    a = client.acquire(subject)
+    b = client.acquire(subject)
+    assert a is not None and b is not None
+    assert client.renew(a["lease_id"]) is True
+    assert client.release(a["lease_id"]) is True, "a renewed lease is still held"
+    assert client.renew(a["lease_id"]) is False, "a released lease is not brought back"
+    results = client.renew_many([b["lease_id"], "no-such-lease"])
+    assert [(r["lease_id"], r["renewed"]) for r in results] == [(b["lease_id"], True), ("no-such-lease", False)]
+    assert "error" not in results[0]
+    assert isinstance(results[1].get("error"), str)
+    with pytest.raises(ProblemDetailsError) as e:
+        client.renew("no-such-lease")
+    assert e.value.status == 422 and e.value.name == "invalid-request"
+    assert any(err.get("path") == "lease_id" for err in e.value.errors)
+    assert client.release(b["lease_id"]) is True

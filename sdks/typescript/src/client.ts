@@ -3,6 +3,7 @@ import type {
   ApiKey,
   AuthorizeResult,
   BatchReleaseResult,
+  BatchRenewResult,
   CheckRequest,
   CreatedKey,
   CreateKeyRequest,
@@ -12,6 +13,7 @@ import type {
   ListKeysQuery,
   Problem,
   ReleaseEntry,
+  RenewEntry,
   RotateKeyRequest,
   Subject,
   UsageHistory,
@@ -99,6 +101,11 @@ export interface Lease {
   readonly decision: Decision;
   /** Releases the lease; true if this call freed it, false if it was already gone. */
   release(): Promise<boolean>;
+  /**
+   * Renews the lease (its `lease_ttl` again, from now); true if it was renewed, false if it
+   * had already ended (released or run out): it is not brought back, take a new one.
+   */
+  renew(): Promise<boolean>;
 }
 
 const CODE_STATUS: Record<string, number> = {
@@ -264,7 +271,7 @@ export class TollgateClient {
     if (!decision.allowed) return null;
     const id = decision.lease_id;
     if (!id) throw new TollgateError("the decision took no lease: no concurrency limit matched the subject");
-    return { id, decision, release: () => this.release(id) };
+    return { id, decision, release: () => this.release(id), renew: () => this.renew(id) };
   }
 
   /** Runs `work` under a lease, released afterwards whatever happens; `null` when refused. */
@@ -288,6 +295,21 @@ export class TollgateClient {
   async releaseMany(leaseIds: string[], options: { signal?: AbortSignal } = {}): Promise<ReleaseEntry[]> {
     const answer = await this.call({ method: "POST", path: "/v1/release", body: { lease_ids: leaseIds }, signal: options.signal });
     return (answer.body as BatchReleaseResult).results;
+  }
+
+  /**
+   * Renews one lease (`POST /v1/renew`): gives it its `lease_ttl` again, counted from now.
+   * True if renewed, false if it had already ended (released or run out; not brought back).
+   */
+  async renew(leaseId: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const answer = await this.call({ method: "POST", path: "/v1/renew", body: { lease_id: leaseId }, signal: options.signal });
+    return (answer.body as { renewed: boolean }).renewed;
+  }
+
+  /** Renews several leases at once (batch `POST /v1/renew`). */
+  async renewMany(leaseIds: string[], options: { signal?: AbortSignal } = {}): Promise<RenewEntry[]> {
+    const answer = await this.call({ method: "POST", path: "/v1/renew", body: { lease_ids: leaseIds }, signal: options.signal });
+    return (answer.body as BatchRenewResult).results;
   }
 
   // ---- key admin -------------------------------------------------------------------------

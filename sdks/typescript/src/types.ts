@@ -98,6 +98,24 @@ export interface BatchReleaseResult {
   results: ReleaseEntry[];
 }
 
+/** The answer of `POST /v1/renew` for one lease. */
+export interface RenewResult {
+  renewed: boolean;
+}
+
+/** One entry of the answer of a batch `POST /v1/renew`. */
+export interface RenewEntry {
+  lease_id: string;
+  renewed: boolean;
+  /** Set when this id is not one Tollgate gave out (made up or altered). */
+  error?: string;
+}
+
+/** The answer of a batch `POST /v1/renew`. */
+export interface BatchRenewResult {
+  results: RenewEntry[];
+}
+
 /** What `GET /v1/authorize` answered: its status, the headers to pass on, and any lease. */
 export interface AuthorizeResult {
   allowed: boolean;

@@ -221,6 +221,37 @@ test("leases: acquire, refuse past the limit, release, release again", async (t)
   assert.equal(d.limits.find((l) => l.name === "exports")?.remaining, 2, "withLease released its lease");
 });
 
+test("leases: renew a live lease, not one released; a batch; a made-up id", async (t) => {
+  if (await skipWithoutRelease(t)) return;
+  const subject = { user: unique("lease"), path: "/export" };
+  const a = await client.acquire(subject);
+  const b = await client.acquire(subject);
+  assert.ok(a && b, "two leases fit");
+  assert.equal(await a.renew(), true, "a live lease is renewed");
+  assert.equal(await client.renew(a.id), true, "and again, by id");
+  assert.equal(await a.release(), true, "a renewed lease is still held, and released");
+  assert.equal(await a.renew(), false, "a released lease is not brought back");
+  const results = await client.renewMany([b.id, "no-such-lease"]);
+  assert.deepEqual(
+    results.map((r) => [r.lease_id, r.renewed]),
+    [
+      [b.id, true],
+      ["no-such-lease", false],
+    ],
+  );
+  assert.equal(results[0].error, undefined);
+  assert.equal(typeof results[1].error, "string");
+  await assert.rejects(
+    () => client.renew("no-such-lease"),
+    (err) =>
+      err instanceof TollgateProblemError &&
+      err.status === 422 &&
+      err.problemName === "invalid-request" &&
+      err.errors.some((e) => e.path === "lease_id"),
+  );
+  assert.equal(await b.release(), true);
+});
+
 test("retries: 503 answers are retried with backoff until Tollgate answers", async () => {
   const stub = await startStub((req, res, n) => {
     if (n <= 2) {

@@ -23,6 +23,7 @@ from .types import (
     KeyPage,
     KeyUsage,
     ReleaseEntry,
+    RenewEntry,
     Subject,
     TimeArg,
     UsageHistory,
@@ -192,6 +193,16 @@ class Client(_Base):
     def release_many(self, lease_ids: Sequence[str]) -> List[ReleaseEntry]:
         """Releases several leases (batch ``POST /v1/release``)."""
         return cast(List[ReleaseEntry], _core.results(self._call(Call("POST", "/v1/release", {"lease_ids": list(lease_ids)}))))
+
+    def renew(self, lease_id: str) -> bool:
+        """Renews a lease (``POST /v1/renew``): gives it its ``lease_ttl`` again, from now.
+        True if renewed, False if it had already ended (released or run out; it is not
+        brought back: take a new one)."""
+        return bool(self._call(Call("POST", "/v1/renew", {"lease_id": lease_id}))["renewed"])
+
+    def renew_many(self, lease_ids: Sequence[str]) -> List[RenewEntry]:
+        """Renews several leases (batch ``POST /v1/renew``)."""
+        return cast(List[RenewEntry], _core.results(self._call(Call("POST", "/v1/renew", {"lease_ids": list(lease_ids)}))))
 
     def acquire(self, subject: Subject, *, cost: Optional[int] = None) -> Optional[Decision]:
         """Checks ``subject`` for a concurrency lease: the decision (with ``lease_id``) when
@@ -400,6 +411,15 @@ class AsyncClient(_Base):
         """Releases several leases (batch ``POST /v1/release``)."""
         body = await self._call(Call("POST", "/v1/release", {"lease_ids": list(lease_ids)}))
         return cast(List[ReleaseEntry], _core.results(body))
+
+    async def renew(self, lease_id: str) -> bool:
+        """Renews a lease (``POST /v1/renew``); see :meth:`Client.renew`."""
+        return bool((await self._call(Call("POST", "/v1/renew", {"lease_id": lease_id})))["renewed"])
+
+    async def renew_many(self, lease_ids: Sequence[str]) -> List[RenewEntry]:
+        """Renews several leases (batch ``POST /v1/renew``)."""
+        body = await self._call(Call("POST", "/v1/renew", {"lease_ids": list(lease_ids)}))
+        return cast(List[RenewEntry], _core.results(body))
 
     async def acquire(self, subject: Subject, *, cost: Optional[int] = None) -> Optional[Decision]:
         """Checks ``subject`` for a concurrency lease; see :meth:`Client.acquire`."""

@@ -73,6 +73,15 @@ class ReleaseEntry(TypedDict):
     released: bool
 
 
+class RenewEntry(TypedDict):
+    """One entry of the answer of a batch ``POST /v1/renew``."""
+
+    lease_id: str
+    renewed: bool
+    error: NotRequired[str]
+    """Set when this id is not one Tollgate gave out (made up or altered)."""
+
+
 class AuthorizeResult(TypedDict):
     """What ``GET /v1/authorize`` answered."""
 
