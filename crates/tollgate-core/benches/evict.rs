@@ -105,7 +105,8 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(15);
-    // About 50 ms a batch.
+    // Batches long enough to outlast the clock's and the scheduler's noise, short enough
+    // for many rounds.
     const CHECKS: u64 = 50_000;
     println!(
         "{rounds} paired rounds of {CHECKS} new keys; ratio = full's ns per check / room's (target: at most 1.5)"

@@ -22,8 +22,8 @@ use commands::serve::LogFormat;
 
 // Decisions allocate small, short-lived buffers; mimalloc keeps that off the profile. It
 // is built without its advice for transparent huge pages (`no_thp`), under which each
-// thread's first allocation brought in a whole huge page: a fresh server held tens of
-// megabytes more. The counter tables, which gain from huge pages, advise their own
+// thread's first allocation brought in a whole huge page, and a fresh server held
+// far more memory. The counter tables, which gain from huge pages, advise their own
 // mappings.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

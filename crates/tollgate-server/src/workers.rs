@@ -65,10 +65,5 @@ pub fn spawn(
             }
         }
     });
-    let done = tokio::spawn(async move {
-        if done.await.is_err() {
-            tracing::error!("the HTTP workers could not be awaited");
-        }
-    });
     Ok((addr, done))
 }
