@@ -1,8 +1,7 @@
 //! A check of a key never seen before, on a memory store whose table has room for it
 //! against one that is full of live counters and evicts one for every check.
 //!
-//! Both stores are sized for 100,000 counters and first take twice as many keys, so no
-//! never-used slot is left in either: a new key reads its window to the end on both. The
+//! Both stores are sized for 100,000 counters and first take twice as many keys. The
 //! clock moves 1 ms per check on both. On `room` a counter reads fresh 1 ms after its
 //! check (10 per 10 ms), so a new key reuses the slot of an expired one; on `full` it is
 //! live for a year (10 a year), so every new key evicts the cold counter that reads fresh

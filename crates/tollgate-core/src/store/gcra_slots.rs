@@ -32,6 +32,7 @@
 //! keeps such decisions atomic without a lock on the single-check path.
 
 use super::StoreError;
+use super::reach::Reach;
 use super::sync::{self, AtomicU64, Mutex, Ordering, Slots};
 use super::tally::{Reclaim, Tally};
 use crate::algorithm::{Gcra, wide_mul};
@@ -56,15 +57,15 @@ const EMPTY: u64 = 0;
 const GONE: u64 = 1;
 
 /// How far from its home slot a counter may live (4 KiB of slots; four under loom, whose
-/// models stay small). On a table where every slot has been used, a new key reads its
-/// whole window twice (to learn it is not there, then to choose a slot), so the window is
-/// kept short; when it holds no room, a new key evicts within it.
+/// models stay small; at most 256, see `Reach`). A lookup reads no further than its
+/// home's farthest counter (see `Reach`); when the window holds no room, a new key evicts
+/// within it.
 const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 256 };
 
-/// How many cold live counters a new key compares to choose the one to evict: the scan
-/// goes on to the end of the window (to learn the key is not there, and for idle slots,
-/// which go first), but weighs no more candidates, so a flood's insert costs about what
-/// one on a table with room does.
+/// How many cold live counters a new key compares to choose the one to evict: past its
+/// home's farthest counter the scan stops once it has weighed these and no never-used
+/// slot is left further on, so a flood's insert costs about what one on a table with room
+/// does.
 const EXAMINE: usize = if cfg!(loom) { 2 } else { 8 };
 
 /// How long a counter stays idle before its slot goes to a new key ahead of other slots.
@@ -175,6 +176,7 @@ pub(super) struct GcraSlots {
     slots: Slots<Slot>,
     homes: usize,
     stripes: Box<[Mutex<()>]>,
+    reach: Reach,
     tally: Tally,
 }
 
@@ -182,13 +184,15 @@ impl GcraSlots {
     /// Slots for `capacity` live counters at 7/8 load.
     pub fn new(capacity: usize) -> Self {
         let homes = capacity.saturating_mul(8).div_ceil(7).max(MAX_PROBE);
+        let len = homes.saturating_add(MAX_PROBE);
         GcraSlots {
-            slots: Slots::zeroed(homes.saturating_add(MAX_PROBE), || Slot {
+            slots: Slots::zeroed(len, || Slot {
                 key: AtomicU64::new(EMPTY),
                 tat: AtomicU64::new(0),
             }),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
+            reach: Reach::new(homes, len, MAX_PROBE),
             tally: Tally::new(),
         }
     }
@@ -224,6 +228,7 @@ impl GcraSlots {
     pub fn bytes(&self) -> usize {
         std::mem::size_of_val(&*self.slots)
             .saturating_add(std::mem::size_of_val(&*self.stripes))
+            .saturating_add(self.reach.bytes())
             .saturating_add(self.tally.bytes())
     }
 
@@ -256,7 +261,11 @@ impl GcraSlots {
     #[inline]
     fn find_slot(&self, place: Place) -> Option<(usize, &Slot, Nanos)> {
         'probe: loop {
-            for (index, slot) in self.window(place.home) {
+            let mut span = None;
+            for (pos, (index, slot)) in self.window(place.home).enumerate() {
+                if self.reach.past(place.home, pos, &mut span) {
+                    return None;
+                }
                 match slot.key.load(Ordering::Acquire) {
                     EMPTY => return None,
                     k if k == place.key => {
@@ -344,13 +353,28 @@ impl GcraSlots {
             // A slot idle for a while goes first; one only just idle is taken only when the
             // window has nothing else, so busy keys are not pushed out of their slots and
             // made to find room again on every check.
+            //
+            // Past the key's span (see `Reach`) the pass goes on only for room: it stops
+            // at a slot idle for a while, or once it weighs enough cold counters and no
+            // never-used slot is left further on.
+            let span = self.reach.span(place.home);
+            let mut far = 0;
+            let mut no_empty_ahead = None;
             let mut pick = None;
             let mut just_idle = None;
             let mut cold: Option<(usize, &Slot, Nanos)> = None;
             let mut cold_seen = 0usize;
             let mut idle_kept = None;
             let mut warm: Option<(usize, &Slot, Nanos)> = None;
-            for (index, slot) in self.window(place.home) {
+            for (pos, (index, slot)) in self.window(place.home).enumerate() {
+                if pos >= span
+                    && (pick.is_some()
+                        || cold_seen >= EXAMINE
+                            && *no_empty_ahead
+                                .get_or_insert_with(|| self.reach.used_from(place.home, pos)))
+                {
+                    break;
+                }
                 let (key, old) = slot.read();
                 if key == place.key {
                     return Ok(Claim::Existing(index));
@@ -358,6 +382,9 @@ impl GcraSlots {
                 if key == EMPTY {
                     pick = pick.or(Some((index, slot, old, Reclaim::Empty)));
                     break;
+                }
+                if key > GONE && pos < span && self.reach.holds_home_of(index, pos) {
+                    far = pos;
                 }
                 if old & HELD != 0 || pick.is_some() {
                     continue;
@@ -407,6 +434,8 @@ impl GcraSlots {
             if old & HELD != 0 {
                 backoff(&mut spins);
             } else if slot.rekey(old, place.key, tat, kept) {
+                let pos = index.saturating_sub(place.home);
+                self.reach.took(place.home, index, pos, far.max(pos));
                 self.tally.made(place.home, what);
                 return Ok(Claim::New(index));
             }
@@ -539,6 +568,36 @@ mod tests {
         assert!(t.acquire(&g, at(7_000), T0 + S, 1).unwrap().allowed);
         assert_eq!(t.tally().evictions().expired, 1);
         assert_eq!(t.tally().resident(), MAX_PROBE);
+    }
+
+    #[test]
+    fn a_lookup_stops_past_the_farthest_counter_of_its_home_and_the_bound_falls_again() {
+        // Ten a second: one check leaves a cold counter.
+        let (t, g) = (GcraSlots::new(16), Gcra::new(10, S, 0));
+        let from = |home: usize, key: u64| Place { home, key };
+        // Twelve keys of home 0 fill slots 0..12, and slots from 20 on are used.
+        for key in 2..14 {
+            assert!(t.acquire(&g, at(key), T0, 1).unwrap().allowed);
+        }
+        for key in 1_000..1_000 + MAX_PROBE as u64 {
+            assert!(t.acquire(&g, from(20, key), T0, 1).unwrap().allowed);
+        }
+        assert_eq!(t.reach.span(0), 12);
+        // Long idle, slots 6..12 go to six keys of home 6.
+        let later = T0 + 10 * S;
+        for key in 100..106 {
+            assert!(t.acquire(&g, from(6, key), later, 1).unwrap().allowed);
+        }
+        assert_eq!(t.find(from(6, 105)).map(|f| f.0), Some(11));
+        assert!(t.find(at(13)).is_none(), "its slot went to home 6");
+        // Home 0's next insert finds its counters within slots 0..6, and says so.
+        assert!(t.acquire(&g, at(50), later, 1).unwrap().allowed);
+        assert_eq!(t.find(at(50)).map(|f| f.0), Some(0));
+        assert_eq!(t.reach.span(0), 6);
+        for key in 3..8 {
+            assert_eq!(t.find(at(key)).map(|f| f.0), Some(key as usize - 2));
+        }
+        assert!(t.find(at(2)).is_none());
     }
 
     #[test]

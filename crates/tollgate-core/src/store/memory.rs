@@ -32,6 +32,7 @@ use foldhash::fast::FixedState;
 use smallvec::SmallVec;
 
 use super::gcra_slots::{self, GcraSlots, KEPT, TAT};
+use super::reach::Reach;
 use super::sync::{AtomicU16, AtomicU64, Mutex, MutexGuard, Ordering, Slots};
 use super::tally::{self, Evictions, Reclaim, Tally};
 use super::{Check, Outcomes, Store, StoreError};
@@ -44,9 +45,8 @@ use crate::time::{NANOS_PER_SEC, Nanos};
 const BLOCK_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// How far from its home slot a counter may live: 512 bytes of tags (four under loom,
-/// whose models stay small). Kept short for the reason the GCRA table's is (a new key on a
-/// table where every slot has been used reads its whole window); when the window holds no
-/// room, a new key evicts within it.
+/// whose models stay small; at most 256, see `Reach`). When the window holds no room, a
+/// new key evicts within it.
 const MAX_PROBE: usize = if cfg!(loom) { 4 } else { 256 };
 
 /// Locks that serialise the insertion of keys sharing a home region.
@@ -194,6 +194,7 @@ struct Cells {
     /// so a window never wraps and locks are always taken in ascending slot order.
     homes: usize,
     stripes: Box<[Mutex<()>]>,
+    reach: Reach,
     capacity: usize,
     tally: Tally,
 }
@@ -253,6 +254,7 @@ impl Cells {
             slots: Slots::zeroed(len, || Mutex::new(Cell::FRESH)),
             homes,
             stripes: (0..INSERT_STRIPES).map(|_| Mutex::new(())).collect(),
+            reach: Reach::new(homes, len, MAX_PROBE),
             capacity,
             tally: Tally::new(),
         }
@@ -270,6 +272,7 @@ impl Cells {
         std::mem::size_of_val(&*self.slots)
             .saturating_add(std::mem::size_of_val(&*self.tags))
             .saturating_add(std::mem::size_of_val(&*self.stripes))
+            .saturating_add(self.reach.bytes())
             .saturating_add(self.tally.bytes())
     }
 
@@ -313,7 +316,11 @@ impl Cells {
     #[inline]
     fn find(&self, k0: u64, check: u32) -> Option<Held<'_>> {
         let (home, tag) = self.home(k0);
-        for (index, t, slot) in self.window(home) {
+        let mut span = None;
+        for (pos, (index, t, slot)) in self.window(home).enumerate() {
+            if self.reach.past(home, pos, &mut span) {
+                return None;
+            }
             match t.load(Ordering::Acquire) {
                 0 => return None,
                 t if t == tag => {
@@ -345,8 +352,28 @@ impl Cells {
         let _insert = self.stripes[home % INSERT_STRIPES].lock();
         let mut best: Option<(Held<'_>, Rank, bool, &AtomicU16)> = None;
         let mut examined = 0usize;
-        for (index, tag_slot, slot) in self.window(home) {
+        // Past the key's span (see `Reach`) the pass goes on only for room: it stops at an
+        // idle cell, or once it examined enough cold ones and no never-used slot is left
+        // further on.
+        let span = self.reach.span(home);
+        let mut far = 0;
+        let mut no_empty_ahead = None;
+        for (pos, (index, tag_slot, slot)) in self.window(home).enumerate() {
+            if pos >= span
+                && best.as_ref().is_some_and(|(_, rank, _, _)| {
+                    rank.class == 0
+                        || rank.class == 1
+                            && examined >= EXAMINE
+                            && *no_empty_ahead
+                                .get_or_insert_with(|| self.reach.used_from(home, pos))
+                })
+            {
+                break;
+            }
             let t = tag_slot.load(Ordering::Acquire);
+            if t != 0 && pos < span && self.reach.holds_home_of(index, pos) {
+                far = pos;
+            }
             if t == tag {
                 let cell = slot.lock();
                 if cell.is(k0, check) {
@@ -388,6 +415,8 @@ impl Cells {
         held.cell.expires = 0;
         held.cell.state = State::Fresh;
         tag_slot.store(tag, Ordering::Release);
+        let pos = held.index.saturating_sub(home);
+        self.reach.took(home, held.index, pos, far.max(pos));
         Ok(held)
     }
 }

@@ -5,6 +5,7 @@ mod gcra_slots;
 #[cfg(not(loom))]
 mod huge;
 mod memory;
+mod reach;
 mod sync;
 mod tally;
 

@@ -10,7 +10,7 @@ pub(super) use model::*;
 #[cfg(not(loom))]
 mod imp {
     pub use parking_lot::{Mutex, MutexGuard};
-    pub use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+    pub use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
     pub use std::thread::yield_now;
 
     pub(in crate::store) use crate::store::huge::Table as Slots;
@@ -24,7 +24,7 @@ mod imp {
 #[cfg(loom)]
 mod model {
     pub use loom::sync::MutexGuard;
-    pub use loom::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+    pub use loom::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
     pub use loom::thread::yield_now;
 
     /// A plain boxed table: loom's atomics and locks are not valid as zeros.
