@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+pub mod door;
 pub mod effects;
 mod engine;
 pub mod identity;

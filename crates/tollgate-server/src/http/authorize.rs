@@ -78,27 +78,7 @@ pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
 }
 
 fn forwarded_ip(app: &App, peer: IpAddr, xff: Option<&str>, real_ip: Option<&str>) -> IpAddr {
-    let peer = peer.to_canonical();
-    let trusted = |ip: IpAddr| app.trusted.iter().any(|c| c.contains(ip));
-    if !trusted(peer) {
-        return peer;
-    }
-    if let Some(xff) = xff {
-        let hops: Vec<IpAddr> = xff
-            .split(',')
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .map(|ip| ip.to_canonical())
-            .collect();
-        if let Some(ip) = hops.iter().rev().find(|ip| !trusted(**ip)) {
-            return *ip;
-        }
-        if let Some(first) = hops.first() {
-            return *first;
-        }
-    }
-    real_ip
-        .and_then(|v| v.parse::<IpAddr>().ok())
-        .map_or(peer, |ip| ip.to_canonical())
+    tollgate_engine::door::forwarded_ip(&app.trusted, peer, xff, real_ip)
 }
 
 /// Query of `/v1/authorize`.
@@ -195,54 +175,15 @@ pub async fn authorize(
         }
         ok
     } else {
-        let (status, slug, title) = match d.code {
-            Code::KeyDisabled => (
-                StatusCode::FORBIDDEN,
-                "key-disabled",
-                "The API key is disabled",
-            ),
-            Code::KeyExpired => (
-                StatusCode::FORBIDDEN,
-                "key-expired",
-                "The API key has expired",
-            ),
-            Code::KeyInvalid => (
-                StatusCode::UNAUTHORIZED,
-                "key-invalid",
-                "The API key is not valid",
-            ),
-            Code::Blocked => (StatusCode::FORBIDDEN, "blocked", "The client is blocked"),
-            Code::Unavailable if verdict.key.is_none() && d.limits.is_empty() => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The key registry is unavailable",
-            ),
-            Code::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The limit store is unavailable",
-            ),
-            Code::QuotaExceeded => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "quota-exceeded",
-                "Quota exceeded",
-            ),
-            _ => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Too many requests",
-            ),
-        };
-        let detail = d
-            .denied_by()
-            .map(|l| format!("limit {:?} exceeded", l.rule.name));
+        let refusal = tollgate_engine::door::refusal(&verdict);
+        let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
         // A refused key is already a 401 or 403, which every proxy passes on.
         let status = match d.code {
             Code::KeyInvalid | Code::KeyDisabled | Code::KeyExpired => status,
             Code::Unavailable if d.limits.is_empty() => status,
             _ => deny_status.unwrap_or(status),
         };
-        Problem::new(status, slug, title, detail).into_response()
+        Problem::new(status, refusal.slug, refusal.title, refusal.detail).into_response()
     };
     set_headers(&mut res, limit_headers);
     res

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// Where problem types are documented.
-const TYPE_BASE: &str = "https://tollgate.dev/problems/";
+const TYPE_BASE: &str = tollgate_engine::door::PROBLEM_TYPE_BASE;
 
 /// One problem answer.
 #[derive(Debug, Serialize)]
