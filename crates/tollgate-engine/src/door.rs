@@ -15,36 +15,36 @@ use crate::request::Verdict;
 pub const PROBLEM_TYPE_BASE: &str = "https://tollgate.dev/problems/";
 
 /// The client's address: `peer`, unless `peer` lies in `trusted`, in which case the
-/// rightmost address of `X-Forwarded-For` (`xff`) that is not itself trusted; when every hop
-/// is trusted, the leftmost; without a usable `X-Forwarded-For`, `X-Real-IP` (`real_ip`).
-/// Unparsable hops are skipped. Every address is canonical (an IPv4-mapped IPv6 address
-/// reads as IPv4).
-pub fn forwarded_ip(
-    trusted: &[Cidr],
-    peer: IpAddr,
-    xff: Option<&str>,
-    real_ip: Option<&str>,
-) -> IpAddr {
+/// rightmost address of `X-Forwarded-For` that is not itself trusted; when every hop is
+/// trusted, the leftmost; without a usable `X-Forwarded-For`, `X-Real-IP` (`real_ip`).
+/// `xff` holds the header's lines in the order received (a proxy may append a line of its
+/// own rather than extend the last), read as one comma-separated list; unparsable hops are
+/// skipped. Every address is canonical (an IPv4-mapped IPv6 address reads as IPv4).
+pub fn forwarded_ip<'a, X>(trusted: &[Cidr], peer: IpAddr, xff: X, real_ip: Option<&str>) -> IpAddr
+where
+    X: IntoIterator<Item = &'a str>,
+    X::IntoIter: DoubleEndedIterator,
+{
     let peer = peer.to_canonical();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    if let Some(xff) = xff {
-        let mut leftmost = None;
-        let hops = xff
-            .rsplit(',')
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .map(|ip| ip.to_canonical());
-        for ip in hops {
-            if !is_trusted(ip) {
-                return ip;
-            }
-            leftmost = Some(ip);
-        }
-        if let Some(ip) = leftmost {
+    let mut leftmost = None;
+    let hops = xff
+        .into_iter()
+        .rev()
+        .flat_map(|line| line.rsplit(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical());
+    for ip in hops {
+        if !is_trusted(ip) {
             return ip;
         }
+        leftmost = Some(ip);
+    }
+    if let Some(ip) = leftmost {
+        return ip;
     }
     real_ip
         .and_then(|v| v.trim().parse::<IpAddr>().ok())
@@ -124,6 +124,16 @@ mod tests {
         assert_eq!(
             forwarded_ip(&trusted, ip("::ffff:10.0.0.1"), None, None),
             ip("10.0.0.1")
+        );
+        // A line the nearest proxy appended is read after the client's own.
+        let lines = ["198.51.100.7", "203.0.113.9, 10.0.0.2"];
+        assert_eq!(
+            forwarded_ip(&trusted, ip("10.0.0.1"), lines, None),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            forwarded_ip(&trusted, ip("10.0.0.1"), ["198.51.100.7", "10.0.0.2"], None),
+            ip("198.51.100.7")
         );
     }
 }
