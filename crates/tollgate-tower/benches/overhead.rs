@@ -9,7 +9,8 @@
 //! round in a rotating order, so a slow spell of the machine falls on all of them alike;
 //! ratios are read per round and their median printed.
 //!
-//! Sides: `bare`, the service alone; `governor`, tower_governor with its rate-limit
+//! Sides: `bare`, the service alone; `engine`, no service and no layer but the engine's
+//! decision for the client IP and its headers, what any door pays; `governor`, tower_governor with its rate-limit
 //! headers; `governor-plain`, without them; `tollgate`, the layer reading only the client
 //! IP; `tollgate-default`, the layer with its default attributes (IP, method, path, user,
 //! API key). Both limiters set headers on every admitted answer in the headed sides.
@@ -37,8 +38,8 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, Response};
-use tollgate_core::{MemoryStore, Policy};
-use tollgate_engine::{Engine, EngineConfig};
+use tollgate_core::{MemoryStore, Policy, Subject};
+use tollgate_engine::{Attributes, Engine, EngineConfig, Scope};
 use tollgate_tower::TollgateLayer;
 use tower::{Layer, Service, ServiceExt};
 use tower_governor::governor::GovernorConfigBuilder;
@@ -112,8 +113,20 @@ fn sides() -> Vec<(&'static str, Side)> {
         .api_key(false)
         .build()
         .unwrap();
+    let decide_only = engine();
+    let decide_only: Side = Box::new(move |req: Request<Body>| {
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().unwrap().0;
+        let mut subject = Subject::new();
+        subject.set_ip(peer.ip());
+        let mut scope = Scope::default();
+        let request = tollgate_engine::Request::new(Attributes::Subject(subject));
+        let verdict = now(decide_only.decide(&mut scope, request));
+        std::hint::black_box(verdict.decision.headers());
+        if verdict.decision.allowed { 200 } else { 429 }
+    });
     vec![
         ("bare", side(trivial())),
+        ("engine", decide_only),
         ("governor", governor(true)),
         ("governor-plain", governor(false)),
         ("tollgate", side(ip_only.layer(trivial()))),
@@ -166,6 +179,10 @@ fn main() {
         .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32)))
         .collect();
     let mut sides = sides();
+    // For profiles: `ONLY=tollgate` keeps that side (and the bare service) alone.
+    if let Ok(only) = std::env::var("ONLY") {
+        sides.retain(|(name, _)| *name == "bare" || *name == only);
+    }
     for (name, side) in &mut sides {
         for &c in &clients {
             assert_eq!(side(request(c)), 200, "{name} refused a request");
@@ -198,32 +215,26 @@ fn main() {
         let max = v.iter().copied().fold(0.0, f64::max);
         println!("{name:<18} {:>9.1} {min:>9.1} {max:>9.1}", median(&mut v));
     }
-    let idx = |name: &str| sides.iter().position(|(n, _)| *n == name).unwrap();
-    let ratio = |a: &str, b: &str| {
-        let (a, b) = (idx(a), idx(b));
-        let mut r: Vec<f64> = ns[a].iter().zip(&ns[b]).map(|(x, y)| x / y).collect();
-        let min = r.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = r.iter().copied().fold(0.0, f64::max);
-        (median(&mut r), min, max)
-    };
-    // Overhead: a side's time less the bare service's, per round.
-    let overhead = |a: &str, b: &str| {
-        let (a, b, bare) = (idx(a), idx(b), idx("bare"));
-        let mut r: Vec<f64> = (0..rounds)
-            .map(|i| (ns[a][i] - ns[bare][i]) / (ns[b][i] - ns[bare][i]))
-            .collect();
-        median(&mut r)
-    };
-    println!("ratios per round (median, min, max):");
+    let idx = |name: &str| sides.iter().position(|(n, _)| *n == name);
+    println!("ratios per round (median, min, max); overhead = (side - bare) / (peer - bare):");
     for (a, b) in [
         ("tollgate", "governor"),
         ("tollgate", "governor-plain"),
         ("tollgate-default", "governor"),
     ] {
-        let (med, min, max) = ratio(a, b);
+        let (Some(a_i), Some(b_i), Some(bare)) = (idx(a), idx(b), idx("bare")) else {
+            continue;
+        };
+        let mut r: Vec<f64> = (0..rounds).map(|i| ns[a_i][i] / ns[b_i][i]).collect();
+        let min = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = r.iter().copied().fold(0.0, f64::max);
+        let mut over: Vec<f64> = (0..rounds)
+            .map(|i| (ns[a_i][i] - ns[bare][i]) / (ns[b_i][i] - ns[bare][i]))
+            .collect();
         println!(
-            "  {a} / {b}: {med:.2}x ({min:.2}-{max:.2}); overhead over bare: {:.2}x",
-            overhead(a, b)
+            "  {a} / {b}: {:.2}x ({min:.2}-{max:.2}); overhead {:.2}x",
+            median(&mut r),
+            median(&mut over)
         );
     }
 }
