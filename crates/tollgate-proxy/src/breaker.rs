@@ -109,7 +109,12 @@ impl Breaker {
 
     /// Records how a try admitted as `admit` ended.
     pub fn record(&self, now: Instant, admit: Admit, ok: bool) {
-        let slice_len = self.config.window.as_nanos() / SLICES as u128;
+        let slice_len = self
+            .config
+            .window
+            .as_nanos()
+            .checked_div(SLICES as u128)
+            .unwrap_or(0);
         let tick = u64::try_from(
             now.saturating_duration_since(self.epoch)
                 .as_nanos()
@@ -132,7 +137,7 @@ impl Breaker {
         if inner.state != State::Closed {
             return;
         }
-        let slot = usize::try_from(tick % SLICES as u64).unwrap_or(0);
+        let slot = usize::try_from(tick.checked_rem(SLICES as u64).unwrap_or(0)).unwrap_or(0);
         if let Some(s) = inner.slices.get_mut(slot) {
             if s.0 != tick {
                 *s = (tick, 0, 0);
@@ -147,7 +152,7 @@ impl Breaker {
         } else {
             inner.consecutive.saturating_add(1)
         };
-        let oldest = tick.saturating_sub(SLICES as u64 - 1);
+        let oldest = tick.saturating_sub(SLICES as u64).saturating_add(1);
         let (tries, failed) = inner
             .slices
             .iter()

@@ -86,7 +86,10 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(https);
-        let min_per_sec = config.budget.min_per_second.min(i32::MAX as u32 - 1);
+        let min_per_sec = config
+            .budget
+            .min_per_second
+            .min(i32::MAX.unsigned_abs().saturating_sub(1));
         Ok(Upstream {
             name: name.to_owned(),
             origins: config
@@ -144,12 +147,19 @@ impl Upstream {
         if n <= 1 {
             return pool.first().copied().unwrap_or(0);
         }
-        let choose = |k: usize| pool.get(k % n).copied().unwrap_or(0);
+        let choose = |k: usize| {
+            pool.get(k.checked_rem(n).unwrap_or(0))
+                .copied()
+                .unwrap_or(0)
+        };
         match self.balance {
             Balance::RoundRobin => choose(self.next.fetch_add(1, Ordering::Relaxed)),
             Balance::LeastRequest => {
+                // Two distinct draws: the second skips past the first.
                 let a = fastrand::usize(0..n);
-                let b = (a + 1 + fastrand::usize(0..n - 1)) % n;
+                let b = a
+                    .saturating_add(1)
+                    .saturating_add(fastrand::usize(0..n.saturating_sub(1)));
                 let (a, b) = (choose(a), choose(b));
                 let load = |i: usize| {
                     self.origins
@@ -215,6 +225,7 @@ impl Drop for InFlight<'_> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::arithmetic_side_effects)]
     use super::*;
     use crate::config::{BreakerConfig, BudgetConfig};
 
