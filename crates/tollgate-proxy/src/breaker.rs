@@ -13,6 +13,9 @@ use crate::config::BreakerConfig;
 /// Slices of the rolling window.
 const SLICES: usize = 10;
 
+/// The slices of the window before the current one.
+const OLDER_SLICES: u64 = SLICES as u64 - 1;
+
 /// What the breaker lets a try do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
@@ -152,7 +155,7 @@ impl Breaker {
         } else {
             inner.consecutive.saturating_add(1)
         };
-        let oldest = tick.saturating_sub(SLICES as u64).saturating_add(1);
+        let oldest = tick.saturating_sub(OLDER_SLICES);
         let (tries, failed) = inner
             .slices
             .iter()
