@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tollgate_core::{Code, Subject};
-use tollgate_engine::{Attributes, Scope};
+use tollgate_engine::{Attributes, Scope, Verdict};
 
 use super::problem::Problem;
 use super::set_headers;
@@ -66,6 +66,22 @@ impl<'a> Forwarded<'a> {
     }
 }
 
+/// The API key a request presents: `X-API-Key`, else a bearer token.
+pub fn presented_key<'a>(
+    api_key: Option<&'a HeaderValue>,
+    authorization: Option<&'a HeaderValue>,
+) -> Option<&'a str> {
+    api_key.and_then(text).or_else(|| {
+        authorization
+            .and_then(text)
+            .and_then(|a| {
+                a.strip_prefix("Bearer ")
+                    .or_else(|| a.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+    })
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
 /// nearest untrusted address of `X-Forwarded-For` (or `X-Real-IP`).
 pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
@@ -99,6 +115,50 @@ fn forwarded_ip(app: &App, peer: IpAddr, xff: Option<&str>, real_ip: Option<&str
     real_ip
         .and_then(|v| v.parse::<IpAddr>().ok())
         .map_or(peer, |ip| ip.to_canonical())
+}
+
+/// The status, problem slug and title of a refused decision (the status before any
+/// `deny_status` of forward-auth).
+pub fn refusal(verdict: &Verdict<'_>) -> (StatusCode, &'static str, &'static str) {
+    let d = &verdict.decision;
+    match d.code {
+        Code::KeyDisabled => (
+            StatusCode::FORBIDDEN,
+            "key-disabled",
+            "The API key is disabled",
+        ),
+        Code::KeyExpired => (
+            StatusCode::FORBIDDEN,
+            "key-expired",
+            "The API key has expired",
+        ),
+        Code::KeyInvalid => (
+            StatusCode::UNAUTHORIZED,
+            "key-invalid",
+            "The API key is not valid",
+        ),
+        Code::Blocked => (StatusCode::FORBIDDEN, "blocked", "The client is blocked"),
+        Code::Unavailable if verdict.key.is_none() && d.limits.is_empty() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The key registry is unavailable",
+        ),
+        Code::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The limit store is unavailable",
+        ),
+        Code::QuotaExceeded => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota-exceeded",
+            "Quota exceeded",
+        ),
+        _ => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+        ),
+    }
 }
 
 /// Query of `/v1/authorize`.
@@ -151,15 +211,7 @@ pub async fn authorize(
         .uri
         .and_then(text)
         .or_else(|| f.original_uri.and_then(text));
-    let api_key = f.api_key.and_then(text).or_else(|| {
-        f.authorization
-            .and_then(text)
-            .and_then(|a| {
-                a.strip_prefix("Bearer ")
-                    .or_else(|| a.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-    });
+    let api_key = presented_key(f.api_key, f.authorization);
     subject.set_ip(ip);
     let attrs = [
         ("method", Some(method)),
@@ -195,44 +247,7 @@ pub async fn authorize(
         }
         ok
     } else {
-        let (status, slug, title) = match d.code {
-            Code::KeyDisabled => (
-                StatusCode::FORBIDDEN,
-                "key-disabled",
-                "The API key is disabled",
-            ),
-            Code::KeyExpired => (
-                StatusCode::FORBIDDEN,
-                "key-expired",
-                "The API key has expired",
-            ),
-            Code::KeyInvalid => (
-                StatusCode::UNAUTHORIZED,
-                "key-invalid",
-                "The API key is not valid",
-            ),
-            Code::Blocked => (StatusCode::FORBIDDEN, "blocked", "The client is blocked"),
-            Code::Unavailable if verdict.key.is_none() && d.limits.is_empty() => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The key registry is unavailable",
-            ),
-            Code::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The limit store is unavailable",
-            ),
-            Code::QuotaExceeded => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "quota-exceeded",
-                "Quota exceeded",
-            ),
-            _ => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Too many requests",
-            ),
-        };
+        let (status, slug, title) = refusal(&verdict);
         let detail = d
             .denied_by()
             .map(|l| format!("limit {:?} exceeded", l.rule.name));
