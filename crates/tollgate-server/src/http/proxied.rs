@@ -1,5 +1,6 @@
 //! The reverse proxy's door: each request decided by the engine as forward-auth decides
-//! it (the client's address, method, path and host, and the API key it presents), refused
+//! it (the client's address, method, path and host, the API key it presents, and the user
+//! and tenant a trusted proxy in front names), refused
 //! with forward-auth's problems, or forwarded by `tollgate_proxy` with the decision's
 //! rate-limit headers added to the upstream's answer and its concurrency leases held until
 //! that answer's body has been sent or dropped.
@@ -37,10 +38,19 @@ pub async fn answer(
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(':').next().unwrap_or(v));
+    // The user and tenant a trusted proxy in front names; a client's own say is ignored.
+    let trusted = app.trusted.iter().any(|c| c.contains(peer.ip().to_canonical()));
+    let named = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| trusted)
+    };
     let attrs = [
         ("method", Some(req.method().as_str())),
         ("path", Some(req.uri().path())),
         ("attr.host", host),
+        ("user", named("x-forwarded-user")),
+        ("tenant", named("x-tenant")),
     ];
     for (name, value) in attrs {
         if let Some(v) = value
