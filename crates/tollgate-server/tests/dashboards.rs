@@ -386,9 +386,9 @@ fn psql() -> PathBuf {
         .expect("psql (postgresql-client) is not installed")
 }
 
-/// A session holding every table the usage writer and key lookups read or write, until
-/// [`release`] ends it: the writer's batch waits, so its queue fills, and lookups of
-/// uncached keys wait, so the next ones are shed.
+/// A session locking the tables of keys, usage events and violations until [`release`]
+/// ends it: the writer's next batch waits, so its queue fills, and lookups of uncached
+/// keys wait, so the ones after them are shed.
 fn lock_tables(url: &str) -> Child {
     let mut child = Command::new(psql())
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url])
