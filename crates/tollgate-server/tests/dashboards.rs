@@ -386,7 +386,7 @@ fn psql() -> PathBuf {
         .expect("psql (postgresql-client) is not installed")
 }
 
-/// A session locking the tables of keys, usage events and violations until [`release`]
+/// A psql connection locking the tables of keys, usage events and violations until [`release`]
 /// ends it: the writer's next batch waits, so its queue fills, and lookups of uncached
 /// keys wait, so the ones after them are shed.
 fn lock_tables(url: &str) -> Child {
