@@ -146,7 +146,7 @@ saturate() { # port: rps, p99 in microseconds, errors
 at_rate() { # port: p99 in microseconds at $RATE requests/s
   oha --no-tui --output-format json -c "$CONNS" -z "$DURATION" -q "$RATE" \
     -H "X-Forwarded-User: 42" "http://127.0.0.1:$1/" >"$tmp/oha.json"
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"{d[\"latencyPercentiles\"][\"p99\"]*1e6:.0f}")' "$tmp/oha.json"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f" % (d["latencyPercentiles"]["p99"] * 1e6))' "$tmp/oha.json"
 }
 
 for round in $(seq 1 "$ROUNDS"); do

@@ -9,9 +9,11 @@
 //! every other door before it is forwarded.
 
 pub mod breaker;
+pub mod client;
 pub mod config;
 pub mod forward;
 pub mod keys;
+pub mod metrics;
 mod proxy;
 pub mod retry;
 pub mod routes;

@@ -18,6 +18,7 @@ use tollgate_core::policy::matcher::Cidr;
 use crate::breaker::Admit;
 use crate::config::ProxyConfig;
 use crate::forward::{self, Client};
+use crate::metrics::Outcome;
 use crate::retry;
 use crate::routes::{self, RouteTable};
 use crate::upstream::{Upstream, UpstreamError};
@@ -91,8 +92,7 @@ impl Proxy {
         let now = Instant::now();
         for u in &self.upstreams {
             let state = u.breaker.state(now) as u8;
-            metrics::gauge!("tollgate_proxy_breaker_state", "upstream" => u.name.clone())
-                .set(f64::from(state));
+            u.metrics.breaker.set(f64::from(state));
         }
     }
 
@@ -183,8 +183,7 @@ impl Proxy {
         let start = Instant::now();
         let deadline = start.checked_add(route.total_timeout).unwrap_or(start);
         let label = upstream.name.clone();
-        metrics::counter!("tollgate_proxy_requests_total", "upstream" => label.clone())
-            .increment(1);
+        upstream.metrics.requests.increment(1);
         let mut last_origin = None;
         let mut try_no = 0u32;
         loop {
@@ -192,8 +191,7 @@ impl Proxy {
             let now = Instant::now();
             let admit = upstream.breaker.admit(now);
             if admit == Admit::No {
-                metrics::counter!("tollgate_proxy_short_circuits_total", "upstream" => label.clone())
-                    .increment(1);
+                upstream.metrics.short_circuits.increment(1);
                 let wait = upstream.breaker.retry_at().saturating_duration_since(now);
                 return problem(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -251,7 +249,12 @@ impl Proxy {
             let mut out = Request::new(body);
             *out.method_mut() = parts.method.clone();
             *out.uri_mut() = uri;
-            *out.headers_mut() = headers.clone();
+            // The last possible try takes the headers; earlier ones copy them.
+            *out.headers_mut() = if try_no >= tries {
+                std::mem::take(&mut headers)
+            } else {
+                headers.clone()
+            };
             if let (Some(pool), Some((_, value))) = (&upstream.keys, &key) {
                 out.headers_mut()
                     .insert(pool.header().clone(), value.clone());
@@ -262,12 +265,15 @@ impl Proxy {
             let tried = {
                 let _in_flight = upstream.start(origin);
                 let started = Instant::now();
-                let tried = match tokio::time::timeout(budget, upstream.client.request(out)).await {
-                    Ok(Ok(res)) => Tried::Answer(res),
-                    Ok(Err(e)) => Tried::Failed(error_chain(&e)),
-                    Err(_) => Tried::TimedOut,
-                };
-                metrics::histogram!("tollgate_proxy_upstream_duration_seconds", "upstream" => label.clone())
+                let tried =
+                    match tokio::time::timeout(budget, upstream.clients.get().request(out)).await {
+                        Ok(Ok(res)) => Tried::Answer(res),
+                        Ok(Err(e)) => Tried::Failed(error_chain(&e)),
+                        Err(_) => Tried::TimedOut,
+                    };
+                upstream
+                    .metrics
+                    .duration
                     .record(started.elapsed().as_secs_f64());
                 tried
             };
@@ -278,14 +284,13 @@ impl Proxy {
                     (
                         !s.is_server_error(),
                         retry::retryable(&route.retry, s),
-                        s.as_str().to_owned(),
+                        Outcome::Status(s.as_u16()),
                     )
                 }
-                Tried::Failed(_) => (false, true, "error".to_owned()),
-                Tried::TimedOut => (false, true, "timeout".to_owned()),
+                Tried::Failed(_) => (false, true, Outcome::Error),
+                Tried::TimedOut => (false, true, Outcome::Timeout),
             };
-            metrics::counter!("tollgate_proxy_tries_total", "upstream" => label.clone(), "outcome" => outcome)
-                .increment(1);
+            upstream.metrics.tried(outcome);
             upstream.breaker.record(now, admit, healthy);
             upstream.outcome(origin, healthy, now);
             let upstream_wait = match &tried {
@@ -324,12 +329,10 @@ impl Proxy {
                 return finish(tried, on_upgrade, &label);
             }
             if !upstream.withdraw_retry() {
-                metrics::counter!("tollgate_proxy_retry_budget_exhausted_total", "upstream" => label.clone())
-                    .increment(1);
+                upstream.metrics.budget_exhausted.increment(1);
                 return finish(tried, on_upgrade, &label);
             }
-            metrics::counter!("tollgate_proxy_retries_total", "upstream" => label.clone())
-                .increment(1);
+            upstream.metrics.retries.increment(1);
             // The answer being retried is dropped before the wait, freeing its connection.
             drop(tried);
             tokio::time::sleep(wait).await;

@@ -18,13 +18,12 @@ impl RouteTable {
     /// The route, and its index, for a request to `host` (without port, any case) and
     /// `path`.
     pub fn find(&self, host: Option<&str>, path: &str) -> Option<(usize, &RouteConfig)> {
-        let host = host.map(str::to_ascii_lowercase);
         let best = |want_host: bool| {
             self.routes
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| match (&r.host, &host) {
-                    (Some(rh), Some(h)) => want_host && rh == h,
+                .filter(|(_, r)| match (&r.host, host) {
+                    (Some(rh), Some(h)) => want_host && rh.eq_ignore_ascii_case(h),
                     (None, _) => !want_host,
                     (Some(_), None) => false,
                 })

@@ -5,19 +5,14 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::Uri;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tower::retry::budget::{Budget, TpsBudget};
 
-use crate::ProxyBody;
 use crate::breaker::Breaker;
+use crate::client::Clients;
 use crate::config::{Balance, UpstreamConfig};
 use crate::keys::KeyPool;
-
-/// The client every try of an upstream goes through: pooled, HTTP/1.1 and HTTP/2 (by ALPN
-/// on `https`), plain or TLS.
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
+use crate::metrics::UpstreamMetrics;
 
 /// How long retries are weighed against successes.
 const BUDGET_TTL: Duration = Duration::from_secs(10);
@@ -48,8 +43,10 @@ pub struct Upstream {
     budget: TpsBudget,
     /// Its credentials, when the proxy injects them.
     pub keys: Option<KeyPool>,
-    /// Its pooled client.
-    pub client: HttpClient,
+    /// Its pooled clients.
+    pub clients: Clients,
+    /// Its metrics.
+    pub metrics: UpstreamMetrics,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -83,9 +80,6 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(https);
         let min_per_sec = config
             .budget
             .min_per_second
@@ -110,7 +104,8 @@ impl Upstream {
             breaker: Breaker::new(config.breaker, epoch),
             budget: TpsBudget::new(BUDGET_TTL, min_per_sec, config.budget.ratio.clamp(0.0, 1.0)),
             keys: config.keys.as_ref().map(KeyPool::new),
-            client,
+            clients: Clients::new(https),
+            metrics: UpstreamMetrics::new(name),
         })
     }
 

@@ -393,7 +393,9 @@ async fn retries_cut_errors_tenfold_and_the_budget_holds_when_half_fail() {
     assert!(on_hits * 10 <= n * 11, "upstream saw {on_hits} for {n}");
     let (half_off, _) = failing_at(0.5, 1, n).await;
     let (half_errors, half_hits) = failing_at(0.5, 3, n).await;
-    println!("50% failing: retry off {half_off} errors; on {half_errors} in {half_hits} upstream requests");
+    println!(
+        "50% failing: retry off {half_off} errors; on {half_errors} in {half_hits} upstream requests"
+    );
     assert!(half_errors < half_off, "{half_errors} against {half_off}");
     assert!(
         half_hits * 10 <= n * 12,

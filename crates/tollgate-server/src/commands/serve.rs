@@ -131,7 +131,7 @@ async fn serve(
     let (addr, http) = workers::spawn(
         &app,
         listener,
-        http::router(&app, timeout),
+        workers::Door::Api(http::router(&app, timeout)),
         idle_timeout,
         &stopped,
     )?;
@@ -198,7 +198,6 @@ fn spawn_proxy(
     let proxy = Arc::new(tollgate_proxy::Proxy::new(config, app.trusted.clone())?);
     let listener =
         bind(config.listen).with_context(|| format!("binding the proxy {}", config.listen))?;
-    let addr = listener.local_addr()?;
     let gauges = proxy.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -207,14 +206,13 @@ fn spawn_proxy(
             gauges.report_breakers();
         }
     });
-    let task = tokio::spawn(http::serve::serve_proxy(
-        app.clone(),
-        proxy,
+    workers::spawn(
+        app,
         listener,
+        workers::Door::Proxy(proxy),
         idle_timeout,
-        stopped.clone(),
-    ));
-    Ok((addr, task))
+        stopped,
+    )
 }
 
 /// Serves the Envoy rate limit service, gRPC health and server reflection on `at` until

@@ -39,7 +39,10 @@ pub async fn answer(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(':').next().unwrap_or(v));
     // The user and tenant a trusted proxy in front names; a client's own say is ignored.
-    let trusted = app.trusted.iter().any(|c| c.contains(peer.ip().to_canonical()));
+    let trusted = app
+        .trusted
+        .iter()
+        .any(|c| c.contains(peer.ip().to_canonical()));
     let named = |name: &str| {
         h.get(name)
             .and_then(|v| v.to_str().ok())
