@@ -22,35 +22,61 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::http;
 
-/// Serves HTTP on `listener` with a worker per core until `stopped` turns true; the
+/// What a door's workers serve.
+#[derive(Clone)]
+pub enum Door {
+    /// The API and forward-auth.
+    Api(Router),
+    /// The reverse proxy.
+    Proxy(Arc<tollgate_proxy::Proxy>),
+}
+
+/// Serves `door` on `listener` with a worker per core until `stopped` turns true; the
 /// returned task ends once every worker has let its connections finish. Returns the
 /// address listened on too.
 pub fn spawn(
     app: &Arc<App>,
     listener: TcpListener,
-    router: Router,
+    door: Door,
     idle_timeout: Duration,
     stopped: &watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let addr = listener.local_addr()?;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let listener = listener.into_std()?;
+    let door_name = match door {
+        Door::Api(_) => "http",
+        Door::Proxy(_) => "proxy",
+    };
     let mut threads = Vec::with_capacity(cores);
     for i in 0..cores {
         let listener = listener.try_clone()?;
-        let (app, router, stopped) = (app.clone(), router.clone(), stopped.clone());
+        let (app, door, stopped) = (app.clone(), door.clone(), stopped.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting an HTTP worker's runtime")?;
         let thread = std::thread::Builder::new()
-            .name(format!("tollgate-http-{i}"))
+            .name(format!("tollgate-{}-{i}", door_name))
             .spawn(move || {
                 runtime.block_on(async move {
                     match TcpListener::from_std(listener) {
-                        Ok(listener) => {
-                            http::serve::serve(app, listener, router, idle_timeout, stopped).await;
-                        }
+                        Ok(listener) => match door {
+                            Door::Api(router) => {
+                                http::serve::serve(app, listener, router, idle_timeout, stopped)
+                                    .await;
+                            }
+                            Door::Proxy(proxy) => {
+                                http::serve::serve_proxy(
+                                    app,
+                                    proxy,
+                                    listener,
+                                    idle_timeout,
+                                    stopped,
+                                )
+                                .await;
+                            }
+                        },
                         Err(e) => tracing::error!(error = %e, "an HTTP worker could not listen"),
                     }
                 });

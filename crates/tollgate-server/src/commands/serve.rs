@@ -85,6 +85,7 @@ async fn serve(
     let grpc_settings = cfg.server.grpc;
     let timeout = cfg.server.request_timeout;
     let idle_timeout = cfg.server.idle_timeout;
+    let proxy_cfg = cfg.proxy.clone();
     let registry = match &cfg.database {
         Some(db) => {
             let secret = tollgate_registry::KeySecret::new(db.key_secret.clone())?;
@@ -130,10 +131,14 @@ async fn serve(
     let (addr, http) = workers::spawn(
         &app,
         listener,
-        http::router(&app, timeout),
+        workers::Door::Api(http::router(&app, timeout)),
         idle_timeout,
         &stopped,
     )?;
+    let proxy = match &proxy_cfg {
+        Some(pc) => Some(spawn_proxy(&app, pc, idle_timeout, &stopped)?),
+        None => None,
+    };
     let grpc = match grpc_listen {
         Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, stopped.clone()).await?),
         None => None,
@@ -146,6 +151,9 @@ async fn serve(
     if let Some((addr, _)) = &grpc {
         println!("tollgate gRPC (Envoy rate limit service) listening on {addr}");
     }
+    if let Some((addr, _)) = &proxy {
+        println!("tollgate reverse proxy listening on http://{addr}");
+    }
     println!(
         "try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'"
     );
@@ -154,6 +162,11 @@ async fn serve(
     let _ = stop.send(true);
     if http.await.is_err() {
         tracing::error!("the HTTP door panicked");
+    }
+    if let Some((_, proxy)) = proxy
+        && proxy.await.is_err()
+    {
+        tracing::error!("the proxy door panicked");
     }
     if let Some((_, grpc)) = grpc {
         match grpc.await {
@@ -172,6 +185,34 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves the reverse proxy `config` describes until `stopped` turns true, and keeps its
+/// breakers' gauges current.
+fn spawn_proxy(
+    app: &Arc<app::App>,
+    config: &tollgate_proxy::ProxyConfig,
+    idle_timeout: std::time::Duration,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let proxy = Arc::new(tollgate_proxy::Proxy::new(config, app.trusted.clone())?);
+    let listener =
+        bind(config.listen).with_context(|| format!("binding the proxy {}", config.listen))?;
+    let gauges = proxy.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            gauges.report_breakers();
+        }
+    });
+    workers::spawn(
+        app,
+        listener,
+        workers::Door::Proxy(proxy),
+        idle_timeout,
+        stopped,
+    )
 }
 
 /// Serves the Envoy rate limit service, gRPC health and server reflection on `at` until

@@ -39,6 +39,8 @@ pub struct Config {
     pub admin: AdminSettings,
     /// The records' database, when a `database` section is present.
     pub database: Option<DatabaseSettings>,
+    /// The reverse proxy, when a `proxy` section is present.
+    pub proxy: Option<tollgate_proxy::ProxyConfig>,
     /// The compiled policy.
     pub policy: Policy,
     /// The whole document after the environment overlay, for `GET /v1/config` and writing
@@ -112,6 +114,8 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         .or(dev_database.as_ref())
         .and_then(|v| as_map(v, "database", &mut errs))
         .and_then(|m| database::parse(m, base, &mut errs));
+    let proxy =
+        section("proxy", &mut errs).map(|m| tollgate_proxy::config::parse(m, "proxy", &mut errs));
     if !server.listen.ip().is_loopback() && !admin.has_credentials() {
         errs.push(
             "server.listen",
@@ -138,6 +142,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         store,
         admin,
         database,
+        proxy,
         policy,
         doc,
     })

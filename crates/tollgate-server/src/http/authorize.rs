@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tollgate_core::{Code, Subject};
-use tollgate_engine::{Attributes, Scope};
+use tollgate_engine::{Attributes, Scope, Verdict};
 
 use super::problem::Problem;
 use super::set_headers;
@@ -66,6 +66,22 @@ impl<'a> Forwarded<'a> {
     }
 }
 
+/// The API key a request presents: `X-API-Key`, else a bearer token.
+pub fn presented_key<'a>(
+    api_key: Option<&'a HeaderValue>,
+    authorization: Option<&'a HeaderValue>,
+) -> Option<&'a str> {
+    api_key.and_then(text).or_else(|| {
+        authorization
+            .and_then(text)
+            .and_then(|a| {
+                a.strip_prefix("Bearer ")
+                    .or_else(|| a.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+    })
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
 /// nearest untrusted address of `X-Forwarded-For` (or `X-Real-IP`).
 pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
@@ -79,6 +95,14 @@ pub fn client_ip(app: &App, peer: IpAddr, h: &HeaderMap) -> IpAddr {
 
 fn forwarded_ip(app: &App, peer: IpAddr, xff: Option<&str>, real_ip: Option<&str>) -> IpAddr {
     tollgate_engine::door::forwarded_ip(&app.trusted, peer, xff, real_ip)
+}
+
+/// The status, problem slug and title of a refused decision (the status before any
+/// `deny_status` of forward-auth), as every door answers it (`tollgate_engine::door`).
+pub fn refusal(verdict: &Verdict<'_>) -> (StatusCode, &'static str, &'static str) {
+    let r = tollgate_engine::door::refusal(verdict);
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+    (status, r.slug, r.title)
 }
 
 /// Query of `/v1/authorize`.
@@ -131,15 +155,7 @@ pub async fn authorize(
         .uri
         .and_then(text)
         .or_else(|| f.original_uri.and_then(text));
-    let api_key = f.api_key.and_then(text).or_else(|| {
-        f.authorization
-            .and_then(text)
-            .and_then(|a| {
-                a.strip_prefix("Bearer ")
-                    .or_else(|| a.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-    });
+    let api_key = presented_key(f.api_key, f.authorization);
     subject.set_ip(ip);
     let attrs = [
         ("method", Some(method)),
@@ -175,15 +191,17 @@ pub async fn authorize(
         }
         ok
     } else {
-        let refusal = tollgate_engine::door::refusal(&verdict);
-        let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+        let (status, slug, title) = refusal(&verdict);
+        let detail = d
+            .denied_by()
+            .map(|l| format!("limit {:?} exceeded", l.rule.name));
         // A refused key is already a 401 or 403, which every proxy passes on.
         let status = match d.code {
             Code::KeyInvalid | Code::KeyDisabled | Code::KeyExpired => status,
             Code::Unavailable if d.limits.is_empty() => status,
             _ => deny_status.unwrap_or(status),
         };
-        Problem::new(status, refusal.slug, refusal.title, refusal.detail).into_response()
+        Problem::new(status, slug, title, detail).into_response()
     };
     set_headers(&mut res, limit_headers);
     res

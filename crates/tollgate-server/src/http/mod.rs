@@ -11,6 +11,7 @@ mod layers;
 pub mod leases;
 pub mod ops;
 pub mod problem;
+mod proxied;
 pub mod query;
 pub mod request_id;
 pub mod serve;
@@ -24,7 +25,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware;
-use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -162,7 +162,7 @@ pub const ANSWER_HEADERS: usize = 6 + layers::EVERY_ANSWER_HEADERS + 2;
 
 /// Sets the rate-limit headers of a decision on a response. The values move into the
 /// response rather than being copied.
-pub fn set_headers(res: &mut Response, headers: tollgate_core::Headers) {
+pub fn set_headers<B>(res: &mut axum::http::Response<B>, headers: tollgate_core::Headers) {
     let map = res.headers_mut();
     // Room for the security headers and the request id too, so the map grows at most once
     // (not at all when the answer was made with room for them).
@@ -199,6 +199,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use axum::response::Response;
 
     async fn call(router: Router, path: &str) -> Response {
         let req = Request::builder().uri(path).body(Body::empty()).unwrap();

@@ -29,8 +29,57 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     idle_timeout: Duration,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
+    let door = app.clone();
+    serve_with(&app, listener, idle_timeout, stopped, move |peer| {
+        let (app, router) = (door.clone(), router.clone());
+        service_fn(move |req: Request<Incoming>| {
+            let (app, router) = (app.clone(), router.clone());
+            async move { Ok::<_, Infallible>(super::direct::answer(&app, router, peer, req).await) }
+        })
+    })
+    .await;
+}
+
+/// Serves the reverse proxy on `listener`, as [`serve`] serves the API.
+pub async fn serve_proxy(
+    app: Arc<App>,
+    proxy: Arc<tollgate_proxy::Proxy>,
+    listener: TcpListener,
+    idle_timeout: Duration,
+    stopped: watch::Receiver<bool>,
+) {
+    let door = app.clone();
+    serve_with(&app, listener, idle_timeout, stopped, move |peer| {
+        let (app, proxy) = (door.clone(), proxy.clone());
+        service_fn(move |req: Request<Incoming>| {
+            let (app, proxy) = (app.clone(), proxy.clone());
+            async move { Ok::<_, Infallible>(super::proxied::answer(&app, &proxy, req, peer).await) }
+        })
+    })
+    .await;
+}
+
+/// Serves each connection of `listener` with the service `service` makes for its peer.
+async fn serve_with<S, B>(
+    app: &App,
+    listener: TcpListener,
+    idle_timeout: Duration,
+    mut stopped: watch::Receiver<bool>,
+    service: impl Fn(std::net::SocketAddr) -> S,
+) where
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = hyper::Response<B>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -43,13 +92,8 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let capacity = app.connections.clone();
     while let Some((conn, peer)) = listen::accept(&listener, &capacity, &mut stopped).await {
-        let (app, router) = (app.clone(), router.clone());
-        let service = service_fn(move |req: Request<Incoming>| {
-            let (app, router) = (app.clone(), router.clone());
-            async move { Ok::<_, Infallible>(super::direct::answer(&app, router, peer, req).await) }
-        });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(conn), service)
+            .serve_connection_with_upgrades(TokioIo::new(conn), service(peer))
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

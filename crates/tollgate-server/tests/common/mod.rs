@@ -13,6 +13,8 @@ pub struct Server {
     pub base: String,
     /// The gRPC door's address (`host:port`).
     pub grpc: Option<String>,
+    /// The reverse proxy's base URL (`http://host:port`).
+    pub proxy: Option<String>,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
 }
@@ -104,18 +106,25 @@ impl Server {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
         };
-        // The gRPC line follows the HTTP one when the door is on.
-        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1))
-            && let Some(rest) =
+        // The other doors' lines follow the HTTP one, and a hint ends them.
+        let mut proxy = None;
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
+            if let Some(rest) =
                 line.strip_prefix("tollgate gRPC (Envoy rate limit service) listening on ")
-        {
-            grpc = Some(rest.trim().to_string());
+            {
+                grpc = Some(rest.trim().to_string());
+            } else if let Some(rest) = line.strip_prefix("tollgate reverse proxy listening on ") {
+                proxy = Some(rest.trim().to_string());
+            } else if line.starts_with("try: ") {
+                break;
+            }
         }
         Server {
             child,
             logs,
             base,
             grpc,
+            proxy,
             dir,
             config,
         }

@@ -1,0 +1,614 @@
+//! The `proxy` section: where the proxy listens, its routes and its upstream pools, read
+//! with every error at its path and defaults for everything but origins.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{StatusCode, Uri};
+use serde_json::{Map, Value};
+use tollgate_core::policy::parse::{
+    Errors, as_map, check_fields, get_bool, get_duration, get_str, get_u64, join, show,
+};
+
+/// The proxy's settings.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Where the proxy listens.
+    pub listen: SocketAddr,
+    /// The routes, in the order written (the longest matching prefix wins, not the first).
+    pub routes: Vec<RouteConfig>,
+    /// The upstream pools by name.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+}
+
+/// Which requests go to which upstream, and how they are tried.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// The `Host` the route answers (without port), or any host.
+    pub host: Option<String>,
+    /// The path prefix the route answers: `/` matches everything.
+    pub path_prefix: String,
+    /// Whether the prefix is removed before forwarding.
+    pub strip_prefix: bool,
+    /// The upstream pool's name.
+    pub upstream: String,
+    /// Request headers not passed on (an API key meant for Tollgate alone, say).
+    pub remove_headers: Vec<http::HeaderName>,
+    /// How a failed try is tried again.
+    pub retry: RetryConfig,
+    /// The longest one try may take to bring the response's head.
+    pub try_timeout: Duration,
+    /// The longest all tries together may take to bring a response's head.
+    pub total_timeout: Duration,
+}
+
+/// When and how a try is made again.
+#[derive(Debug, Clone)]
+pub struct RetryConfig {
+    /// The most tries of one request, the first included (1: no retry).
+    pub tries: u32,
+    /// The first backoff's ceiling; each later one doubles it, up to `max_backoff`. The
+    /// wait is drawn at random below it (full jitter).
+    pub backoff: Duration,
+    /// The largest backoff ceiling.
+    pub max_backoff: Duration,
+    /// Also retry methods that are not idempotent (POST, PATCH).
+    pub non_idempotent: bool,
+    /// The largest request body kept for a replay; a longer body is streamed and its
+    /// request tried once.
+    pub replay_limit: usize,
+    /// The statuses that are retried (connect errors and resets before a response always
+    /// are).
+    pub statuses: Vec<StatusCode>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            tries: 3,
+            backoff: Duration::from_millis(25),
+            max_backoff: Duration::from_secs(1),
+            non_idempotent: false,
+            replay_limit: 64 * 1024,
+            statuses: [502, 503, 504, 429]
+                .into_iter()
+                .filter_map(|s| StatusCode::from_u16(s).ok())
+                .collect(),
+        }
+    }
+}
+
+/// How origins are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Of two origins drawn at random, the one with fewer requests in flight.
+    #[default]
+    LeastRequest,
+    /// Each origin in turn.
+    RoundRobin,
+}
+
+/// One upstream pool.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Its origins: `http://host:port` or `https://host:port`.
+    pub origins: Vec<Uri>,
+    /// How an origin is chosen.
+    pub balance: Balance,
+    /// The longest a connection may take to open.
+    pub connect_timeout: Duration,
+    /// Consecutive failures after which an origin is left out.
+    pub eject_after: u32,
+    /// How long an ejected origin is left out.
+    pub eject_for: Duration,
+    /// The circuit breaker.
+    pub breaker: BreakerConfig,
+    /// The retry budget.
+    pub budget: BudgetConfig,
+    /// Credentials the proxy injects, chosen by the quota the upstream reports.
+    pub keys: Option<KeyPoolConfig>,
+}
+
+/// When the breaker of an upstream opens and how it closes again.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerConfig {
+    /// Consecutive failed tries that open it.
+    pub failures: u32,
+    /// The failed share of the tries in `window` that opens it, once there were
+    /// `min_requests`.
+    pub error_ratio: f64,
+    /// The window of the error ratio.
+    pub window: Duration,
+    /// The fewest tries in the window for the ratio to count.
+    pub min_requests: u32,
+    /// How long it stays open before one probe is let through.
+    pub open_for: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: 5,
+            error_ratio: 0.5,
+            window: Duration::from_secs(10),
+            min_requests: 20,
+            open_for: Duration::from_millis(500),
+        }
+    }
+}
+
+/// How many retries an upstream is sent, against the requests it succeeds at.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetConfig {
+    /// Retries per successful request.
+    pub ratio: f32,
+    /// Retries per second allowed whatever the successes.
+    pub min_per_second: u32,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig {
+            ratio: 0.1,
+            min_per_second: 10,
+        }
+    }
+}
+
+/// Upstream credentials.
+#[derive(Debug, Clone)]
+pub struct KeyPoolConfig {
+    /// The header that carries a credential.
+    pub header: http::HeaderName,
+    /// Written before the credential (`Bearer `, say).
+    pub prefix: String,
+    /// The credentials.
+    pub values: Vec<String>,
+}
+
+const FIELDS: &[&str] = &["listen", "routes", "upstreams"];
+const ROUTE_FIELDS: &[&str] = &[
+    "host",
+    "path_prefix",
+    "strip_prefix",
+    "upstream",
+    "remove_headers",
+    "retry",
+    "try_timeout",
+    "total_timeout",
+];
+const RETRY_FIELDS: &[&str] = &[
+    "tries",
+    "backoff",
+    "max_backoff",
+    "non_idempotent",
+    "replay_limit",
+    "statuses",
+];
+const UPSTREAM_FIELDS: &[&str] = &[
+    "origins",
+    "balance",
+    "connect_timeout",
+    "eject_after",
+    "eject_for",
+    "breaker",
+    "budget",
+    "keys",
+];
+const BREAKER_FIELDS: &[&str] = &[
+    "failures",
+    "error_ratio",
+    "window",
+    "min_requests",
+    "open_for",
+];
+const BUDGET_FIELDS: &[&str] = &["ratio", "min_per_second"];
+const KEY_FIELDS: &[&str] = &["header", "prefix", "values"];
+
+/// Reads the `proxy` section at `path`.
+pub fn parse(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> ProxyConfig {
+    check_fields(m, path, FIELDS, errs);
+    let mut listen = SocketAddr::from(([127, 0, 0, 1], 8090));
+    if let Some(l) = get_str(m, "listen", path, errs) {
+        match l.parse() {
+            Ok(a) => listen = a,
+            Err(_) => errs.push(
+                &join(path, "listen"),
+                format!("{l:?} is not an address:port (e.g. 127.0.0.1:8090)"),
+            ),
+        }
+    }
+    let mut upstreams = BTreeMap::new();
+    let ups_path = join(path, "upstreams");
+    match m.get("upstreams") {
+        Some(v) => {
+            if let Some(map) = as_map(v, &ups_path, errs) {
+                for (name, u) in map {
+                    let p = join(&ups_path, name);
+                    if let Some(u) = as_map(u, &p, errs) {
+                        upstreams.insert(name.clone(), upstream(u, &p, errs));
+                    }
+                }
+            }
+        }
+        None => errs.push(&ups_path, "at least one upstream is needed"),
+    }
+    let mut routes = Vec::new();
+    let routes_path = join(path, "routes");
+    match m.get("routes") {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            for (i, r) in items.iter().enumerate() {
+                let p = format!("{routes_path}[{i}]");
+                if let Some(r) = as_map(r, &p, errs) {
+                    let r = route(r, &p, errs);
+                    if !upstreams.contains_key(&r.upstream) {
+                        errs.push(
+                            &join(&p, "upstream"),
+                            format!("no upstream named {:?} under {ups_path}", r.upstream),
+                        );
+                    }
+                    routes.push(r);
+                }
+            }
+        }
+        Some(other) => errs.push(
+            &routes_path,
+            format!("expected a list of routes, found {}", show(other)),
+        ),
+        None => errs.push(&routes_path, "at least one route is needed"),
+    }
+    ProxyConfig {
+        listen,
+        routes,
+        upstreams,
+    }
+}
+
+fn duration(
+    m: &Map<String, Value>,
+    field: &str,
+    path: &str,
+    errs: &mut Errors,
+) -> Option<Duration> {
+    get_duration(m, field, path, errs).map(Duration::from_nanos)
+}
+
+fn positive_u32(m: &Map<String, Value>, field: &str, path: &str, errs: &mut Errors) -> Option<u32> {
+    let n = get_u64(m, field, path, errs)?;
+    match u32::try_from(n) {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            errs.push(
+                &join(path, field),
+                format!("{n} is not between 1 and 2^32 - 1"),
+            );
+            None
+        }
+    }
+}
+
+fn header_names(v: &Value, path: &str, errs: &mut Errors) -> Vec<http::HeaderName> {
+    let Value::Array(items) = v else {
+        errs.push(
+            path,
+            format!("expected a list of header names, found {}", show(v)),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item
+            .as_str()
+            .map(|s| http::HeaderName::from_bytes(s.as_bytes()))
+        {
+            Some(Ok(h)) => out.push(h),
+            _ => errs.push(
+                &format!("{path}[{i}]"),
+                format!("{} is not a header name", show(item)),
+            ),
+        }
+    }
+    out
+}
+
+fn route(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> RouteConfig {
+    check_fields(m, path, ROUTE_FIELDS, errs);
+    let mut r = RouteConfig {
+        host: get_str(m, "host", path, errs).map(str::to_ascii_lowercase),
+        path_prefix: "/".to_owned(),
+        strip_prefix: get_bool(m, "strip_prefix", path, errs).unwrap_or(false),
+        upstream: String::new(),
+        remove_headers: Vec::new(),
+        retry: RetryConfig::default(),
+        try_timeout: Duration::from_secs(10),
+        total_timeout: Duration::from_secs(30),
+    };
+    if let Some(p) = get_str(m, "path_prefix", path, errs) {
+        if p.starts_with('/') {
+            p.clone_into(&mut r.path_prefix);
+        } else {
+            errs.push(
+                &join(path, "path_prefix"),
+                format!("{p:?} does not start with /"),
+            );
+        }
+    }
+    match get_str(m, "upstream", path, errs) {
+        Some(u) => u.clone_into(&mut r.upstream),
+        None if m.contains_key("upstream") => {}
+        None => errs.push(&join(path, "upstream"), "every route names its upstream"),
+    }
+    if let Some(v) = m.get("remove_headers") {
+        r.remove_headers = header_names(v, &join(path, "remove_headers"), errs);
+    }
+    if let Some(d) = duration(m, "try_timeout", path, errs) {
+        r.try_timeout = d;
+    }
+    if let Some(d) = duration(m, "total_timeout", path, errs) {
+        r.total_timeout = d;
+    }
+    if r.try_timeout.is_zero() || r.total_timeout.is_zero() {
+        errs.push(path, "timeouts must be longer than zero");
+    }
+    if let Some(v) = m.get("retry") {
+        let p = join(path, "retry");
+        if let Some(m) = as_map(v, &p, errs) {
+            r.retry = retry(m, &p, errs);
+        }
+    }
+    r
+}
+
+fn retry(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> RetryConfig {
+    check_fields(m, path, RETRY_FIELDS, errs);
+    let mut r = RetryConfig::default();
+    if let Some(n) = positive_u32(m, "tries", path, errs) {
+        r.tries = n;
+    }
+    if let Some(d) = duration(m, "backoff", path, errs) {
+        r.backoff = d;
+    }
+    if let Some(d) = duration(m, "max_backoff", path, errs) {
+        r.max_backoff = d;
+    }
+    if let Some(b) = get_bool(m, "non_idempotent", path, errs) {
+        r.non_idempotent = b;
+    }
+    if let Some(n) = get_u64(m, "replay_limit", path, errs) {
+        r.replay_limit = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = m.get("statuses") {
+        let p = join(path, "statuses");
+        match v {
+            Value::Array(items) => {
+                r.statuses = Vec::new();
+                for (i, s) in items.iter().enumerate() {
+                    match s
+                        .as_u64()
+                        .and_then(|s| u16::try_from(s).ok())
+                        .map(StatusCode::from_u16)
+                    {
+                        Some(Ok(code)) if code.as_u16() >= 400 => r.statuses.push(code),
+                        _ => errs.push(
+                            &format!("{p}[{i}]"),
+                            format!("{} is not an error status", show(s)),
+                        ),
+                    }
+                }
+            }
+            other => errs.push(
+                &p,
+                format!("expected a list of statuses, found {}", show(other)),
+            ),
+        }
+    }
+    r
+}
+
+fn upstream(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> UpstreamConfig {
+    check_fields(m, path, UPSTREAM_FIELDS, errs);
+    let mut u = UpstreamConfig {
+        origins: Vec::new(),
+        balance: Balance::default(),
+        connect_timeout: Duration::from_secs(1),
+        eject_after: 5,
+        eject_for: Duration::from_secs(10),
+        breaker: BreakerConfig::default(),
+        budget: BudgetConfig::default(),
+        keys: None,
+    };
+    let p = join(path, "origins");
+    match m.get("origins") {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            for (i, o) in items.iter().enumerate() {
+                match o.as_str().map(str::parse::<Uri>) {
+                    Some(Ok(uri))
+                        if matches!(uri.scheme_str(), Some("http" | "https"))
+                            && uri.authority().is_some()
+                            && uri.path_and_query().is_none_or(|p| p.as_str() == "/") =>
+                    {
+                        u.origins.push(uri);
+                    }
+                    _ => errs.push(
+                        &format!("{p}[{i}]"),
+                        format!(
+                            "{} is not an origin (http://host:port or https://host:port)",
+                            show(o)
+                        ),
+                    ),
+                }
+            }
+        }
+        _ => errs.push(&p, "expected a list of one or more origins"),
+    }
+    match get_str(m, "balance", path, errs) {
+        None | Some("least_request") => {}
+        Some("round_robin") => u.balance = Balance::RoundRobin,
+        Some(other) => errs.push(
+            &join(path, "balance"),
+            format!("{other:?} is not one of least_request, round_robin"),
+        ),
+    }
+    if let Some(d) = duration(m, "connect_timeout", path, errs) {
+        u.connect_timeout = d;
+    }
+    if let Some(n) = positive_u32(m, "eject_after", path, errs) {
+        u.eject_after = n;
+    }
+    if let Some(d) = duration(m, "eject_for", path, errs) {
+        u.eject_for = d;
+    }
+    if let Some(v) = m.get("breaker") {
+        let p = join(path, "breaker");
+        if let Some(m) = as_map(v, &p, errs) {
+            check_fields(m, &p, BREAKER_FIELDS, errs);
+            let b = &mut u.breaker;
+            if let Some(n) = positive_u32(m, "failures", &p, errs) {
+                b.failures = n;
+            }
+            if let Some(r) = ratio(m, "error_ratio", &p, errs) {
+                b.error_ratio = r;
+            }
+            if let Some(d) = duration(m, "window", &p, errs) {
+                b.window = d;
+            }
+            if let Some(n) = positive_u32(m, "min_requests", &p, errs) {
+                b.min_requests = n;
+            }
+            if let Some(d) = duration(m, "open_for", &p, errs) {
+                b.open_for = d;
+            }
+        }
+    }
+    if let Some(v) = m.get("budget") {
+        let p = join(path, "budget");
+        if let Some(m) = as_map(v, &p, errs) {
+            check_fields(m, &p, BUDGET_FIELDS, errs);
+            if let Some(r) = ratio(m, "ratio", &p, errs) {
+                #[allow(clippy::cast_possible_truncation, reason = "a ratio in 0..=1")]
+                let r = r as f32;
+                u.budget.ratio = r;
+            }
+            if let Some(n) = get_u64(m, "min_per_second", &p, errs) {
+                u.budget.min_per_second = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+        }
+    }
+    if let Some(v) = m.get("keys") {
+        let p = join(path, "keys");
+        if let Some(m) = as_map(v, &p, errs) {
+            u.keys = key_pool(m, &p, errs);
+        }
+    }
+    u
+}
+
+fn ratio(m: &Map<String, Value>, field: &str, path: &str, errs: &mut Errors) -> Option<f64> {
+    let v = m.get(field)?;
+    match v.as_f64() {
+        Some(r) if (0.0..=1.0).contains(&r) => Some(r),
+        _ => {
+            errs.push(
+                &join(path, field),
+                format!("{} is not a ratio between 0 and 1", show(v)),
+            );
+            None
+        }
+    }
+}
+
+fn key_pool(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<KeyPoolConfig> {
+    check_fields(m, path, KEY_FIELDS, errs);
+    let header = match get_str(m, "header", path, errs)
+        .map(|s| http::HeaderName::from_bytes(s.as_bytes()))
+    {
+        Some(Ok(h)) => h,
+        Some(Err(_)) => {
+            errs.push(&join(path, "header"), "not a header name");
+            return None;
+        }
+        None => http::header::AUTHORIZATION,
+    };
+    let prefix = get_str(m, "prefix", path, errs)
+        .unwrap_or_default()
+        .to_owned();
+    let p = join(path, "values");
+    let values: Vec<String> = match m.get("values") {
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| match v.as_str() {
+                Some(s) if http::HeaderValue::from_str(&format!("{prefix}{s}")).is_ok() => {
+                    Some(s.to_owned())
+                }
+                _ => {
+                    errs.push(
+                        &format!("{p}[{i}]"),
+                        "expected a credential usable in a header",
+                    );
+                    None
+                }
+            })
+            .collect(),
+        _ => {
+            errs.push(&p, "expected a list of one or more credentials");
+            return None;
+        }
+    };
+    Some(KeyPoolConfig {
+        header,
+        prefix,
+        values,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_core::policy::parse::parse_yaml;
+
+    fn read(yaml: &str) -> Result<ProxyConfig, Vec<String>> {
+        let doc = parse_yaml(yaml).unwrap();
+        let mut errs = Errors::default();
+        let cfg = parse(doc.as_object().unwrap(), "proxy", &mut errs);
+        errs.finish(cfg)
+            .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn a_minimal_proxy_takes_every_default() {
+        let cfg = read(
+            "routes: [{upstream: api}]\nupstreams: {api: {origins: ['http://127.0.0.1:9000']}}",
+        )
+        .unwrap();
+        let r = &cfg.routes[0];
+        assert_eq!((r.path_prefix.as_str(), r.retry.tries), ("/", 3));
+        assert_eq!(cfg.upstreams["api"].balance, Balance::LeastRequest);
+    }
+
+    #[test]
+    fn every_error_has_its_path() {
+        let errs = read(
+            "routes: [{upstream: nope, path_prefix: v1, retry: {tries: 0, statuses: [200]}}]\n\
+             upstreams: {api: {origins: ['ftp://x', 'http://a:1/path'], balance: random, \
+             breaker: {error_ratio: 2}}}",
+        )
+        .unwrap_err();
+        for want in [
+            "proxy.routes[0].upstream: no upstream named \"nope\"",
+            "proxy.routes[0].path_prefix: \"v1\" does not start with /",
+            "proxy.routes[0].retry.tries",
+            "proxy.routes[0].retry.statuses[0]",
+            "proxy.upstreams.api.origins[0]",
+            "proxy.upstreams.api.origins[1]",
+            "proxy.upstreams.api.balance",
+            "proxy.upstreams.api.breaker.error_ratio",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "{want} in {errs:#?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! The proxy against real upstream servers (`upstream`), through real connections.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing
+)]
+
+mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tollgate_core::policy::parse::{Errors, parse_yaml};
+use tollgate_proxy::{Proxy, config};
+
+struct Running {
+    addr: SocketAddr,
+    proxy: Arc<Proxy>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A proxy of the `proxy` section `yaml`, where `{origin}` is replaced by `origin`.
+async fn proxy(yaml: &str, origin: &str) -> Running {
+    let doc = parse_yaml(&yaml.replace("{origin}", origin)).unwrap();
+    let mut errs = Errors::default();
+    let cfg = config::parse(doc.as_object().unwrap(), "proxy", &mut errs);
+    let cfg = errs.finish(cfg).unwrap();
+    let trusted = vec![tollgate_core::policy::matcher::Cidr::parse("127.0.0.1/32").unwrap()];
+    let proxy = Arc::new(Proxy::new(&cfg, trusted).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let p = proxy.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let p = p.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let p = p.clone();
+                    async move { Ok::<_, std::convert::Infallible>(p.handle(req, peer).await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Running { addr, proxy, task }
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn send(
+    c: &Client<HttpConnector, Full<Bytes>>,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Bytes) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = c.request(req.body(Full::new(body)).unwrap()).await.unwrap();
+    let (parts, body) = res.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (StatusCode, HeaderMap, Bytes) {
+    send(&client(), addr, Method::GET, path, &[], Bytes::new()).await
+}
+
+const BASIC: &str = "routes: [{upstream: api, retry: {backoff: 1ms, max_backoff: 5ms}}]\n\
+                     upstreams: {api: {origins: ['{origin}']}}";
+
+#[tokio::test]
+async fn a_request_is_forwarded_with_forwarding_headers_and_without_hop_by_hop_ones() {
+    let up = upstream::start().await;
+    let p = proxy(BASIC, &up.origin()).await;
+    let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let (status, headers, body) = send(
+        &client(),
+        p.addr,
+        Method::POST,
+        "/echo?x=1",
+        &[
+            ("host", "api.example.com"),
+            ("traceparent", trace),
+            ("connection", "x-secret"),
+            ("x-secret", "hop"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ],
+        Bytes::from_static(b"hello"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let h = &echo["headers"];
+    assert_eq!(echo["uri"], "/echo?x=1");
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["body"], 5);
+    assert_eq!(h["traceparent"], trace);
+    assert!(h.get("x-secret").is_none(), "{h}");
+    // The test's peer is trusted, so its X-Forwarded-For is kept and extended.
+    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(h["x-forwarded-host"], "api.example.com");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(
+        h["forwarded"],
+        "for=127.0.0.1;proto=http;host=\"api.example.com\""
+    );
+    // The upstream's own hop-by-hop headers stay between it and the proxy.
+    assert!(!headers.contains_key("x-upstream-private"));
+}
+
+#[tokio::test]
+async fn routes_pick_the_longest_prefix_and_strip_it_when_asked() {
+    let (a, b) = (upstream::start().await, upstream::start().await);
+    let yaml = format!(
+        "routes: [{{upstream: a}}, {{path_prefix: /b, strip_prefix: true, upstream: b}}]\n\
+         upstreams: {{a: {{origins: ['{}']}}, b: {{origins: ['{}']}}}}",
+        a.origin(),
+        b.origin()
+    );
+    let p = proxy(&yaml, "").await;
+    let (status, _, body) = get(p.addr, "/b/echo").await;
+    assert_eq!(status, StatusCode::OK);
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["uri"], "/echo");
+    assert_eq!((a.hits(), b.hits()), (0, 1));
+    get(p.addr, "/echo").await;
+    assert_eq!((a.hits(), b.hits()), (1, 1));
+}
+
+#[tokio::test]
+async fn failed_tries_are_retried_until_one_succeeds() {
+    let up = upstream::start().await;
+    let p = proxy(BASIC, &up.origin()).await;
+    let (status, _, body) = get(p.addr, "/flaky?fail=2&key=a").await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"recovered"[..]));
+    assert_eq!(up.hits(), 3);
+    // Three tries is the default: a fourth failure reaches the client.
+    let (status, _, _) = get(p.addr, "/flaky?fail=3&key=b").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(up.hits(), 6);
+    // A reset before any answer is retried too.
+    let (status, _, body) = get(p.addr, "/reset?fail=1&key=c").await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"after reset"[..]));
+}
+
+#[tokio::test]
+async fn a_post_is_tried_once_unless_the_route_opts_in() {
+    let up = upstream::start().await;
+    let p = proxy(BASIC, &up.origin()).await;
+    let c = client();
+    let (status, _, _) = send(
+        &c,
+        p.addr,
+        Method::POST,
+        "/flaky?fail=1&key=p",
+        &[],
+        Bytes::from_static(b"x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(up.hits(), 1);
+    let opted = proxy(
+        "routes: [{upstream: api, retry: {non_idempotent: true, backoff: 1ms}}]\n\
+         upstreams: {api: {origins: ['{origin}']}}",
+        &up.origin(),
+    )
+    .await;
+    let (status, _, _) = send(
+        &c,
+        opted.addr,
+        Method::POST,
+        "/flaky?fail=1&key=q",
+        &[],
+        Bytes::from_static(b"x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_upstreams_retry_after_is_waited_for_or_passed_on_when_past_the_deadline() {
+    let up = upstream::start().await;
+    let p = proxy(
+        "routes: [{upstream: api, total_timeout: 3s, retry: {backoff: 1ms}}]\n\
+         upstreams: {api: {origins: ['{origin}']}}",
+        &up.origin(),
+    )
+    .await;
+    // One second asked: the retry waits it out, within the deadline.
+    let started = Instant::now();
+    let (status, _, _) = get(p.addr, "/retry-after?fail=1&secs=1&key=a").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    // A minute asked, past the deadline: the 429 comes back at once, Retry-After intact.
+    let started = Instant::now();
+    let (status, headers, _) = get(p.addr, "/retry-after?fail=1&secs=60&key=b").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "60");
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_try_that_takes_too_long_is_abandoned_and_tried_again() {
+    let up = upstream::start().await;
+    let p = proxy(
+        "routes: [{upstream: api, try_timeout: 200ms, retry: {backoff: 1ms}}]\n\
+         upstreams: {api: {origins: ['{origin}']}}",
+        &up.origin(),
+    )
+    .await;
+    let (status, _, _) = get(p.addr, "/slow?ms=2000&times=1&key=a").await;
+    assert_eq!(status, StatusCode::OK);
+    let single = proxy(
+        "routes: [{upstream: api, try_timeout: 200ms, retry: {tries: 1}}]\n\
+         upstreams: {api: {origins: ['{origin}']}}",
+        &up.origin(),
+    )
+    .await;
+    let (status, headers, _) = get(single.addr, "/slow?ms=2000&times=1&key=b").await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(headers["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn an_unreachable_origin_is_a_502_problem_and_another_origin_takes_the_retry() {
+    // A port nothing listens on: bound, then closed.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let up = upstream::start().await;
+    let p = proxy(
+        "routes: [{upstream: api, retry: {tries: 1}}]\nupstreams: {api: {origins: ['{origin}']}}",
+        &format!("http://{dead}"),
+    )
+    .await;
+    let (status, _, body) = get(p.addr, "/echo").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://tollgate.dev/problems/upstream-failed"
+    );
+    let pool = proxy(
+        &format!(
+            "routes: [{{upstream: api, retry: {{backoff: 1ms}}}}]\n\
+             upstreams: {{api: {{balance: round_robin, origins: ['http://{dead}', '{}']}}}}",
+            up.origin()
+        ),
+        "",
+    )
+    .await;
+    for _ in 0..4 {
+        assert_eq!(get(pool.addr, "/echo").await.0, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_dead_upstream_trips_the_breaker_and_traffic_returns_when_it_recovers() {
+    let up = upstream::start().await;
+    let p = proxy(
+        "routes: [{upstream: api, retry: {tries: 1}}]\n\
+         upstreams: {api: {origins: ['{origin}'], breaker: {failures: 5, open_for: 200ms}}}",
+        &up.origin(),
+    )
+    .await;
+    up.state
+        .down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let died = Instant::now();
+    let mut tripped = None;
+    for _ in 0..50 {
+        let (status, headers, body) = get(p.addr, "/echo").await;
+        if status == StatusCode::SERVICE_UNAVAILABLE && headers.contains_key("retry-after") {
+            let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                problem["type"],
+                "https://tollgate.dev/problems/upstream-unavailable"
+            );
+            tripped = Some(died.elapsed());
+            break;
+        }
+    }
+    let tripped = tripped.expect("the breaker opened");
+    assert!(tripped < Duration::from_secs(1), "{tripped:?}");
+    let hits_while_open = up.hits();
+    for _ in 0..20 {
+        get(p.addr, "/echo").await;
+    }
+    assert!(
+        up.hits() <= hits_while_open + 1,
+        "an open breaker sends at most a probe"
+    );
+    up.state
+        .down
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(5);
+    loop {
+        if get(p.addr, "/echo").await.0 == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "traffic did not return");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        back.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        back.elapsed()
+    );
+}
+
+/// Requests through a proxy to an upstream failing with probability `p`, with retries on
+/// or off: what the clients saw fail, and what the upstream was sent.
+async fn failing_at(p: f64, tries: u32, n: u64) -> (u64, u64) {
+    let up = upstream::start().await;
+    let proxy = proxy(
+        &format!(
+            "routes: [{{upstream: api, retry: {{tries: {tries}, backoff: 1ms, max_backoff: 2ms}}}}]\n\
+             upstreams: {{api: {{origins: ['{{origin}}'], eject_after: 1000000, \
+             breaker: {{failures: 1000000, error_ratio: 1.0}}}}}}"
+        ),
+        &up.origin(),
+    )
+    .await;
+    let c = client();
+    let mut errors = 0;
+    for _ in 0..n {
+        let (status, _, _) = send(
+            &c,
+            proxy.addr,
+            Method::GET,
+            &format!("/random?p={p}"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+        if status != StatusCode::OK {
+            errors += 1;
+        }
+    }
+    (errors, up.hits())
+}
+
+#[tokio::test]
+async fn retries_cut_errors_tenfold_and_the_budget_holds_when_half_fail() {
+    let n = 2_000;
+    let (off_errors, off_hits) = failing_at(0.05, 1, n).await;
+    let (on_errors, on_hits) = failing_at(0.05, 3, n).await;
+    println!(
+        "5% failing: retry off {off_errors} errors in {off_hits} upstream requests; on {on_errors} in {on_hits}"
+    );
+    assert_eq!(off_hits, n);
+    assert!(off_errors > 50, "{off_errors}");
+    assert!(
+        on_errors * 10 <= off_errors,
+        "errors fell by less than 90%: {on_errors} against {off_errors}"
+    );
+    assert!(on_hits * 10 <= n * 11, "upstream saw {on_hits} for {n}");
+    let (half_off, _) = failing_at(0.5, 1, n).await;
+    let (half_errors, half_hits) = failing_at(0.5, 3, n).await;
+    println!(
+        "50% failing: retry off {half_off} errors; on {half_errors} in {half_hits} upstream requests"
+    );
+    assert!(half_errors < half_off, "{half_errors} against {half_off}");
+    assert!(
+        half_hits * 10 <= n * 12,
+        "the budget let {half_hits} through for {n}"
+    );
+}
+
+#[tokio::test]
+async fn large_bodies_stream_both_ways() {
+    let up = upstream::start().await;
+    let p = proxy(BASIC, &up.origin()).await;
+    // 100 MB down, counted as it arrives.
+    let c = client();
+    let res = c
+        .request(
+            Request::get(format!("http://{}/bytes?n=100000000", p.addr))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut body = res.into_body();
+    let mut n = 0usize;
+    while let Some(frame) = body.frame().await {
+        n += frame.unwrap().into_data().map_or(0, |d| d.len());
+    }
+    assert_eq!(n, 100_000_000);
+    // 100 MB up, in a streamed body longer than the replay limit.
+    let chunk = Bytes::from(vec![b'y'; 1 << 20]);
+    let stream = upstream::futures_core_stream::from_fn({
+        let mut left = 100usize;
+        move || {
+            (left > 0).then(|| {
+                left -= 1;
+                Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(chunk.clone()))
+            })
+        }
+    });
+    let streaming: Client<HttpConnector, http_body_util::StreamBody<_>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let res = streaming
+        .request(
+            Request::put(format!("http://{}/upload", p.addr))
+                .body(http_body_util::StreamBody::new(stream))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"104857600");
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_passes_through_both_ways() {
+    let up = upstream::start().await;
+    let p = proxy(BASIC, &up.origin()).await;
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(b"ping over the upgraded connection")
+        .await
+        .unwrap();
+    let mut echo = vec![0u8; 33];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping over the upgraded connection");
+}
+
+#[tokio::test]
+async fn the_credential_with_quota_goes_and_a_spent_one_rests() {
+    let up = upstream::start().await;
+    let p = proxy(
+        "routes: [{upstream: api, retry: {backoff: 1ms}}]\n\
+         upstreams: {api: {origins: ['{origin}'], keys: {header: authorization, prefix: 'Bearer ', values: [a, b]}}}",
+        &up.origin(),
+    )
+    .await;
+    // "a" goes first (nothing known yet), reports none left; "b" takes over.
+    let bodies: Vec<Bytes> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            let (status, _, body) = get(p.addr, "/quota").await;
+            assert_eq!(status, StatusCode::OK);
+            v.push(body);
+        }
+        v
+    };
+    assert_eq!(&bodies[0][..], b"Bearer a");
+    assert!(
+        bodies[1..].iter().all(|b| &b[..] == b"Bearer b"),
+        "{bodies:?}"
+    );
+    // The client's own credential never reaches the upstream.
+    let (_, _, body) = send(
+        &client(),
+        p.addr,
+        Method::GET,
+        "/echo",
+        &[("authorization", "Bearer mine")],
+        Bytes::new(),
+    )
+    .await;
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_ne!(echo["headers"]["authorization"], "Bearer mine");
+    let _ = &p.proxy;
+}
