@@ -108,6 +108,23 @@ pub struct UpstreamConfig {
     pub budget: BudgetConfig,
     /// Credentials the proxy injects, chosen by the quota the upstream reports.
     pub keys: Option<KeyPoolConfig>,
+    /// Active health checks, when configured.
+    pub health: Option<HealthConfig>,
+}
+
+/// Active health checks of an upstream's origins.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// The path asked of each origin; any 2xx answer is healthy.
+    pub path: String,
+    /// Time between two checks of an origin.
+    pub interval: Duration,
+    /// The longest a check may take.
+    pub timeout: Duration,
+    /// Failed checks in a row after which an origin is left out.
+    pub unhealthy_after: u32,
+    /// Passed checks in a row after which it is taken back.
+    pub healthy_after: u32,
 }
 
 /// When the breaker of an upstream opens and how it closes again.
@@ -195,6 +212,14 @@ const UPSTREAM_FIELDS: &[&str] = &[
     "breaker",
     "budget",
     "keys",
+    "health",
+];
+const HEALTH_FIELDS: &[&str] = &[
+    "path",
+    "interval",
+    "timeout",
+    "unhealthy_after",
+    "healthy_after",
 ];
 const BREAKER_FIELDS: &[&str] = &[
     "failures",
@@ -417,6 +442,7 @@ fn upstream(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> UpstreamCo
         breaker: BreakerConfig::default(),
         budget: BudgetConfig::default(),
         keys: None,
+        health: None,
     };
     let p = join(path, "origins");
     match m.get("origins") {
@@ -501,7 +527,47 @@ fn upstream(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> UpstreamCo
             u.keys = key_pool(m, &p, errs);
         }
     }
+    if let Some(v) = m.get("health") {
+        let p = join(path, "health");
+        if let Some(m) = as_map(v, &p, errs) {
+            u.health = Some(health(m, &p, errs));
+        }
+    }
     u
+}
+
+fn health(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> HealthConfig {
+    check_fields(m, path, HEALTH_FIELDS, errs);
+    let mut h = HealthConfig {
+        path: "/healthz".to_owned(),
+        interval: Duration::from_secs(5),
+        timeout: Duration::from_secs(1),
+        unhealthy_after: 2,
+        healthy_after: 1,
+    };
+    if let Some(p) = get_str(m, "path", path, errs) {
+        if p.starts_with('/') {
+            p.clone_into(&mut h.path);
+        } else {
+            errs.push(&join(path, "path"), format!("{p:?} does not start with /"));
+        }
+    }
+    if let Some(d) = duration(m, "interval", path, errs) {
+        h.interval = d;
+    }
+    if let Some(d) = duration(m, "timeout", path, errs) {
+        h.timeout = d;
+    }
+    if h.interval.is_zero() || h.timeout.is_zero() {
+        errs.push(path, "interval and timeout must be longer than zero");
+    }
+    if let Some(n) = positive_u32(m, "unhealthy_after", path, errs) {
+        h.unhealthy_after = n;
+    }
+    if let Some(n) = positive_u32(m, "healthy_after", path, errs) {
+        h.healthy_after = n;
+    }
+    h
 }
 
 fn ratio(m: &Map<String, Value>, field: &str, path: &str, errs: &mut Errors) -> Option<f64> {

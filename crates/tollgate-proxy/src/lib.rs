@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod client;
 pub mod config;
 pub mod forward;
+pub mod health;
 pub mod keys;
 pub mod metrics;
 mod proxy;

@@ -87,6 +87,18 @@ impl Proxy {
         &self.upstreams
     }
 
+    /// Starts the active health checks of the upstreams that ask for them; they run until
+    /// the returned tasks are aborted.
+    pub fn spawn_health_checks(&self, config: &ProxyConfig) -> Vec<tokio::task::JoinHandle<()>> {
+        self.upstreams
+            .iter()
+            .filter_map(|u| {
+                let health = config.upstreams.get(&u.name)?.health.clone()?;
+                Some(crate::health::spawn(u.clone(), health))
+            })
+            .collect()
+    }
+
     /// Sets each upstream's breaker gauge; cheap enough for every scrape.
     pub fn report_breakers(&self) {
         let now = Instant::now();

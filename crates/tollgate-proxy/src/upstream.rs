@@ -1,7 +1,7 @@
 //! One upstream pool: its origins with their requests in flight and passive health, how
 //! one is chosen, its breaker, its retry budget, its credentials and its pooled client.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::Uri;
@@ -26,6 +26,8 @@ pub struct Origin {
     failures: AtomicU32,
     /// Nanoseconds since the pool's epoch until which the origin is left out.
     ejected_until: AtomicU64,
+    /// Whether active health checks leave it out.
+    checked_down: AtomicBool,
 }
 
 /// An upstream pool.
@@ -94,6 +96,7 @@ impl Upstream {
                     in_flight: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
                     ejected_until: AtomicU64::new(0),
+                    checked_down: AtomicBool::new(false),
                 })
                 .collect(),
             balance: config.balance,
@@ -119,15 +122,16 @@ impl Upstream {
     }
 
     /// Chooses an origin for a try at `now`, other than `avoid` when there is another:
-    /// among those not ejected (all of them when every one is, so a pool never refuses
-    /// for its health alone), by the pool's balance.
+    /// among those neither ejected nor failing their health checks (all of them when every
+    /// one is, so a pool never refuses for its health alone), by the pool's balance.
     pub fn pick(&self, now: Instant, avoid: Option<usize>) -> usize {
         let at = self.nanos(now);
         let healthy: Vec<usize> = (0..self.origins.len())
             .filter(|&i| {
-                self.origins
-                    .get(i)
-                    .is_some_and(|o| o.ejected_until.load(Ordering::Relaxed) <= at)
+                self.origins.get(i).is_some_and(|o| {
+                    o.ejected_until.load(Ordering::Relaxed) <= at
+                        && !o.checked_down.load(Ordering::Relaxed)
+                })
             })
             .collect();
         let mut pool = if healthy.is_empty() {
@@ -193,6 +197,15 @@ impl Upstream {
         }
     }
 
+    /// Records what active checks say of origin `i`.
+    pub fn set_checked_down(&self, i: usize, down: bool) {
+        if let Some(o) = self.origins.get(i)
+            && o.checked_down.swap(down, Ordering::Relaxed) != down
+        {
+            tracing::warn!(upstream = %self.name, origin = %o.uri, healthy = !down, "origin health changed");
+        }
+    }
+
     /// Credits the retry budget with a request that succeeded.
     pub fn succeeded(&self) {
         self.budget.deposit();
@@ -240,6 +253,7 @@ mod tests {
                 min_per_second: 0,
             },
             keys: None,
+            health: None,
         };
         (Upstream::new("u", &config, t0).unwrap(), t0)
     }

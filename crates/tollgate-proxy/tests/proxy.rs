@@ -28,11 +28,15 @@ struct Running {
     addr: SocketAddr,
     proxy: Arc<Proxy>,
     task: tokio::task::JoinHandle<()>,
+    checks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
+        for c in &self.checks {
+            c.abort();
+        }
     }
 }
 
@@ -44,6 +48,7 @@ async fn proxy(yaml: &str, origin: &str) -> Running {
     let cfg = errs.finish(cfg).unwrap();
     let trusted = vec![tollgate_core::policy::matcher::Cidr::parse("127.0.0.1/32").unwrap()];
     let proxy = Arc::new(Proxy::new(&cfg, trusted).unwrap());
+    let checks = proxy.spawn_health_checks(&cfg);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let p = proxy.clone();
@@ -64,7 +69,12 @@ async fn proxy(yaml: &str, origin: &str) -> Running {
             });
         }
     });
-    Running { addr, proxy, task }
+    Running {
+        addr,
+        proxy,
+        task,
+        checks,
+    }
 }
 
 fn client() -> Client<HttpConnector, Full<Bytes>> {
@@ -513,4 +523,53 @@ async fn the_credential_with_quota_goes_and_a_spent_one_rests() {
     let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_ne!(echo["headers"]["authorization"], "Bearer mine");
     let _ = &p.proxy;
+}
+
+#[tokio::test]
+async fn an_origin_failing_its_health_checks_is_left_out_until_it_passes_again() {
+    let (sick, well) = (upstream::start().await, upstream::start().await);
+    // Passive ejection off, so only the active checks leave the origin out and take it back.
+    let p = proxy(
+        &format!(
+            "routes: [{{upstream: api, retry: {{tries: 1}}}}]\n\
+             upstreams: {{api: {{balance: round_robin, eject_after: 1000000, origins: ['{}', '{}'], \
+             health: {{path: /healthz, interval: 20ms, timeout: 1s, unhealthy_after: 2}}}}}}",
+            sick.origin(),
+            well.origin()
+        ),
+        "",
+    )
+    .await;
+    sick.state
+        .down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    // Once the checks have failed twice, no request goes to the sick origin, so none fails.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut in_a_row = 0;
+    while in_a_row < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the sick origin was never left out"
+        );
+        if get(p.addr, "/echo").await.0 == StatusCode::OK {
+            in_a_row += 1;
+        } else {
+            in_a_row = 0;
+        }
+    }
+    // Well again, it takes requests again.
+    sick.state
+        .down
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let echoes = || sick.state.echoes.load(std::sync::atomic::Ordering::Relaxed);
+    let before = echoes();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        get(p.addr, "/echo").await;
+        if echoes() > before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the origin was never taken back");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

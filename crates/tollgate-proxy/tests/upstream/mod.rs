@@ -25,6 +25,8 @@ pub struct State {
     pub hits: AtomicU64,
     /// While set, every request is answered 503.
     pub down: AtomicBool,
+    /// `/echo` requests answered.
+    pub echoes: AtomicU64,
     per_key: Mutex<HashMap<String, u64>>,
     rng: Mutex<Option<fastrand::Rng>>,
 }
@@ -103,7 +105,9 @@ async fn handle(
         return Ok(res);
     }
     Ok(match path.as_str() {
+        "/healthz" => full(StatusCode::OK, "healthy"),
         "/echo" => {
+            state.echoes.fetch_add(1, Ordering::Relaxed);
             let mut headers = serde_json::Map::new();
             for (k, v) in req.headers() {
                 headers.insert(k.as_str().to_owned(), v.to_str().unwrap_or("").into());

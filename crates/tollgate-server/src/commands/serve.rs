@@ -198,6 +198,8 @@ fn spawn_proxy(
     let proxy = Arc::new(tollgate_proxy::Proxy::new(config, app.trusted.clone())?);
     let listener =
         bind(config.listen).with_context(|| format!("binding the proxy {}", config.listen))?;
+    // The checks run for as long as the process.
+    drop(proxy.spawn_health_checks(config));
     let gauges = proxy.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
