@@ -194,7 +194,7 @@ impl Proxy {
 
         let start = Instant::now();
         let deadline = start.checked_add(route.total_timeout).unwrap_or(start);
-        let label = upstream.name.clone();
+        let label = upstream.name.as_str();
         upstream.metrics.requests.increment(1);
         let mut last_origin = None;
         let mut try_no = 0u32;
@@ -325,7 +325,7 @@ impl Proxy {
                 return match tried {
                     Tried::Answer(res) => answer(res, on_upgrade),
                     // Only answers are not retryable.
-                    _ => failure(&tried, &label),
+                    _ => failure(&tried, label),
                 };
             }
             // A retry waits for its backoff, and no less than the upstream asked; a
@@ -338,11 +338,11 @@ impl Proxy {
             }
             let past_deadline = now.checked_add(wait).is_none_or(|t| t >= deadline);
             if try_no >= tries || past_deadline {
-                return finish(tried, on_upgrade, &label);
+                return finish(tried, on_upgrade, label);
             }
             if !upstream.withdraw_retry() {
                 upstream.metrics.budget_exhausted.increment(1);
-                return finish(tried, on_upgrade, &label);
+                return finish(tried, on_upgrade, label);
             }
             upstream.metrics.retries.increment(1);
             // The answer being retried is dropped before the wait, freeing its connection.
