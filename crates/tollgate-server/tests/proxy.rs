@@ -183,24 +183,10 @@ async fn a_concurrency_lease_is_held_until_the_answers_body_ends() {
 
 #[test]
 fn a_bad_proxy_section_names_its_paths() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tollgate.yaml");
-    std::fs::write(
-        &file,
+    let (ok, text) = common::check_config(
         "proxy: { routes: [{upstream: nope}], upstreams: {api: {origins: [ftp://x]}} }\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .arg("check-config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!out.status.success());
+    assert!(!ok);
     assert!(text.contains("proxy.routes[0].upstream"), "{text}");
     assert!(text.contains("proxy.upstreams.api.origins[0]"), "{text}");
 }

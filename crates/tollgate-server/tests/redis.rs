@@ -212,24 +212,10 @@ async fn ask(client: &reqwest::Client, url: &str, subject: Value) -> (Value, Dur
 
 #[test]
 fn check_config_explains_limits_redis_cannot_count_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.yaml");
-    std::fs::write(
-        &path,
+    let (ok, text) = common::check_config(
         "store: { kind: redis, mode: sentinel, url: \"redis://127.0.0.1:1\" }\nrules:\n  - { name: huge, key: \"k:{user}\", algorithm: sliding_window, limit: 1000000000, period: 30d }\ntiers:\n  big:\n    limits:\n      - { name: vast, algorithm: sliding_window, limit: 1000000000, period: 30d }\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!out.status.success());
+    assert!(!ok);
     assert!(text.contains("store.master"), "{text}");
     assert!(text.contains("rules[0]") && text.contains("2^53"), "{text}");
     assert!(text.contains("tiers.big.limits[0]: vast"), "{text}");
