@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use http::{StatusCode, Uri};
@@ -110,6 +111,9 @@ pub struct UpstreamConfig {
     pub keys: Option<KeyPoolConfig>,
     /// Active health checks, when configured.
     pub health: Option<HealthConfig>,
+    /// Certificates (PEM) that `https` origins are verified against instead of the
+    /// platform's roots: a CA of your own.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Active health checks of an upstream's origins.
@@ -213,6 +217,7 @@ const UPSTREAM_FIELDS: &[&str] = &[
     "budget",
     "keys",
     "health",
+    "ca_file",
 ];
 const HEALTH_FIELDS: &[&str] = &[
     "path",
@@ -231,8 +236,13 @@ const BREAKER_FIELDS: &[&str] = &[
 const BUDGET_FIELDS: &[&str] = &["ratio", "min_per_second"];
 const KEY_FIELDS: &[&str] = &["header", "prefix", "values"];
 
-/// Reads the `proxy` section at `path`.
-pub fn parse(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> ProxyConfig {
+/// Reads the `proxy` section at `path`; `base` resolves relative file paths.
+pub fn parse(
+    m: &Map<String, Value>,
+    path: &str,
+    base: Option<&Path>,
+    errs: &mut Errors,
+) -> ProxyConfig {
     check_fields(m, path, FIELDS, errs);
     let mut listen = SocketAddr::from(([127, 0, 0, 1], 8090));
     if let Some(l) = get_str(m, "listen", path, errs) {
@@ -252,7 +262,7 @@ pub fn parse(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> ProxyConf
                 for (name, u) in map {
                     let p = join(&ups_path, name);
                     if let Some(u) = as_map(u, &p, errs) {
-                        upstreams.insert(name.clone(), upstream(u, &p, errs));
+                        upstreams.insert(name.clone(), upstream(u, &p, base, errs));
                     }
                 }
             }
@@ -431,7 +441,12 @@ fn retry(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> RetryConfig {
     r
 }
 
-fn upstream(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> UpstreamConfig {
+fn upstream(
+    m: &Map<String, Value>,
+    path: &str,
+    base: Option<&Path>,
+    errs: &mut Errors,
+) -> UpstreamConfig {
     check_fields(m, path, UPSTREAM_FIELDS, errs);
     let mut u = UpstreamConfig {
         origins: Vec::new(),
@@ -443,7 +458,22 @@ fn upstream(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> UpstreamCo
         budget: BudgetConfig::default(),
         keys: None,
         health: None,
+        ca_pem: None,
     };
+    if let Some(f) = get_str(m, "ca_file", path, errs) {
+        let file = base.map_or_else(|| Path::new(f).to_path_buf(), |b| b.join(f));
+        match std::fs::read(&file) {
+            Ok(pem) if pem.windows(11).any(|w| w == b"-----BEGIN ") => u.ca_pem = Some(pem),
+            Ok(_) => errs.push(
+                &join(path, "ca_file"),
+                format!("{} holds no PEM certificate", file.display()),
+            ),
+            Err(e) => errs.push(
+                &join(path, "ca_file"),
+                format!("cannot read {}: {e}", file.display()),
+            ),
+        }
+    }
     let p = join(path, "origins");
     match m.get("origins") {
         Some(Value::Array(items)) if !items.is_empty() => {
@@ -637,7 +667,7 @@ mod tests {
     fn read(yaml: &str) -> Result<ProxyConfig, Vec<String>> {
         let doc = parse_yaml(yaml).unwrap();
         let mut errs = Errors::default();
-        let cfg = parse(doc.as_object().unwrap(), "proxy", &mut errs);
+        let cfg = parse(doc.as_object().unwrap(), "proxy", None, &mut errs);
         errs.finish(cfg)
             .map_err(|e| e.0.iter().map(ToString::to_string).collect())
     }

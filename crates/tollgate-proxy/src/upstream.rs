@@ -66,6 +66,28 @@ pub enum UpstreamError {
     /// The platform's root certificates could not be read.
     #[error("could not load the platform's root certificates: {0}")]
     RootCertificates(std::io::Error),
+    /// The upstream's own CA could not be used.
+    #[error("the upstream's ca_file: {0}")]
+    OwnRoots(String),
+}
+
+/// A TLS client configuration that trusts only the certificates of `pem`.
+fn own_roots(pem: &[u8]) -> Result<rustls::ClientConfig, UpstreamError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| UpstreamError::OwnRoots(e.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|e| UpstreamError::OwnRoots(e.to_string()))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| UpstreamError::OwnRoots(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 impl Upstream {
@@ -75,9 +97,14 @@ impl Upstream {
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.connect_timeout));
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(UpstreamError::RootCertificates)?
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match &config.ca_pem {
+            Some(pem) => builder.with_tls_config(own_roots(pem)?),
+            None => builder
+                .with_native_roots()
+                .map_err(UpstreamError::RootCertificates)?,
+        };
+        let https = builder
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -254,6 +281,7 @@ mod tests {
             },
             keys: None,
             health: None,
+            ca_pem: None,
         };
         (Upstream::new("u", &config, t0).unwrap(), t0)
     }

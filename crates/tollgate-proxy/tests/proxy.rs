@@ -44,7 +44,7 @@ impl Drop for Running {
 async fn proxy(yaml: &str, origin: &str) -> Running {
     let doc = parse_yaml(&yaml.replace("{origin}", origin)).unwrap();
     let mut errs = Errors::default();
-    let cfg = config::parse(doc.as_object().unwrap(), "proxy", &mut errs);
+    let cfg = config::parse(doc.as_object().unwrap(), "proxy", None, &mut errs);
     let cfg = errs.finish(cfg).unwrap();
     let trusted = vec![tollgate_core::policy::matcher::Cidr::parse("127.0.0.1/32").unwrap()];
     let proxy = Arc::new(Proxy::new(&cfg, trusted).unwrap());
@@ -572,4 +572,33 @@ async fn an_origin_failing_its_health_checks_is_left_out_until_it_passes_again()
         assert!(Instant::now() < deadline, "the origin was never taken back");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+#[tokio::test]
+async fn an_https_origin_is_verified_against_the_upstreams_own_ca_and_spoken_to_over_http2() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = tollgate_testkit::certificates(dir.path()).unwrap();
+    let up = upstream::start_tls(&certs).await;
+    let origin = format!("https://localhost:{}", up.addr.port());
+    let trusting = proxy(
+        &format!(
+            "routes: [{{upstream: api}}]\nupstreams: {{api: {{origins: ['{origin}'], ca_file: '{}'}}}}",
+            certs.ca.display()
+        ),
+        "",
+    )
+    .await;
+    let (status, _, body) = get(trusting.addr, "/echo").await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["version"], "HTTP/2.0");
+    // Without that CA the platform's roots do not know the certificate: no request is sent.
+    let wary = proxy(
+        &format!("routes: [{{upstream: api, retry: {{tries: 1}}}}]\nupstreams: {{api: {{origins: ['{origin}']}}}}"),
+        "",
+    )
+    .await;
+    let (status, _, _) = get(wary.addr, "/echo").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(up.hits(), 1);
 }

@@ -166,82 +166,8 @@ impl Single {
     /// the node, the TLS port and the CA's certificate file.
     pub fn start_tls(args: &[&str]) -> Result<(Single, u16, PathBuf), Error> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let ca = dir.path().join("ca.pem");
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
+        let Certificates { ca, cert, key } = certificates(dir.path())?;
         let path = |p: &Path| p.to_string_lossy().into_owned();
-        let ca_key = dir.path().join("ca-key.pem");
-        let csr = dir.path().join("cert.csr");
-        let ext = dir.path().join("ext.cnf");
-        std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-            .map_err(|e| e.to_string())?;
-        // A CA, then a server certificate it signs (rustls refuses a CA as the end entity).
-        let steps: [Vec<String>; 3] = [
-            vec![
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=tollgate test CA",
-                "-keyout",
-                &path(&ca_key),
-                "-out",
-                &path(&ca),
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            vec![
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-                &path(&key),
-                "-out",
-                &path(&csr),
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            vec![
-                "x509",
-                "-req",
-                "-in",
-                &path(&csr),
-                "-CA",
-                &path(&ca),
-                "-CAkey",
-                &path(&ca_key),
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                &path(&ext),
-                "-out",
-                &path(&cert),
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        ];
-        for step in steps {
-            let status = Command::new("openssl")
-                .args(&step)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map_err(|e| format!("openssl: {e}"))?;
-            if !status.success() {
-                return Err(format!("openssl {} failed", step.join(" ")));
-            }
-        }
         let tls_port = free_port()?.to_string();
         let (cert_s, key_s, ca_s) = (path(&cert), path(&key), path(&ca));
         let mut all = vec![
@@ -576,4 +502,97 @@ impl Drop for Postgres {
         let data = self.data.to_string_lossy().into_owned();
         let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
     }
+}
+
+/// A server certificate and key for `localhost` and 127.0.0.1, signed by a throwaway CA made
+/// with `openssl`, written into `dir`.
+#[derive(Debug, Clone)]
+pub struct Certificates {
+    /// The CA's certificate (PEM).
+    pub ca: PathBuf,
+    /// The server's certificate (PEM).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+}
+
+/// Makes [`Certificates`] in `dir`.
+pub fn certificates(dir: &Path) -> Result<Certificates, Error> {
+    let ca = dir.join("ca.pem");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let ca_key = dir.join("ca-key.pem");
+    let csr = dir.join("cert.csr");
+    let ext = dir.join("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        .map_err(|e| e.to_string())?;
+    // A CA, then a server certificate it signs (rustls refuses a CA as the end entity).
+    let steps: [Vec<String>; 3] = [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=tollgate test CA",
+            "-keyout",
+            &path(&ca_key),
+            "-out",
+            &path(&ca),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &path(&key),
+            "-out",
+            &path(&csr),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &path(&csr),
+            "-CA",
+            &path(&ca),
+            "-CAkey",
+            &path(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &path(&ext),
+            "-out",
+            &path(&cert),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+    ];
+    for step in steps {
+        let status = Command::new("openssl")
+            .args(&step)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if !status.success() {
+            return Err(format!("openssl {} failed", step.join(" ")));
+        }
+    }
+    Ok(Certificates { ca, cert, key })
 }

@@ -113,6 +113,7 @@ async fn handle(
                 headers.insert(k.as_str().to_owned(), v.to_str().unwrap_or("").into());
             }
             let method = req.method().to_string();
+            let version = format!("{:?}", req.version());
             let uri = req.uri().to_string();
             let body = req
                 .into_body()
@@ -121,7 +122,7 @@ async fn handle(
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
             let json = serde_json::json!({
-                "method": method, "uri": uri, "headers": headers, "body": body.len(),
+                "method": method, "uri": uri, "headers": headers, "body": body.len(), "version": version,
             });
             let mut res = full(StatusCode::OK, json.to_string());
             res.headers_mut()
@@ -273,6 +274,49 @@ pub async fn start() -> Upstream {
                 let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Upstream { addr, state, task }
+}
+
+/// Starts an upstream on a free loopback port that speaks TLS with `certs` (HTTP/2 or
+/// HTTP/1.1 by ALPN).
+pub async fn start_tls(certs: &tollgate_testkit::Certificates) -> Upstream {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&certs.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&certs.key).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = Arc::new(State::default());
+    let s = state.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (s, acceptor) = (s.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
                     .await;
             });
         }

@@ -114,8 +114,8 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         .or(dev_database.as_ref())
         .and_then(|v| as_map(v, "database", &mut errs))
         .and_then(|m| database::parse(m, base, &mut errs));
-    let proxy =
-        section("proxy", &mut errs).map(|m| tollgate_proxy::config::parse(m, "proxy", &mut errs));
+    let proxy = section("proxy", &mut errs)
+        .map(|m| tollgate_proxy::config::parse(m, "proxy", base, &mut errs));
     if !server.listen.ip().is_loopback() && !admin.has_credentials() {
         errs.push(
             "server.listen",
