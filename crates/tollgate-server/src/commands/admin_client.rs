@@ -12,6 +12,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value;
 
+use super::table::field;
+
 /// How long one admin call may take, connection included, before it is given up.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -172,14 +174,14 @@ pub fn problem_message(status: u16, body: &[u8]) -> String {
         let text = String::from_utf8_lossy(body);
         return format!("the server answered {status}: {}", text.trim());
     };
-    let title = problem["title"].as_str().unwrap_or("refused");
-    let mut out = match problem["detail"].as_str() {
+    let title = field(&problem, "title").as_str().unwrap_or("refused");
+    let mut out = match field(&problem, "detail").as_str() {
         Some(detail) => format!("{title}: {detail}"),
         None => format!("{title} ({status})"),
     };
-    for e in problem["errors"].as_array().into_iter().flatten() {
-        let message = e["message"].as_str().unwrap_or_default();
-        match e["path"].as_str() {
+    for e in field(&problem, "errors").as_array().into_iter().flatten() {
+        let message = field(e, "message").as_str().unwrap_or_default();
+        match field(e, "path").as_str() {
             Some(path) if !path.is_empty() => out.push_str(&format!("\n  {path}: {message}")),
             _ => out.push_str(&format!("\n  {message}")),
         }

@@ -6,7 +6,7 @@ use hyper::Method;
 use serde_json::{Map, Value, json};
 
 use super::admin_client::{AdminClient, Remote, segment};
-use super::table::{cell, render};
+use super::table::{cell, field, render};
 
 /// What `tollgate keys` does.
 #[derive(clap::Subcommand, Debug)]
@@ -139,9 +139,12 @@ pub fn run(remote: &Remote, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
             if remote.json {
                 println!("{v}");
             } else {
-                let keys = v["keys"].as_array().map(Vec::as_slice).unwrap_or_default();
+                let keys = field(&v, "keys")
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 print!("{}", keys_table(keys));
-                if let Some(next) = v["next"].as_str() {
+                if let Some(next) = field(&v, "next").as_str() {
                     println!("more: --after {next}");
                 }
             }
@@ -188,8 +191,8 @@ fn print_with_secret(remote: &Remote, v: &Value) {
         println!("{v}");
         return;
     }
-    print!("{}", keys_table(std::slice::from_ref(&v["key"])));
-    println!("secret: {}", cell(&v["secret"]));
+    print!("{}", keys_table(std::slice::from_ref(field(v, "key"))));
+    println!("secret: {}", cell(field(v, "secret")));
     eprintln!("(the secret is shown only this once)");
 }
 
@@ -208,7 +211,7 @@ fn keys_table(keys: &[Value]) -> String {
                 "expires_at",
             ]
             .iter()
-            .map(|f| cell(&k[*f]))
+            .map(|f| cell(field(k, f)))
             .collect()
         })
         .collect();
@@ -237,11 +240,11 @@ pub fn usage(remote: &Remote, id: &str) -> anyhow::Result<ExitCode> {
     }
     println!(
         "key {}  tier {}  owner {}",
-        cell(&v["key_id"]),
-        cell(&v["tier"]),
-        cell(&v["owner"])
+        cell(field(&v, "key_id")),
+        cell(field(&v, "tier")),
+        cell(field(&v, "owner"))
     );
-    let limits = v["limits"]
+    let limits = field(&v, "limits")
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
@@ -257,7 +260,7 @@ pub fn usage(remote: &Remote, id: &str) -> anyhow::Result<ExitCode> {
                 "reset_ms",
             ]
             .iter()
-            .map(|f| cell(&l[*f]))
+            .map(|f| cell(field(l, f)))
             .collect()
         })
         .collect();

@@ -32,6 +32,11 @@ pub fn cell(v: &serde_json::Value) -> String {
     }
 }
 
+/// A field of a JSON object, `null` when absent or when `v` is not an object.
+pub fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v.get(name).unwrap_or(&serde_json::Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

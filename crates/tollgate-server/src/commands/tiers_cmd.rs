@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use hyper::Method;
 
 use super::admin_client::{AdminClient, Remote, read_input, segment};
-use super::table::{cell, render};
+use super::table::{cell, field, render};
 
 /// What `tollgate tiers` does.
 #[derive(clap::Subcommand, Debug)]
@@ -34,12 +34,12 @@ pub fn run(remote: &Remote, cmd: TiersCmd) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut rows = Vec::new();
-            for (name, spec) in v["tiers"].as_object().into_iter().flatten() {
-                let limits = spec["limits"]
+            for (name, spec) in field(&v, "tiers").as_object().into_iter().flatten() {
+                let limits = field(spec, "limits")
                     .as_array()
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                let names: Vec<String> = limits.iter().map(|l| cell(&l["name"])).collect();
+                let names: Vec<String> = limits.iter().map(|l| cell(field(l, "name"))).collect();
                 rows.push(vec![
                     name.clone(),
                     limits.len().to_string(),
