@@ -105,6 +105,9 @@ enum Command {
         #[command(subcommand)]
         command: commands::config_cmd::ConfigCmd,
     },
+    /// Send requests at a fixed rate (open loop) and print the status counts and the
+    /// latency percentiles, measured from each request's scheduled send time.
+    Loadtest(commands::loadtest::LoadArgs),
     /// Prints the SHA-256 of an admin token read from stdin, for `admin.tokens[].sha256`.
     HashToken,
     /// Prints a completion script for a shell (e.g. `tollgate completions bash >
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
         Command::Usage { remote, key } => commands::keys_cmd::usage(&remote, &key),
         Command::Tiers { remote, command } => commands::tiers_cmd::run(&remote, command),
         Command::Config { remote, command } => commands::config_cmd::run(&remote, command),
+        Command::Loadtest(args) => commands::loadtest::run(&args),
         Command::HashToken => commands::hash_token::run(),
         Command::Completions { shell } => commands::help::completions(Cli::command(), shell),
         Command::Man { command } => commands::help::man(Cli::command(), command.as_deref()),

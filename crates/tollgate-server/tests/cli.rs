@@ -298,3 +298,54 @@ fn the_manual_and_completions_name_the_admin_commands() {
         assert!(bash.contains(word), "{word}");
     }
 }
+
+#[test]
+fn the_load_generator_keeps_its_rate_and_accounts_for_every_request() {
+    let server = start();
+    let out = run_with(
+        &server.base,
+        TOKEN,
+        &["loadtest", "--rate", "200", "--duration", "1s", "--json"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sent"], 200);
+    assert_eq!(v["completed"], 200);
+    let counted: u64 = v["statuses"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 200, "{v}");
+    assert_eq!(v["statuses"]["200"], 200, "{v}");
+    // Sent on a timetable: the run takes about the duration, not less.
+    assert!(v["elapsed_s"].as_f64().unwrap() >= 0.99, "{v}");
+    let lat = &v["latency_ms"];
+    for (lo, hi) in [
+        ("p50", "p90"),
+        ("p90", "p99"),
+        ("p99", "p99.9"),
+        ("p99.9", "max"),
+    ] {
+        assert!(
+            lat[lo].as_f64().unwrap() <= lat[hi].as_f64().unwrap(),
+            "{v}"
+        );
+    }
+
+    // The human form names the same figures.
+    let out = run_with(
+        &server.base,
+        TOKEN,
+        &["loadtest", "--rate", "50", "--duration", "200ms"],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("sent 10 at 50/s") && text.contains("p99.9"),
+        "{text}"
+    );
+}
