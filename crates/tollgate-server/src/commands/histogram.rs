@@ -48,11 +48,12 @@ fn upper(i: usize) -> u64 {
     }
     let shift = u32::try_from((i / SUB).saturating_sub(1)).unwrap_or(0);
     let mantissa = (i % SUB).saturating_add(SUB);
-    mantissa
-        .saturating_add(1)
+    // In u128: the top bucket's bound is 2^64, one past what a u64 holds.
+    let bound = u128::from(mantissa.saturating_add(1))
         .checked_shl(shift)
-        .unwrap_or(u64::MAX)
-        .saturating_sub(1)
+        .unwrap_or(u128::MAX)
+        .saturating_sub(1);
+    u64::try_from(bound).unwrap_or(u64::MAX)
 }
 
 impl Histogram {
