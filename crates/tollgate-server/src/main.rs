@@ -77,6 +77,37 @@ enum Command {
     /// Convert other tools' configurations into Tollgate's.
     #[command(subcommand)]
     Import(Import),
+    /// Manage API keys on a running server (admin API).
+    Keys {
+        #[command(flatten)]
+        remote: commands::admin_client::Remote,
+        #[command(subcommand)]
+        command: commands::keys_cmd::KeysCmd,
+    },
+    /// Show a key's limits and what is left of each on a running server.
+    Usage {
+        #[command(flatten)]
+        remote: commands::admin_client::Remote,
+        /// The key's id (`key_…`).
+        key: String,
+    },
+    /// List or replace tiers on a running server.
+    Tiers {
+        #[command(flatten)]
+        remote: commands::admin_client::Remote,
+        #[command(subcommand)]
+        command: commands::tiers_cmd::TiersCmd,
+    },
+    /// Read or replace the policy of a running server, or validate a file.
+    Config {
+        #[command(flatten)]
+        remote: commands::admin_client::Remote,
+        #[command(subcommand)]
+        command: commands::config_cmd::ConfigCmd,
+    },
+    /// Send requests at a fixed rate (open loop) and print the status counts and the
+    /// latency percentiles, measured from each request's scheduled send time.
+    Loadtest(commands::loadtest::LoadArgs),
     /// Prints the SHA-256 of an admin token read from stdin, for `admin.tokens[].sha256`.
     HashToken,
     /// Prints a completion script for a shell (e.g. `tollgate completions bash >
@@ -125,6 +156,11 @@ fn main() -> ExitCode {
             tier,
         } => commands::explain::run(config, &subject, cost, tier.as_deref()),
         Command::Import(Import::Envoy { files }) => commands::import::envoy(&files),
+        Command::Keys { remote, command } => commands::keys_cmd::run(&remote, command),
+        Command::Usage { remote, key } => commands::keys_cmd::usage(&remote, &key),
+        Command::Tiers { remote, command } => commands::tiers_cmd::run(&remote, command),
+        Command::Config { remote, command } => commands::config_cmd::run(&remote, command),
+        Command::Loadtest(args) => commands::loadtest::run(&args),
         Command::HashToken => commands::hash_token::run(),
         Command::Completions { shell } => commands::help::completions(Cli::command(), shell),
         Command::Man { command } => commands::help::man(Cli::command(), command.as_deref()),
