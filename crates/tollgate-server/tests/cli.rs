@@ -137,6 +137,8 @@ async fn keys_are_created_listed_rotated_and_revoked_from_the_command_line() {
     let new_secret = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new_secret, secret);
     assert_eq!(check_code(&server, &new_secret).await, "OK");
+    // No grace: the old secret, verified and cached before, is refused at once.
+    assert_eq!(check_code(&server, &secret).await, "KEY_INVALID");
 
     let out = ok(&server, &["keys", "revoke", &id]);
     assert!(out.contains(&id), "{out}");

@@ -342,6 +342,9 @@ pub async fn rotate(
     let env = b.env.unwrap_or_else(default_env);
     match reg.rotate_key(&id, &env, grace, now_ms()).await {
         Ok(Some((record, secret))) => {
+            // The old secret's verification is cached: forgotten, it is looked up again,
+            // and refused once its grace is over.
+            app.engine.forget_keys();
             Json(json!({"key": record, "secret": secret})).into_response()
         }
         Ok(None) => not_found(&id),
