@@ -130,6 +130,22 @@ async fn keys_are_created_listed_rotated_and_revoked_from_the_command_line() {
         "{table}"
     );
 
+    // Disabled, the key is refused; enabled again, it works; a new name shows.
+    let updated = ok_json(&server, &["keys", "update", &id, "--disable", "--json"]);
+    assert_eq!(updated["status"], "disabled", "{updated}");
+    assert_eq!(check_code(&server, &secret).await, "KEY_DISABLED");
+    let table = ok(
+        &server,
+        &["keys", "update", &id, "--enable", "--name", "renamed"],
+    );
+    assert!(table.contains("renamed"), "{table}");
+    assert_eq!(check_code(&server, &secret).await, "OK");
+    let out = run_with(&server.base, TOKEN, &["keys", "update", &id], None);
+    assert!(
+        !out.status.success(),
+        "an update that changes nothing is refused"
+    );
+
     let rotated = ok_json(
         &server,
         &["keys", "rotate", &id, "--grace-seconds", "0", "--json"],

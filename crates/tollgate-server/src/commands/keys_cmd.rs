@@ -69,6 +69,32 @@ pub enum KeysCmd {
         #[arg(long)]
         env: Option<String>,
     },
+    /// Change a key: its name, tier, expiry, metadata or limits, or disable and enable it.
+    Update {
+        /// Its id.
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new tier.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Stop it working until it is enabled again.
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Let a disabled key work again.
+        #[arg(long)]
+        enable: bool,
+        /// When it stops working, in milliseconds since the Unix epoch.
+        #[arg(long, value_name = "MS")]
+        expires_at: Option<i64>,
+        /// New metadata, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        metadata: Option<String>,
+        /// New limits over its tier's, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        overrides: Option<String>,
+    },
     /// Revoke a key for good.
     Revoke {
         /// Its id.
@@ -172,6 +198,46 @@ pub fn run(remote: &Remote, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
             let path = format!("/v1/keys/{}/rotate", segment(&id));
             let v = client.send_json(Method::POST, &path, &Value::Object(body))?;
             print_with_secret(remote, &v);
+        }
+        KeysCmd::Update {
+            id,
+            name,
+            tier,
+            disable,
+            enable,
+            expires_at,
+            metadata,
+            overrides,
+        } => {
+            let enabled = match (enable, disable) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            let fields = [
+                ("name", name.map(Value::from)),
+                ("tier", tier.map(Value::from)),
+                ("enabled", enabled.map(Value::from)),
+                ("expires_at", expires_at.map(Value::from)),
+                ("metadata", json_option("metadata", metadata.as_deref())?),
+                ("overrides", json_option("overrides", overrides.as_deref())?),
+            ];
+            let body: Map<String, Value> = fields
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+                .collect();
+            if body.is_empty() {
+                anyhow::bail!(
+                    "nothing to change: name one of --name, --tier, --disable, --enable, --expires-at, --metadata, --overrides"
+                );
+            }
+            let path = format!("/v1/keys/{}", segment(&id));
+            let v = client.send_json(Method::PATCH, &path, &Value::Object(body))?;
+            if remote.json {
+                println!("{v}");
+            } else {
+                print!("{}", keys_table(std::slice::from_ref(&v)));
+            }
         }
         KeysCmd::Revoke { id } => {
             client.delete(&format!("/v1/keys/{}", segment(&id)))?;
