@@ -15,6 +15,9 @@ pub enum Outcome {
     Timeout,
 }
 
+/// The name of the upstream latency histogram, for the recorder's buckets.
+pub const UPSTREAM_DURATION: &str = "tollgate_proxy_upstream_duration_seconds";
+
 const OUTCOMES: [&str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error", "timeout"];
 
 /// The series of one upstream.
@@ -44,7 +47,7 @@ impl UpstreamMetrics {
             short_circuits: metrics::counter!("tollgate_proxy_short_circuits_total", "upstream" => up.clone()),
             retries: metrics::counter!("tollgate_proxy_retries_total", "upstream" => up.clone()),
             budget_exhausted: metrics::counter!("tollgate_proxy_retry_budget_exhausted_total", "upstream" => up.clone()),
-            duration: metrics::histogram!("tollgate_proxy_upstream_duration_seconds", "upstream" => up.clone()),
+            duration: metrics::histogram!(UPSTREAM_DURATION, "upstream" => up.clone()),
             breaker: metrics::gauge!("tollgate_proxy_breaker_state", "upstream" => up.clone()),
             tries: OUTCOMES.map(|o| {
                 metrics::counter!("tollgate_proxy_tries_total", "upstream" => up.clone(), "outcome" => o)

@@ -468,8 +468,18 @@ async fn memory_and_postgres() -> String {
         "database: {{ url: \"{}\", cache_ttl: 1h, usage_queue: 1, flush_interval: 10ms }}\n",
         pg.url()
     );
+    // A proxy to an origin nothing listens on: its tries fail, are retried and trip
+    // nothing before the scrape, so every proxy series shows.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = format!(
+        "proxy: {{ listen: \"127.0.0.1:0\", routes: [{{upstream: api, retry: {{backoff: 1ms}}}}], \
+         upstreams: {{api: {{origins: [\"http://{dead}\"], budget: {{ratio: 0, min_per_second: 0}}}}}} }}\n"
+    );
     let server = Server::start_with_env(
-        &format!("{database}{POLICY}"),
+        &format!("{database}{proxy}{POLICY}"),
         &[("TOLLGATE_KEY_SECRET", SECRET)],
     );
     let c = reqwest::Client::builder()
@@ -489,6 +499,14 @@ async fn memory_and_postgres() -> String {
             r.json::<Value>().await.unwrap()
         }
     };
+
+    // Through the proxy: a 502 after the budget refuses the retry.
+    let r = c
+        .get(format!("{}/", server.proxy.as_deref().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
 
     // An admin call: a key.
     let created: Value = c

@@ -40,6 +40,11 @@ const LATENCY_BUCKETS: [f64; 9] = [
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
 ];
 
+/// Upper bounds of the proxy's upstream latency histogram's buckets, in seconds.
+const UPSTREAM_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
 /// `tollgate serve`: loads the configuration, then serves every door until a signal says
 /// stop.
 pub fn run(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
@@ -63,6 +68,12 @@ pub fn run(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitC
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(tollgate_engine::LATENCY.into()),
             &LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(
+                tollgate_proxy::metrics::UPSTREAM_DURATION.into(),
+            ),
+            &UPSTREAM_BUCKETS,
         )?
         .install_recorder()
         .context("installing the metrics recorder")?;
