@@ -305,8 +305,12 @@ impl Proxy {
             upstream.metrics.tried(outcome);
             upstream.breaker.record(now, admit, healthy);
             upstream.outcome(origin, healthy, now);
+            // Only an answer that may be retried, or that rests a credential, is asked how
+            // long to wait.
             let upstream_wait = match &tried {
-                Tried::Answer(res) => {
+                Tried::Answer(res)
+                    if retryable || res.status() == StatusCode::TOO_MANY_REQUESTS =>
+                {
                     retry::upstream_wait(res.status(), res.headers(), SystemTime::now())
                 }
                 _ => None,
