@@ -260,25 +260,7 @@ pub mod futures_core_stream {
 
 /// Starts an upstream on a free loopback port.
 pub async fn start() -> Upstream {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = Arc::new(State::default());
-    let s = state.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let s = s.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Upstream { addr, state, task }
+    listen(None).await
 }
 
 /// Starts an upstream on a free loopback port that speaks TLS with `certs` (HTTP/2 or
@@ -299,7 +281,11 @@ pub async fn start_tls(certs: &tollgate_testkit::Certificates) -> Upstream {
         .with_single_cert(chain, key)
         .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    listen(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+}
+
+/// Serves the scripted upstream on a free loopback port, over TLS when `tls` is given.
+async fn listen(tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = Arc::new(State::default());
@@ -309,17 +295,29 @@ pub async fn start_tls(certs: &tollgate_testkit::Certificates) -> Upstream {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (s, acceptor) = (s.clone(), acceptor.clone());
+            let (s, tls) = (s.clone(), tls.clone());
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                    .await;
+                match tls {
+                    None => serve(stream, s).await,
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            serve(stream, s).await;
+                        }
+                    }
+                }
             });
         }
     });
     Upstream { addr, state, task }
+}
+
+/// Serves one connection.
+async fn serve<I>(io: I, state: Arc<State>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
 }

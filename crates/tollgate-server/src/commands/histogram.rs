@@ -1,5 +1,5 @@
 //! A latency histogram for `tollgate loadtest`: log-linear buckets (32 per power of two,
-//! so any recorded value is reported within about 3% of itself), fixed memory, no
+//! so a recorded value is reported within one part in 32 of itself), fixed memory, no
 //! dependency.
 
 /// Values below this are kept exactly, one bucket each.
