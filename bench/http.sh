@@ -16,6 +16,7 @@
 # It ends with how often the machine took a core away before the load (bench/stalls.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
@@ -24,12 +25,6 @@ ROUNDS=${ROUNDS:-3}
 ALGORITHM=${ALGORITHM:-gcra}
 USERS=10000
 
-need() {
-  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || {
-    echo "missing $1: $2" >&2
-    exit 1
-  }
-}
 need wrk "sudo apt-get install -y wrk"
 need nginx "sudo apt-get install -y nginx"
 need oha "cargo install oha --locked"
@@ -66,15 +61,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  exit 1
-}
 
 # Both sides admit everything: the rate is far above what the load reaches, so each request
 # costs one full decision and nothing else.

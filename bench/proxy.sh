@@ -9,6 +9,7 @@
 #   TOLLGATE=/tmp/a bench/proxy.sh # a binary built elsewhere
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
@@ -16,12 +17,6 @@ RATE=${RATE:-10000}
 ROUNDS=${ROUNDS:-3}
 USERS=10000
 
-need() {
-  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || {
-    echo "missing $1: $2" >&2
-    exit 1
-  }
-}
 need wrk "sudo apt-get install -y wrk"
 need nginx "sudo apt-get install -y nginx"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -43,15 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  exit 1
-}
 
 nginx_conf() { # dir, then the server blocks on stdin
   mkdir -p "$1"

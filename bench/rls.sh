@@ -11,13 +11,13 @@
 #   bench/rls.sh                  # SECS=10
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 SECS=${SECS:-10}
 cargo build --release -q -p tollgate-server -p rls-load
 tmp=$(mktemp -d -t tollgate-rls-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 descriptors='envoy:
   - domain: bench
