@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::RegistryError;
+use crate::billing::BILLING_BUCKET_MS;
 use crate::db::{Registry, on_db};
 
 /// One decision made with a key.
@@ -141,6 +142,10 @@ pub struct Retention {
     pub violations: Option<Duration>,
     /// Audit entries.
     pub audit: Option<Duration>,
+    /// Quarter-hour billing usage (closed periods keep their records for good).
+    pub billing: Option<Duration>,
+    /// Finished and discarded jobs.
+    pub jobs: Option<Duration>,
 }
 
 impl Default for Retention {
@@ -153,6 +158,8 @@ impl Default for Retention {
             day: days(730),
             violations: days(90),
             audit: None,
+            billing: days(400),
+            jobs: days(30),
         }
     }
 }
@@ -168,6 +175,10 @@ pub struct Pruned {
     pub violations: u64,
     /// Audit entries.
     pub audit: u64,
+    /// Billing usage buckets.
+    pub billing: u64,
+    /// Finished jobs.
+    pub jobs: u64,
 }
 
 /// Which violations to list, a page at a time.
@@ -229,6 +240,20 @@ impl Registry {
                       allowed = usage_rollups.allowed + excluded.allowed, \
                       denied = usage_rollups.denied + excluded.denied, \
                       units = usage_rollups.units + excluded.units";
+        let mut billed: BTreeMap<(&str, &str, i64), (&str, i64, i64)> = BTreeMap::new();
+        for e in events.iter().filter(|e| e.allowed) {
+            let bucket = e.at.saturating_sub(e.at.rem_euclid(BILLING_BUCKET_MS));
+            let b = billed
+                .entry((&e.key_id, &e.tier, bucket))
+                .or_insert((&e.owner, 0, 0));
+            b.1 = b.1.saturating_add(1);
+            b.2 = b.2.saturating_add(e.cost);
+        }
+        let bill = "INSERT INTO billing_usage (key_id, tier, bucket, owner, requests, units) \
+                    VALUES ($1, $2, $3, $4, $5, $6) \
+                    ON CONFLICT (key_id, tier, bucket) DO UPDATE SET \
+                    requests = billing_usage.requests + excluded.requests, \
+                    units = billing_usage.units + excluded.units";
         let mut last_used: BTreeMap<&str, i64> = BTreeMap::new();
         for e in events {
             let at = last_used.entry(&e.key_id).or_insert(e.at);
@@ -261,6 +286,17 @@ impl Registry {
                     .bind(b.allowed)
                     .bind(b.denied)
                     .bind(b.units)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for ((key_id, tier, bucket), (owner, requests, units)) in &billed {
+                sqlx::query(bill)
+                    .bind(*key_id)
+                    .bind(*tier)
+                    .bind(*bucket)
+                    .bind(*owner)
+                    .bind(*requests)
+                    .bind(*units)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -419,6 +455,12 @@ impl Registry {
         }
         if let Some(before) = cutoff(now, retention.audit) {
             pruned.audit = delete("DELETE FROM audit WHERE at < $1", before).await?;
+        }
+        if let Some(before) = cutoff(now, retention.billing) {
+            pruned.billing = delete("DELETE FROM billing_usage WHERE bucket < $1", before).await?;
+        }
+        if let Some(before) = cutoff(now, retention.jobs) {
+            pruned.jobs = self.prune_jobs(before).await?;
         }
         Ok(pruned)
     }

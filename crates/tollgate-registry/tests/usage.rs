@@ -228,6 +228,8 @@ async fn suite(reg: &Registry) {
         day: None,
         violations: Some(Duration::from_secs(30 * 86_400)),
         audit: None,
+        billing: None,
+        jobs: None,
     };
     let pruned = reg.prune(&retention, T0 + 86_400_000).await.unwrap();
     assert_eq!(

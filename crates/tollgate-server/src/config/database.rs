@@ -173,6 +173,8 @@ fn parse_retention(v: Option<&Value>, errs: &mut Errors) -> tollgate_registry::R
         ("day", &mut retention.day),
         ("violations", &mut retention.violations),
         ("audit", &mut retention.audit),
+        ("billing", &mut retention.billing),
+        ("jobs", &mut retention.jobs),
     ];
     let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
     check_fields(m, path, &names, errs);
