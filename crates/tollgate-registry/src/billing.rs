@@ -94,6 +94,9 @@ pub struct BillingFilter {
     pub limit: Option<u32>,
 }
 
+/// An account (or tier), its owner, requests and units.
+type UsageRow = (String, String, i64, i64);
+
 #[derive(sqlx::FromRow)]
 struct RecordRow {
     scope: String,
@@ -164,22 +167,21 @@ impl Registry {
             "SELECT DISTINCT {key_account}, owner FROM keys WHERE tier = $1 AND created_at < $3 \
              AND (revoked_at IS NULL OR revoked_at >= $2)"
         );
-        let (used, alive): (Vec<(String, String, i64, i64)>, Vec<(String, String)>) =
-            on_db!(&self.db, |pool| {
-                let used = sqlx::query_as(&used)
-                    .bind(tier)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(pool)
-                    .await?;
-                let alive = sqlx::query_as(&alive)
-                    .bind(tier)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(pool)
-                    .await?;
-                (used, alive)
-            });
+        let (used, alive): (Vec<UsageRow>, Vec<(String, String)>) = on_db!(&self.db, |pool| {
+            let used = sqlx::query_as(&used)
+                .bind(tier)
+                .bind(from)
+                .bind(to)
+                .fetch_all(pool)
+                .await?;
+            let alive = sqlx::query_as(&alive)
+                .bind(tier)
+                .bind(from)
+                .bind(to)
+                .fetch_all(pool)
+                .await?;
+            (used, alive)
+        });
         let mut out: BTreeMap<String, BilledUsage> = BTreeMap::new();
         for (account, owner) in alive {
             out.insert(
@@ -225,7 +227,7 @@ impl Registry {
              FROM billing_usage WHERE {column} = $1 AND bucket >= $2 AND bucket < $3 \
              GROUP BY tier ORDER BY tier"
         );
-        let rows: Vec<(String, String, i64, i64)> = on_db!(&self.db, |pool| {
+        let rows: Vec<UsageRow> = on_db!(&self.db, |pool| {
             sqlx::query_as(&sql)
                 .bind(account)
                 .bind(from)
