@@ -58,6 +58,8 @@ pub struct App {
     pub ready: AtomicBool,
     /// API keys and other records, when a database is configured.
     pub registry: Option<tollgate_registry::Registry>,
+    /// Price plans and periods, when billing is configured.
+    pub billing: Option<crate::billing::BillingSettings>,
 }
 
 impl App {
@@ -109,6 +111,7 @@ impl App {
             metrics,
             ready: AtomicBool::new(false),
             registry,
+            billing: config.billing,
         })
     }
 

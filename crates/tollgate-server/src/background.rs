@@ -1,32 +1,100 @@
-//! The server's background jobs: pruning old records, sweeping idle counters, folding
-//! metrics.
+//! The server's background work: the fleet's leader (pruning old records, closing
+//! billing periods), sweeping idle counters, folding metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::App;
 
-/// Prunes old records at start and every hour.
-pub fn pruner(registry: tollgate_registry::Registry, retention: tollgate_registry::Retention) {
+/// The lease naming the instance that runs a fleet's periodic work.
+const LEADER: &str = "leader";
+/// How long a leader's lease lasts unrenewed: the longest its death leaves the work
+/// undone.
+const LEADER_LEASE: Duration = Duration::from_secs(15);
+/// How often the leader renews its lease, and others try for it.
+const LEADER_RENEW: Duration = Duration::from_secs(5);
+/// How often old records are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+/// How often finished billing periods are looked for.
+const CLOSE_EVERY: Duration = Duration::from_secs(60);
+
+/// This instance's name among the fleet's: host, process and start time.
+fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "tollgate".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        tollgate_core::time::now_ms()
+    )
+}
+
+/// Runs the fleet's periodic work (pruning old records, closing billing periods) on one
+/// instance: the holder of a lease in the database, which passes to another instance
+/// when its holder stops renewing it.
+pub fn leader(
+    registry: tollgate_registry::Registry,
+    retention: tollgate_registry::Retention,
+    billing: Option<crate::billing::BillingSettings>,
+) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(3_600));
+        let me = instance_name();
+        let mut tick = tokio::time::interval(LEADER_RENEW);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned_at: Option<tokio::time::Instant> = None;
+        let mut closed_at: Option<tokio::time::Instant> = None;
+        let mut leading = false;
         loop {
-            every.tick().await;
-            match registry
-                .prune(&retention, tollgate_core::time::now_ms())
-                .await
+            tick.tick().await;
+            let now = tollgate_core::time::now_ms();
+            let held = match registry.acquire_lease(LEADER, &me, LEADER_LEASE, now).await {
+                Ok(held) => held,
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing the leader lease failed");
+                    false
+                }
+            };
+            if held != leading {
+                tracing::info!(instance = %me, leading = held, "leadership changed");
+                leading = held;
+            }
+            metrics::gauge!("tollgate_leader").set(if held { 1.0 } else { 0.0 });
+            if !held {
+                continue;
+            }
+            if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(tokio::time::Instant::now());
+                prune(&registry, &retention).await;
+            }
+            if let Some(b) = &billing
+                && closed_at.is_none_or(|t| t.elapsed() >= CLOSE_EVERY)
             {
-                Ok(p) => tracing::info!(
-                    events = p.events,
-                    rollups = p.rollups,
-                    violations = p.violations,
-                    audit = p.audit,
-                    "old records pruned"
-                ),
-                Err(e) => tracing::warn!(error = %e, "pruning old records failed"),
+                closed_at = Some(tokio::time::Instant::now());
+                match crate::billing::close::close_due(&registry, b, now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(records = n, "billing periods closed"),
+                    Err(e) => tracing::warn!(error = %e, "closing billing periods failed"),
+                }
             }
         }
     });
+}
+
+async fn prune(registry: &tollgate_registry::Registry, retention: &tollgate_registry::Retention) {
+    match registry
+        .prune(retention, tollgate_core::time::now_ms())
+        .await
+    {
+        Ok(p) => tracing::info!(
+            events = p.events,
+            rollups = p.rollups,
+            violations = p.violations,
+            audit = p.audit,
+            billing = p.billing,
+            jobs = p.jobs,
+            "old records pruned"
+        ),
+        Err(e) => tracing::warn!(error = %e, "pruning old records failed"),
+    }
 }
 
 /// Keeps the live-counter gauge current and frees idle counters' boxed states.

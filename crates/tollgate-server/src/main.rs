@@ -4,6 +4,7 @@
 mod app;
 mod auth;
 mod background;
+mod billing;
 mod commands;
 mod config;
 mod grpc;

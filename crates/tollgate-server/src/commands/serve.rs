@@ -119,7 +119,7 @@ async fn serve(
                 db.flush_interval,
                 stopped,
             ));
-            background::pruner(registry.clone(), db.retention);
+            background::leader(registry.clone(), db.retention, cfg.billing.clone());
             (Some(effects), Some(stop), Some(writer))
         }
         _ => (None, None, None),

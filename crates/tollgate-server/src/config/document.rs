@@ -11,6 +11,7 @@ pub const SERVER_SECTIONS: &[&str] = &[
     "envoy_files",
     "database",
     "proxy",
+    "billing",
 ];
 
 /// Parses YAML read from `name` (a file's path), whose syntax errors point into it by that
@@ -27,7 +28,14 @@ pub fn parse_named(text: &str, name: &str) -> Result<Value, ConfigErrors> {
 /// Settings a running server reads once, at start: a reload that changes them leaves them
 /// as they were until the next start. Everything else (the policy, `envoy_files`, admin
 /// credentials and the admin API's limits) changes on reload.
-const READ_AT_START: &[&str] = &["server", "store", "database", "proxy", "admin.cors_origins"];
+const READ_AT_START: &[&str] = &[
+    "server",
+    "store",
+    "database",
+    "proxy",
+    "billing",
+    "admin.cors_origins",
+];
 
 /// The settings read only at start that differ between `old` and `new`, as paths
 /// (`server.listen`), in document order.

@@ -3,6 +3,7 @@
 //! document and checks the sections against one another.
 
 pub mod admin;
+pub mod billing;
 pub mod database;
 pub mod document;
 pub mod env;
@@ -41,6 +42,8 @@ pub struct Config {
     pub database: Option<DatabaseSettings>,
     /// The reverse proxy, when a `proxy` section is present.
     pub proxy: Option<tollgate_proxy::ProxyConfig>,
+    /// Price plans and periods, when a `billing` section is present.
+    pub billing: Option<crate::billing::BillingSettings>,
     /// The compiled policy.
     pub policy: Policy,
     /// The whole document after the environment overlay, for `GET /v1/config` and writing
@@ -116,6 +119,13 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         .and_then(|m| database::parse(m, base, &mut errs));
     let proxy = section("proxy", &mut errs)
         .map(|m| tollgate_proxy::config::parse(m, "proxy", base, &mut errs));
+    let billing = section("billing", &mut errs).map(|m| billing::parse(m, &mut errs));
+    if billing.is_some() && database.is_none() {
+        errs.push(
+            "billing",
+            "needs a database section: billing records live in it",
+        );
+    }
     if !server.listen.ip().is_loopback() && !admin.has_credentials() {
         errs.push(
             "server.listen",
@@ -143,6 +153,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         admin,
         database,
         proxy,
+        billing,
         policy,
         doc,
     })

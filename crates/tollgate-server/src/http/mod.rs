@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod billing;
 pub mod body;
 pub mod check;
 mod decision_json;
@@ -56,6 +57,8 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             "/v1/owners/{owner}/usage/history",
             get(usage::owner_history),
         )
+        .route("/v1/owners/{owner}/billing/current", get(billing::current))
+        .route("/v1/billing/records", get(billing::records))
         .route("/v1/violations", get(usage::violations))
         .route("/v1/tiers", get(tiers::list))
         .route(

@@ -115,7 +115,7 @@ pub async fn limits(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
 }
 
 /// An instant in a query: ms since the Unix epoch, or RFC 3339.
-fn instant(text: &str, field: &str) -> Result<i64, Problem> {
+pub(crate) fn instant(text: &str, field: &str) -> Result<i64, Problem> {
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }
