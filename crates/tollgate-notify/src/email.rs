@@ -232,12 +232,33 @@ impl Header for AutoSubmitted {
 }
 
 /// SMTP failures: transient (4xx) replies, connection and network failures, timeouts are
-/// retryable; permanent (5xx) replies, TLS failures and refused settings are not.
+/// retryable; permanent (5xx) replies, TLS failures (a certificate not trusted included) and
+/// refused settings are not, since only a change of settings mends them.
 pub(crate) fn classify(err: &lettre::transport::smtp::Error) -> DeliveryError {
     let reason = format!("email: {}", crate::retry::chain(err));
-    if err.is_permanent() || err.is_tls() || err.is_client() {
+    if err.is_permanent() || err.is_tls() || err.is_client() || caused_by_tls(err) {
         DeliveryError::permanent(reason)
     } else {
         DeliveryError::retryable(reason)
     }
+}
+
+/// Whether a rustls error (such as an untrusted certificate) is among the causes, which lettre
+/// reports as a connection error.
+fn caused_by_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
