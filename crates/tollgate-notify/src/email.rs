@@ -239,7 +239,7 @@ pub(crate) fn classify(err: &lettre::transport::smtp::Error) -> DeliveryError {
     if err.is_permanent() || err.is_tls() || err.is_client() || caused_by_tls(err) {
         DeliveryError::permanent(reason)
     } else {
-        DeliveryError::retryable(reason)
+        DeliveryError::transient(reason)
     }
 }
 

@@ -51,7 +51,7 @@ pub struct DeliveryError {
 
 impl DeliveryError {
     /// A failure worth retrying.
-    pub(crate) fn retryable(reason: impl Into<String>) -> Self {
+    pub(crate) fn transient(reason: impl Into<String>) -> Self {
         DeliveryError {
             retryable: true,
             retry_after: None,

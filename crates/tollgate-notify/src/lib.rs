@@ -199,7 +199,7 @@ impl Notifier {
         let mut cache = self
             .smtp
             .lock()
-            .map_err(|_| DeliveryError::retryable("SMTP transport cache poisoned"))?;
+            .map_err(|_| DeliveryError::transient("SMTP transport cache poisoned"))?;
         if let Some(t) = cache.get(&key) {
             return Ok(t.clone());
         }

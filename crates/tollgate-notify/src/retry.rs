@@ -69,7 +69,7 @@ pub(crate) fn classify_transport(channel: &str, err: reqwest::Error) -> Delivery
     if err.is_builder() || err.is_redirect() {
         DeliveryError::permanent(reason)
     } else {
-        DeliveryError::retryable(reason)
+        DeliveryError::transient(reason)
     }
 }
 

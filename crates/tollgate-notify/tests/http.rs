@@ -180,3 +180,26 @@ async fn retry_classification() {
     assert!(err.retryable, "{err}");
     assert!(!err.reason.contains("secret"), "{err}");
 }
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_times_out_retryably() {
+    // Accepts the connection and reads nothing back, so only the notifier's timeout ends it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    let notifier = Notifier::new(Duration::from_millis(300)).unwrap();
+    let hook =
+        Channel::Webhook(tollgate_notify::Webhook::new(&format!("http://{addr}/"), None).unwrap());
+    let err = notifier
+        .deliver(&hook, &support::notice("alt_1"))
+        .await
+        .unwrap_err();
+    assert!(err.retryable, "{err}");
+    assert!(err.reason.contains("timed out"), "{err}");
+    task.abort();
+}
