@@ -87,6 +87,33 @@ async fn plain_when_starttls_not_offered() {
 }
 
 #[tokio::test]
+async fn transient_and_permanent_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = support::Script::start(
+        "smtp_receiver.py",
+        dir.path(),
+        &[dir.path().to_str().unwrap()],
+    );
+    let notifier = Notifier::new(Duration::from_secs(10)).unwrap();
+    let to = |rcpt: &str| {
+        let mut s = settings(server.port, SmtpTls::None);
+        s.to = vec![rcpt.into()];
+        Channel::Email(Email::new(s).unwrap())
+    };
+    let err = notifier
+        .deliver(&to("later@example.test"), &support::notice("alt_1"))
+        .await
+        .unwrap_err();
+    assert!(err.retryable, "{err}");
+    let err = notifier
+        .deliver(&to("nobody@example.test"), &support::notice("alt_1"))
+        .await
+        .unwrap_err();
+    assert!(!err.retryable, "{err}");
+    assert!(received(dir.path()).is_empty());
+}
+
+#[tokio::test]
 async fn starttls_required_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let certs_dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,8 @@
 JSON (envelope, whether it came over TLS, headers and decoded body).
 
 usage: smtp_receiver.py OUT_DIR [CERT KEY]
-With CERT and KEY it offers STARTTLS. Listens on a free loopback port and writes it to
+With CERT and KEY it offers STARTTLS. It refuses `later@…` with 451 and `nobody@…` with
+550. Listens on a free loopback port and writes it to
 OUT_DIR/port once listening.
 """
 
@@ -25,6 +26,15 @@ count = 0
 
 
 class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # Two recipients stand for a server's refusals: one for now, one for good.
+        if address.startswith("later@"):
+            return "451 4.3.0 try again later"
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         global count
         count += 1
