@@ -140,3 +140,127 @@ fn billing_needs_a_database_and_names_bad_settings() {
         assert!(out.contains(want), "{want} in {out}");
     }
 }
+
+/// Owner records over the admin API, and a dead-lettered job listed, retried and
+/// discarded.
+#[tokio::test]
+async fn owners_and_the_dead_letter_queue() {
+    let server = Server::start_with_env(CONFIG, &[("TOLLGATE_KEY_SECRET", SECRET)]);
+    let c = reqwest::Client::new();
+    let owner = server.url("/v1/owners/acme");
+    let contact = json!({"name": "Acme", "email": "ops@acme.test",
+        "webhook_url": "https://hooks.acme.test/tollgate", "webhook_secret": "whsec_c2VjcmV0"});
+    let r = c.put(&owner).json(&contact).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let shown: Value = r.json().await.unwrap();
+    assert_eq!(shown["webhook_signed"], true);
+    assert!(
+        !shown.to_string().contains("whsec_"),
+        "the secret is never shown"
+    );
+    assert_eq!(
+        c.put(&owner).json(&contact).send().await.unwrap().status(),
+        200
+    );
+    let bad = c
+        .put(&owner)
+        .json(&json!({"email": "nobody"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422, "{:?}", bad.text().await);
+    let list: Value = c
+        .get(server.url("/v1/owners"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["owners"][0]["id"], "acme");
+    assert_eq!(c.delete(&owner).send().await.unwrap().status(), 204);
+    assert_eq!(c.get(&owner).send().await.unwrap().status(), 404);
+
+    // A job that failed for good, as a delivery worker leaves it.
+    let registry = tollgate_registry::Registry::open(
+        &format!(
+            "sqlite://{}",
+            server.dir.path().join("billing.db").display()
+        ),
+        tollgate_registry::KeySecret::new(SECRET.as_bytes().to_vec()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let now = tollgate_core::time::now_ms();
+    registry
+        .enqueue(
+            &tollgate_registry::NewJob {
+                kind: "deliver".into(),
+                payload: json!({"channel": "ops"}),
+                idempotency_key: "alert-1:ops".into(),
+                max_attempts: 3,
+                run_at: now,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let job = registry
+        .claim_jobs("w", &["deliver"], 1, Duration::from_secs(30), now)
+        .await
+        .unwrap()
+        .remove(0);
+    registry
+        .fail_job(&job.id, "w", "410 Gone", None, now)
+        .await
+        .unwrap();
+
+    let dead: Value = c
+        .get(server.url("/v1/jobs?state=dead"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead["jobs"][0]["id"], job.id.as_str());
+    assert_eq!(dead["jobs"][0]["last_error"], "410 Gone");
+    let path = |verb: &str| server.url(&format!("/v1/jobs/{}/{verb}", job.id));
+    let retried: Value = c
+        .post(path("retry"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (retried["state"].clone(), retried["attempts"].clone()),
+        (json!("queued"), json!(0))
+    );
+    // A queued job cannot be retried, but can be discarded.
+    assert_eq!(c.post(path("retry")).send().await.unwrap().status(), 409);
+    let discarded: Value = c
+        .post(path("discard"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discarded["state"], "discarded");
+    let bad = c
+        .get(server.url("/v1/jobs?state=lost"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        c.get(server.url("/v1/jobs/job_none"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

@@ -49,7 +49,9 @@ fn unavailable(why: &dyn std::fmt::Display) -> Response {
 }
 
 /// The body, parsed into its schema, or the problem to answer.
-fn body<T: serde::de::DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Result<T, Problem> {
+pub(crate) fn body<T: serde::de::DeserializeOwned>(
+    b: Result<Bytes, BytesRejection>,
+) -> Result<T, Problem> {
     parse_json(&b.map_err(body_problem)?)
 }
 

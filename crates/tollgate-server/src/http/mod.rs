@@ -7,10 +7,12 @@ pub mod body;
 pub mod check;
 mod decision_json;
 mod direct;
+pub mod jobs;
 pub mod keys;
 mod layers;
 pub mod leases;
 pub mod ops;
+pub mod owners;
 pub mod problem;
 mod proxied;
 pub mod query;
@@ -59,6 +61,15 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
         )
         .route("/v1/owners/{owner}/billing/current", get(billing::current))
         .route("/v1/billing/records", get(billing::records))
+        .route("/v1/owners", get(owners::list))
+        .route(
+            "/v1/owners/{owner}",
+            get(owners::get_one).put(owners::put).delete(owners::delete),
+        )
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::get_one))
+        .route("/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/v1/jobs/{id}/discard", post(jobs::discard))
         .route("/v1/violations", get(usage::violations))
         .route("/v1/tiers", get(tiers::list))
         .route(
