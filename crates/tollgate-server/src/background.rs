@@ -61,6 +61,7 @@ pub fn leader(
             if !held {
                 continue;
             }
+            export_queue(&registry, now).await;
             if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 pruned_at = Some(tokio::time::Instant::now());
                 prune(&registry, &retention).await;
@@ -77,6 +78,28 @@ pub fn leader(
             }
         }
     });
+}
+
+/// The job queue's depth per state and its oldest job's age, as the fleet's leader sees
+/// them (one instance exports them, so that sums over instances do not double them).
+async fn export_queue(registry: &tollgate_registry::Registry, now: i64) {
+    let Ok(counts) = registry.job_counts().await else {
+        return;
+    };
+    for state in [
+        tollgate_registry::JobState::Queued,
+        tollgate_registry::JobState::Running,
+        tollgate_registry::JobState::Dead,
+    ] {
+        let c = counts.iter().find(|c| c.state == state);
+        let depth = c.map_or(0, |c| c.count);
+        let age = c
+            .and_then(|c| c.oldest)
+            .map_or(0, |oldest| now.saturating_sub(oldest).max(0));
+        metrics::gauge!("tollgate_jobs", "state" => state.name()).set(depth as f64);
+        metrics::gauge!("tollgate_jobs_oldest_age_seconds", "state" => state.name())
+            .set(age as f64 / 1_000.0);
+    }
 }
 
 async fn prune(registry: &tollgate_registry::Registry, retention: &tollgate_registry::Retention) {
