@@ -16,6 +16,7 @@ pub mod query;
 pub mod request_id;
 pub mod serve;
 pub mod tiers;
+pub mod ui;
 pub mod usage;
 
 use std::sync::Arc;
@@ -72,6 +73,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             .route("/readyz", get(ops::readyz))
             .route("/metrics", get(ops::metrics))
             .merge(admin)
+            .merge(ui::routes())
             .fallback(not_found),
     );
     // `POST /v1/check` and `/v1/authorize` are answered before this router (`direct`);

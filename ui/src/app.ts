@@ -1,0 +1,321 @@
+// The Tollgate dashboard. The admin token lives in this script's memory only (never in
+// storage or a cookie), and every call is an admin API call with it as a Bearer token, so
+// the server's roles, limits and audit log apply to the dashboard as to any client, and
+// nothing ambient is sent that a forged request could ride on.
+
+let token: string | null = null;
+
+/// A page: its path under /ui/, its title in the navigation, and how it draws itself.
+interface Page {
+  path: string;
+  title: string;
+  render: (main: HTMLElement, rest: string[]) => Promise<void>;
+}
+
+/// A failed admin API call: the problem's status, title and detail.
+class ApiError extends Error {
+  constructor(public status: number, public title: string, public detail: string) {
+    super(`${status} ${title}${detail ? ": " + detail : ""}`);
+  }
+}
+
+async function api(method: string, path: string, body?: unknown): Promise<any> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token ?? ""}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "omit",
+  });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) {
+    throw new ApiError(res.status, data?.title ?? res.statusText, data?.detail ?? "");
+  }
+  return data;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function button(text: string, onClick: () => void, cls = ""): HTMLButtonElement {
+  const b = el("button", cls ? { type: "button", class: cls } : { type: "button" }, text);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/// Shows an error in the page's alert region.
+function showError(main: HTMLElement, e: unknown) {
+  const region = main.querySelector<HTMLElement>("#status") ?? main;
+  region.textContent = e instanceof Error ? e.message : String(e);
+  region.className = "error";
+}
+
+function table(head: string[], rows: (Node | string)[][]): HTMLTableElement {
+  return el(
+    "table",
+    {},
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c))))),
+  );
+}
+
+function when(ms: number | undefined | null): string {
+  return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "-";
+}
+
+const pages: Page[] = [
+  { path: "keys", title: "Keys", render: keysPage },
+  { path: "tiers", title: "Tiers", render: tiersPage },
+  { path: "violations", title: "Violations", render: violationsPage },
+  { path: "audit", title: "Audit log", render: auditPage },
+];
+
+async function keysPage(main: HTMLElement, rest: string[]) {
+  if (rest[0]) return keyPage(main, rest[0]);
+  const status = el("p", { id: "status", role: "status" });
+  const search = el("input", { id: "search", type: "search" });
+  const name = el("input", { id: "new-name", required: "" });
+  const owner = el("input", { id: "new-owner", required: "" });
+  const tier = el("input", { id: "new-tier" });
+  const create = el(
+    "form",
+    { class: "inline", "aria-label": "Create a key" },
+    el("label", { for: "new-name" }, "Name ", name),
+    el("label", { for: "new-owner" }, "Owner ", owner),
+    el("label", { for: "new-tier" }, "Tier ", tier),
+    el("button", { type: "submit" }, "Create key"),
+  );
+  const secret = el("div", { id: "secret", "aria-live": "polite" });
+  const list = el("div", { id: "list" });
+  main.append(
+    el("h1", {}, "Keys"),
+    status,
+    create,
+    secret,
+    el("label", { for: "search" }, "Search ", search),
+    list,
+  );
+  let keys: any[] = [];
+  const draw = () => {
+    const q = search.value.toLowerCase();
+    const shown = keys.filter((k) =>
+      [k.id, k.name, k.tier, k.owner].some((f) => String(f ?? "").toLowerCase().includes(q)),
+    );
+    list.replaceChildren(
+      table(
+        ["Name", "Id", "Owner", "Tier", "Status", "Created"],
+        shown.map((k) => [
+          el("a", { href: `/ui/keys/${encodeURIComponent(k.id)}` }, k.name ?? k.id),
+          k.id,
+          k.owner,
+          k.tier,
+          String(k.status),
+          when(k.created_at),
+        ]),
+      ),
+    );
+  };
+  search.addEventListener("input", draw);
+  create.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const body: Record<string, unknown> = { name: name.value, owner: owner.value };
+      if (tier.value) body.tier = tier.value;
+      const made = await api("POST", "/v1/keys", body);
+      showSecret(secret, made.secret);
+      status.textContent = `Created ${made.key.id}`;
+      status.className = "";
+      await load();
+    } catch (e) {
+      showError(main, e);
+    }
+  });
+  const load = async () => {
+    const page = await api("GET", "/v1/keys?limit=200");
+    keys = page.keys;
+    draw();
+  };
+  try {
+    await load();
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+/// The secret of a key just made or rotated: shown this once, with a copy button.
+function showSecret(into: HTMLElement, secret: string) {
+  const code = el("code", { class: "secret", id: "secret-value" }, secret);
+  into.replaceChildren(
+    el("p", {}, "The key's secret, shown this once: "),
+    code,
+    " ",
+    button("Copy", () => void navigator.clipboard?.writeText(secret), "secondary"),
+  );
+}
+
+async function keyPage(main: HTMLElement, id: string) {
+  const status = el("p", { id: "status", role: "status" });
+  const secret = el("div", { id: "secret", "aria-live": "polite" });
+  main.append(el("h1", {}, `Key ${id}`), status, secret);
+  const path = `/v1/keys/${encodeURIComponent(id)}`;
+  try {
+    const key = await api("GET", path);
+    const k = key;
+    main.append(
+      table(
+        ["Field", "Value"],
+        Object.entries(k).map(([f, v]) => [f, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+      ),
+      el(
+        "p",
+        {},
+        button("Rotate", async () => {
+          try {
+            const r = await api("POST", `${path}/rotate`, {});
+            showSecret(secret, r.secret);
+          } catch (e) {
+            showError(main, e);
+          }
+        }),
+        " ",
+        button("Revoke", async () => {
+          try {
+            await api("DELETE", path);
+            status.textContent = "Revoked";
+            status.className = "";
+          } catch (e) {
+            showError(main, e);
+          }
+        }, "secondary"),
+      ),
+    );
+    const usage = await api("GET", `${path}/usage`).catch(() => null);
+    if (usage) main.append(el("h2", {}, "Usage now"), el("pre", {}, JSON.stringify(usage, null, 2)));
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+async function tiersPage(main: HTMLElement) {
+  const status = el("p", { id: "status", role: "status" });
+  main.append(el("h1", {}, "Tiers"), status);
+  try {
+    const tiers = await api("GET", "/v1/tiers");
+    main.append(el("pre", {}, JSON.stringify(tiers, null, 2)));
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+async function violationsPage(main: HTMLElement) {
+  const status = el("p", { id: "status", role: "status" });
+  main.append(el("h1", {}, "Violations"), status);
+  try {
+    const v = await api("GET", "/v1/violations?limit=100");
+    const items: any[] = v.violations;
+    main.append(
+      table(
+        ["At", "Key", "Rule", "Detail"],
+        items.map((i) => [when(i.at), i.key_id ?? "-", i.rule ?? "-", JSON.stringify(i)]),
+      ),
+    );
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+async function auditPage(main: HTMLElement) {
+  const status = el("p", { id: "status", role: "status" });
+  main.append(el("h1", {}, "Audit log"), status);
+  try {
+    const a = await api("GET", "/v1/audit?limit=100");
+    const items: any[] = a.entries;
+    main.append(
+      table(
+        ["At", "Actor", "Role", "Action", "Target", "Status"],
+        items.map((i) => [when(i.at), i.actor, i.role, i.action, i.target, String(i.status)]),
+      ),
+    );
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+function signIn(main: HTMLElement) {
+  const input = el("input", { id: "token", type: "password", autocomplete: "off", required: "" });
+  const status = el("p", { id: "status", role: "status" });
+  const form = el(
+    "form",
+    { "aria-label": "Sign in" },
+    el("h1", {}, "Sign in"),
+    el("label", { for: "token" }, "Admin token ", input),
+    el("button", { type: "submit" }, "Sign in"),
+    status,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    token = input.value;
+    try {
+      // Any viewer may list tiers: a cheap check that the token is good.
+      await api("GET", "/v1/tiers");
+      go("/ui/keys");
+    } catch (e) {
+      token = null;
+      showError(main, e);
+    }
+  });
+  main.append(form);
+  input.focus();
+}
+
+function go(path: string) {
+  history.pushState(null, "", path);
+  void route();
+}
+
+async function route() {
+  const main = document.getElementById("main")!;
+  const nav = document.getElementById("nav")!;
+  const who = document.getElementById("who")!;
+  main.replaceChildren();
+  const parts = location.pathname.replace(/^\/ui\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  if (!token) {
+    nav.replaceChildren();
+    who.replaceChildren();
+    return signIn(main);
+  }
+  const page = pages.find((p) => p.path === parts[0]) ?? pages[0];
+  nav.replaceChildren(
+    ...pages.map((p) =>
+      el("a", p === page ? { href: `/ui/${p.path}`, "aria-current": "page" } : { href: `/ui/${p.path}` }, p.title),
+    ),
+  );
+  who.replaceChildren(
+    button("Sign out", () => {
+      token = null;
+      go("/ui/");
+    }, "secondary"),
+  );
+  document.title = `${page.title} · Tollgate`;
+  await page.render(main, parts.slice(1));
+}
+
+document.addEventListener("click", (ev) => {
+  const a = (ev.target as Element).closest?.("a");
+  if (a && a.getAttribute("href")?.startsWith("/ui/") && !ev.metaKey && !ev.ctrlKey) {
+    ev.preventDefault();
+    go(a.getAttribute("href")!);
+  }
+});
+window.addEventListener("popstate", () => void route());
+void route();
