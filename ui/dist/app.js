@@ -167,7 +167,7 @@ async function violationsPage(main) {
     try {
         const v = await api("GET", "/v1/violations?limit=100");
         const items = v.violations;
-        main.append(table(["At", "Key", "Rule", "Detail"], items.map((i) => [when(i.at), i.key_id ?? "-", i.rule ?? "-", JSON.stringify(i)])));
+        main.append(table(["At", "Key", "Rule", "Code"], items.map((i) => [when(i.at), i.key_id ?? "-", i.rule, i.code])));
     }
     catch (e) {
         showError(main, e);

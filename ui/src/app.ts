@@ -225,8 +225,8 @@ async function violationsPage(main: HTMLElement) {
     const items: any[] = v.violations;
     main.append(
       table(
-        ["At", "Key", "Rule", "Detail"],
-        items.map((i) => [when(i.at), i.key_id ?? "-", i.rule ?? "-", JSON.stringify(i)]),
+        ["At", "Key", "Rule", "Code"],
+        items.map((i) => [when(i.at), i.key_id ?? "-", i.rule, i.code]),
       ),
     );
   } catch (e) {

@@ -1,0 +1,43 @@
+//! The dashboard at `/ui`: its page and assets are served from the binary with their
+//! content types and a strict Content-Security-Policy, and any path under `/ui/` that is
+//! not an asset is the page (the front end routes by path).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::Server;
+
+async fn get(server: &Server, path: &str) -> (u16, String, String, String) {
+    let r = reqwest::get(server.url(path)).await.unwrap();
+    let status = r.status().as_u16();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let kind = header("content-type");
+    let csp = header("content-security-policy");
+    (status, kind, csp, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_dashboard_and_its_assets_are_served_with_a_strict_policy() {
+    let server = Server::start("rules:\n  - { name: per-user, key: \"{user}\", limit: 5, period: 1m }\n");
+    for path in ["/ui", "/ui/", "/ui/keys", "/ui/keys/some-id"] {
+        let (status, kind, csp, body) = get(&server, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(kind, "text/html; charset=utf-8", "{path}");
+        assert!(body.contains("<script defer src=\"/ui/app.js\">"), "{path}: {body}");
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+    }
+    let (status, kind, _, body) = get(&server, "/ui/app.js").await;
+    assert_eq!(status, 200);
+    assert_eq!(kind, "text/javascript; charset=utf-8");
+    assert!(body.contains("Bearer"));
+    let (status, kind, _, _) = get(&server, "/ui/app.css").await;
+    assert_eq!(status, 200);
+    assert_eq!(kind, "text/css; charset=utf-8");
+}
