@@ -199,11 +199,73 @@ async function keyPage(main: HTMLElement, id: string) {
         }, "secondary"),
       ),
     );
+    main.append(usageChart(path));
     const usage = await api("GET", `${path}/usage`).catch(() => null);
     if (usage) main.append(el("h2", {}, "Usage now"), el("pre", {}, JSON.stringify(usage, null, 2)));
   } catch (e) {
     showError(main, e);
   }
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/// How far back each granularity's chart reaches.
+const RANGES: Record<string, number> = { minute: 3_600_000, hour: 86_400_000, day: 30 * 86_400_000 };
+
+/// A key's usage per minute, hour or day as bars of allowed and denied decisions, drawn
+/// as SVG (no chart library), with a caption that sums the range for readers of text.
+function usageChart(keyPath: string): HTMLElement {
+  const select = el("select", { id: "granularity" });
+  for (const g of Object.keys(RANGES)) select.append(el("option", { value: g }, `per ${g}`));
+  select.value = "minute";
+  const caption = el("p", { id: "usage-total", "aria-live": "polite" });
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 600 160");
+  svg.setAttribute("width", "600");
+  svg.setAttribute("height", "160");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-labelledby", "usage-total");
+  const draw = async () => {
+    const to = Date.now();
+    const g = select.value;
+    const h = await api("GET", `${keyPath}/usage/history?granularity=${g}&from=${to - RANGES[g]}&to=${to}`);
+    const buckets: any[] = h.buckets;
+    const max = Math.max(1, ...buckets.map((b) => b.requests));
+    const width = 600 / Math.max(buckets.length, 30);
+    svg.replaceChildren();
+    buckets.forEach((b, i) => {
+      const bar = (value: number, base: number, cls: string) => {
+        const r = document.createElementNS(SVG, "rect");
+        const height = (value / max) * 150;
+        r.setAttribute("x", String(600 - (buckets.length - i) * width));
+        r.setAttribute("y", String(160 - base - height));
+        r.setAttribute("width", String(Math.max(width - 1, 1)));
+        r.setAttribute("height", String(height));
+        r.setAttribute("class", cls);
+        svg.append(r);
+        return height;
+      };
+      const a = bar(b.allowed, 0, "allowed");
+      bar(b.denied, a, "denied");
+    });
+    const sum = (f: string) => buckets.reduce((n, b) => n + b[f], 0);
+    caption.textContent = `${sum("requests")} requests (${sum("allowed")} allowed, ${sum("denied")} denied) ${
+      g === "day" ? "in the last 30 days" : g === "hour" ? "in the last day" : "in the last hour"
+    }, per ${g}`;
+  };
+  select.addEventListener("change", () => void draw().catch((e) => (caption.textContent = String(e))));
+  const refresh = button("Refresh", () => void draw().catch((e) => (caption.textContent = String(e))), "secondary");
+  void draw().catch((e) => (caption.textContent = String(e)));
+  return el(
+    "section",
+    { "aria-label": "Usage" },
+    el("h2", {}, "Usage"),
+    el("label", { for: "granularity" }, "Granularity ", select),
+    " ",
+    refresh,
+    svg,
+    caption,
+  );
 }
 
 async function tiersPage(main: HTMLElement) {
