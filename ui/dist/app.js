@@ -54,7 +54,7 @@ function when(ms) {
 }
 const pages = [
     { path: "keys", title: "Keys", render: keysPage },
-    { path: "tiers", title: "Tiers", render: tiersPage },
+    { path: "policy", title: "Policy", render: policyPage },
     { path: "violations", title: "Violations", render: violationsPage },
     { path: "audit", title: "Audit log", render: auditPage },
 ];
@@ -196,16 +196,44 @@ function usageChart(keyPath) {
     void draw().catch((e) => (caption.textContent = String(e)));
     return el("section", { "aria-label": "Usage" }, el("h2", {}, "Usage"), el("label", { for: "granularity" }, "Granularity ", select), " ", refresh, svg, caption);
 }
-async function tiersPage(main) {
+async function policyPage(main) {
     const status = el("p", { id: "status", role: "status" });
-    main.append(el("h1", {}, "Tiers"), status);
+    main.append(el("h1", {}, "Policy"), status, tryPanel());
     try {
         const tiers = await api("GET", "/v1/tiers");
-        main.append(el("pre", {}, JSON.stringify(tiers, null, 2)));
+        main.append(el("h2", {}, "Tiers"), el("pre", {}, JSON.stringify(tiers.tiers, null, 2)));
+        const config = await api("GET", "/v1/config").catch(() => null);
+        if (config)
+            main.append(el("h2", {}, "Rules in force"), el("pre", {}, JSON.stringify(config, null, 2)));
     }
     catch (e) {
         showError(main, e);
     }
+}
+function tryPanel() {
+    const fields = ["user", "ip", "method", "path", "tenant", "api_key"];
+    const inputs = fields.map((f) => el("input", { id: `try-${f}`, autocomplete: "off" }));
+    const out = el("div", { id: "explain", "aria-live": "polite" });
+    const form = el("form", { class: "inline", "aria-label": "Try a request" }, ...fields.map((f, i) => el("label", { for: `try-${f}` }, `${f} `, inputs[i])), el("button", { type: "submit" }, "Explain"));
+    form.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        const subject = {};
+        fields.forEach((f, i) => {
+            if (inputs[i].value)
+                subject[f] = inputs[i].value;
+        });
+        try {
+            const x = await api("POST", "/v1/explain", { subject });
+            const d = x.decision;
+            out.replaceChildren(el("p", { id: "explain-summary" }, `${d.allowed ? "Allowed" : "Denied"} (${d.code}); ${x.rules_examined} of ${x.rules_total} rules examined` +
+                (x.listed ? `; on the ${x.listed.list} list (${x.listed.entry})` : "") +
+                "; nothing consumed"), table(["Rule", "Counter key", "Limit", "Remaining", "Would"], d.limits.map((l) => [l.name, l.key, String(l.limit), String(l.remaining), l.exceeded ? "deny" : "allow"])), el("h3", {}, "Headers"), el("pre", {}, Object.entries(d.headers ?? {}).map(([k, v]) => `${k}: ${v}`).join("\n")));
+        }
+        catch (e) {
+            out.replaceChildren(el("p", { class: "error" }, e instanceof Error ? e.message : String(e)));
+        }
+    });
+    return el("section", { "aria-label": "Try a request" }, el("h2", {}, "Try a request"), form, out);
 }
 async function violationsPage(main) {
     const status = el("p", { id: "status", role: "status" });

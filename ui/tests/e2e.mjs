@@ -136,7 +136,21 @@ try {
     assert(d.allowed === false, `check after revoke: ${JSON.stringify(d)}`);
   });
 
-  for (const [name, title] of [["tiers", "Tiers"], ["violations", "Violations"], ["audit", "Audit log"]]) {
+  await step("the Policy page explains a request without consuming", async () => {
+    await page.getByRole("link", { name: "Policy" }).click();
+    await page.getByRole("heading", { name: "Policy" }).waitFor();
+    await page.locator("#try-user").fill("alice");
+    await page.getByRole("button", { name: "Explain" }).click();
+    const summary = page.locator("#explain-summary");
+    await summary.waitFor();
+    assert(/^Allowed/.test(await summary.textContent()), await summary.textContent());
+    await page.getByRole("cell", { name: "user:alice" }).waitFor();
+    await page.getByRole("heading", { name: "Tiers" }).waitFor();
+    await axe(page, "policy");
+    await shot(page, "policy");
+  });
+
+  for (const [name, title] of [["violations", "Violations"], ["audit", "Audit log"]]) {
     await step(`the ${title} page`, async () => {
       await page.getByRole("link", { name: title }).click();
       await page.getByRole("heading", { name: title }).waitFor();

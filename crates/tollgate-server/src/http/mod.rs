@@ -6,6 +6,7 @@ pub mod body;
 pub mod check;
 mod decision_json;
 mod direct;
+pub mod explain;
 pub mod keys;
 mod layers;
 pub mod leases;
@@ -64,6 +65,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             get(tiers::get_one).put(tiers::put).delete(tiers::delete),
         )
         .route("/v1/audit", get(admin::audit))
+        .route("/v1/explain", post(explain::explain))
         .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
     // Pages a browser may show get the headers that concern browsers; decisions, read by
     // services and proxies, do without them.
