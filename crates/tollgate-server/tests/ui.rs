@@ -23,12 +23,16 @@ async fn get(server: &Server, path: &str) -> (u16, String, String, String) {
 
 #[tokio::test]
 async fn the_dashboard_and_its_assets_are_served_with_a_strict_policy() {
-    let server = Server::start("rules:\n  - { name: per-user, key: \"{user}\", limit: 5, period: 1m }\n");
+    let server =
+        Server::start("rules:\n  - { name: per-user, key: \"{user}\", limit: 5, period: 1m }\n");
     for path in ["/ui", "/ui/", "/ui/keys", "/ui/keys/some-id"] {
         let (status, kind, csp, body) = get(&server, path).await;
         assert_eq!(status, 200, "{path}");
         assert_eq!(kind, "text/html; charset=utf-8", "{path}");
-        assert!(body.contains("<script defer src=\"/ui/app.js\">"), "{path}: {body}");
+        assert!(
+            body.contains("<script defer src=\"/ui/app.js\">"),
+            "{path}: {body}"
+        );
         assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
@@ -40,4 +44,48 @@ async fn the_dashboard_and_its_assets_are_served_with_a_strict_policy() {
     let (status, kind, _, _) = get(&server, "/ui/app.css").await;
     assert_eq!(status, 200);
     assert_eq!(kind, "text/css; charset=utf-8");
+}
+
+#[tokio::test]
+async fn explain_answers_what_a_check_would_get_without_consuming() {
+    let token = "admin-token";
+    let server = Server::start_with_env(
+        "rules:\n  - { name: per-user, key: \"user:{user}\", limit: 2, period: 1m }\n",
+        &[("TOLLGATE_ADMIN_TOKEN", token)],
+    );
+    let c = reqwest::Client::new();
+    let explain = || async {
+        let r = c
+            .post(server.url("/v1/explain"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"subject": {"user": "alice"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let mut first = None;
+    for _ in 0..3 {
+        let x = explain().await;
+        assert_eq!(x["consumed"], false);
+        assert_eq!(x["rules_total"], 1);
+        assert_eq!(x["rules_examined"], 1);
+        assert_eq!(x["decision"]["allowed"], true, "{x}");
+        let limit = &x["decision"]["limits"][0];
+        assert_eq!(limit["name"], "per-user");
+        assert_eq!(limit["key"], "user:alice");
+        // Nothing consumed: the counter reads the same however often it is explained.
+        let remaining = limit["remaining"].as_u64().unwrap();
+        assert_eq!(*first.get_or_insert(remaining), remaining, "{x}");
+        assert!(remaining >= 1, "{x}");
+    }
+    let bad = c
+        .post(server.url("/v1/explain"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"subject": {"nope": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
 }
