@@ -1,5 +1,6 @@
 "use strict";
 let token = null;
+let leaving = new AbortController();
 class ApiError extends Error {
     status;
     title;
@@ -53,11 +54,109 @@ function when(ms) {
     return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "-";
 }
 const pages = [
+    { path: "overview", title: "Overview", render: overviewPage },
     { path: "keys", title: "Keys", render: keysPage },
     { path: "policy", title: "Policy", render: policyPage },
     { path: "violations", title: "Violations", render: violationsPage },
     { path: "audit", title: "Audit log", render: auditPage },
 ];
+async function events(path, signal, on) {
+    const res = await fetch(path, {
+        headers: { authorization: `Bearer ${token ?? ""}`, accept: "text/event-stream" },
+        credentials: "omit",
+        signal,
+    });
+    if (!res.ok || !res.body)
+        throw new ApiError(res.status, res.statusText, "");
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    for (;;) {
+        const { value, done } = await reader.read();
+        if (done)
+            return;
+        buf += value;
+        let end;
+        while ((end = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            const data = block
+                .split("\n")
+                .filter((l) => l.startsWith("data:"))
+                .map((l) => l.slice(5).trimStart())
+                .join("\n");
+            if (data)
+                on(data);
+        }
+    }
+}
+function lineChart(series, label) {
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", "0 0 600 120");
+    svg.setAttribute("width", "600");
+    svg.setAttribute("height", "120");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", label);
+    const max = Math.max(1, ...series.flatMap((s) => s.values));
+    for (const s of series) {
+        const line = document.createElementNS(SVG, "polyline");
+        line.setAttribute("points", s.values.map((v, i) => `${600 - (s.values.length - 1 - i) * 10},${115 - (v / max) * 110}`).join(" "));
+        line.setAttribute("class", s.cls);
+        svg.append(line);
+    }
+    return svg;
+}
+async function overviewPage(main) {
+    const status = el("p", { id: "status", role: "status" });
+    const now = el("div", { id: "live" });
+    const chart = el("div", {});
+    const rules = el("div", {});
+    const keys = el("div", {});
+    main.append(el("h1", {}, "Overview"), status, now, el("h2", {}, "Decisions and denials per second"), chart, el("h2", {}, "Top denying rules (since start)"), rules, el("h2", {}, "Top denied keys (last hour)"), keys);
+    const decided = [];
+    const denied = [];
+    const ms = (v) => (v == null ? "-" : `≤ ${v} ms`);
+    api("GET", `/v1/violations?from=${Date.now() - 3_600_000}&limit=1000`)
+        .then((v) => {
+        const by = new Map();
+        for (const x of v.violations)
+            if (x.key_id)
+                by.set(x.key_id, (by.get(x.key_id) ?? 0) + 1);
+        const top = [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+        keys.replaceChildren(top.length
+            ? table(["Key", "Denials"], top.map(([k, n]) => [el("a", { href: `/ui/keys/${encodeURIComponent(k)}` }, k), String(n)]))
+            : el("p", {}, "No key was denied in the last hour."));
+    })
+        .catch((e) => showError(main, e));
+    const signal = leaving.signal;
+    try {
+        await events("/v1/live", signal, (data) => {
+            const s = JSON.parse(data);
+            decided.push(s.decisions_per_second);
+            denied.push(s.denials_per_second);
+            if (decided.length > 60)
+                decided.shift(), denied.shift();
+            now.replaceChildren(table(["Decisions/s", "Denials/s", "Latency p50", "Latency p99", "Decisions", "Store"], [[
+                    el("span", { id: "live-rate" }, String(s.decisions_per_second)),
+                    String(s.denials_per_second),
+                    ms(s.latency_ms.p50),
+                    ms(s.latency_ms.p99),
+                    el("span", { id: "live-total" }, String(s.decisions_total)),
+                    s.store.healthy ? `healthy${s.store.detail ? ": " + s.store.detail : ""}` : `unavailable: ${s.store.detail}`,
+                ]]));
+            chart.replaceChildren(lineChart([
+                { values: decided, cls: "decided" },
+                { values: denied, cls: "denied" },
+            ], `decisions per second over the last minute, now ${s.decisions_per_second}; denials now ${s.denials_per_second}`));
+            rules.replaceChildren(s.top_denied_rules.length
+                ? table(["Rule", "Denials"], s.top_denied_rules.map((r) => [r.rule, String(r.denied)]))
+                : el("p", {}, "No rule has denied a request."));
+        });
+    }
+    catch (e) {
+        if (!signal.aborted)
+            showError(main, e);
+    }
+}
 async function keysPage(main, rest) {
     if (rest[0])
         return keyPage(main, rest[0]);
@@ -268,7 +367,7 @@ function signIn(main) {
         token = input.value;
         try {
             await api("GET", "/v1/tiers");
-            go("/ui/keys");
+            go(location.pathname.length > 4 ? location.pathname : "/ui/overview");
         }
         catch (e) {
             token = null;
@@ -286,6 +385,8 @@ async function route() {
     const main = document.getElementById("main");
     const nav = document.getElementById("nav");
     const who = document.getElementById("who");
+    leaving.abort();
+    leaving = new AbortController();
     main.replaceChildren();
     const parts = location.pathname.replace(/^\/ui\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
     if (!token) {

@@ -65,12 +65,15 @@ try {
     // The token field has the focus; type and submit with Enter.
     await page.keyboard.type(admin);
     await page.keyboard.press("Enter");
-    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
     assert(!stored.includes(admin), "the token was stored");
   });
 
   await step("create a key from the keyboard; its secret is shown once", async () => {
+    await page.getByRole("link", { name: "Keys" }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
     await page.locator("#new-name").focus();
     await page.keyboard.type("e2e key");
     await page.keyboard.press("Tab");
@@ -136,6 +139,18 @@ try {
     assert(d.allowed === false, `check after revoke: ${JSON.stringify(d)}`);
   });
 
+  await step("the Overview streams the decisions live", async () => {
+    await page.getByRole("link", { name: "Overview" }).click();
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    await page.waitForFunction(() => Number(document.querySelector("#live-total")?.textContent) >= 5, null, { timeout: 15_000 });
+    const before = Number(await page.locator("#live-total").textContent());
+    await check("not-a-key");
+    await page.waitForFunction((b) => Number(document.querySelector("#live-total")?.textContent) > b, before, { timeout: 15_000 });
+    await page.locator("svg polyline.decided").waitFor();
+    await axe(page, "overview");
+    await shot(page, "overview");
+  });
+
   await step("the Policy page explains a request without consuming", async () => {
     await page.getByRole("link", { name: "Policy" }).click();
     await page.getByRole("heading", { name: "Policy" }).waitFor();
@@ -164,6 +179,8 @@ try {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.locator("#token").fill(viewer);
     await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    await page.getByRole("link", { name: "Keys" }).click();
     await page.getByRole("heading", { name: "Keys" }).waitFor();
     await page.locator("#new-name").fill("viewer key");
     await page.locator("#new-owner").fill("acme");

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod keys;
 mod layers;
 pub mod leases;
+pub mod live;
 pub mod ops;
 pub mod problem;
 mod proxied;
@@ -66,6 +67,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
         )
         .route("/v1/audit", get(admin::audit))
         .route("/v1/explain", post(explain::explain))
+        .route("/v1/live", get(live::live))
         .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
     // Pages a browser may show get the headers that concern browsers; decisions, read by
     // services and proxies, do without them.
