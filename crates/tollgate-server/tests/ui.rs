@@ -1,7 +1,12 @@
 //! The dashboard at `/ui`: its page and assets are served from the binary with their
 //! content types and a strict Content-Security-Policy, and any path under `/ui/` that is
 //! not an asset is the page (the front end routes by path).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    missing_docs
+)]
 
 mod common;
 
