@@ -94,3 +94,35 @@ async fn explain_answers_what_a_check_would_get_without_consuming() {
         .unwrap();
     assert_eq!(bad.status(), 422);
 }
+
+#[tokio::test]
+async fn the_live_overview_streams_snapshots_to_a_viewer_of_the_admin_api() {
+    let token = "admin-token";
+    let server = Server::start_with_env(
+        "rules:\n  - { name: per-user, key: \"user:{user}\", limit: 2, period: 1m }\n",
+        &[("TOLLGATE_ADMIN_TOKEN", token)],
+    );
+    let c = reqwest::Client::new();
+    let refused = c.get(server.url("/v1/live")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let mut r = c
+        .get(server.url("/v1/live"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text.contains("\n\n") && std::time::Instant::now() < deadline {
+        let chunk = r.chunk().await.unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.starts_with("event: snapshot\n"), "{text}");
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let snapshot: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(snapshot["store"]["healthy"], true, "{snapshot}");
+    assert!(snapshot["decisions_per_second"].is_number(), "{snapshot}");
+    assert!(snapshot["top_denied_rules"].is_array(), "{snapshot}");
+}
