@@ -241,7 +241,20 @@ async function keyPage(main, id) {
                 showError(main, e);
             }
         }, "secondary")));
-        main.append(usageChart(path));
+        const tierInput = el("input", { id: "key-tier", value: String(k.tier ?? "") });
+        const tierForm = el("form", { class: "inline", "aria-label": "Change tier" }, el("label", { for: "key-tier" }, "Tier ", tierInput), el("button", { type: "submit" }, "Change tier"));
+        tierForm.addEventListener("submit", async (ev) => {
+            ev.preventDefault();
+            try {
+                const changed = await api("PATCH", path, { tier: tierInput.value });
+                status.textContent = `Tier is now ${changed.tier}`;
+                status.className = "";
+            }
+            catch (e) {
+                showError(main, e);
+            }
+        });
+        main.append(tierForm, usageChart(path));
         const usage = await api("GET", `${path}/usage`).catch(() => null);
         if (usage)
             main.append(el("h2", {}, "Usage now"), el("pre", {}, JSON.stringify(usage, null, 2)));

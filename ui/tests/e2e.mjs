@@ -116,6 +116,12 @@ try {
     await shot(page, "key");
   });
 
+  await step("change the key's tier", async () => {
+    await page.locator("#key-tier").fill("pro");
+    await page.getByRole("button", { name: "Change tier" }).click();
+    await page.getByText("Tier is now pro").waitFor();
+  });
+
   await step("rotate the key: a new secret, and it works", async () => {
     await page.getByRole("button", { name: "Rotate" }).click();
     await page.waitForFunction((old) => {
