@@ -120,7 +120,11 @@ async fn snapshot(app: &App, before: &Totals, now: &Totals) -> serde_json::Value
         Ok(()) => json!({"healthy": true, "detail": app.engine.store().warning().await}),
         Err(why) => json!({"healthy": false, "detail": why.to_string()}),
     };
-    let mut rules: Vec<(&String, &f64)> = now.denied_by_rule.iter().collect();
+    let mut rules: Vec<(&String, &f64)> = now
+        .denied_by_rule
+        .iter()
+        .filter(|(_, n)| **n > 0.0)
+        .collect();
     rules.sort_by(|a, b| b.1.total_cmp(a.1));
     let second = minus(&now.buckets, &before.buckets);
     json!({
