@@ -300,7 +300,7 @@ pub fn required_role(method: &axum::http::Method, route: &str) -> Role {
     let read = *method == Method::GET || *method == Method::HEAD;
     if route == "/v1/audit" || (route == "/v1/config" && !read) {
         Role::Admin
-    } else if read || route == "/v1/keys/verify" {
+    } else if read || route == "/v1/keys/verify" || route == "/v1/explain" {
         Role::Viewer
     } else {
         Role::Operator

@@ -177,6 +177,12 @@ async fn matrix(database: &str) {
             Role::Operator,
         ),
         (Method::GET, "/v1/audit".into(), None, Role::Admin),
+        (
+            Method::POST,
+            "/v1/explain".into(),
+            Some(json!({"subject": {"user": "u"}})),
+            Role::Viewer,
+        ),
         (Method::DELETE, k("/v1/keys/{id}"), None, Role::Operator),
     ];
     let callers = [

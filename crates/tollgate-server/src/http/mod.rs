@@ -7,10 +7,12 @@ pub mod body;
 pub mod check;
 mod decision_json;
 mod direct;
+pub mod explain;
 pub mod jobs;
 pub mod keys;
 mod layers;
 pub mod leases;
+pub mod live;
 pub mod ops;
 pub mod owners;
 pub mod problem;
@@ -19,6 +21,7 @@ pub mod query;
 pub mod request_id;
 pub mod serve;
 pub mod tiers;
+pub mod ui;
 pub mod usage;
 
 use std::sync::Arc;
@@ -77,6 +80,8 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             get(tiers::get_one).put(tiers::put).delete(tiers::delete),
         )
         .route("/v1/audit", get(admin::audit))
+        .route("/v1/explain", post(explain::explain))
+        .route("/v1/live", get(live::live))
         .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
     // Pages a browser may show get the headers that concern browsers; decisions, read by
     // services and proxies, do without them.
@@ -86,6 +91,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             .route("/readyz", get(ops::readyz))
             .route("/metrics", get(ops::metrics))
             .merge(admin)
+            .merge(ui::routes())
             .fallback(not_found),
     );
     // `POST /v1/check` and `/v1/authorize` are answered before this router (`direct`);
