@@ -37,9 +37,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue, USER_AGENT as USER_AGENT_HEADER};
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use reqwest::Url;
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 pub use email::{Email, EmailSettings, SmtpTls};
 pub use error::{ChannelError, DeliveryError};
@@ -65,10 +70,12 @@ pub enum Channel {
     Email(Email),
 }
 
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
 /// Delivers notices: one HTTP client (with timeouts) for every HTTP channel, and one SMTP
 /// transport per distinct email settings, kept for reuse.
 pub struct Notifier {
-    http: reqwest::Client,
+    http: Client<Https, Full<Bytes>>,
     timeout: Duration,
     smtp: Mutex<HashMap<email::TransportKey, AsyncSmtpTransport<Tokio1Executor>>>,
 }
@@ -82,15 +89,20 @@ impl std::fmt::Debug for Notifier {
 }
 
 /// Parses an http(s) URL with a host.
-pub(crate) fn http_url(url: &str) -> Result<Url, ChannelError> {
-    let parsed = Url::parse(url).map_err(|e| ChannelError::Url(e.to_string()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ChannelError::Url(format!(
-            "scheme {} is not http or https",
-            parsed.scheme()
-        )));
+pub(crate) fn http_url(url: &str) -> Result<Uri, ChannelError> {
+    let parsed: Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| ChannelError::Url(e.to_string()))?;
+    match parsed.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => {
+            return Err(ChannelError::Url(format!(
+                "scheme {other} is not http or https"
+            )));
+        }
+        None => return Err(ChannelError::Url("no scheme".into())),
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
+    if parsed.host().is_none_or(str::is_empty) {
         return Err(ChannelError::Url("no host".into()));
     }
     Ok(parsed)
@@ -104,21 +116,22 @@ impl Notifier {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
             .map_err(|e| ChannelError::Client(e.to_string()))?;
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| ChannelError::Client(e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| ChannelError::Client(retry::chain(&e)))?;
+        let mut connector = HttpConnector::new();
+        connector.enforce_http(false);
+        connector.set_connect_timeout(Some(timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        // The legacy client follows no redirect: a 3xx is an answer like any other.
+        let http = Client::builder(TokioExecutor::new()).build(https);
         Ok(Notifier {
             http,
             timeout,
@@ -132,9 +145,7 @@ impl Notifier {
             Channel::Webhook(hook) => {
                 let body = webhook::body(notice)?;
                 let now = unix_now();
-                let mut req = self
-                    .http
-                    .post(hook.url.clone())
+                let mut req = post(&hook.url)
                     .header("webhook-id", &notice.id)
                     .header("webhook-timestamp", now.to_string());
                 if let Some(secret) = &hook.secret {
@@ -144,13 +155,11 @@ impl Notifier {
             }
             Channel::Slack(slack) => {
                 let body = encode(&slack::body(notice))?;
-                self.send("Slack", self.http.post(slack.url.clone()), notice, body)
-                    .await
+                self.send("Slack", post(&slack.url), notice, body).await
             }
             Channel::PagerDuty(pd) => {
                 let body = encode(&pagerduty::body(pd, notice)?)?;
-                self.send("PagerDuty", self.http.post(pd.url.clone()), notice, body)
-                    .await
+                self.send("PagerDuty", post(&pd.url), notice, body).await
             }
             Channel::Email(mail) => {
                 let message = mail.message(notice)?;
@@ -167,31 +176,43 @@ impl Notifier {
     async fn send(
         &self,
         channel: &str,
-        req: reqwest::RequestBuilder,
+        req: http::request::Builder,
         notice: &Notice,
         body: Vec<u8>,
     ) -> Result<(), DeliveryError> {
-        let resp = req
+        let req = req
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT))
             .header("idempotency-key", &notice.id)
-            .body(body)
-            .send()
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| DeliveryError::permanent(format!("{channel}: request: {e}")))?;
+        let exchange = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| retry::classify_transport(channel, &e))?;
+            let (parts, body) = resp.into_parts();
+            if parts.status.is_success() {
+                return Ok(());
+            }
+            // The answer's text only explains the failure; failing to read it changes nothing.
+            let text = body
+                .collect()
+                .await
+                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                .unwrap_or_default();
+            Err(retry::classify_status(
+                channel,
+                parts.status,
+                &parts.headers,
+                &text,
+                SystemTime::now(),
+            ))
+        };
+        tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|e| retry::classify_transport(channel, e))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let headers = resp.headers().clone();
-        // The answer's text only explains the failure; failing to read it changes nothing.
-        let text = resp.text().await.unwrap_or_default();
-        Err(retry::classify_status(
-            channel,
-            status,
-            &headers,
-            &text,
-            SystemTime::now(),
-        ))
+            .unwrap_or_else(|_| Err(DeliveryError::transient(format!("{channel}: timed out"))))
     }
 
     fn transport(&self, mail: &Email) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
@@ -207,6 +228,11 @@ impl Notifier {
         cache.insert(key, t.clone());
         Ok(t)
     }
+}
+
+/// A POST to `uri`; the builder's errors surface when its body is set.
+fn post(uri: &Uri) -> http::request::Builder {
+    Request::post(uri.clone())
 }
 
 fn encode(value: &serde_json::Value) -> Result<Vec<u8>, DeliveryError> {

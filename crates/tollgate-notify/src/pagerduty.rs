@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use reqwest::Url;
+use http::Uri;
 
 use crate::notice::{Notice, NoticeEvent};
 use crate::{ChannelError, DeliveryError};
@@ -16,7 +16,7 @@ const SUMMARY_MAX: usize = 1024;
 #[derive(Clone)]
 pub struct PagerDuty {
     pub(crate) routing_key: String,
-    pub(crate) url: Url,
+    pub(crate) url: Uri,
 }
 
 impl PagerDuty {
@@ -43,7 +43,7 @@ impl PagerDuty {
 impl fmt::Debug for PagerDuty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PagerDuty")
-            .field("host", &self.url.host_str())
+            .field("host", &self.url.host())
             .finish()
     }
 }

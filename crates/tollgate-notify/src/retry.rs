@@ -2,8 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use http::StatusCode;
+use http::header::{HeaderMap, RETRY_AFTER};
 
 use crate::DeliveryError;
 
@@ -53,27 +53,46 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Classifies a transport failure: all are retryable except a request that could not be
-/// built or a redirect (which is not followed, so it will not change).
-pub(crate) fn classify_transport(channel: &str, err: reqwest::Error) -> DeliveryError {
-    // The URL may carry a secret (Slack's does), so it never reaches the reason.
-    let err = err.without_url();
-    let what = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
+/// Classifies a transport failure: all are retryable but a failed TLS handshake, which
+/// will not succeed by itself. The client's errors never carry the URL, which may hold a
+/// secret (Slack's does).
+pub(crate) fn classify_transport(
+    channel: &str,
+    err: &hyper_util::client::legacy::Error,
+) -> DeliveryError {
+    let what = if err.is_connect() {
         "could not connect"
     } else {
         "request failed"
     };
-    let reason = format!("{channel}: {what}: {}", chain(&err));
-    if err.is_builder() || err.is_redirect() {
+    let reason = format!("{channel}: {what}: {}", chain(err));
+    if is_tls(err) {
         DeliveryError::permanent(reason)
     } else {
         DeliveryError::transient(reason)
     }
 }
 
-/// An error and its sources, joined, since reqwest's own message hides the cause.
+/// Whether a rustls error is among the causes.
+fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// An error and its sources, joined, since the client's own message hides the cause.
 pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use reqwest::Url;
+use http::Uri;
 
 use crate::ChannelError;
 use crate::notice::{Notice, NoticeEvent};
@@ -15,7 +15,7 @@ const SECTION_MAX: usize = 3000;
 /// A Slack incoming webhook (its URL is the secret).
 #[derive(Clone)]
 pub struct Slack {
-    pub(crate) url: Url,
+    pub(crate) url: Uri,
 }
 
 impl Slack {
@@ -31,7 +31,7 @@ impl fmt::Debug for Slack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The path is the credential.
         f.debug_struct("Slack")
-            .field("host", &self.url.host_str())
+            .field("host", &self.url.host())
             .finish()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::Url;
+use http::Uri;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
@@ -52,7 +52,7 @@ impl fmt::Debug for WebhookSecret {
 /// A webhook endpoint, optionally signed.
 #[derive(Clone)]
 pub struct Webhook {
-    pub(crate) url: Url,
+    pub(crate) url: Uri,
     pub(crate) secret: Option<WebhookSecret>,
 }
 
@@ -69,7 +69,7 @@ impl Webhook {
 impl fmt::Debug for Webhook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Webhook")
-            .field("host", &self.url.host_str())
+            .field("host", &self.url.host())
             .field("signed", &self.secret.is_some())
             .finish()
     }
