@@ -1,10 +1,10 @@
 //! The notice: one message about one alert, whatever the channel.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One message to deliver. `id` is the idempotency key: the same notice retried carries the
 /// same id, so receivers can drop duplicates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     /// Idempotency key (e.g. `alt_…`): the webhook id, the `Idempotency-Key` header and the
     /// seed of the email's Message-ID.
@@ -30,7 +30,7 @@ pub struct Notice {
 }
 
 /// Whether an alert started or stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoticeEvent {
     /// The condition started.
@@ -40,7 +40,7 @@ pub enum NoticeEvent {
 }
 
 /// PagerDuty's four severities, used by every channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Needs someone now.

@@ -210,6 +210,44 @@ impl Registry {
         Ok(out.into_values().collect())
     }
 
+    /// The accounts whose admitted units in `[from, to)` reach `at_least`, per tier, with
+    /// their owner: what usage alerts watch.
+    pub async fn usage_totals(
+        &self,
+        scope: BillingScope,
+        from: i64,
+        to: i64,
+        at_least: i64,
+    ) -> Result<Vec<BilledUsage>, RegistryError> {
+        let account = match scope {
+            BillingScope::Owner => "owner",
+            BillingScope::Key => "key_id",
+        };
+        let sql = format!(
+            "SELECT {account}, tier, MIN(owner), CAST(SUM(requests) AS BIGINT), \
+             CAST(SUM(units) AS BIGINT) FROM billing_usage WHERE bucket >= $1 AND bucket < $2 \
+             GROUP BY {account}, tier HAVING SUM(units) >= $3 ORDER BY {account}, tier"
+        );
+        let rows: Vec<(String, String, String, i64, i64)> = on_db!(&self.db, |pool| {
+            sqlx::query_as(&sql)
+                .bind(from)
+                .bind(to)
+                .bind(at_least)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(account, tier, owner, requests, units)| BilledUsage {
+                account,
+                owner,
+                tier,
+                requests,
+                units,
+            })
+            .collect())
+    }
+
     /// An account's usage per tier in `[from, to)`: what its current period has used.
     pub async fn account_usage(
         &self,

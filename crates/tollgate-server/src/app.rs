@@ -60,6 +60,10 @@ pub struct App {
     pub registry: Option<tollgate_registry::Registry>,
     /// Price plans and periods, when billing is configured.
     pub billing: Option<crate::billing::BillingSettings>,
+    /// Alert rules and channels, when alerts are configured.
+    pub alerts: Option<Arc<crate::alerts::AlertSettings>>,
+    /// Wakes this instance's delivery worker when deliveries were just queued here.
+    pub deliveries: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -112,6 +116,8 @@ impl App {
             ready: AtomicBool::new(false),
             registry,
             billing: config.billing,
+            alerts: config.alerts.map(Arc::new),
+            deliveries: Arc::new(tokio::sync::Notify::new()),
         })
     }
 

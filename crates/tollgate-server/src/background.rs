@@ -1,61 +1,60 @@
 //! The server's background work: the fleet's leader (pruning old records, closing
-//! billing periods), sweeping idle counters, folding metrics.
+//! billing periods, evaluating alerts), sweeping idle counters, folding metrics.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::app::App;
 
 /// The lease naming the instance that runs a fleet's periodic work.
 const LEADER: &str = "leader";
-/// How long a leader's lease lasts unrenewed: the longest its death leaves the work
-/// undone.
-const LEADER_LEASE: Duration = Duration::from_secs(15);
-/// How often the leader renews its lease, and others try for it.
-const LEADER_RENEW: Duration = Duration::from_secs(5);
 /// How often old records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 /// How often finished billing periods are looked for.
 const CLOSE_EVERY: Duration = Duration::from_secs(60);
 
 /// This instance's name among the fleet's: host, process and start time.
-fn instance_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "tollgate".into());
-    format!(
-        "{host}-{}-{}",
-        std::process::id(),
-        tollgate_core::time::now_ms()
-    )
+pub fn instance_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "tollgate".into());
+        format!(
+            "{host}-{}-{}",
+            std::process::id(),
+            tollgate_core::time::now_ms()
+        )
+    })
+    .clone()
 }
 
-/// Runs the fleet's periodic work (pruning old records, closing billing periods) on one
-/// instance: the holder of a lease in the database, which passes to another instance
-/// when its holder stops renewing it.
-pub fn leader(
-    registry: tollgate_registry::Registry,
-    retention: tollgate_registry::Retention,
-    billing: Option<crate::billing::BillingSettings>,
-) {
+/// Runs the fleet's periodic work (pruning old records, closing billing periods,
+/// evaluating alerts) on one instance: the holder of a lease in the database, which passes
+/// to another instance when its holder has not renewed it for `lease`.
+pub fn leader(app: Arc<App>, registry: tollgate_registry::Registry, retention: tollgate_registry::Retention, lease: Duration) {
+    let me = instance_name();
+    let leading = Arc::new(AtomicBool::new(false));
+    if let Some(alerts) = app.alerts.clone() {
+        evaluator(app.clone(), registry.clone(), alerts, Arc::clone(&leading));
+    }
     tokio::spawn(async move {
-        let me = instance_name();
-        let mut tick = tokio::time::interval(LEADER_RENEW);
+        // Renewed three times a lease, so that one slow renewal does not lose it.
+        let mut tick = tokio::time::interval(lease / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pruned_at: Option<tokio::time::Instant> = None;
         let mut closed_at: Option<tokio::time::Instant> = None;
-        let mut leading = false;
         loop {
             tick.tick().await;
             let now = tollgate_core::time::now_ms();
-            let held = match registry.acquire_lease(LEADER, &me, LEADER_LEASE, now).await {
+            let held = match registry.acquire_lease(LEADER, &me, lease, now).await {
                 Ok(held) => held,
                 Err(e) => {
                     tracing::warn!(error = %e, "renewing the leader lease failed");
                     false
                 }
             };
-            if held != leading {
+            if held != leading.swap(held, Ordering::Relaxed) {
                 tracing::info!(instance = %me, leading = held, "leadership changed");
-                leading = held;
             }
             metrics::gauge!("tollgate_leader").set(if held { 1.0 } else { 0.0 });
             if !held {
@@ -66,7 +65,7 @@ pub fn leader(
                 pruned_at = Some(tokio::time::Instant::now());
                 prune(&registry, &retention).await;
             }
-            if let Some(b) = &billing
+            if let Some(b) = &app.billing
                 && closed_at.is_none_or(|t| t.elapsed() >= CLOSE_EVERY)
             {
                 closed_at = Some(tokio::time::Instant::now());
@@ -75,6 +74,32 @@ pub fn leader(
                     Ok(n) => tracing::info!(records = n, "billing periods closed"),
                     Err(e) => tracing::warn!(error = %e, "closing billing periods failed"),
                 }
+            }
+        }
+    });
+}
+
+/// Evaluates the alert rules every `alerts.evaluate_every` while this instance leads, and
+/// wakes its delivery worker when an alert changed.
+fn evaluator(
+    app: Arc<App>,
+    registry: tollgate_registry::Registry,
+    alerts: Arc<crate::alerts::AlertSettings>,
+    leading: Arc<AtomicBool>,
+) {
+    tokio::spawn(async move {
+        let mut evaluator =
+            crate::alerts::evaluate::Evaluator::new(Arc::clone(&alerts), app.billing.clone());
+        let mut tick = tokio::time::interval(alerts.evaluate_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !leading.load(Ordering::Relaxed) {
+                continue;
+            }
+            let now = tollgate_core::time::now_ms();
+            if evaluator.run(&registry, app.engine.store(), now).await > 0 {
+                app.deliveries.notify_one();
             }
         }
     });

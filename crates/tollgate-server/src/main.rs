@@ -1,6 +1,7 @@
 //! `tollgate`: the rate-limiting server.
 #![recursion_limit = "256"]
 
+mod alerts;
 mod app;
 mod auth;
 mod background;

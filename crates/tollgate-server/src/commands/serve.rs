@@ -119,11 +119,11 @@ async fn serve(
                 db.flush_interval,
                 stopped,
             ));
-            background::leader(registry.clone(), db.retention, cfg.billing.clone());
             (Some(effects), Some(stop), Some(writer))
         }
         _ => (None, None, None),
     };
+    let leader = cfg.database.as_ref().map(|db| (db.retention, db.leader_lease));
     let app = Arc::new(app::App::new(
         cfg,
         path.clone(),
@@ -131,6 +131,21 @@ async fn serve(
         registry,
         effects,
     )?);
+    let (deliver_stop, delivering) = tokio::sync::watch::channel(false);
+    let mut deliverer = None;
+    if let (Some(registry), Some((retention, lease))) = (&app.registry, leader) {
+        background::leader(app.clone(), registry.clone(), retention, lease);
+        if let Some(alerts) = &app.alerts {
+            deliverer = Some(tokio::spawn(crate::alerts::deliver::run(
+                registry.clone(),
+                Arc::clone(alerts),
+                background::instance_name(),
+                Arc::clone(&app.deliveries),
+                delivering,
+            )));
+            crate::alerts::registry_watch::spawn(registry.clone(), Arc::clone(alerts));
+        }
+    }
     let _watcher = match &path {
         Some(p) => Some(reload::spawn(app.clone(), p.clone())?),
         None => None,
@@ -185,6 +200,13 @@ async fn serve(
             Ok(Err(e)) => tracing::error!("the gRPC door failed: {e}"),
             Err(_) => tracing::error!("the gRPC door panicked"),
         }
+    }
+    // A delivery under way finishes; the rest waits in the queue for the next instance.
+    let _ = deliver_stop.send(true);
+    if let Some(d) = deliverer
+        && d.await.is_err()
+    {
+        tracing::error!("the delivery worker panicked");
     }
     // Every decision has been answered: what they left behind is queued; store it.
     if let (Some(stop), Some(writer)) = (writer_stop, writer) {

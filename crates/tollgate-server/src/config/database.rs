@@ -28,6 +28,9 @@ pub struct DatabaseSettings {
     pub flush_interval: Duration,
     /// How long records are kept.
     pub retention: tollgate_registry::Retention,
+    /// How long the fleet's leader holds its lease unrenewed: the longest its periodic
+    /// work (pruning, closing periods, evaluating alerts) waits when it dies.
+    pub leader_lease: Duration,
 }
 
 /// Reads the `database` section.
@@ -47,6 +50,7 @@ pub fn parse(
             "usage_queue",
             "flush_interval",
             "retention",
+            "leader_lease",
         ],
         errs,
     );
@@ -67,6 +71,14 @@ pub fn parse(
         Some(d) => Duration::from_nanos(d),
     };
     let retention = parse_retention(m.get("retention"), errs);
+    let leader_lease = match get_duration(m, "leader_lease", "database", errs) {
+        None => Duration::from_secs(15),
+        Some(d) if !(1_000_000_000..=600_000_000_000).contains(&d) => {
+            errs.push("database.leader_lease", "must be between 1s and 10m");
+            Duration::from_secs(15)
+        }
+        Some(d) => Duration::from_nanos(d),
+    };
     let cache_capacity = match get_u64(m, "cache_capacity", "database", errs) {
         None => 100_000,
         Some(n @ 1..=100_000_000) => n,
@@ -156,6 +168,7 @@ pub fn parse(
         usage_queue,
         flush_interval,
         retention,
+        leader_lease,
     })
 }
 

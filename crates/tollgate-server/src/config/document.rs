@@ -12,6 +12,7 @@ pub const SERVER_SECTIONS: &[&str] = &[
     "database",
     "proxy",
     "billing",
+    "alerts",
 ];
 
 /// Parses YAML read from `name` (a file's path), whose syntax errors point into it by that

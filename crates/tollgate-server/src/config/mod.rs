@@ -3,6 +3,7 @@
 //! document and checks the sections against one another.
 
 pub mod admin;
+pub mod alerts;
 pub mod billing;
 pub mod database;
 pub mod document;
@@ -44,6 +45,8 @@ pub struct Config {
     pub proxy: Option<tollgate_proxy::ProxyConfig>,
     /// Price plans and periods, when a `billing` section is present.
     pub billing: Option<crate::billing::BillingSettings>,
+    /// Alert rules and channels, when an `alerts` section is present.
+    pub alerts: Option<crate::alerts::AlertSettings>,
     /// The compiled policy.
     pub policy: Policy,
     /// The whole document after the environment overlay, for `GET /v1/config` and writing
@@ -126,6 +129,33 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
             "needs a database section: billing records live in it",
         );
     }
+    let default_per = billing
+        .as_ref()
+        .map_or(tollgate_registry::BillingScope::Owner, |b| b.scope);
+    let alerts = section("alerts", &mut errs).map(|m| alerts::parse(m, base, default_per, &mut errs));
+    if let Some(a) = &alerts {
+        if database.is_none() {
+            errs.push(
+                "alerts",
+                "needs a database section: alert states and deliveries live in it",
+            );
+        }
+        for (i, rule) in a.rules.iter().enumerate() {
+            let needs_plans = matches!(
+                rule.kind,
+                crate::alerts::RuleKind::Usage {
+                    of: crate::alerts::UsageLimit::Included,
+                    ..
+                }
+            );
+            if needs_plans && billing.is_none() {
+                errs.push(
+                    &format!("alerts.rules[{i}].usage.of"),
+                    "included units come from billing.plans: add a billing section or give a number of units",
+                );
+            }
+        }
+    }
     if !server.listen.ip().is_loopback() && !admin.has_credentials() {
         errs.push(
             "server.listen",
@@ -154,6 +184,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         database,
         proxy,
         billing,
+        alerts,
         policy,
         doc,
     })

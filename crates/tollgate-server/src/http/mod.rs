@@ -1,6 +1,7 @@
 //! The HTTP doors: the decision API, forward-auth, admin and operations routes.
 
 pub mod admin;
+pub mod alerts;
 pub mod authorize;
 pub mod billing;
 pub mod body;
@@ -69,6 +70,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             "/v1/owners/{owner}",
             get(owners::get_one).put(owners::put).delete(owners::delete),
         )
+        .route("/v1/alerts", get(alerts::list))
         .route("/v1/jobs", get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::get_one))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))
