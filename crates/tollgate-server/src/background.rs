@@ -31,7 +31,12 @@ pub fn instance_name() -> String {
 /// Runs the fleet's periodic work (pruning old records, closing billing periods,
 /// evaluating alerts) on one instance: the holder of a lease in the database, which passes
 /// to another instance when its holder has not renewed it for `lease`.
-pub fn leader(app: Arc<App>, registry: tollgate_registry::Registry, retention: tollgate_registry::Retention, lease: Duration) {
+pub fn leader(
+    app: Arc<App>,
+    registry: tollgate_registry::Registry,
+    retention: tollgate_registry::Retention,
+    lease: Duration,
+) {
     let me = instance_name();
     let leading = Arc::new(AtomicBool::new(false));
     if let Some(alerts) = app.alerts.clone() {
@@ -39,7 +44,7 @@ pub fn leader(app: Arc<App>, registry: tollgate_registry::Registry, retention: t
     }
     tokio::spawn(async move {
         // Renewed three times a lease, so that one slow renewal does not lose it.
-        let mut tick = tokio::time::interval(lease / 3);
+        let mut tick = tokio::time::interval(lease.checked_div(3).unwrap_or(lease));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pruned_at: Option<tokio::time::Instant> = None;
         let mut closed_at: Option<tokio::time::Instant> = None;

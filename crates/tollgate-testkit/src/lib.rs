@@ -5,6 +5,8 @@
 //! `redis-server` and `redis-cli` come from `PATH` (the project's test script installs
 //! them) or from `REDIS_SERVER` / `REDIS_CLI`.
 
+pub mod python;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -454,17 +456,29 @@ impl Postgres {
                 "--no-sync",
             ],
         )?;
-        let socket_dir = pg.data.to_string_lossy().into_owned();
-        let opts = format!("-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off");
-        let log = pg.data.join("log").to_string_lossy().into_owned();
-        pg.run(
+        pg.start_again()?;
+        Ok(pg)
+    }
+
+    /// Starts the server again on its data and port, after [`Postgres::stop`].
+    pub fn start_again(&self) -> Result<(), Error> {
+        let data_arg = self.data.to_string_lossy().into_owned();
+        let port = self.port;
+        let opts = format!("-p {port} -k {data_arg} -c listen_addresses=127.0.0.1 -c fsync=off");
+        let log = self.data.join("log").to_string_lossy().into_owned();
+        self.run(
             "pg_ctl",
             &["-D", &data_arg, "-o", &opts, "-l", &log, "-w", "start"],
         )?;
         wait_for("postgres", Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })?;
-        Ok(pg)
+        })
+    }
+
+    /// Stops the server at once, as a crash would, keeping its data.
+    pub fn stop(&self) -> Result<(), Error> {
+        let data = self.data.to_string_lossy().into_owned();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
     }
 
     fn run(&self, tool: &str, args: &[&str]) -> Result<(), Error> {

@@ -49,7 +49,7 @@ impl Evaluator {
     /// Evaluates every rule at `now` (ms); gives how many alerts changed.
     pub async fn run(&mut self, registry: &Registry, store: &AnyStore, now: i64) -> usize {
         let settings = Arc::clone(&self.settings);
-        let mut changed = 0;
+        let mut changed = 0usize;
         for rule in &settings.rules {
             let found = match self.measure(rule, registry, store, now).await {
                 Ok(Some(found)) => found,
@@ -60,7 +60,7 @@ impl Evaluator {
                 }
             };
             match apply(&settings, rule, registry, found, now).await {
-                Ok(n) => changed += n,
+                Ok(n) => changed = changed.saturating_add(n),
                 Err(e) => {
                     tracing::warn!(rule = %rule.name, error = %e, "recording an alert failed");
                 }
@@ -98,7 +98,8 @@ impl Evaluator {
                 at_least,
                 window,
             } => {
-                let from = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+                let from =
+                    now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
                 let counts = registry
                     .denial_counts(*per_rule, from, now.saturating_add(1), DENIAL_SUBJECTS)
                     .await?;
@@ -198,7 +199,13 @@ fn usage_conditions(rows: &[AccountUsage], l: &Limits<'_>) -> Vec<Condition> {
                     .and_then(|b| b.plans.get(&r.tier))
                     .map_or(0, |p| p.included);
                 if included > 0 {
-                    accounts.push((r.account.clone(), r.owner.clone(), r.tier.clone(), r.units, included));
+                    accounts.push((
+                        r.account.clone(),
+                        r.owner.clone(),
+                        r.tier.clone(),
+                        r.units,
+                        included,
+                    ));
                 }
             }
         }
@@ -220,15 +227,15 @@ fn usage_conditions(rows: &[AccountUsage], l: &Limits<'_>) -> Vec<Condition> {
     accounts
         .into_iter()
         .filter(|(_, _, _, units, limit)| {
-            // units / limit >= percent / 100, in integers.
-            i128::from(*units) * 100 >= i128::from(*limit) * i128::from(l.percent)
+            // units / limit >= percent / 100, in integers: both products fit in i128.
+            i128::from(*units).saturating_mul(100)
+                >= i128::from(*limit).saturating_mul(i128::from(l.percent))
         })
         .map(|(account, owner, tier, units, limit)| {
-            let used_percent = if limit > 0 {
-                (i128::from(units) * 100 / i128::from(limit)) as f64
-            } else {
-                0.0
-            };
+            let used_percent = i128::from(units)
+                .saturating_mul(100)
+                .checked_div(i128::from(limit))
+                .map_or(0.0, |p| p as f64);
             Condition {
                 subject: format!("{scope}:{account}@{}", l.period),
                 value: used_percent,
@@ -255,9 +262,13 @@ async fn apply(
 ) -> Result<usize, RegistryError> {
     let firing = registry.firing_alerts(Some(&rule.name)).await?;
     let (fire, resolve) = reconcile(found, &firing);
-    let mut changed = 0;
+    let mut changed = 0usize;
     for c in fire {
-        let owner_id = c.data.get("owner").and_then(|o| o.as_str()).map(str::to_owned);
+        let owner_id = c
+            .data
+            .get("owner")
+            .and_then(|o| o.as_str())
+            .map(str::to_owned);
         let contact = match (&owner_id, rule.outreach) {
             (Some(id), true) if !id.is_empty() => registry.owner_contact(id).await?,
             _ => None,
@@ -279,12 +290,12 @@ async fn apply(
             .await?;
         if recorded.is_some() {
             tracing::info!(rule = %rule.name, subject = %c.subject, "alert fired");
-            changed += 1;
+            changed = changed.saturating_add(1);
         }
     }
     for f in resolve {
         if resolved(settings, rule, registry, f, now).await? {
-            changed += 1;
+            changed = changed.saturating_add(1);
         }
     }
     Ok(changed)
@@ -322,9 +333,9 @@ async fn resolved(
 /// A window as people write it: `1m`, `90s`, `2h`.
 fn humantime(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s % 3_600 == 0 {
+    if s.is_multiple_of(3_600) {
         format!("{}h", s / 3_600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
@@ -383,7 +394,11 @@ mod tests {
             period: "2026-12",
         };
         let found = usage_conditions(
-            &[row("a", "pro", 799), row("b", "pro", 800), row("c", "free", 5_000)],
+            &[
+                row("a", "pro", 799),
+                row("b", "pro", 800),
+                row("c", "free", 5_000),
+            ],
             &limits,
         );
         assert_eq!(found.len(), 1, "{found:?}");

@@ -9,12 +9,13 @@ use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{
     Errors, as_map, check_fields, get_bool, get_duration, get_str, get_u64, join, show,
 };
-use tollgate_notify::{Channel, Email, EmailSettings, PagerDuty, Severity, Slack, SmtpTls, Webhook};
+use tollgate_notify::{
+    Channel, Email, EmailSettings, PagerDuty, Severity, Slack, SmtpTls, Webhook,
+};
 use tollgate_registry::BillingScope;
 
 use crate::alerts::{
-    AlertRule, AlertSettings, DeliverySettings, Dependency, Message, Outreach, RuleKind,
-    UsageLimit,
+    AlertRule, AlertSettings, DeliverySettings, Dependency, Message, Outreach, RuleKind, UsageLimit,
 };
 
 /// Reads the `alerts` section; `default_per` is whom billing bills, the default account
@@ -29,7 +30,13 @@ pub fn parse(
     check_fields(
         m,
         path,
-        &["evaluate_every", "delivery", "channels", "rules", "outreach"],
+        &[
+            "evaluate_every",
+            "delivery",
+            "channels",
+            "rules",
+            "outreach",
+        ],
         errs,
     );
     let evaluate_every = duration_in(
@@ -51,8 +58,7 @@ pub fn parse(
     {
         for (name, v) in c {
             let at = format!("alerts.channels.{name}");
-            if let Some(ch) = as_map(v, &at, errs).and_then(|c| parse_channel(c, &at, base, errs))
-            {
+            if let Some(ch) = as_map(v, &at, errs).and_then(|c| parse_channel(c, &at, base, errs)) {
                 channels.insert(name.clone(), ch);
             }
         }
@@ -372,10 +378,7 @@ fn parse_rule(
     }
     let outreach = get_bool(m, "outreach", at, errs).unwrap_or(false);
     let message = parse_message(m, at, errs);
-    let present: Vec<&str> = KINDS
-        .into_iter()
-        .filter(|k| m.contains_key(*k))
-        .collect();
+    let present: Vec<&str> = KINDS.into_iter().filter(|k| m.contains_key(*k)).collect();
     let kind = match present.as_slice() {
         [one] => parse_kind(one, m, at, default_per, errs)?,
         [] => {
@@ -527,5 +530,170 @@ fn at_least(m: &Map<String, Value>, at: &str, errs: &mut Errors) -> u64 {
             errs.push(&join(at, "at_least"), "is required");
             1
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use tollgate_core::policy::parse::parse_yaml;
+
+    use super::*;
+
+    /// The errors of a configuration made of a database (whose secret is in a file),
+    /// `rest`, and no policy.
+    fn errors(rest: &str) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key.secret"), "k".repeat(40)).unwrap();
+        let yaml = format!("database: {{key_secret_file: key.secret}}\n{rest}\nrules: []\n");
+        match crate::config::validate(parse_yaml(&yaml).unwrap(), Some(dir.path())) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_whole_section_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key.secret"), "k".repeat(40)).unwrap();
+        let yaml = r#"
+database: {key_secret_file: key.secret}
+billing: { plans: { pro: { included: 1000 } } }
+alerts:
+  evaluate_every: 250ms
+  delivery: { max_attempts: 3, backoff: 2s, max_backoff: 1m, timeout: 5s }
+  channels:
+    ops: { type: webhook, url: "https://ops.example/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }
+    chat: { type: slack, url: "https://hooks.slack.example/services/x" }
+    pager: { type: pagerduty, routing_key: "r0ut1ng" }
+    mail: { type: email, host: smtp.example, tls: implicit, from: "t@example.com", to: "oncall@example.com" }
+  outreach:
+    email: { host: smtp.example, from: "billing@example.com" }
+  rules:
+    - { name: included-80, usage: { percent: 80 }, channels: [chat], outreach: true, subject: "{{ owner.name }}" }
+    - { name: quota, usage: { per: key, of: 5000 } }
+    - { name: denials, denials: { per: rule, at_least: 10, window: 5m }, severity: error, channels: [ops, mail] }
+    - { name: spike, spike: { factor: 3, at_least: 20 } }
+    - { name: store, failing: store, severity: critical, channels: [pager] }
+rules: []
+"#;
+        let cfg = crate::config::validate(parse_yaml(yaml).unwrap(), Some(dir.path())).unwrap();
+        let a = cfg.alerts.unwrap();
+        assert_eq!(a.evaluate_every, Duration::from_millis(250));
+        assert_eq!(a.delivery.max_attempts, 3);
+        assert_eq!(a.channels.len(), 4);
+        assert_eq!(a.outreach.email.as_ref().unwrap().port, 587);
+        assert_eq!(a.rules.len(), 5);
+        assert_eq!(
+            a.rules[1].kind,
+            RuleKind::Usage {
+                per: BillingScope::Key,
+                percent: 100,
+                of: UsageLimit::Units(5000)
+            }
+        );
+        assert_eq!(
+            a.rules[0].message.as_ref().unwrap().subject,
+            "{{ owner.name }}"
+        );
+        assert_eq!(a.rules[2].severity, Severity::Error);
+        assert_eq!(
+            a.rules[3].kind,
+            RuleKind::Spike {
+                factor: 3.0,
+                at_least: 20,
+                half_life: Duration::from_secs(600)
+            }
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named_at_their_path() {
+        let cases = [
+            (
+                "alerts: { rules: [{ name: a, failing: store, channels: [nope] }] }",
+                "alerts.rules[0].channels[0]",
+                "is not a channel",
+            ),
+            (
+                "alerts: { rules: [{ name: a, failing: store, denials: { at_least: 1 } }] }",
+                "alerts.rules[0]",
+                "where one is allowed",
+            ),
+            (
+                "alerts: { rules: [{ name: a, denials: { per: key } }] }",
+                "alerts.rules[0].denials.at_least",
+                "is required",
+            ),
+            (
+                "alerts: { rules: [{ name: a, usage: { percent: 80 } }] }",
+                "alerts.rules[0].usage.of",
+                "billing",
+            ),
+            (
+                "alerts: { rules: [{ name: a, usage: { of: 10 }, outreach: true, body: \"{{ owner.nmae }}\" }] }",
+                "alerts.rules[0].body",
+                "owner.nmae",
+            ),
+            (
+                "alerts: { rules: [{ name: a, failing: disk }] }",
+                "alerts.rules[0].failing",
+                "is not store or registry",
+            ),
+            (
+                "alerts: { rules: [{ name: a, failing: store, outreach: true }] }",
+                "alerts.rules[0].outreach",
+                "only usage rules",
+            ),
+            (
+                "alerts: { rules: [{ name: a, failing: store }, { name: a, failing: store }] }",
+                "alerts.rules[1].name",
+                "names another rule",
+            ),
+            (
+                "alerts: { channels: { x: { type: webhook, url: \"https://h.example\", secret: nope } } }",
+                "alerts.channels.x",
+                "whsec_",
+            ),
+            (
+                "alerts: { channels: { x: { type: carrier-pigeon } } }",
+                "alerts.channels.x.type",
+                "is not webhook",
+            ),
+            (
+                "alerts: { channels: { x: { type: email, host: h, from: \"f@example.com\" } } }",
+                "alerts.channels.x.to",
+                "expected an address",
+            ),
+            (
+                "alerts: { evaluate_every: 1ms }",
+                "alerts.evaluate_every",
+                "must be between",
+            ),
+            (
+                "alerts: { delivery: { max_attempts: 0 } }",
+                "alerts.delivery.max_attempts",
+                "between 1 and 100",
+            ),
+        ];
+        for (yaml, path, says) in cases {
+            let errs = errors(yaml);
+            assert!(
+                errs.iter().any(|(p, m)| p == path && m.contains(says)),
+                "{yaml}: {errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn alerts_need_a_database() {
+        let yaml = "alerts: { rules: [{ name: a, failing: store }] }\nrules: []\n";
+        let errs = crate::config::validate(parse_yaml(yaml).unwrap(), None).unwrap_err();
+        assert!(
+            errs.0
+                .iter()
+                .any(|e| e.path == "alerts" && e.message.contains("database")),
+            "{errs:?}"
+        );
     }
 }
