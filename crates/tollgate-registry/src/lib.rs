@@ -17,6 +17,7 @@ pub mod key;
 mod keys;
 mod lease;
 mod owners;
+mod slo;
 mod usage;
 
 use thiserror::Error;
@@ -29,6 +30,7 @@ pub use jobs::{Job, JobCount, JobFilter, JobState, NewJob};
 pub use key::KeySecret;
 pub use keys::{KeyFilter, KeyPatch, KeyRecord, KeyStatus, NewKey, VerifyError};
 pub use owners::{Owner, OwnerContact};
+pub use slo::SloMinute;
 pub use usage::{
     Granularity, Pruned, Retention, UsageBucket, UsageEvent, Violation, ViolationFilter,
     ViolationRecord,

@@ -64,6 +64,8 @@ pub struct App {
     pub alerts: Option<Arc<crate::alerts::AlertSettings>>,
     /// Wakes this instance's delivery worker when deliveries were just queued here.
     pub deliveries: Arc<tokio::sync::Notify>,
+    /// Service-level objectives and this instance's counts for them.
+    pub slo: Arc<crate::slo::SloSettings>,
 }
 
 impl App {
@@ -118,6 +120,7 @@ impl App {
             billing: config.billing,
             alerts: config.alerts.map(Arc::new),
             deliveries: Arc::new(tokio::sync::Notify::new()),
+            slo: Arc::new(config.slo),
         })
     }
 

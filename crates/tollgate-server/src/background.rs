@@ -93,8 +93,11 @@ fn evaluator(
     leading: Arc<AtomicBool>,
 ) {
     tokio::spawn(async move {
-        let mut evaluator =
-            crate::alerts::evaluate::Evaluator::new(Arc::clone(&alerts), app.billing.clone());
+        let mut evaluator = crate::alerts::evaluate::Evaluator::new(
+            Arc::clone(&alerts),
+            app.billing.clone(),
+            Arc::clone(&app.slo),
+        );
         let mut tick = tokio::time::interval(alerts.evaluate_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -132,7 +135,14 @@ async fn export_queue(registry: &tollgate_registry::Registry, now: i64) {
     }
 }
 
+/// How long objectives' counts are kept: the longest budget window, and a day.
+const SLO_KEPT_MS: i64 = 31 * 86_400_000;
+
 async fn prune(registry: &tollgate_registry::Registry, retention: &tollgate_registry::Retention) {
+    let before = tollgate_core::time::now_ms().saturating_sub(SLO_KEPT_MS);
+    if let Err(e) = registry.prune_slo(before).await {
+        tracing::warn!(error = %e, "pruning objectives' counts failed");
+    }
     match registry
         .prune(retention, tollgate_core::time::now_ms())
         .await

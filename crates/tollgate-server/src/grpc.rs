@@ -53,6 +53,33 @@ impl RateLimitService for Rls {
         &self,
         request: Request<RateLimitRequest>,
     ) -> Result<Response<RateLimitResponse>, Status> {
+        if self.app.slo.objectives.is_empty() {
+            return self.decide(request).await;
+        }
+        let started = std::time::Instant::now();
+        let answer = self.decide(request).await;
+        let failed = answer.as_ref().is_err_and(|s| {
+            matches!(
+                s.code(),
+                tonic::Code::Unavailable | tonic::Code::Internal | tonic::Code::Unknown
+            )
+        });
+        self.app.slo.record(
+            None,
+            failed,
+            started.elapsed(),
+            tollgate_core::time::now_ms(),
+        );
+        answer
+    }
+}
+
+impl Rls {
+    /// One call's decision.
+    async fn decide(
+        &self,
+        request: Request<RateLimitRequest>,
+    ) -> Result<Response<RateLimitResponse>, Status> {
         let req = request.into_inner();
         if req.domain.is_empty() {
             return Err(Status::invalid_argument(
@@ -127,9 +154,7 @@ impl RateLimitService for Rls {
         }
         Ok(Response::new(response))
     }
-}
 
-impl Rls {
     fn respond(
         &self,
         d: &Decision<'_>,

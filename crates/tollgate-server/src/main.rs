@@ -12,6 +12,7 @@ mod grpc;
 mod http;
 mod listen;
 mod reload;
+mod slo;
 mod store;
 mod workers;
 

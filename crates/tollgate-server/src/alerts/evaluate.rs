@@ -14,6 +14,8 @@ use super::spike::Baselines;
 use super::usage::{AccountUsage, UsageSums, calendar};
 use super::{AlertRule, AlertSettings, Dependency, RuleKind, UsageLimit, notices};
 use crate::billing::BillingSettings;
+use crate::slo::SloSettings;
+use crate::slo::burn::{WINDOWS, burn_rate, burning};
 use crate::store::AnyStore;
 
 const MINUTE_MS: i64 = 60_000;
@@ -31,16 +33,23 @@ struct SpikeState {
 pub struct Evaluator {
     settings: Arc<AlertSettings>,
     billing: Option<BillingSettings>,
+    slo: Arc<SloSettings>,
     usage: UsageSums,
     spikes: HashMap<String, SpikeState>,
 }
 
 impl Evaluator {
-    /// An evaluator of `settings`' rules; usage rules count in `billing`'s periods.
-    pub fn new(settings: Arc<AlertSettings>, billing: Option<BillingSettings>) -> Self {
+    /// An evaluator of `settings`' rules; usage rules count in `billing`'s periods and
+    /// burn rules watch `slo`'s objectives.
+    pub fn new(
+        settings: Arc<AlertSettings>,
+        billing: Option<BillingSettings>,
+        slo: Arc<SloSettings>,
+    ) -> Self {
         Evaluator {
             settings,
             billing,
+            slo,
             usage: UsageSums::default(),
             spikes: HashMap::new(),
         }
@@ -172,10 +181,60 @@ impl Evaluator {
                     data: json!({"dependency": "store", "error": why}),
                 }],
             },
+            RuleKind::Burn { objective } => {
+                let Some(o) = self.slo.objectives.iter().find(|o| &o.name == objective) else {
+                    return Ok(None);
+                };
+                burn_conditions(registry, &o.name, o.target, now).await?
+            }
             // The registry's own failure cannot be recorded in it: see `registry_watch`.
             RuleKind::Failing(Dependency::Registry) => return Ok(None),
         }))
     }
+}
+
+/// The objective's burn over the fleet's requests, when a pair of windows burns.
+async fn burn_conditions(
+    registry: &Registry,
+    objective: &str,
+    target: f64,
+    now: i64,
+) -> Result<Vec<Condition>, RegistryError> {
+    let mut rates = Vec::with_capacity(WINDOWS.len());
+    for (name, window) in WINDOWS {
+        let from = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+        let (good, total) = registry
+            .slo_sums(objective, from, now.saturating_add(1))
+            .await?;
+        rates.push((name, burn_rate(good, total, target)));
+    }
+    let rate = |w: &str| rates.iter().find(|(n, _)| *n == w).map_or(0.0, |(_, r)| *r);
+    let pairs = burning(rate);
+    let Some(worst) = pairs.first() else {
+        return Ok(Vec::new());
+    };
+    let shown: serde_json::Map<String, serde_json::Value> = rates
+        .iter()
+        .map(|(n, r)| ((*n).to_owned(), json!(r)))
+        .collect();
+    Ok(vec![Condition {
+        subject: format!("slo:{objective}"),
+        value: rate(worst.long),
+        summary: format!(
+            "objective {objective} burns its error budget {:.1} times too fast over {} and {:.1} times over {}",
+            rate(worst.long),
+            worst.long,
+            rate(worst.short),
+            worst.short
+        ),
+        data: json!({
+            "objective": objective,
+            "target": target,
+            "burn_rates": shown,
+            "windows": pairs.iter().map(|p| format!("{}/{}", p.long, p.short)).collect::<Vec<_>>(),
+            "page": worst.page,
+        }),
+    }])
 }
 
 /// What a usage rule compares against.

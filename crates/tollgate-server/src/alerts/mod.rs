@@ -105,6 +105,12 @@ pub enum RuleKind {
     },
     /// The store or the registry does not answer.
     Failing(Dependency),
+    /// A service-level objective's error budget burns fast over a long and a short window
+    /// at once (the fleet's requests).
+    Burn {
+        /// The objective's name.
+        objective: String,
+    },
 }
 
 /// What a usage rule's share is of.

@@ -134,6 +134,11 @@ async fn serve(
         registry,
         effects,
     )?);
+    crate::slo::status::spawn(
+        Arc::clone(&app.slo),
+        app.registry.clone(),
+        background::instance_name(),
+    );
     let (deliver_stop, delivering) = tokio::sync::watch::channel(false);
     let mut deliverer = None;
     if let (Some(registry), Some((retention, lease))) = (&app.registry, leader) {

@@ -322,7 +322,7 @@ fn parse_message(m: &Map<String, Value>, at: &str, errs: &mut Errors) -> Option<
     })
 }
 
-const KINDS: [&str; 4] = ["usage", "denials", "spike", "failing"];
+const KINDS: [&str; 5] = ["usage", "denials", "spike", "failing", "slo"];
 
 fn parse_rule(
     m: &Map<String, Value>,
@@ -382,7 +382,7 @@ fn parse_rule(
     let kind = match present.as_slice() {
         [one] => parse_kind(one, m, at, default_per, errs)?,
         [] => {
-            errs.push(at, "needs one of usage, denials, spike or failing");
+            errs.push(at, "needs one of usage, denials, spike, failing or slo");
             return None;
         }
         _ => {
@@ -417,6 +417,12 @@ fn parse_kind(
     errs: &mut Errors,
 ) -> Option<RuleKind> {
     let at = join(at, kind);
+    if kind == "slo" {
+        // Whether the objective exists is checked with the `slo` section.
+        return get_str(m, "slo", &at, errs).map(|o| RuleKind::Burn {
+            objective: o.to_owned(),
+        });
+    }
     if kind == "failing" {
         return match get_str(m, "failing", &at, errs) {
             Some("store") => Some(RuleKind::Failing(Dependency::Store)),

@@ -13,6 +13,7 @@ pub const SERVER_SECTIONS: &[&str] = &[
     "proxy",
     "billing",
     "alerts",
+    "slo",
 ];
 
 /// Parses YAML read from `name` (a file's path), whose syntax errors point into it by that

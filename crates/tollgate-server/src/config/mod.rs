@@ -11,6 +11,7 @@ pub mod env;
 pub mod envoy_files;
 pub mod secret;
 pub mod server;
+pub mod slo;
 pub mod store;
 
 use std::path::Path;
@@ -47,6 +48,8 @@ pub struct Config {
     pub billing: Option<crate::billing::BillingSettings>,
     /// Alert rules and channels, when an `alerts` section is present.
     pub alerts: Option<crate::alerts::AlertSettings>,
+    /// Service-level objectives (none without an `slo` section).
+    pub slo: crate::slo::SloSettings,
     /// The compiled policy.
     pub policy: Policy,
     /// The whole document after the environment overlay, for `GET /v1/config` and writing
@@ -134,7 +137,18 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         .map_or(tollgate_registry::BillingScope::Owner, |b| b.scope);
     let alerts =
         section("alerts", &mut errs).map(|m| alerts::parse(m, base, default_per, &mut errs));
+    let slo = section("slo", &mut errs).map_or_else(Default::default, |m| slo::parse(m, &mut errs));
     if let Some(a) = &alerts {
+        for (i, rule) in a.rules.iter().enumerate() {
+            if let crate::alerts::RuleKind::Burn { objective } = &rule.kind
+                && !slo.objectives.iter().any(|o| &o.name == objective)
+            {
+                errs.push(
+                    &format!("alerts.rules[{i}].slo"),
+                    format!("{objective:?} is not an objective of slo.objectives"),
+                );
+            }
+        }
         if database.is_none() {
             errs.push(
                 "alerts",
@@ -186,6 +200,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         proxy,
         billing,
         alerts,
+        slo,
         policy,
         doc,
     })

@@ -92,6 +92,7 @@ fn describe(rule: &AlertRule) -> Value {
             "half_life_seconds": half_life.as_secs(),
         }}),
         RuleKind::Failing(d) => json!({ "failing": d.name() }),
+        RuleKind::Burn { objective } => json!({ "slo": objective }),
     };
     let mut v = json!({
         "name": rule.name,

@@ -23,13 +23,29 @@ use super::layers::X_REQUEST_ID;
 use crate::app::App;
 
 /// Answers `req` from a connection whose peer is `peer`: a decision route here, anything
-/// else through `router`.
+/// else through `router`; counted under the service-level objectives it belongs to.
 pub async fn answer(
     app: &App,
     router: Router,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response {
+    if app.slo.objectives.is_empty() {
+        return respond(app, router, peer, req).await;
+    }
+    let started = std::time::Instant::now();
+    let path = req.uri().path().to_owned();
+    let res = respond(app, router, peer, req).await;
+    app.slo.record(
+        Some(&path),
+        res.status().is_server_error(),
+        started.elapsed(),
+        tollgate_core::time::now_ms(),
+    );
+    res
+}
+
+async fn respond(app: &App, router: Router, peer: SocketAddr, req: Request<Incoming>) -> Response {
     let mut req = req.map(Body::new);
     let request_id = req.headers().get(&X_REQUEST_ID).cloned();
     let mut res = match (req.method(), req.uri().path()) {

@@ -21,6 +21,7 @@ mod proxied;
 pub mod query;
 pub mod request_id;
 pub mod serve;
+pub mod slo;
 pub mod tiers;
 pub mod ui;
 pub mod usage;
@@ -71,6 +72,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             get(owners::get_one).put(owners::put).delete(owners::delete),
         )
         .route("/v1/alerts", get(alerts::list))
+        .route("/v1/slo", get(slo::list))
         .route("/v1/jobs", get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::get_one))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))

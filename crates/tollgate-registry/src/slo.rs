@@ -1,0 +1,84 @@
+//! Requests per service-level objective and minute, written by every instance and summed
+//! over the fleet.
+
+use crate::RegistryError;
+use crate::db::{Registry, on_db};
+
+/// One instance's counts for one objective and minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SloMinute {
+    /// The minute's start (ms since the epoch).
+    pub minute: i64,
+    /// Requests that met the objective.
+    pub good: u64,
+    /// All requests.
+    pub total: u64,
+}
+
+fn db_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Registry {
+    /// Stores `instance`'s counts of `objective`, replacing what it wrote before for the
+    /// same minutes (its counts of a minute only grow, so writing them again is harmless).
+    pub async fn put_slo_minutes(
+        &self,
+        objective: &str,
+        instance: &str,
+        minutes: &[SloMinute],
+    ) -> Result<(), RegistryError> {
+        let sql = "INSERT INTO slo_minutes (objective, minute, instance, good, total) \
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (objective, minute, instance) \
+                   DO UPDATE SET good = excluded.good, total = excluded.total";
+        on_db!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            for m in minutes {
+                sqlx::query(sql)
+                    .bind(objective)
+                    .bind(m.minute)
+                    .bind(instance)
+                    .bind(db_count(m.good))
+                    .bind(db_count(m.total))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The fleet's good and total requests of `objective` in `[from, to)`.
+    pub async fn slo_sums(
+        &self,
+        objective: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<(u64, u64), RegistryError> {
+        let sql = "SELECT CAST(COALESCE(SUM(good), 0) AS BIGINT), \
+                   CAST(COALESCE(SUM(total), 0) AS BIGINT) FROM slo_minutes \
+                   WHERE objective = $1 AND minute >= $2 AND minute < $3";
+        let (good, total): (i64, i64) = on_db!(&self.db, |pool| {
+            sqlx::query_as(sql)
+                .bind(objective)
+                .bind(from)
+                .bind(to)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok((
+            u64::try_from(good).unwrap_or(0),
+            u64::try_from(total).unwrap_or(0),
+        ))
+    }
+
+    /// Deletes minutes before `before`; gives how many went.
+    pub async fn prune_slo(&self, before: i64) -> Result<u64, RegistryError> {
+        let sql = "DELETE FROM slo_minutes WHERE minute < $1";
+        Ok(on_db!(&self.db, |pool| sqlx::query(sql)
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+}
