@@ -16,6 +16,8 @@ const shots = process.env.SCREENSHOTS ?? mkdtempSync(path.join(os.tmpdir(), "tol
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let failures = 0;
+/// The page a failed step leaves a screenshot and the text of.
+let shown = null;
 async function step(name, f) {
   try {
     await f();
@@ -23,6 +25,12 @@ async function step(name, f) {
   } catch (e) {
     failures++;
     console.log(`FAIL ${name}: ${e?.stack ?? e}`);
+    if (shown) {
+      const file = path.join(shots, `failed-${name.replace(/[^a-z0-9]+/gi, "-").slice(0, 40)}.png`);
+      await shown.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+      const text = await shown.locator("#main").innerText().catch(() => "");
+      console.log(`     the page (saved as ${file}) read:\n${text.slice(0, 3000)}`);
+    }
   }
 }
 function assert(cond, what) {
@@ -103,6 +111,7 @@ try {
     acceptDownloads: true,
   });
   const page = await context.newPage();
+  shown = page;
   const cspErrors = [];
   page.on("console", (m) => {
     if (m.type() === "error") cspErrors.push(m.text());
@@ -130,7 +139,7 @@ try {
     await page.locator("#new-name").focus();
     await page.keyboard.type("e2e key");
     await page.keyboard.press("Tab");
-    await page.keyboard.type("acme");
+    await page.keyboard.type("initech");
     await page.keyboard.press("Tab");
     await page.keyboard.type("free");
     await page.keyboard.press("Tab");
@@ -212,7 +221,7 @@ try {
 
   await step("the Policy page explains a request without consuming", async () => {
     await page.getByRole("link", { name: "Policy" }).click();
-    await page.getByRole("heading", { name: "Policy" }).waitFor();
+    await page.getByRole("heading", { name: "Policy", exact: true }).waitFor();
     await page.locator("#try-user").fill("alice");
     await page.getByRole("button", { name: "Explain" }).click();
     const summary = page.locator("#explain-summary");
@@ -278,8 +287,9 @@ try {
     await page.locator("#filter-status").selectOption("");
     await page.locator("#filter-owner").fill("acme");
     await page.getByRole("button", { name: "Filter" }).click();
-    // The e2e key, acme pro and acme biz.
-    await page.locator("#key-count").filter({ hasText: /^3 keys$/ }).waitFor();
+    await page.locator("#key-count").filter({ hasText: /^2 keys$/ }).waitFor();
+    await page.getByRole("link", { name: "acme pro" }).waitFor();
+    await page.getByRole("link", { name: "acme biz" }).waitFor();
     assert((await page.getByRole("link", { name: /^tiny/ }).count()) === 0, "globex's keys shown for acme");
     await axe(page, "keys-filtered");
     await shot(page, "keys-filtered");
@@ -383,18 +393,22 @@ try {
     // Usage reaches the records in batches: show again until the checks are counted.
     await until(async () => {
       const text = (await current.textContent()) ?? "";
-      if (text.includes("€51.50") && text.includes("¥5,060")) return true;
+      if (text.includes("€49.50") && text.includes("¥5,060")) return true;
       await page.getByRole("button", { name: "Show" }).click();
       await page.waitForTimeout(300);
       return false;
     }, "the current period's usage", 15_000);
-    // pro: 1,200 units, 200 beyond the 1,000 included, one started block of 1,000 at 2.50.
-    assert((await current.textContent()).includes("€49.00"), "the base fee");
-    assert((await current.textContent()).includes("1,200"), "the units");
+    // pro: 1,200 units, 200 beyond the 1,000 included, at 2.50 per 1,000: 0.50; biz: 20
+    // beyond, at 3 yen each.
+    const pro = current.locator("tbody tr", { hasText: /^pro/ });
+    assert(/1,200.*1,000.*200.*€49\.00.*€0\.50.*€49\.50/.test(await pro.textContent()), await pro.textContent());
+    const biz = current.locator("tbody tr", { hasText: /^biz/ });
+    assert(/120.*100.*20.*¥5,000.*¥60.*¥5,060/.test(await biz.textContent()), await biz.textContent());
     await page.getByText("more than one currency, so they have no single total").waitFor();
     const closed = page.locator("#billing-records");
-    // Seeded two days back: 2,600 pro units (two blocks beyond, 54.00) and 150 biz (5,150 yen).
-    await closed.getByRole("cell", { name: "€54.00" }).waitFor();
+    // Seeded two days back: 2,600 pro units (1,600 beyond: 4.00, so 53.00) and 150 biz
+    // (50 beyond: 150 yen, so 5,150).
+    await closed.getByRole("cell", { name: "€53.00" }).waitFor();
     await closed.getByRole("cell", { name: "¥5,150" }).waitFor();
     const [download] = await Promise.all([
       page.waitForEvent("download"),
@@ -403,11 +417,11 @@ try {
     assert(download.suggestedFilename() === "billing-acme.csv", download.suggestedFilename());
     const csv = readFileSync(await download.path(), "utf8");
     assert(csv.startsWith("scope,account,owner,tier,"), csv);
-    assert(/\nowner,acme,acme,pro,\d+,\d+,EUR,2600,1000,1600,4900,500,5400,/.test(csv), csv);
+    assert(/\nowner,acme,acme,pro,\d+,\d+,EUR,2600,1000,1600,4900,400,5300,/.test(csv), csv);
     await page.locator("#billing-owner").selectOption("globex");
     await page.getByText("No period of globex has been closed yet.").waitFor();
     await page.locator("#billing-owner").selectOption("acme");
-    await closed.getByRole("cell", { name: "€54.00" }).waitFor();
+    await closed.getByRole("cell", { name: "€53.00" }).waitFor();
     await axe(page, "billing");
     await shot(page, "billing");
   });
@@ -452,7 +466,9 @@ try {
     await page.keyboard.type("key-");
     await page.locator("#alert-page").filter({ hasText: /of key-denials$/ }).waitFor();
     await tabTo(page, page.locator("#alert-limit"));
-    await page.keyboard.type("10");
+    // From 25, the option above; typing "10" would go on to 100.
+    await page.keyboard.press("ArrowUp");
+    assert((await page.locator("#alert-limit").inputValue()) === "10", "ArrowUp did not choose 10");
     await tabTo(page, page.getByRole("button", { name: "Show" }));
     await page.keyboard.press("Enter");
     await page.locator("#alert-page").filter({ hasText: /^Events 1 to 10, newest first, of key-denials$/ }).waitFor();
@@ -475,12 +491,13 @@ try {
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Billing" }).waitFor();
     await tabTo(page, page.locator("#billing-owner"));
-    await page.keyboard.type("globex");
+    // The owners in order: acme, globex, initech.
+    await page.keyboard.press("ArrowDown");
     await page.getByText("No period of globex has been closed yet.").waitFor();
-    await page.keyboard.type("acme");
+    await page.keyboard.press("ArrowUp");
     await tabTo(page, page.getByRole("button", { name: "Show" }));
     await page.keyboard.press("Enter");
-    await page.locator("#billing-records").getByRole("cell", { name: "€54.00" }).waitFor();
+    await page.locator("#billing-records").getByRole("cell", { name: "€53.00" }).waitFor();
     await tabTo(page, page.getByRole("button", { name: /^Download CSV/ }));
     const [download] = await Promise.all([page.waitForEvent("download"), page.keyboard.press("Enter")]);
     assert(readFileSync(await download.path(), "utf8").includes(",acme,acme,biz,"), "the CSV by keyboard");
