@@ -359,7 +359,10 @@ async function keyPage(main, id) {
     try {
         const k = await api("GET", path);
         const record = el("div", {});
-        const drawRecord = (k) => record.replaceChildren(table(["Field", "Value"], Object.entries(k).map(([f, v]) => [f, typeof v === "object" ? JSON.stringify(v) : String(v)])));
+        const drawRecord = (k) => record.replaceChildren(table(["Field", "Value"], Object.entries(k).map(([f, v]) => [
+            f,
+            f.endsWith("_at") && typeof v === "number" ? when(v) : typeof v === "object" ? JSON.stringify(v) : String(v),
+        ])));
         drawRecord(k);
         main.append(record, el("p", {}, button("Rotate", async () => {
             try {
@@ -530,15 +533,24 @@ async function policyPage(main) {
     const status = statusRegion();
     main.append(el("h1", {}, "Policy"), status, tryPanel());
     try {
-        const tiers = await api("GET", "/v1/tiers");
-        main.append(el("h2", {}, "Tiers"), el("pre", {}, JSON.stringify(tiers.tiers, null, 2)));
         const config = await api("GET", "/v1/config");
-        const inForce = el("pre", { id: "policy-json" }, JSON.stringify(config, null, 2));
-        main.append(el("h2", {}, "Rules in force"), el("details", {}, el("summary", {}, "The policy in force, as JSON"), inForce));
+        const rules = el("div", { id: "policy-rules" });
+        const tiers = el("div", { id: "policy-tiers" });
+        const inForce = el("pre", { id: "policy-json" });
+        const draw = (policy) => {
+            rules.replaceChildren(limitsTable(policy.rules, "The policy has no rules.", "Rule"));
+            const named = Object.entries(policy.tiers ?? {});
+            tiers.replaceChildren(...(named.length
+                ? named.map(([name, t]) => limitsTable(t.limits, `${name} has no limits.`, "Limit", t.description ? `${name}: ${t.description}` : name))
+                : [el("p", {}, "The policy defines no tiers.")]));
+            inForce.textContent = JSON.stringify(policy, null, 2);
+        };
+        draw(config);
+        main.append(el("h2", {}, "Rules in force"), rules, el("h2", {}, "Tiers"), tiers, el("details", {}, el("summary", {}, "The whole policy in force, as JSON"), inForce));
         const section = el("section", { "aria-labelledby": "edit-title" }, el("h2", { id: "edit-title" }, "Edit the policy"));
         main.append(section);
         if (await isAdmin()) {
-            section.append(policyEditor(main, config, (now) => (inForce.textContent = JSON.stringify(now, null, 2))));
+            section.append(policyEditor(main, config, draw));
         }
         else {
             section.append(el("p", { id: "edit-refused" }, "Changing the policy needs the admin role; this token may read it only."));
@@ -547,6 +559,23 @@ async function policyPage(main) {
     catch (e) {
         showError(main, e);
     }
+}
+function limitsTable(list, none, first, caption = "") {
+    if (!Array.isArray(list) || !list.length)
+        return el("p", {}, none);
+    const main = ["name", "algorithm", "limit", "period", "key", "match"];
+    return table([first, "Algorithm", "Limit", "Period", "Counter key", "Matches", "Also"], list.map((r) => [
+        String(r.name ?? "-"),
+        String(r.algorithm ?? "gcra"),
+        typeof r.limit === "number" ? count(r.limit) : String(r.limit ?? "-"),
+        String(r.period ?? "-"),
+        String(r.key ?? "-"),
+        r.match ? Object.entries(r.match).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(", ") : "every request",
+        Object.entries(r)
+            .filter(([k]) => !main.includes(k))
+            .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+            .join(", ") || "-",
+    ]), caption);
 }
 let adminOf = null;
 function isAdmin() {
@@ -712,7 +741,11 @@ function policyEditor(main, initial, saved) {
             const spot = spots.get(path) ?? spots.get("");
             const eid = `pe-${i}`;
             const text = path === x.path ? x.message : `${x.path}: ${x.message}`;
-            spot.slot.insertBefore(el("p", { class: "error field-error", id: eid }, text), spot.slot.children[1] ?? null);
+            const message = el("p", { class: "error field-error", id: eid }, text);
+            if (spot.input)
+                spot.slot.append(message);
+            else
+                spot.slot.insertBefore(message, spot.slot.children[1] ?? null);
             const target = spot.input ?? spot.focus;
             if (spot.input)
                 spot.input.setAttribute("aria-invalid", "true");

@@ -174,7 +174,10 @@ async function keyPage(main: HTMLElement, id: string) {
       record.replaceChildren(
         table(
           ["Field", "Value"],
-          Object.entries(k).map(([f, v]) => [f, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+          Object.entries(k).map(([f, v]) => [
+            f,
+            f.endsWith("_at") && typeof v === "number" ? when(v) : typeof v === "object" ? JSON.stringify(v) : String(v),
+          ]),
         ),
       );
     drawRecord(k);

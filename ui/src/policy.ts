@@ -5,18 +5,34 @@ async function policyPage(main: HTMLElement) {
   const status = statusRegion();
   main.append(el("h1", {}, "Policy"), status, tryPanel());
   try {
-    const tiers = await api("GET", "/v1/tiers");
-    main.append(el("h2", {}, "Tiers"), el("pre", {}, JSON.stringify(tiers.tiers, null, 2)));
     const config = await api("GET", "/v1/config");
-    const inForce = el("pre", { id: "policy-json" }, JSON.stringify(config, null, 2));
+    const rules = el("div", { id: "policy-rules" });
+    const tiers = el("div", { id: "policy-tiers" });
+    const inForce = el("pre", { id: "policy-json" });
+    const draw = (policy: any) => {
+      rules.replaceChildren(limitsTable(policy.rules, "The policy has no rules.", "Rule"));
+      const named = Object.entries(policy.tiers ?? {});
+      tiers.replaceChildren(
+        ...(named.length
+          ? named.map(([name, t]: [string, any]) =>
+              limitsTable(t.limits, `${name} has no limits.`, "Limit", t.description ? `${name}: ${t.description}` : name),
+            )
+          : [el("p", {}, "The policy defines no tiers.")]),
+      );
+      inForce.textContent = JSON.stringify(policy, null, 2);
+    };
+    draw(config);
     main.append(
       el("h2", {}, "Rules in force"),
-      el("details", {}, el("summary", {}, "The policy in force, as JSON"), inForce),
+      rules,
+      el("h2", {}, "Tiers"),
+      tiers,
+      el("details", {}, el("summary", {}, "The whole policy in force, as JSON"), inForce),
     );
     const section = el("section", { "aria-labelledby": "edit-title" }, el("h2", { id: "edit-title" }, "Edit the policy"));
     main.append(section);
     if (await isAdmin()) {
-      section.append(policyEditor(main, config, (now) => (inForce.textContent = JSON.stringify(now, null, 2))));
+      section.append(policyEditor(main, config, draw));
     } else {
       section.append(
         el("p", { id: "edit-refused" }, "Changing the policy needs the admin role; this token may read it only."),
@@ -25,6 +41,29 @@ async function policyPage(main: HTMLElement) {
   } catch (e) {
     showError(main, e);
   }
+}
+
+/// Rules (or a tier's limits) as a table: the fields every limit has in columns of their
+/// own, the rest together.
+function limitsTable(list: any, none: string, first: string, caption = ""): HTMLElement {
+  if (!Array.isArray(list) || !list.length) return el("p", {}, none);
+  const main = ["name", "algorithm", "limit", "period", "key", "match"];
+  return table(
+    [first, "Algorithm", "Limit", "Period", "Counter key", "Matches", "Also"],
+    list.map((r: any) => [
+      String(r.name ?? "-"),
+      String(r.algorithm ?? "gcra"),
+      typeof r.limit === "number" ? count(r.limit) : String(r.limit ?? "-"),
+      String(r.period ?? "-"),
+      String(r.key ?? "-"),
+      r.match ? Object.entries(r.match).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(", ") : "every request",
+      Object.entries(r)
+        .filter(([k]) => !main.includes(k))
+        .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+        .join(", ") || "-",
+    ]),
+    caption,
+  );
 }
 
 /// Whether the token has the admin role, asked of the server once per token: the audit
@@ -217,7 +256,10 @@ function policyEditor(main: HTMLElement, initial: any, saved: (now: any) => void
       const spot = spots.get(path) ?? spots.get("")!;
       const eid = `pe-${i}`;
       const text = path === x.path ? x.message : `${x.path}: ${x.message}`;
-      spot.slot.insertBefore(el("p", { class: "error field-error", id: eid }, text), spot.slot.children[1] ?? null);
+      const message = el("p", { class: "error field-error", id: eid }, text);
+      // Beside a field, under it; in a section, under its title.
+      if (spot.input) spot.slot.append(message);
+      else spot.slot.insertBefore(message, spot.slot.children[1] ?? null);
       const target = spot.input ?? spot.focus;
       if (spot.input) spot.input.setAttribute("aria-invalid", "true");
       target.setAttribute("aria-describedby", [target.getAttribute("aria-describedby"), eid].filter(Boolean).join(" "));

@@ -229,6 +229,8 @@ try {
     assert(/^Allowed/.test(await summary.textContent()), await summary.textContent());
     await page.getByRole("cell", { name: "user:alice" }).waitFor();
     await page.getByRole("heading", { name: "Tiers" }).waitFor();
+    await page.locator("#policy-tiers").getByRole("cell", { name: "tiny-requests" }).waitFor();
+    await page.locator("#policy-rules").getByRole("cell", { name: "user:{user}" }).waitFor();
     await axe(page, "policy");
     await shot(page, "policy");
   });
@@ -453,6 +455,7 @@ try {
     const now = await call("GET", "/v1/config");
     assert(now.rules.length === 1 && now.rules[0].period === "2m", JSON.stringify(now.rules));
     assert((await page.locator("#policy-json").textContent()).includes('"2m"'), "the policy shown is stale");
+    await page.locator("#policy-rules").getByRole("cell", { name: "2m", exact: true }).waitFor();
   });
 
   await step("keyboard only: the new pages and their controls", async () => {
@@ -539,6 +542,12 @@ try {
     await page.keyboard.press("Space");
     await page.getByText("Saved: the policy is in force.").waitFor();
     assert((await call("GET", "/v1/config")).rules[0].limit === 150, "the limit typed was not saved");
+
+    // The skip link, first of every page, moves the focus to the content and keeps it.
+    await tabTo(page, page.getByRole("link", { name: "Skip to content" }), { back: true });
+    await page.keyboard.press("Enter");
+    assert(await main.evaluate((e) => e === document.activeElement), `the skip link left the focus on ${await focused(page)}`);
+    await page.getByRole("heading", { name: "Edit the policy" }).waitFor();
   });
 
   await step("a viewer sees keys but is refused a change", async () => {
