@@ -456,6 +456,13 @@ try {
     assert(now.rules.length === 1 && now.rules[0].period === "2m", JSON.stringify(now.rules));
     assert((await page.locator("#policy-json").textContent()).includes('"2m"'), "the policy shown is stale");
     await page.locator("#policy-rules").getByRole("cell", { name: "2m", exact: true }).waitFor();
+    // A tier that keys are on cannot go (409, with no path): told for the whole policy.
+    await page.getByRole("button", { name: "Remove tiers.tiny", exact: true }).click();
+    await page.getByRole("button", { name: "Save policy" }).click();
+    await page.locator("#policy-errors").getByRole("link", { name: /^the policy: move the keys of tier "tiny" first/ }).waitFor();
+    await page.getByRole("button", { name: "Discard changes" }).click();
+    await page.locator('input[data-path="tiers.tiny.limits[0].name"]').waitFor();
+    assert((await call("GET", "/v1/config")).tiers.tiny, "the tier in use went");
   });
 
   await step("keyboard only: the new pages and their controls", async () => {
