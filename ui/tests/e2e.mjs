@@ -1,18 +1,23 @@
 // End-to-end: drives Chromium headless through the dashboard of a running tollgate
 // (TOLLGATE_URL), signing in with TOLLGATE_ADMIN_TOKEN and TOLLGATE_VIEWER_TOKEN. Runs axe
-// on every page, saves a screenshot of each to docs/ui/, and exits non-zero on a failure.
+// on every page, saves a screenshot of each to SCREENSHOTS (a temporary folder unless
+// set), and exits non-zero on a failure. The server is the one scripts/test-ui starts:
+// its billing plans, alert rules and tiers are those this test counts on.
 import { chromium } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
-import { fileURLToPath } from "node:url";
+import { mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 const base = process.env.TOLLGATE_URL;
 const admin = process.env.TOLLGATE_ADMIN_TOKEN;
 const viewer = process.env.TOLLGATE_VIEWER_TOKEN;
-const shots = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../docs/ui");
+const shots = process.env.SCREENSHOTS ?? mkdtempSync(path.join(os.tmpdir(), "tollgate-ui-shots-"));
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let failures = 0;
+/// The page a failed step leaves a screenshot and the text of.
+let shown = null;
 async function step(name, f) {
   try {
     await f();
@@ -20,6 +25,12 @@ async function step(name, f) {
   } catch (e) {
     failures++;
     console.log(`FAIL ${name}: ${e?.stack ?? e}`);
+    if (shown) {
+      const file = path.join(shots, `failed-${name.replace(/[^a-z0-9]+/gi, "-").slice(0, 40)}.png`);
+      await shown.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+      const text = await shown.locator("#main").innerText().catch(() => "");
+      console.log(`     the page (saved as ${file}) read:\n${text.slice(0, 3000)}`);
+    }
   }
 }
 function assert(cond, what) {
@@ -37,19 +48,70 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 }
 
-async function check(secret) {
+async function check(secret, cost) {
   const r = await fetch(`${base}/v1/check`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ subject: { api_key: secret } }),
+    body: JSON.stringify(cost === undefined ? { subject: { api_key: secret } } : { subject: { api_key: secret }, cost }),
   });
   return r.json();
 }
 
+/// An admin API call made by the test itself, to make the data the pages show.
+async function call(method, route, body, as = admin) {
+  const r = await fetch(`${base}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${route}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/// Waits until `f` answers something truthy, and gives it.
+async function until(f, what, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/// Moves the focus with Tab (or Shift+Tab) alone until `target` has it, checking that
+/// every element the focus passes shows it.
+async function tabTo(page, target, { back = false, max = 400 } = {}) {
+  await target.waitFor();
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(back ? "Shift+Tab" : "Tab");
+    const now = await page.evaluate(() => {
+      const e = document.activeElement;
+      if (!e || e === document.body) return null;
+      const s = getComputedStyle(e);
+      return { shown: s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2, what: e.outerHTML.slice(0, 100) };
+    });
+    if (now) assert(now.shown, `no visible focus on ${now.what}`);
+    if (await target.evaluate((e) => e === document.activeElement)) return;
+  }
+  throw new Error(`${back ? "Shift+Tab" : "Tab"} never reached ${target}`);
+}
+
+async function focused(page) {
+  return page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120) ?? "");
+}
+
 const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
 try {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const context = await browser.newContext({
+    viewport: { width: 1200, height: 800 },
+    locale: "en-US",
+    timezoneId: "UTC",
+    acceptDownloads: true,
+  });
   const page = await context.newPage();
+  shown = page;
   const cspErrors = [];
   page.on("console", (m) => {
     if (m.type() === "error") cspErrors.push(m.text());
@@ -77,7 +139,7 @@ try {
     await page.locator("#new-name").focus();
     await page.keyboard.type("e2e key");
     await page.keyboard.press("Tab");
-    await page.keyboard.type("acme");
+    await page.keyboard.type("initech");
     await page.keyboard.press("Tab");
     await page.keyboard.type("free");
     await page.keyboard.press("Tab");
@@ -159,7 +221,7 @@ try {
 
   await step("the Policy page explains a request without consuming", async () => {
     await page.getByRole("link", { name: "Policy" }).click();
-    await page.getByRole("heading", { name: "Policy" }).waitFor();
+    await page.getByRole("heading", { name: "Policy", exact: true }).waitFor();
     await page.locator("#try-user").fill("alice");
     await page.getByRole("button", { name: "Explain" }).click();
     const summary = page.locator("#explain-summary");
@@ -167,6 +229,8 @@ try {
     assert(/^Allowed/.test(await summary.textContent()), await summary.textContent());
     await page.getByRole("cell", { name: "user:alice" }).waitFor();
     await page.getByRole("heading", { name: "Tiers" }).waitFor();
+    await page.locator("#policy-tiers").getByRole("cell", { name: "tiny-requests" }).waitFor();
+    await page.locator("#policy-rules").getByRole("cell", { name: "user:{user}" }).waitFor();
     await axe(page, "policy");
     await shot(page, "policy");
   });
@@ -181,6 +245,318 @@ try {
     });
   }
 
+  // The data of the pages below, made through the admin API and the decision door: two
+  // owners, eleven keys on a tier of one request an hour, each denied three times (so
+  // each fires the alert rule of denials per key, whose deliveries die at a closed port),
+  // and keys of acme on the two billed tiers.
+  const tinyKeys = [];
+  let proSecret = "";
+  await step("data: owners, keys, denials, alerts and their dead deliveries", async () => {
+    await call("PUT", "/v1/owners/acme", { name: "Acme Corp", email: "billing@acme.test" });
+    await call("PUT", "/v1/owners/globex", { name: "Globex" });
+    for (let i = 1; i <= 11; i++) {
+      const made = await call("POST", "/v1/keys", { name: `tiny ${i}`, owner: "globex", tier: "tiny" });
+      tinyKeys.push(made);
+      const answers = [];
+      for (let n = 0; n < 4; n++) answers.push((await check(made.secret)).allowed);
+      assert(answers.join() === "true,false,false,false", `tiny ${i}: ${answers}`);
+    }
+    const pro = await call("POST", "/v1/keys", { name: "acme pro", owner: "acme", tier: "pro" });
+    proSecret = pro.secret;
+    assert((await check(proSecret, 1200)).allowed, "the pro key's check");
+    const biz = await call("POST", "/v1/keys", { name: "acme biz", owner: "acme", tier: "biz" });
+    assert((await check(biz.secret, 120)).allowed, "the biz key's check");
+    await until(async () => (await call("GET", "/v1/alerts?rule=key-denials&limit=100")).events.length >= 11, "11 alerts fired");
+    await until(async () => {
+      const j = await call("GET", "/v1/jobs?state=dead");
+      return (j.counts.find((c) => c.state === "dead")?.count ?? 0) >= 11;
+    }, "11 dead deliveries");
+  });
+
+  await step("keys: filtered by status, tier, owner and text", async () => {
+    await page.getByRole("link", { name: "Keys" }).click();
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    await page.locator("#filter-tier").selectOption("tiny");
+    await page.locator("#key-count").filter({ hasText: /^11 keys/ }).waitFor();
+    await page.locator("#search").fill("tiny 1");
+    // "tiny 1", "tiny 10" and "tiny 11".
+    await page.locator("#key-count").filter({ hasText: /^3 keys matching/ }).waitFor();
+    await page.locator("#search").fill("");
+    await page.locator("#filter-tier").selectOption("");
+    await page.locator("#filter-status").selectOption("revoked");
+    await page.locator("#key-count").filter({ hasText: /^1 key$/ }).waitFor();
+    await page.getByRole("link", { name: "e2e key" }).waitFor();
+    await page.locator("#filter-status").selectOption("");
+    await page.locator("#filter-owner").fill("acme");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.locator("#key-count").filter({ hasText: /^2 keys$/ }).waitFor();
+    await page.getByRole("link", { name: "acme pro" }).waitFor();
+    await page.getByRole("link", { name: "acme biz" }).waitFor();
+    assert((await page.getByRole("link", { name: /^tiny/ }).count()) === 0, "globex's keys shown for acme");
+    await axe(page, "keys-filtered");
+    await shot(page, "keys-filtered");
+    await page.locator("#filter-owner").fill("");
+    await page.getByRole("button", { name: "Filter" }).click();
+  });
+
+  await step("a key's page: its violations, and its overrides changed with errors inline", async () => {
+    const key = tinyKeys[0].key;
+    await page.getByRole("link", { name: "tiny 1", exact: true }).click();
+    await page.getByRole("heading", { name: `Key ${key.id}` }).waitFor();
+    const violations = page.locator("#key-violations tbody tr");
+    await until(async () => (await violations.count()) === 3, "the key's three violations");
+    assert((await page.locator("#key-violations").textContent()).includes("tiny-requests"), "the denying limit");
+    await page.locator("#key-limits").getByRole("cell", { name: "tier", exact: true }).waitFor();
+    const area = page.locator("#key-overrides");
+    await area.fill('{"tiny-requests": {"limit": "lots"}}');
+    await page.getByRole("button", { name: "Save overrides" }).click();
+    const errors = page.locator("#overrides-errors li");
+    await errors.first().waitFor();
+    assert(/^overrides\.tiny-requests/.test(await errors.first().textContent()), await errors.first().textContent());
+    assert((await area.getAttribute("aria-invalid")) === "true", "the field is not marked invalid");
+    await area.fill("not json");
+    await page.getByRole("button", { name: "Save overrides" }).click();
+    await errors.filter({ hasText: "Not JSON" }).waitFor();
+    await area.fill('{"tiny-requests": {"limit": 10}}');
+    await page.getByRole("button", { name: "Save overrides" }).click();
+    await page.getByText("Overrides saved").waitFor();
+    await page.locator("#key-limits").getByRole("cell", { name: "override", exact: true }).waitFor();
+    await page.locator("#key-limits").getByRole("cell", { name: "10", exact: true }).waitFor();
+    assert((await area.getAttribute("aria-invalid")) === null, "still marked invalid");
+    const d = await check(tinyKeys[0].secret);
+    assert(d.allowed === true, `the raised limit admits: ${JSON.stringify(d)}`);
+    await axe(page, "key-overrides");
+    await shot(page, "key-overrides");
+  });
+
+  await step("alerts: rules, firing now, and the history paged and filtered", async () => {
+    await page.getByRole("link", { name: "Alerts" }).click();
+    await page.getByRole("heading", { name: "Alerts" }).waitFor();
+    await page.locator("#alert-rules").getByRole("cell", { name: "key-denials" }).waitFor();
+    assert(
+      (await page.locator("#alert-rules").textContent()).includes("3 or more denials per key within 1m"),
+      await page.locator("#alert-rules").textContent(),
+    );
+    assert((await page.locator("#alert-firing tbody tr").count()) >= 11, "fewer than 11 firing");
+    await page.locator("#alert-limit").selectOption("10");
+    await page.locator("#alert-page").filter({ hasText: /^Events 1 to 10, newest first/ }).waitFor();
+    assert((await page.locator("#alert-history tbody tr").count()) === 10, "a page of 10");
+    await page.getByRole("button", { name: "Older events" }).click();
+    await page.locator("#alert-page").filter({ hasText: /^Events 11 to / }).waitFor();
+    await page.getByRole("button", { name: "Newer events" }).click();
+    await page.locator("#alert-page").filter({ hasText: /^Events 1 to 10/ }).waitFor();
+    assert(await page.getByRole("button", { name: "Newer events" }).isDisabled(), "Newer on the first page");
+    await page.locator("#alert-rule").selectOption("rule-denials");
+    await page.locator("#alert-page").filter({ hasText: /of rule-denials$/ }).waitFor();
+    const rules = await page.locator("#alert-history tbody tr td:nth-child(2)").allTextContents();
+    assert(rules.length > 0 && rules.every((r) => r === "rule-denials"), `filtered: ${rules}`);
+    await page.locator("#alert-rule").selectOption("");
+    await page.locator("#alert-limit").selectOption("25");
+    await page.locator("#alert-page").filter({ hasText: /^Events 1 to \d+, newest first$/ }).waitFor();
+    await axe(page, "alerts");
+    await shot(page, "alerts");
+  });
+
+  await step("the job queue: counts per state, dead letters retried and discarded", async () => {
+    await page.getByRole("link", { name: "Jobs" }).click();
+    await page.getByRole("heading", { name: "Dead letters" }).waitFor();
+    const dead = Number(await page.locator("#count-dead").textContent());
+    assert(dead >= 11, `dead: ${dead}`);
+    const rows = page.locator("#job-list tbody tr");
+    assert((await rows.count()) === dead, `${await rows.count()} rows for ${dead} dead`);
+    // A webhook to a port nothing listens on fails to connect.
+    assert((await rows.first().locator("td:nth-child(4)").textContent()).length > 3, "no last error shown");
+    const [first, second] = await rows.locator("td:first-child a").allTextContents();
+    await page.getByRole("button", { name: `Retry ${first}` }).click();
+    await page.getByText(`${first} is queued again, with fresh tries.`).waitFor();
+    await page.getByRole("button", { name: `Discard ${second}` }).click();
+    await page.getByText(`${second} is discarded.`).waitFor();
+    assert((await call("GET", `/v1/jobs/${second}`)).state === "discarded", "not discarded");
+    await until(async () => Number(await page.locator("#count-discarded").textContent()) >= 1, "the discarded count");
+    await page.locator("#job-state").selectOption("discarded");
+    await page.getByRole("heading", { name: "Jobs discarded" }).waitFor();
+    await page.getByRole("link", { name: second }).waitFor();
+    await page.locator("#job-state").selectOption("dead");
+    await page.getByRole("heading", { name: "Dead letters" }).waitFor();
+    await axe(page, "jobs");
+    await shot(page, "jobs");
+    await page.getByRole("link", { name: second }).waitFor({ state: "detached" });
+    await page.locator("#job-list tbody tr td:first-child a").first().click();
+    await page.getByRole("heading", { name: /^Job job_/ }).waitFor();
+    await page.getByRole("heading", { name: "Payload" }).waitFor();
+    await axe(page, "job");
+  });
+
+  await step("billing: the owner's current period and closed periods, in their currencies, with the CSV", async () => {
+    await page.getByRole("link", { name: "Billing" }).click();
+    await page.getByRole("heading", { name: "Billing" }).waitFor();
+    await page.locator("#billing-owner").selectOption("acme");
+    const current = page.locator("#billing-current");
+    // Usage reaches the records in batches: show again until the checks are counted.
+    await until(async () => {
+      const text = (await current.textContent()) ?? "";
+      if (text.includes("€49.50") && text.includes("¥5,060")) return true;
+      await page.getByRole("button", { name: "Show" }).click();
+      await page.waitForTimeout(300);
+      return false;
+    }, "the current period's usage", 15_000);
+    // pro: 1,200 units, 200 beyond the 1,000 included, at 2.50 per 1,000: 0.50; biz: 20
+    // beyond, at 3 yen each.
+    const pro = current.locator("tbody tr", { hasText: /^pro/ });
+    assert(/1,200.*1,000.*200.*€49\.00.*€0\.50.*€49\.50/.test(await pro.textContent()), await pro.textContent());
+    const biz = current.locator("tbody tr", { hasText: /^biz/ });
+    assert(/120.*100.*20.*¥5,000.*¥60.*¥5,060/.test(await biz.textContent()), await biz.textContent());
+    await page.getByText("more than one currency, so they have no single total").waitFor();
+    const closed = page.locator("#billing-records");
+    // Seeded two days back: 2,600 pro units (1,600 beyond: 4.00, so 53.00) and 150 biz
+    // (50 beyond: 150 yen, so 5,150).
+    await closed.getByRole("cell", { name: "€53.00" }).waitFor();
+    await closed.getByRole("cell", { name: "¥5,150" }).waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: /^Download CSV/ }).click(),
+    ]);
+    assert(download.suggestedFilename() === "billing-acme.csv", download.suggestedFilename());
+    const csv = readFileSync(await download.path(), "utf8");
+    assert(csv.startsWith("scope,account,owner,tier,"), csv);
+    assert(/\nowner,acme,acme,pro,\d+,\d+,EUR,2600,1000,1600,4900,400,5300,/.test(csv), csv);
+    await page.locator("#billing-owner").selectOption("globex");
+    await page.getByText("No period of globex has been closed yet.").waitFor();
+    await page.locator("#billing-owner").selectOption("acme");
+    await closed.getByRole("cell", { name: "€53.00" }).waitFor();
+    await axe(page, "billing");
+    await shot(page, "billing");
+  });
+
+  await step("policy: an edit refused with its errors at their paths, then saved", async () => {
+    await page.getByRole("link", { name: "Policy" }).click();
+    await page.getByRole("heading", { name: "Edit the policy" }).waitFor();
+    const period = page.locator('input[data-path="rules[0].period"]');
+    await period.fill("1 mintue");
+    await page.getByRole("button", { name: "Save policy" }).click();
+    const summary = page.locator("#policy-errors");
+    await summary.getByRole("heading", { name: /^The policy was not saved: 1 error$/ }).waitFor();
+    assert(await summary.evaluate((e) => e === document.activeElement), "the summary has not the focus");
+    const beside = page.locator('.field:has(input[data-path="rules[0].period"]) .field-error');
+    assert(/is not a duration/.test(await beside.textContent()), await beside.textContent());
+    assert((await period.getAttribute("aria-invalid")) === "true", "not marked invalid");
+    await summary.getByRole("link", { name: /^rules\[0\]\.period: / }).click();
+    assert(await period.evaluate((e) => e === document.activeElement), "the error's link did not focus its field");
+    await axe(page, "policy-errors");
+    await shot(page, "policy-errors");
+    // A second rule copied from the first has its name twice: refused at rules[1].name.
+    await period.fill("2m");
+    await page.getByRole("button", { name: "Add an item to rules" }).click();
+    await page.getByRole("button", { name: "Save policy" }).click();
+    await page.locator('.field:has(input[data-path="rules[1].name"]) .field-error').waitFor();
+    await page.getByRole("button", { name: "Remove rules[1]", exact: true }).click();
+    await page.getByRole("button", { name: "Save policy" }).click();
+    await page.getByText("Saved: the policy is in force.").waitFor();
+    const now = await call("GET", "/v1/config");
+    assert(now.rules.length === 1 && now.rules[0].period === "2m", JSON.stringify(now.rules));
+    assert((await page.locator("#policy-json").textContent()).includes('"2m"'), "the policy shown is stale");
+    await page.locator("#policy-rules").getByRole("cell", { name: "2m", exact: true }).waitFor();
+    // A tier that keys are on cannot go (409, with no path): told for the whole policy.
+    await page.getByRole("button", { name: "Remove tiers.tiny", exact: true }).click();
+    await page.getByRole("button", { name: "Save policy" }).click();
+    await page.locator("#policy-errors").getByRole("link", { name: /^the policy: move the keys of tier "tiny" first/ }).waitFor();
+    await page.getByRole("button", { name: "Discard changes" }).click();
+    await page.locator('input[data-path="tiers.tiny.limits[0].name"]').waitFor();
+    assert((await call("GET", "/v1/config")).tiers.tiny, "the tier in use went");
+  });
+
+  await step("keyboard only: the new pages and their controls", async () => {
+    const main = page.locator("#main");
+    // Alerts: from the page's top, back to the navigation.
+    await tabTo(page, page.getByRole("link", { name: "Alerts" }), { back: true });
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Alerts" }).waitFor();
+    assert(await main.evaluate((e) => e === document.activeElement), `after a move the focus is on ${await focused(page)}`);
+    await tabTo(page, page.locator("#alert-rule"));
+    await page.keyboard.type("key-");
+    await page.locator("#alert-page").filter({ hasText: /of key-denials$/ }).waitFor();
+    await tabTo(page, page.locator("#alert-limit"));
+    // From 25, the option above; typing "10" would go on to 100.
+    await page.keyboard.press("ArrowUp");
+    assert((await page.locator("#alert-limit").inputValue()) === "10", "ArrowUp did not choose 10");
+    await tabTo(page, page.getByRole("button", { name: "Show" }));
+    await page.keyboard.press("Enter");
+    await page.locator("#alert-page").filter({ hasText: /^Events 1 to 10, newest first, of key-denials$/ }).waitFor();
+    await tabTo(page, page.getByRole("button", { name: "Older events" }));
+    await page.keyboard.press("Space");
+    await page.locator("#alert-page").filter({ hasText: /^Events 11 to / }).waitFor();
+
+    // The job queue: retry the first dead letter with Space.
+    await tabTo(page, page.getByRole("link", { name: "Jobs" }), { back: true });
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Dead letters" }).waitFor();
+    const retry = page.getByRole("button", { name: /^Retry job_/ }).first();
+    const job = (await retry.getAttribute("aria-label")).replace(/^Retry /, "");
+    await tabTo(page, retry);
+    await page.keyboard.press("Space");
+    await page.getByText(`${job} is queued again, with fresh tries.`).waitFor();
+
+    // Billing: choose the owner by typing, show, and download the CSV with Enter.
+    await tabTo(page, page.getByRole("link", { name: "Billing" }), { back: true });
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Billing" }).waitFor();
+    await tabTo(page, page.locator("#billing-owner"));
+    // The owners in order: acme, globex, initech.
+    await page.keyboard.press("ArrowDown");
+    await page.getByText("No period of globex has been closed yet.").waitFor();
+    await page.keyboard.press("ArrowUp");
+    await tabTo(page, page.getByRole("button", { name: "Show" }));
+    await page.keyboard.press("Enter");
+    await page.locator("#billing-records").getByRole("cell", { name: "€53.00" }).waitFor();
+    await tabTo(page, page.getByRole("button", { name: /^Download CSV/ }));
+    const [download] = await Promise.all([page.waitForEvent("download"), page.keyboard.press("Enter")]);
+    assert(readFileSync(await download.path(), "utf8").includes(",acme,acme,biz,"), "the CSV by keyboard");
+
+    // Keys: filter by tier, open a key, save its overrides.
+    await tabTo(page, page.getByRole("link", { name: "Keys" }), { back: true });
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    await tabTo(page, page.locator("#filter-tier"));
+    await page.keyboard.type("tiny");
+    await page.locator("#key-count").filter({ hasText: /^11 keys/ }).waitFor();
+    await tabTo(page, page.getByRole("link", { name: "tiny 2", exact: true }));
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: `Key ${tinyKeys[1].key.id}` }).waitFor();
+    await tabTo(page, page.locator("#key-overrides"));
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type('{"tiny-requests": {"limit": 5}}');
+    await tabTo(page, page.getByRole("button", { name: "Save overrides" }));
+    await page.keyboard.press("Enter");
+    await page.getByText("Overrides saved").waitFor();
+
+    // Policy: a bad value, its error's link back to the field, and the fix saved.
+    await tabTo(page, page.getByRole("link", { name: "Policy" }), { back: true });
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Edit the policy" }).waitFor();
+    const limit = page.locator('input[data-path="rules[0].limit"]');
+    await tabTo(page, limit);
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type("0");
+    await tabTo(page, page.getByRole("button", { name: "Save policy" }));
+    await page.keyboard.press("Enter");
+    await page.locator("#policy-errors").getByRole("heading", { name: /not saved/ }).waitFor();
+    await tabTo(page, page.locator("#policy-errors").getByRole("link", { name: /^rules\[0\]\.limit: / }));
+    await page.keyboard.press("Enter");
+    assert(await limit.evaluate((e) => e === document.activeElement), `the focus is on ${await focused(page)}`);
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type("150");
+    await tabTo(page, page.getByRole("button", { name: "Save policy" }));
+    await page.keyboard.press("Space");
+    await page.getByText("Saved: the policy is in force.").waitFor();
+    assert((await call("GET", "/v1/config")).rules[0].limit === 150, "the limit typed was not saved");
+
+    // The skip link, first of every page, moves the focus to the content and keeps it.
+    await tabTo(page, page.getByRole("link", { name: "Skip to content" }), { back: true });
+    await page.keyboard.press("Enter");
+    assert(await main.evaluate((e) => e === document.activeElement), `the skip link left the focus on ${await focused(page)}`);
+    await page.getByRole("heading", { name: "Edit the policy" }).waitFor();
+  });
+
   await step("a viewer sees keys but is refused a change", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.locator("#token").fill(viewer);
@@ -194,6 +570,19 @@ try {
     await page.locator("#status.error").filter({ hasText: "403" }).waitFor();
     await axe(page, "refused");
     await shot(page, "viewer-refused");
+  });
+
+  await step("a viewer is refused a retry politely, and is offered no policy editor", async () => {
+    await page.getByRole("link", { name: "Jobs" }).click();
+    await page.getByRole("heading", { name: "Dead letters" }).waitFor();
+    await page.getByRole("button", { name: /^Retry job_/ }).first().click();
+    const refusal = page.locator("#status.error");
+    await refusal.filter({ hasText: "needs the operator role" }).waitFor();
+    assert(/viewer role/.test(await refusal.textContent()), await refusal.textContent());
+    await page.getByRole("link", { name: "Policy" }).click();
+    await page.locator("#edit-refused").waitFor();
+    assert((await page.getByRole("button", { name: "Save policy" }).count()) === 0, "a viewer is offered the editor");
+    await axe(page, "viewer-policy");
   });
 
   await step("no Content-Security-Policy violation", async () => {

@@ -1,0 +1,136 @@
+// Alerts: the rules configured, what is firing now, and the history of firing and
+// resolving, a page at a time.
+
+/// What a rule watches, in words.
+function watches(r: any): string {
+  if (r.usage) {
+    const of = r.usage.of === "included" ? "the plan's included units" : `${count(r.usage.of)} units`;
+    return `usage per ${r.usage.per} reaches ${r.usage.percent}% of ${of} this period`;
+  }
+  if (r.denials) {
+    return `${count(r.denials.at_least)} or more denials per ${r.denials.per} within ${seconds(r.denials.window_seconds)}`;
+  }
+  if (r.spike) {
+    return `a key's denials in a minute reach ${r.spike.factor}× its usual rate (at least ${count(r.spike.at_least)}; half-life ${seconds(r.spike.half_life_seconds)})`;
+  }
+  if (r.failing) return `the ${r.failing} does not answer`;
+  return "-";
+}
+
+async function alertsPage(main: HTMLElement) {
+  const status = statusRegion();
+  const rules = el("div", { id: "alert-rules" });
+  const firing = el("div", { id: "alert-firing" });
+  const byRule = select("alert-rule", [["", "every rule"]]);
+  const perPage = select("alert-limit", [["10", "10"], ["25", "25"], ["100", "100"]], "25");
+  const filter = el(
+    "form",
+    { class: "inline", "aria-label": "Filter the history" },
+    el("label", { for: "alert-rule" }, "Rule ", byRule),
+    el("label", { for: "alert-limit" }, "Per page ", perPage),
+    el("button", { type: "submit", class: "secondary" }, "Show"),
+  );
+  const where = el("p", { id: "alert-page", "aria-live": "polite" });
+  const history = el("div", { id: "alert-history" });
+  const newer = button("Newer events", () => void move(-1), "secondary");
+  const older = button("Older events", () => void move(1), "secondary");
+  main.append(
+    el("h1", {}, "Alerts"),
+    status,
+    el("h2", {}, "Rules"),
+    rules,
+    el("h2", {}, "Firing now"),
+    firing,
+    el("h2", {}, "History"),
+    filter,
+    where,
+    history,
+    el("p", { class: "pager" }, newer, " ", older),
+  );
+
+  // The `before` of each page shown so far: the first page has none.
+  let pages: (number | null)[] = [null];
+  let next: number | null = null;
+  let named = false;
+  const load = async () => {
+    const before = pages[pages.length - 1];
+    const a = await api("GET", "/v1/alerts" + query({ rule: byRule.value, before, limit: perPage.value }));
+    if (!named) {
+      named = true;
+      const names = new Set<string>(a.rules.map((r: any) => r.name));
+      for (const n of names) byRule.append(el("option", { value: n }, n));
+    }
+    rules.replaceChildren(
+      a.rules.length
+        ? table(
+            ["Rule", "Watches", "Severity", "Channels", "Tells the owner"],
+            a.rules.map((r: any) => [r.name, watches(r), r.severity, (r.channels ?? []).join(", ") || "-", r.outreach ? "yes" : "no"]),
+          )
+        : el("p", {}, "No alert rules are configured: add an alerts section to the configuration."),
+    );
+    firing.replaceChildren(
+      a.firing.length
+        ? table(
+            ["Rule", "About", "Since", "Value"],
+            a.firing.map((f: any) => [f.rule, f.subject, when(f.since), String(f.value)]),
+          )
+        : el("p", {}, byRule.value ? `Nothing of ${byRule.value} is firing.` : "Nothing is firing."),
+    );
+    const events: any[] = a.events;
+    next = a.next_before ?? null;
+    const first = (pages.length - 1) * Number(perPage.value);
+    where.textContent = events.length
+      ? `Events ${first + 1} to ${first + events.length}, newest first` + (byRule.value ? `, of ${byRule.value}` : "")
+      : pages.length > 1
+        ? "No older events."
+        : "No alert has fired yet.";
+    history.replaceChildren(
+      ...(events.length
+        ? [
+            table(
+              ["At", "Rule", "About", "Event", "Severity", "Value", "Summary"],
+              events.map((e) => [
+                when(e.at),
+                e.rule,
+                e.subject,
+                el("span", { class: `event ${e.event}` }, e.event),
+                e.severity,
+                String(e.value),
+                e.summary,
+              ]),
+            ),
+          ]
+        : []),
+    );
+    newer.disabled = pages.length <= 1;
+    older.disabled = next == null;
+  };
+  const move = async (step: number) => {
+    if (step > 0 && next != null) pages.push(next);
+    else if (step < 0 && pages.length > 1) pages.pop();
+    try {
+      await load();
+      // The button pressed may have just been switched off: keep the focus in the pager.
+      if (document.activeElement === document.body || (document.activeElement as HTMLButtonElement)?.disabled) {
+        (older.disabled ? newer : older).focus();
+      }
+    } catch (e) {
+      showError(main, e);
+    }
+  };
+  const restart = () => {
+    pages = [null];
+    void load().catch((e) => showError(main, e));
+  };
+  byRule.addEventListener("change", restart);
+  perPage.addEventListener("change", restart);
+  filter.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    restart();
+  });
+  try {
+    await load();
+  } catch (e) {
+    showError(main, e);
+  }
+}

@@ -1,0 +1,199 @@
+// The Tollgate dashboard. The admin token lives in this script's memory only (never in
+// storage or a cookie), and every call is an admin API call with it as a Bearer token, so
+// the server's roles, limits and audit log apply to the dashboard as to any client, and
+// nothing ambient is sent that a forged request could ride on.
+//
+// The sources are plain scripts compiled into one file, in the order tsconfig.json lists
+// them: this one (what every page uses), one per group of pages, and app.ts (the list of
+// pages, routing and start), last so that everything it starts is defined.
+
+let token: string | null = null;
+
+/// Ends what the page on show started (the live stream) when another page is shown.
+let leaving = new AbortController();
+
+/// A page: its path under /ui/, its title in the navigation, and how it draws itself.
+interface Page {
+  path: string;
+  title: string;
+  render: (main: HTMLElement, rest: string[]) => Promise<void>;
+}
+
+/// One error of a validation problem: where, and what is wrong.
+interface FieldError {
+  path: string;
+  message: string;
+}
+
+/// A failed admin API call: the problem's status, title, detail and field errors.
+class ApiError extends Error {
+  constructor(
+    public status: number,
+    public title: string,
+    public detail: string,
+    public errors: FieldError[] = [],
+  ) {
+    super(`${status} ${title}${detail ? ": " + detail : ""}`);
+  }
+}
+
+function authHeaders(): Record<string, string> {
+  return { authorization: `Bearer ${token ?? ""}` };
+}
+
+/// The problem of a failed answer, read from its problem+json body when it has one.
+async function failure(res: Response): Promise<ApiError> {
+  const text = await res.text();
+  let data: any = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  return new ApiError(res.status, data?.title ?? res.statusText, data?.detail ?? "", data?.errors ?? []);
+}
+
+async function api(method: string, path: string, body?: unknown): Promise<any> {
+  const headers = authHeaders();
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "omit",
+  });
+  if (!res.ok) throw await failure(res);
+  const text = await res.text();
+  return text ? JSON.parse(text) : null;
+}
+
+/// A GET whose answer is not JSON (an export), as a Blob.
+async function apiBlob(path: string): Promise<Blob> {
+  const res = await fetch(path, { headers: authHeaders(), credentials: "omit" });
+  if (!res.ok) throw await failure(res);
+  return res.blob();
+}
+
+/// A query string of the parameters that are set.
+function query(params: Record<string, string | number | null | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function button(text: string, onClick: () => void, cls = "", label = ""): HTMLButtonElement {
+  const attrs: Record<string, string> = { type: "button" };
+  if (cls) attrs.class = cls;
+  // A button repeated on every row is told apart by its label, which starts with its
+  // visible text so that speech input finds it by what is shown.
+  if (label) attrs["aria-label"] = label;
+  const b = el("button", attrs, text);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/// What to tell the reader of a failed call. A refusal for the role says so plainly,
+/// with the server's account of who may.
+function describe(e: unknown): string {
+  if (e instanceof ApiError && e.status === 403) {
+    return `Not allowed for this token's role (403)${e.detail ? ": " + e.detail : ""}.`;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+/// Shows an error in the page's status region.
+function showError(main: HTMLElement, e: unknown) {
+  const region = main.querySelector<HTMLElement>("#status") ?? main;
+  region.textContent = describe(e);
+  region.className = "error";
+}
+
+/// Shows a message in the page's status region.
+function showStatus(main: HTMLElement, text: string) {
+  const region = main.querySelector<HTMLElement>("#status") ?? main;
+  region.textContent = text;
+  region.className = "";
+}
+
+function statusRegion(): HTMLParagraphElement {
+  return el("p", { id: "status", role: "status" });
+}
+
+function table(head: string[], rows: (Node | string)[][], caption = ""): HTMLTableElement {
+  return el(
+    "table",
+    {},
+    ...(caption ? [el("caption", {}, caption)] : []),
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c))))),
+  );
+}
+
+function when(ms: number | undefined | null): string {
+  return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "-";
+}
+
+/// A labelled select of `options` ([value, text]).
+function select(id: string, options: [string, string][], value = ""): HTMLSelectElement {
+  const s = el("select", { id });
+  for (const [v, t] of options) s.append(el("option", { value: v }, t));
+  s.value = value;
+  return s;
+}
+
+/// A count of seconds as the configuration writes durations: 90 is 1m30s.
+function seconds(n: number): string {
+  const parts: string[] = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as [string, number][]) {
+    if (n >= size) {
+      parts.push(`${Math.floor(n / size)}${unit}`);
+      n %= size;
+    }
+  }
+  return parts.join("") || "0s";
+}
+
+/// Formats of each currency, made once.
+const moneyFormats = new Map<string, Intl.NumberFormat>();
+
+/// An amount in minor units of `currency` (cents of EUR, yen of JPY, fils of KWD) as the
+/// reader's locale writes money. The digits of the minor unit are the currency's own,
+/// as Intl knows them, and the amount is turned into a decimal string so that no
+/// floating-point division can round it.
+function money(minor: number, currency: string): string {
+  let f = moneyFormats.get(currency);
+  if (!f) {
+    try {
+      f = new Intl.NumberFormat(undefined, { style: "currency", currency });
+    } catch {
+      // Not a code Intl knows: the number in minor units, with the code.
+      return `${minor} ${currency} (minor units)`;
+    }
+    moneyFormats.set(currency, f);
+  }
+  const digits = f.resolvedOptions().maximumFractionDigits ?? 2;
+  const sign = minor < 0 ? "-" : "";
+  const whole = String(Math.abs(Math.trunc(minor))).padStart(digits + 1, "0");
+  const decimal = digits ? `${whole.slice(0, -digits)}.${whole.slice(-digits)}` : whole;
+  // Intl formats decimal strings exactly; the DOM library's types know only numbers.
+  return (f.format as unknown as (v: string) => string)(sign + decimal);
+}
+
+/// A whole number with the locale's grouping.
+function count(n: number): string {
+  return n.toLocaleString();
+}
+
+const SVG = "http://www.w3.org/2000/svg";
