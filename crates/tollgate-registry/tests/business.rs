@@ -480,6 +480,33 @@ async fn owners(reg: &Registry) {
     assert!(reg.owner("acme").await.unwrap().is_none());
 }
 
+async fn slo(a: &Registry, b: &Registry) {
+    let m = |minute: i64, good: u64, total: u64| tollgate_registry::SloMinute {
+        minute: T0 + minute * 60_000,
+        good,
+        total,
+    };
+    a.put_slo_minutes("up", "one", &[m(0, 5, 6), m(1, 1, 1)])
+        .await
+        .unwrap();
+    // A minute written again replaces what that instance wrote; another instance adds.
+    a.put_slo_minutes("up", "one", &[m(1, 3, 4)]).await.unwrap();
+    b.put_slo_minutes("up", "two", &[m(1, 10, 10)])
+        .await
+        .unwrap();
+    b.put_slo_minutes("other", "two", &[m(1, 0, 99)])
+        .await
+        .unwrap();
+    assert_eq!(a.slo_sums("up", T0, T0 + 120_000).await.unwrap(), (18, 20));
+    assert_eq!(
+        b.slo_sums("up", T0 + 60_000, T0 + 120_000).await.unwrap(),
+        (13, 14)
+    );
+    assert_eq!(a.slo_sums("none", T0, T0 + 120_000).await.unwrap(), (0, 0));
+    assert_eq!(a.prune_slo(T0 + 60_000).await.unwrap(), 1);
+    assert_eq!(a.slo_sums("up", T0, T0 + 120_000).await.unwrap(), (13, 14));
+}
+
 async fn suite(a: &Registry, b: &Registry) {
     jobs(a).await;
     race(a, b).await;
@@ -487,6 +514,7 @@ async fn suite(a: &Registry, b: &Registry) {
     billing(a, b).await;
     alerts(a).await;
     owners(a).await;
+    slo(a, b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -557,3 +557,97 @@ rules: []
         .unwrap();
     assert_eq!(alerts["events"].as_array().unwrap().len(), 2, "{alerts}");
 }
+
+#[tokio::test]
+async fn an_objective_missed_burns_its_budget_and_alerts() {
+    let hooks = tempfile::tempdir().unwrap();
+    let receiver = Receiver::webhooks(HOOK_SECRET, hooks.path(), 0).unwrap();
+    let server = start(
+        r#"{ url: "sqlite://alerts.db" }"#,
+        &format!(
+            r#"
+slo:
+  flush_every: 100ms
+  objectives:
+    - {{ name: check-up, route: /v1/check, target: 99.9% }}
+    # No answer comes within a nanosecond: every request misses this one.
+    - {{ name: check-instant, route: /v1/check, latency: 1ns, target: 99% }}
+    - {{ name: keys-up, route: /v1/keys*, target: 99% }}
+alerts:
+  evaluate_every: 100ms
+  channels:
+    hook: {{ type: webhook, url: "http://127.0.0.1:{}/hooks", secret: "{HOOK_SECRET}" }}
+  rules:
+    - {{ name: check-instant-burn, slo: check-instant, severity: critical, channels: [hook] }}
+    - {{ name: check-up-burn, slo: check-up, channels: [hook] }}
+"#,
+            receiver.port
+        ),
+    );
+    let c = reqwest::Client::new();
+    let secret = new_key(&c, &server, "acme", "pro").await;
+    for _ in 0..20 {
+        assert!(check(&c, &server, &secret).await);
+    }
+    let fired = eventually(Duration::from_secs(10), || async {
+        events_of(hooks.path(), "check-instant-burn") == ["fired"]
+    })
+    .await;
+    assert!(fired, "{}", server.log_text());
+    let b = bodies(hooks.path());
+    assert_eq!(b.len(), 1, "the objective met does not alert: {b:?}");
+    assert_eq!(b[0]["data"]["severity"], "critical");
+    assert!(
+        b[0]["data"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("burns its error budget 100.0 times too fast over 1h"),
+        "{}",
+        b[0]
+    );
+
+    let slo: Value = c
+        .get(server.url("/v1/slo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let objectives = slo["objectives"].as_array().unwrap();
+    let up = &objectives[0];
+    assert_eq!(up["name"], "check-up");
+    assert_eq!(up["scope"], "fleet");
+    assert_eq!(up["total"], 20, "{up}");
+    assert_eq!(up["good"], 20);
+    assert_eq!(up["error_budget_remaining"], 1.0);
+    assert_eq!(up["burning"], json!([]));
+    let instant = &objectives[1];
+    assert_eq!(instant["kind"], "latency");
+    assert_eq!(instant["good"], 0);
+    assert_eq!(instant["burn_rates"][0]["window"], "5m");
+    assert!((instant["burn_rates"][0]["burn_rate"].as_f64().unwrap() - 100.0).abs() < 1e-6);
+    assert_eq!(
+        instant["burning"],
+        json!(["1h/5m", "6h/30m", "1d/2h", "3d/6h"])
+    );
+    // The key's creation counted under the prefix.
+    assert_eq!(objectives[2]["total"], 1, "{}", objectives[2]);
+
+    let metrics = server.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tollgate_slo_requests_total")
+                && l.contains("objective=\"check-instant\"")
+                && l.contains("outcome=\"bad\"")
+                && l.ends_with(" 20")),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tollgate_slo_burn_rate") && l.contains("window=\"1h\"")),
+        "{metrics}"
+    );
+}

@@ -478,8 +478,11 @@ async fn memory_and_postgres() -> String {
         "proxy: {{ listen: \"127.0.0.1:0\", routes: [{{upstream: api, retry: {{backoff: 1ms}}}}], \
          upstreams: {{api: {{origins: [\"http://{dead}\"], budget: {{ratio: 0, min_per_second: 0}}}}}} }}\n"
     );
+    // Objectives met and missed, so that both outcomes and the target show.
+    let slo = "slo: { flush_every: 100ms, objectives: [{ name: up, route: /v1/check, target: 99.9% }, \
+               { name: instant, route: /v1/check, latency: 1ns, target: 99% }] }\n";
     let server = Server::start_with_env(
-        &format!("{database}{proxy}{POLICY}"),
+        &format!("{database}{proxy}{slo}{POLICY}"),
         &[("TOLLGATE_KEY_SECRET", SECRET)],
     );
     let c = reqwest::Client::builder()

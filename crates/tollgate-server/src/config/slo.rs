@@ -16,7 +16,15 @@ const MAX_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
 /// Reads the `slo` section.
 pub fn parse(m: &Map<String, Value>, errs: &mut Errors) -> SloSettings {
-    check_fields(m, "slo", &["objectives"], errs);
+    check_fields(m, "slo", &["objectives", "flush_every"], errs);
+    let flush_every = match get_duration(m, "flush_every", "slo", errs).map(Duration::from_nanos) {
+        None => Duration::from_secs(10),
+        Some(d) if d < Duration::from_millis(100) || d > Duration::from_secs(60) => {
+            errs.push("slo.flush_every", "must be between 100ms and 1m");
+            Duration::from_secs(10)
+        }
+        Some(d) => d,
+    };
     let mut objectives = Vec::new();
     match m.get("objectives") {
         None => {}
@@ -42,7 +50,10 @@ pub fn parse(m: &Map<String, Value>, errs: &mut Errors) -> SloSettings {
             format!("expected a list of objectives, found {}", show(other)),
         ),
     }
-    SloSettings { objectives }
+    SloSettings {
+        objectives,
+        flush_every,
+    }
 }
 
 fn parse_objective(m: &Map<String, Value>, at: &str, errs: &mut Errors) -> Option<Objective> {

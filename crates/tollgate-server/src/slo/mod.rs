@@ -14,6 +14,8 @@ use minutes::Minutes;
 pub struct SloSettings {
     /// The objectives, in order.
     pub objectives: Vec<Objective>,
+    /// How often each instance writes its counts to the registry and exports its view.
+    pub flush_every: Duration,
 }
 
 /// One objective: a share of the requests of some route that must be good over a window.

@@ -146,7 +146,7 @@ pub fn spawn(slo: Arc<SloSettings>, registry: Option<Registry>, instance: String
         return;
     }
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        let mut tick = tokio::time::interval(slo.flush_every.max(Duration::from_millis(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -160,6 +160,8 @@ pub fn spawn(slo: Arc<SloSettings>, registry: Option<Registry>, instance: String
                         tracing::warn!(objective = %o.name, error = %e, "storing objective counts failed");
                     }
                 }
+                metrics::gauge!("tollgate_slo_target_ratio", "objective" => o.name.clone())
+                    .set(o.target);
                 // This instance's view: fleet-wide figures come from summing the
                 // `tollgate_slo_requests_total` counters, or from `GET /v1/slo`.
                 if let Ok(s) = standing(o, None, now).await {
