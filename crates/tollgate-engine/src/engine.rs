@@ -11,6 +11,7 @@ use tollgate_core::policy::descriptor_plan::{DescriptorPlan, DescriptorRequest};
 use tollgate_core::time::{Clock, FastClock, Nanos};
 use tollgate_core::{Check, Code, Decision, Limiter, Mode, Policy, Store, Subject};
 use tollgate_registry::Registry;
+use tracing::Instrument as _;
 
 use crate::effects::{self, Effects};
 use crate::identity::Fingerprints;
@@ -47,6 +48,10 @@ pub struct Engine<S> {
     fingerprints: Fingerprints,
     overrides: Overrides,
 }
+
+/// The target of spans meant for traces: the server exports them when traces are on, and
+/// no log line shows them.
+pub const TRACE: &str = "tollgate::trace";
 
 impl<S> std::fmt::Debug for Engine<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -114,10 +119,39 @@ impl<S: Store> Engine<S> {
     /// Decides `request`. The verdict borrows from `scope`, which holds the policy
     /// snapshot it was decided under.
     pub async fn decide<'s>(&self, scope: &'s mut Scope, request: Request<'_>) -> Verdict<'s> {
+        let span = tracing::info_span!(
+            target: TRACE,
+            "decision",
+            tollgate.outcome = tracing::field::Empty,
+            tollgate.allowed = tracing::field::Empty,
+            tollgate.rules = tracing::field::Empty,
+            tollgate.degraded = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return self.decide_now(scope, request).await;
+        }
+        let verdict = self
+            .decide_now(scope, request)
+            .instrument(span.clone())
+            .await;
+        let d = &verdict.decision;
+        let rules: Vec<&str> = d.limits.iter().map(|l| l.rule.name.as_str()).collect();
+        span.record("tollgate.outcome", d.code.as_str());
+        span.record("tollgate.allowed", d.allowed);
+        span.record("tollgate.rules", rules.join(",").as_str());
+        span.record("tollgate.degraded", d.limits.iter().any(|l| l.degraded));
+        verdict
+    }
+
+    async fn decide_now<'s>(&self, scope: &'s mut Scope, request: Request<'_>) -> Verdict<'s> {
         let started = Instant::now();
         let policy = self.limiter.policy();
         let verified = match (request.api_key, &self.keys) {
-            (Some(presented), Some(keys)) => keys.verify(presented, &policy).await.map(Some),
+            (Some(presented), Some(keys)) => keys
+                .verify(presented, &policy)
+                .instrument(tracing::info_span!(target: TRACE, "key.verify"))
+                .await
+                .map(Some),
             _ => Ok(None),
         };
         scope.policy = Some(policy);
@@ -213,7 +247,11 @@ impl<S: Store> Engine<S> {
                     Some(k) => policy.plan_keyed(&subject, cost, Some(&k.record.tier), &k.limits),
                     None => policy.plan(&subject, cost),
                 };
-                let d = self.limiter.decide_plan(plan, now, mode).await;
+                let d = self
+                    .limiter
+                    .decide_plan(plan, now, mode)
+                    .instrument(tracing::info_span!(target: TRACE, "store.acquire"))
+                    .await;
                 (d, SmallVec::new())
             }
             Attributes::Descriptors {
@@ -222,7 +260,11 @@ impl<S: Store> Engine<S> {
             } => {
                 let plan =
                     self.plan_descriptors(policy, scope, domain, descriptors, cost, identity);
-                let d = self.limiter.decide_checks(plan.checks, now, mode).await;
+                let d = self
+                    .limiter
+                    .decide_checks(plan.checks, now, mode)
+                    .instrument(tracing::info_span!(target: TRACE, "store.acquire"))
+                    .await;
                 (d, plan.descriptors)
             }
         };

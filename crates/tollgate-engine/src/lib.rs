@@ -35,7 +35,7 @@ pub use record::LATENCY;
 pub mod request;
 mod scope;
 
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, TRACE};
 pub use keys::KeyEntry;
 pub use lease::{Lease, LeaseError};
 pub use request::{Attributes, DescriptorIn, LimitOverride, Request, Verdict};

@@ -23,6 +23,7 @@ use tollgate_core::time::Nanos;
 use tollgate_core::{Decision, LimitStatus, Mode};
 use tollgate_engine::{Attributes, DescriptorIn, LimitOverride, Request as EngineRequest, Scope};
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::config::{GrpcSettings, OnStoreError};
@@ -53,11 +54,29 @@ impl RateLimitService for Rls {
         &self,
         request: Request<RateLimitRequest>,
     ) -> Result<Response<RateLimitResponse>, Status> {
-        if self.app.slo.objectives.is_empty() {
+        if self.app.slo.objectives.is_empty() && !crate::telemetry::on() {
             return self.decide(request).await;
         }
         let started = std::time::Instant::now();
-        let answer = self.decide(request).await;
+        let answer = if crate::telemetry::on() {
+            let span = tracing::info_span!(
+                target: crate::telemetry::TRACE,
+                "door",
+                otel.name = "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
+                otel.kind = "server",
+                rpc.system = "grpc",
+                tollgate.store = self.app.engine.store().kind(),
+                tollgate.domain = request.get_ref().domain.as_str(),
+            );
+            let headers = request.metadata().clone().into_headers();
+            crate::telemetry::propagate::adopt(&span, &headers);
+            self.decide(request).instrument(span).await
+        } else {
+            self.decide(request).await
+        };
+        if self.app.slo.objectives.is_empty() {
+            return answer;
+        }
         let failed = answer.as_ref().is_err_and(|s| {
             matches!(
                 s.code(),

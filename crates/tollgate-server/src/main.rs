@@ -14,6 +14,7 @@ mod listen;
 mod reload;
 mod slo;
 mod store;
+mod telemetry;
 mod workers;
 
 use std::path::PathBuf;

@@ -60,6 +60,14 @@ impl AnyStore {
         }
     }
 
+    /// `memory` or `redis`, for traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyStore::Memory(_) => "memory",
+            AnyStore::Redis(_) => "redis",
+        }
+    }
+
     /// Whether the store answers, and when not, why (for `/readyz`).
     pub async fn health(&self) -> Result<(), String> {
         match self {

@@ -1,5 +1,6 @@
 //! The test receivers written in Python: a Standard Webhooks receiver that verifies every
-//! signature with the reference library, and an SMTP server (aiosmtpd). Both run from the
+//! signature with the reference library, an SMTP server (aiosmtpd), and an OTLP trace
+//! receiver on the OpenTelemetry protos. Both run from the
 //! test virtualenv that the project's test script makes.
 
 use std::path::{Path, PathBuf};
@@ -60,6 +61,19 @@ impl Receiver {
         )
     }
 
+    /// An OTLP trace receiver (gRPC on [`Receiver::port`], HTTP/protobuf on the port it
+    /// gives too) writing each span to `dir/spans.jsonl`.
+    pub fn otlp(dir: &Path) -> Result<(Receiver, u16), Error> {
+        let out = dir.to_str().ok_or("a folder whose name is not UTF-8")?;
+        let receiver = Receiver::start("otlp_receiver.py", dir, &[out])?;
+        let http = std::fs::read_to_string(dir.join("http_port"))
+            .map_err(|e| e.to_string())?
+            .trim()
+            .parse()
+            .map_err(|e| format!("otlp_receiver.py wrote no HTTP port: {e}"))?;
+        Ok((receiver, http))
+    }
+
     /// An SMTP server writing each message to `dir/msg-N.json` (STARTTLS offered when a
     /// certificate and key are given).
     pub fn smtp(dir: &Path, tls: Option<(&Path, &Path)>) -> Result<Receiver, Error> {
@@ -86,6 +100,15 @@ impl Drop for Receiver {
 /// written is left for the next read).
 pub fn received_webhooks(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("received.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The spans an OTLP receiver wrote to `dir/spans.jsonl` so far.
+pub fn received_spans(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("spans.jsonl"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

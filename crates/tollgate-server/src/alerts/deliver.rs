@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tollgate_notify::{Channel, DeliveryError, Email, Notice, Notifier, Webhook};
 use tollgate_registry::{Job, Registry};
+use tracing::Instrument as _;
 
 use super::notices::{DELIVER, Target};
 use super::{AlertSettings, DeliverySettings};
@@ -91,9 +92,20 @@ pub async fn run(
             }
             continue;
         }
-        let tries = jobs.iter().map(|job| async {
-            let outcome = attempt(&registry, &settings, &notifier, job).await;
-            settle(&registry, &settings.delivery, &worker, job, outcome).await;
+        let tries = jobs.iter().map(|job| {
+            let span = tracing::info_span!(
+                target: crate::telemetry::TRACE,
+                "delivery",
+                otel.name = "alert delivery",
+                otel.kind = "client",
+                tollgate.job = job.id.as_str(),
+                tollgate.attempt = job.attempts,
+            );
+            async {
+                let outcome = attempt(&registry, &settings, &notifier, job).await;
+                settle(&registry, &settings.delivery, &worker, job, outcome).await;
+            }
+            .instrument(span)
         });
         futures_util::future::join_all(tries).await;
     }

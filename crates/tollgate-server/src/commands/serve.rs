@@ -21,18 +21,36 @@ pub enum LogFormat {
     Json,
 }
 
-fn init_logs(format: LogFormat) {
+/// Starts the log (and, when configured, the traces' exporter, whose provider is given to
+/// be shut down at exit). Called within the runtime, which the exporter runs on.
+fn init_logs(
+    format: LogFormat,
+    telemetry: Option<&crate::telemetry::TelemetrySettings>,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-        .unwrap_or_else(|_| "info".into());
+        .unwrap_or_else(|_| "info".into())
+        // The spans meant for traces are not log lines.
+        .add_directive(format!("{}=off", crate::telemetry::TRACE).parse()?);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (traces, provider) = match telemetry {
+        Some(t) => {
+            let (layer, provider) = crate::telemetry::layer(t)?;
+            (Some(layer), Some(provider))
+        }
+        None => (None, None),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let fmt = match format {
+        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+        LogFormat::Text => fmt.with_filter(filter).boxed(),
+    };
+    tracing_subscriber::registry().with(traces).with(fmt).init();
+    Ok(provider)
 }
 
 /// Upper bounds of the decision latency histogram's buckets, in seconds.
@@ -48,7 +66,6 @@ const UPSTREAM_BUCKETS: [f64; 12] = [
 /// `tollgate serve`: loads the configuration, then serves every door until a signal says
 /// stop.
 pub fn run(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
-    init_logs(log_format);
     let mut cfg = match config::load(path.as_deref()) {
         Ok(c) => c,
         Err(errs) => {
@@ -63,7 +80,6 @@ pub fn run(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitC
             return Ok(ExitCode::FAILURE);
         }
     };
-    cfg.server.max_connections = listen::fit_to_open_files(cfg.server.max_connections);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(tollgate_engine::LATENCY.into()),
@@ -80,7 +96,24 @@ pub fn run(path: Option<PathBuf>, log_format: LogFormat) -> anyhow::Result<ExitC
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(cfg, path, metrics))?;
+    rt.block_on(async {
+        let traces = init_logs(log_format, cfg.telemetry.as_ref())?;
+        if let Some(file) = config::secret::take_generated() {
+            tracing::warn!(file = %file.display(), "dev mode: API keys are hashed under a secret generated in this file; set TOLLGATE_KEY_SECRET in production");
+        }
+        if let Some(t) = &cfg.telemetry {
+            tracing::info!(endpoint = %t.endpoint, sample_ratio = t.sample_ratio, "traces exported over OTLP");
+        }
+        cfg.server.max_connections = listen::fit_to_open_files(cfg.server.max_connections);
+        let served = serve(cfg, path, metrics).await;
+        // What is buffered is sent before the process ends.
+        if let Some(provider) = traces
+            && let Err(e) = provider.shutdown()
+        {
+            tracing::warn!(error = %e, "flushing traces failed");
+        }
+        served
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

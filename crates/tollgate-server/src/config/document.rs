@@ -14,6 +14,7 @@ pub const SERVER_SECTIONS: &[&str] = &[
     "billing",
     "alerts",
     "slo",
+    "telemetry",
 ];
 
 /// Parses YAML read from `name` (a file's path), whose syntax errors point into it by that

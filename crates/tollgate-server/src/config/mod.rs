@@ -13,6 +13,7 @@ pub mod secret;
 pub mod server;
 pub mod slo;
 pub mod store;
+pub mod telemetry;
 
 use std::path::Path;
 
@@ -50,6 +51,8 @@ pub struct Config {
     pub alerts: Option<crate::alerts::AlertSettings>,
     /// Service-level objectives (none without an `slo` section).
     pub slo: crate::slo::SloSettings,
+    /// Where traces go, when they are on.
+    pub telemetry: Option<crate::telemetry::TelemetrySettings>,
     /// The compiled policy.
     pub policy: Policy,
     /// The whole document after the environment overlay, for `GET /v1/config` and writing
@@ -138,6 +141,11 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
     let alerts =
         section("alerts", &mut errs).map(|m| alerts::parse(m, base, default_per, &mut errs));
     let slo = section("slo", &mut errs).map_or_else(Default::default, |m| slo::parse(m, &mut errs));
+    let telemetry = telemetry::parse(
+        section("telemetry", &mut errs),
+        &|name| std::env::var(name).ok(),
+        &mut errs,
+    );
     if let Some(a) = &alerts {
         for (i, rule) in a.rules.iter().enumerate() {
             if let crate::alerts::RuleKind::Burn { objective } = &rule.kind
@@ -201,6 +209,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         billing,
         alerts,
         slo,
+        telemetry,
         policy,
         doc,
     })

@@ -81,6 +81,16 @@ pub fn dev_secret(base: Option<&Path>) -> Result<Vec<u8>, String> {
         .open(&path)
         .and_then(|mut f| f.write_all(secret.as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    tracing::warn!(file = %path.display(), "dev mode: API keys are hashed under a secret generated in this file; set TOLLGATE_KEY_SECRET in production");
+    if let Ok(mut made) = GENERATED.lock() {
+        *made = Some(path);
+    }
     Ok(secret.into_bytes())
 }
+
+/// The file dev mode made a secret in, if it did since the last call: said in the log
+/// once the log is up, which reading the configuration comes before.
+pub fn take_generated() -> Option<std::path::PathBuf> {
+    GENERATED.lock().ok().and_then(|mut made| made.take())
+}
+
+static GENERATED: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);

@@ -18,6 +18,7 @@ use axum::http::{HeaderValue, Method, Request, header};
 use axum::response::Response;
 use hyper::body::Incoming;
 use tower::ServiceExt as _;
+use tracing::Instrument as _;
 
 use super::layers::X_REQUEST_ID;
 use crate::app::App;
@@ -30,12 +31,34 @@ pub async fn answer(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response {
-    if app.slo.objectives.is_empty() {
+    if app.slo.objectives.is_empty() && !crate::telemetry::on() {
         return respond(app, router, peer, req).await;
     }
     let started = std::time::Instant::now();
     let path = req.uri().path().to_owned();
-    let res = respond(app, router, peer, req).await;
+    let res = if crate::telemetry::on() && is_decision(req.method(), &path) {
+        let span = tracing::info_span!(
+            target: crate::telemetry::TRACE,
+            "door",
+            otel.name = format!("{} {path}", req.method()).as_str(),
+            otel.kind = "server",
+            http.request.method = req.method().as_str(),
+            url.path = path.as_str(),
+            tollgate.store = app.engine.store().kind(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        crate::telemetry::propagate::adopt(&span, req.headers());
+        let res = respond(app, router, peer, req)
+            .instrument(span.clone())
+            .await;
+        span.record("http.response.status_code", i64::from(res.status().as_u16()));
+        res
+    } else {
+        respond(app, router, peer, req).await
+    };
+    if app.slo.objectives.is_empty() {
+        return res;
+    }
     app.slo.record(
         Some(&path),
         res.status().is_server_error(),
@@ -43,6 +66,12 @@ pub async fn answer(
         tollgate_core::time::now_ms(),
     );
     res
+}
+
+/// Whether a request is one of the decision routes answered here, whose span this door
+/// makes (the router's layers make the others').
+fn is_decision(method: &Method, path: &str) -> bool {
+    (method == Method::POST && path == "/v1/check") || path == "/v1/authorize"
 }
 
 async fn respond(app: &App, router: Router, peer: SocketAddr, req: Request<Incoming>) -> Response {

@@ -97,12 +97,20 @@ fn span<B>(req: &Request<B>) -> tracing::Span {
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         request_id = id,
         method = %req.method(),
-        path = %req.uri().path()
-    )
+        path = %req.uri().path(),
+        otel.name = format!("{} {}", req.method(), req.uri().path()).as_str(),
+        otel.kind = "server",
+        trace_id = tracing::field::Empty,
+    );
+    if crate::telemetry::on() {
+        let trace = crate::telemetry::propagate::adopt(&span, req.headers());
+        span.record("trace_id", trace.as_str());
+    }
+    span
 }
 
 /// The timeout's empty 408, as a problem.

@@ -18,6 +18,7 @@ use smallvec::SmallVec;
 use tollgate_core::Subject;
 use tollgate_engine::{Attributes, Scope};
 use tollgate_proxy::{BoxError, Proxy, ProxyBody};
+use tracing::Instrument as _;
 
 use super::authorize::{LEASE_ID, client_ip, presented_key, refusal};
 use super::problem::Problem;
@@ -87,7 +88,11 @@ pub async fn answer(
     }
     let leases = app.engine.leases(d);
     drop(verdict);
-    let mut res = proxy.handle(req, peer).await;
+    let mut res = if crate::telemetry::on() {
+        upstream(proxy, req, peer).await
+    } else {
+        proxy.handle(req, peer).await
+    };
     set_headers(&mut res, headers);
     if leases.is_empty() {
         return res;
@@ -106,6 +111,26 @@ pub async fn answer(
         }
         .boxed_unsync()
     })
+}
+
+/// Forwards `req` within a span of its own, whose trace context the upstream receives in
+/// place of the client's, so that the upstream's spans are its children.
+async fn upstream(
+    proxy: &Proxy,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<ProxyBody> {
+    let span = tracing::info_span!(
+        target: crate::telemetry::TRACE,
+        "upstream",
+        otel.name = "proxy upstream",
+        otel.kind = "client",
+        http.response.status_code = tracing::field::Empty,
+    );
+    span.in_scope(|| crate::telemetry::propagate::inject(req.headers_mut()));
+    let res = proxy.handle(req, peer).instrument(span.clone()).await;
+    span.record("http.response.status_code", i64::from(res.status().as_u16()));
+    res
 }
 
 fn boxed(res: axum::response::Response) -> Response<ProxyBody> {

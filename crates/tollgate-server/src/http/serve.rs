@@ -18,6 +18,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::listen;
@@ -55,7 +56,27 @@ pub async fn serve_proxy(
         let (app, proxy) = (door.clone(), proxy.clone());
         service_fn(move |req: Request<Incoming>| {
             let (app, proxy) = (app.clone(), proxy.clone());
-            async move { Ok::<_, Infallible>(super::proxied::answer(&app, &proxy, req, peer).await) }
+            async move {
+                if !crate::telemetry::on() {
+                    return Ok::<_, Infallible>(
+                        super::proxied::answer(&app, &proxy, req, peer).await,
+                    );
+                }
+                let span = tracing::info_span!(
+                    target: crate::telemetry::TRACE,
+                    "door",
+                    otel.name = format!("proxy {}", req.method()).as_str(),
+                    otel.kind = "server",
+                    url.path = req.uri().path(),
+                    http.response.status_code = tracing::field::Empty,
+                );
+                crate::telemetry::propagate::adopt(&span, req.headers());
+                let res = super::proxied::answer(&app, &proxy, req, peer)
+                    .instrument(span.clone())
+                    .await;
+                span.record("http.response.status_code", i64::from(res.status().as_u16()));
+                Ok(res)
+            }
         })
     })
     .await;

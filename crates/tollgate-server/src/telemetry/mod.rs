@@ -1,0 +1,158 @@
+//! Traces over OTLP: the exporter and sampler from the `telemetry` section and the standard
+//! `OTEL_*` variables, and the W3C trace context read on every door.
+//!
+//! Spans meant for traces carry the target [`TRACE`]. The log lines never show them, and
+//! without a `telemetry` section (or `OTEL_EXPORTER_OTLP_ENDPOINT`) no layer wants them:
+//! `tracing` then skips them at their call sites, so traces cost nothing when off.
+
+pub mod propagate;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::Layer;
+use tracing_subscriber::registry::LookupSpan;
+
+pub use tollgate_engine::TRACE;
+
+/// Whether traces are on: the doors read trace context only then.
+static ON: AtomicBool = AtomicBool::new(false);
+
+/// Whether traces are exported.
+pub fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// How OTLP reaches the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (port 4317 by convention).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (port 4318, path `/v1/traces`).
+    HttpProtobuf,
+}
+
+/// The `telemetry` section, with the standard variables applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetrySettings {
+    /// The collector, e.g. `http://127.0.0.1:4317`.
+    pub endpoint: String,
+    /// gRPC or HTTP/protobuf.
+    pub protocol: Protocol,
+    /// The service name traces carry.
+    pub service_name: String,
+    /// The share of traces started here that are kept; a caller's sampling decision (its
+    /// `traceparent`) is followed.
+    pub sample_ratio: f64,
+    /// How long one export may take.
+    pub timeout: Duration,
+}
+
+/// Why the exporter could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("the OTLP exporter: {0}")]
+pub struct TelemetryError(String);
+
+/// The layer exporting [`TRACE`] spans (and the router's request spans) to the collector,
+/// and the provider to shut down at exit (which sends what is buffered). Must be called
+/// within the tokio runtime.
+pub fn layer<S>(
+    settings: &TelemetrySettings,
+) -> Result<(impl Layer<S> + use<S>, SdkTracerProvider), TelemetryError>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    let exporter = match settings.protocol {
+        Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(&settings.endpoint)
+            .with_timeout(settings.timeout)
+            .build(),
+        Protocol::HttpProtobuf => {
+            let client = opentelemetry_http::hyper::HyperClient::new(
+                https_connector()?,
+                settings.timeout,
+                None,
+            );
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_http_client(client)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(traces_url(&settings.endpoint))
+                .with_timeout(settings.timeout)
+                .build()
+        }
+    }
+    .map_err(|e| TelemetryError(e.to_string()))?;
+    let processor =
+        opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+            exporter,
+            opentelemetry_sdk::runtime::Tokio,
+        )
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            settings.sample_ratio,
+        ))))
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(settings.service_name.clone())
+                .build(),
+        )
+        .build();
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let tracer = provider.tracer("tollgate");
+    let exported = tracing_subscriber::filter::filter_fn(|m| {
+        m.target() == TRACE || (m.is_span() && m.name() == "request")
+    });
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(exported);
+    ON.store(true, Ordering::Relaxed);
+    Ok((layer, provider))
+}
+
+/// The OTLP/HTTP traces URL: the endpoint as given when it names a path, else with
+/// `/v1/traces`, as the specification says of `OTEL_EXPORTER_OTLP_ENDPOINT`.
+fn traces_url(endpoint: &str) -> String {
+    let trimmed = endpoint.trim_end_matches('/');
+    if trimmed.ends_with("/v1/traces") {
+        trimmed.to_owned()
+    } else {
+        format!("{trimmed}/v1/traces")
+    }
+}
+
+/// HTTP or HTTPS (rustls on ring, the system's roots) for the HTTP exporter.
+fn https_connector() -> Result<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    TelemetryError,
+> {
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| TelemetryError(format!("no TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_http_traces_url() {
+        assert_eq!(traces_url("http://c:4318"), "http://c:4318/v1/traces");
+        assert_eq!(traces_url("http://c:4318/"), "http://c:4318/v1/traces");
+        assert_eq!(
+            traces_url("http://c:4318/v1/traces"),
+            "http://c:4318/v1/traces"
+        );
+    }
+}
