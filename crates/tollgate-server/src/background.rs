@@ -31,7 +31,12 @@ pub fn instance_name() -> String {
 /// Runs the fleet's periodic work (pruning old records, closing billing periods,
 /// evaluating alerts) on one instance: the holder of a lease in the database, which passes
 /// to another instance when its holder has not renewed it for `lease`.
-pub fn leader(app: Arc<App>, registry: tollgate_registry::Registry, retention: tollgate_registry::Retention, lease: Duration) {
+pub fn leader(
+    app: Arc<App>,
+    registry: tollgate_registry::Registry,
+    retention: tollgate_registry::Retention,
+    lease: Duration,
+) {
     let me = instance_name();
     let leading = Arc::new(AtomicBool::new(false));
     if let Some(alerts) = app.alerts.clone() {

@@ -73,7 +73,10 @@ pub async fn run(
         .saturating_add(Duration::from_secs(5));
     while !*stop.borrow() {
         let now = tollgate_core::time::now_ms();
-        let jobs = match registry.claim_jobs(&worker, &[DELIVER], BATCH, lease, now).await {
+        let jobs = match registry
+            .claim_jobs(&worker, &[DELIVER], BATCH, lease, now)
+            .await
+        {
             Ok(jobs) => jobs,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming deliveries failed");
@@ -157,10 +160,14 @@ fn owner_channel(
             .email
             .clone()
             .ok_or("alerts.outreach.email is no longer configured")?;
-        mail.to = vec![contact
-            .email
-            .ok_or_else(|| format!("owner {owner} has no email address any more"))?];
-        return Email::new(mail).map(Channel::Email).map_err(|e| e.to_string());
+        mail.to = vec![
+            contact
+                .email
+                .ok_or_else(|| format!("owner {owner} has no email address any more"))?,
+        ];
+        return Email::new(mail)
+            .map(Channel::Email)
+            .map_err(|e| e.to_string());
     }
     let url = contact
         .webhook_url
@@ -182,14 +189,21 @@ async fn settle(
     let recorded = match outcome {
         Ok(()) => {
             metrics::counter!("tollgate_deliveries_total", "outcome" => "delivered").increment(1);
-            registry.complete_job(&job.id, worker, now).await.map(|_| ())
+            registry
+                .complete_job(&job.id, worker, now)
+                .await
+                .map(|_| ())
         }
         Err(e) => {
             let retry_at = (e.retryable && job.attempts < job.max_attempts).then(|| {
                 let wait = retry_delay(delivery, job.attempts, e.retry_after, jitter(job));
                 now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX))
             });
-            let outcome = if retry_at.is_some() { "retried" } else { "dead" };
+            let outcome = if retry_at.is_some() {
+                "retried"
+            } else {
+                "dead"
+            };
             metrics::counter!("tollgate_deliveries_total", "outcome" => outcome).increment(1);
             tracing::warn!(job = %job.id, attempts = job.attempts, reason = %e.reason, outcome, "a delivery failed");
             registry

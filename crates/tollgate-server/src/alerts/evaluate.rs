@@ -98,7 +98,8 @@ impl Evaluator {
                 at_least,
                 window,
             } => {
-                let from = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+                let from =
+                    now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
                 let counts = registry
                     .denial_counts(*per_rule, from, now.saturating_add(1), DENIAL_SUBJECTS)
                     .await?;
@@ -198,7 +199,13 @@ fn usage_conditions(rows: &[AccountUsage], l: &Limits<'_>) -> Vec<Condition> {
                     .and_then(|b| b.plans.get(&r.tier))
                     .map_or(0, |p| p.included);
                 if included > 0 {
-                    accounts.push((r.account.clone(), r.owner.clone(), r.tier.clone(), r.units, included));
+                    accounts.push((
+                        r.account.clone(),
+                        r.owner.clone(),
+                        r.tier.clone(),
+                        r.units,
+                        included,
+                    ));
                 }
             }
         }
@@ -257,7 +264,11 @@ async fn apply(
     let (fire, resolve) = reconcile(found, &firing);
     let mut changed = 0;
     for c in fire {
-        let owner_id = c.data.get("owner").and_then(|o| o.as_str()).map(str::to_owned);
+        let owner_id = c
+            .data
+            .get("owner")
+            .and_then(|o| o.as_str())
+            .map(str::to_owned);
         let contact = match (&owner_id, rule.outreach) {
             (Some(id), true) if !id.is_empty() => registry.owner_contact(id).await?,
             _ => None,
@@ -383,7 +394,11 @@ mod tests {
             period: "2026-12",
         };
         let found = usage_conditions(
-            &[row("a", "pro", 799), row("b", "pro", 800), row("c", "free", 5_000)],
+            &[
+                row("a", "pro", 799),
+                row("b", "pro", 800),
+                row("c", "free", 5_000),
+            ],
             &limits,
         );
         assert_eq!(found.len(), 1, "{found:?}");

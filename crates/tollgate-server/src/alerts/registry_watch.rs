@@ -46,7 +46,16 @@ pub fn spawn(registry: Registry, settings: Arc<AlertSettings>) {
                 Ok(Ok(())) => {
                     failures = 0;
                     if let Some(start) = since.take() {
-                        send(&notifier, &settings, &rules, NoticeEvent::Resolved, start, now, "the registry answers again").await;
+                        send(
+                            &notifier,
+                            &settings,
+                            &rules,
+                            NoticeEvent::Resolved,
+                            start,
+                            now,
+                            "the registry answers again",
+                        )
+                        .await;
                     }
                 }
                 Ok(Err(_)) | Err(_) => {
@@ -57,7 +66,16 @@ pub fn spawn(registry: Registry, settings: Arc<AlertSettings>) {
                             Ok(Err(e)) => e.to_string(),
                             _ => "no answer in time".into(),
                         };
-                        send(&notifier, &settings, &rules, NoticeEvent::Fired, now, now, &format!("the registry does not answer: {why}")).await;
+                        send(
+                            &notifier,
+                            &settings,
+                            &rules,
+                            NoticeEvent::Fired,
+                            now,
+                            now,
+                            &format!("the registry does not answer: {why}"),
+                        )
+                        .await;
                     }
                 }
             }
@@ -82,16 +100,23 @@ async fn send(
                 continue;
             };
             let notice = Notice {
-                id: format!("alt_registry_{}_{since}_{}", rule.name, match event {
-                    NoticeEvent::Fired => "fired",
-                    NoticeEvent::Resolved => "resolved",
-                }),
+                id: format!(
+                    "alt_registry_{}_{since}_{}",
+                    rule.name,
+                    match event {
+                        NoticeEvent::Fired => "fired",
+                        NoticeEvent::Resolved => "resolved",
+                    }
+                ),
                 event,
                 alert: rule.name.clone(),
                 dedup_key: format!("tollgate/{}/registry", rule.name),
                 severity: rule.severity,
                 summary: summary.to_owned(),
-                body: format!("{summary}.\n\ninstance: {}", crate::background::instance_name()),
+                body: format!(
+                    "{summary}.\n\ninstance: {}",
+                    crate::background::instance_name()
+                ),
                 subject: None,
                 data: serde_json::json!({"dependency": "registry", "since": since}),
                 at: now.div_euclid(1_000),

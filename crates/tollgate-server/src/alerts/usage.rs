@@ -51,7 +51,9 @@ impl UsageSums {
         period: Period,
         now: i64,
     ) -> Result<Vec<AccountUsage>, RegistryError> {
-        let bucket = now.div_euclid(BILLING_BUCKET_MS).saturating_mul(BILLING_BUCKET_MS);
+        let bucket = now
+            .div_euclid(BILLING_BUCKET_MS)
+            .saturating_mul(BILLING_BUCKET_MS);
         let from = bucket.max(period.start);
         let settled = self.scopes.entry(scope.name()).or_default();
         let stale = settled.period_start != period.start

@@ -123,7 +123,10 @@ async fn serve(
         }
         _ => (None, None, None),
     };
-    let leader = cfg.database.as_ref().map(|db| (db.retention, db.leader_lease));
+    let leader = cfg
+        .database
+        .as_ref()
+        .map(|db| (db.retention, db.leader_lease));
     let app = Arc::new(app::App::new(
         cfg,
         path.clone(),

@@ -9,12 +9,13 @@ use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{
     Errors, as_map, check_fields, get_bool, get_duration, get_str, get_u64, join, show,
 };
-use tollgate_notify::{Channel, Email, EmailSettings, PagerDuty, Severity, Slack, SmtpTls, Webhook};
+use tollgate_notify::{
+    Channel, Email, EmailSettings, PagerDuty, Severity, Slack, SmtpTls, Webhook,
+};
 use tollgate_registry::BillingScope;
 
 use crate::alerts::{
-    AlertRule, AlertSettings, DeliverySettings, Dependency, Message, Outreach, RuleKind,
-    UsageLimit,
+    AlertRule, AlertSettings, DeliverySettings, Dependency, Message, Outreach, RuleKind, UsageLimit,
 };
 
 /// Reads the `alerts` section; `default_per` is whom billing bills, the default account
@@ -29,7 +30,13 @@ pub fn parse(
     check_fields(
         m,
         path,
-        &["evaluate_every", "delivery", "channels", "rules", "outreach"],
+        &[
+            "evaluate_every",
+            "delivery",
+            "channels",
+            "rules",
+            "outreach",
+        ],
         errs,
     );
     let evaluate_every = duration_in(
@@ -51,8 +58,7 @@ pub fn parse(
     {
         for (name, v) in c {
             let at = format!("alerts.channels.{name}");
-            if let Some(ch) = as_map(v, &at, errs).and_then(|c| parse_channel(c, &at, base, errs))
-            {
+            if let Some(ch) = as_map(v, &at, errs).and_then(|c| parse_channel(c, &at, base, errs)) {
                 channels.insert(name.clone(), ch);
             }
         }
@@ -372,10 +378,7 @@ fn parse_rule(
     }
     let outreach = get_bool(m, "outreach", at, errs).unwrap_or(false);
     let message = parse_message(m, at, errs);
-    let present: Vec<&str> = KINDS
-        .into_iter()
-        .filter(|k| m.contains_key(*k))
-        .collect();
+    let present: Vec<&str> = KINDS.into_iter().filter(|k| m.contains_key(*k)).collect();
     let kind = match present.as_slice() {
         [one] => parse_kind(one, m, at, default_per, errs)?,
         [] => {

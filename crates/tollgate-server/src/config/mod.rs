@@ -132,7 +132,8 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
     let default_per = billing
         .as_ref()
         .map_or(tollgate_registry::BillingScope::Owner, |b| b.scope);
-    let alerts = section("alerts", &mut errs).map(|m| alerts::parse(m, base, default_per, &mut errs));
+    let alerts =
+        section("alerts", &mut errs).map(|m| alerts::parse(m, base, default_per, &mut errs));
     if let Some(a) = &alerts {
         if database.is_none() {
             errs.push(
