@@ -148,6 +148,7 @@ pub struct AuditQuery {
     /// Entries after this id: the `next` of the previous page.
     after: Option<i64>,
     /// At most this many (default 100; taken as 1 to 1000).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
@@ -210,7 +211,7 @@ pub async fn get_config(State(app): State<Arc<App>>) -> Response {
 sections. A bad policy changes nothing and answers 422 with every error and its path.",
     request_body(content(
         (Object = "application/json"),
-        (String = "application/yaml"),
+        (Object = "application/yaml"),
     ), description = "The new policy"),
     responses(
         (status = 200, description = "The policy now in force", body = Object),
@@ -227,6 +228,14 @@ pub async fn put_config(
         Ok(v) => v,
         Err(p) => return p.into_response(),
     };
+    // A body that is no mapping (empty, a string, a list) would otherwise be read as a
+    // policy without a section, and replace every rule with none.
+    if !policy.is_object() {
+        return Problem::invalid(
+            "the policy is a mapping of its sections (`rules`, `tiers`, …)".into(),
+        )
+        .into_response();
+    }
     if let Value::Object(m) = &policy
         && let Some(k) = m
             .keys()

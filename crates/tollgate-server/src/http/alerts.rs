@@ -25,6 +25,7 @@ pub struct AlertsQuery {
     /// Events before this id: the `next_before` of the previous page.
     before: Option<i64>,
     /// At most this many events (default 100; taken as 1 to 1000).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 

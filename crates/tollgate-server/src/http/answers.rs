@@ -535,6 +535,17 @@ pub struct RuleDenials {
     denied: f64,
 }
 
+/// One event of `GET /v1/live`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LiveEvent {
+    /// Always `snapshot`.
+    event: String,
+    /// A `LiveSnapshot` in JSON.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
 /// The data of a `snapshot` event of `GET /v1/live`.
 #[derive(ToSchema)]
 #[allow(dead_code)]

@@ -135,6 +135,7 @@ pub struct RecordsQuery {
     /// Periods before this instant.
     to: Option<String>,
     /// At most this many.
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
     /// `json` (the default), `csv` or `jsonl`; without it, `Accept` chooses.
     #[param(value_type = Option<RecordsFormat>, inline)]

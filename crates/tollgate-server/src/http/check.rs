@@ -35,11 +35,28 @@ pub struct CheckRequest<'a> {
     pub subject: SubjectIn<'a>,
     /// Units to consume (default 1); 0 only looks.
     #[serde(default = "one")]
-    #[schema(default = 1)]
+    #[schema(default = 1, format = "uint64", maximum = 18446744073709551615_u64)]
     pub cost: u64,
     /// Evaluate without consuming.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// One check, the first form of `POST /v1/check`'s body: as a check of a batch, except
+/// that `cost` and `dry_run` may be null for their defaults.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Check)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct OneCheckSchema<'a> {
+    /// Who is asking.
+    #[serde(borrow)]
+    subject: SubjectIn<'a>,
+    /// Units to consume (default 1); 0 only looks.
+    #[schema(default = 1, format = "uint64", maximum = 18446744073709551615_u64)]
+    cost: Option<u64>,
+    /// Evaluate without consuming.
+    dry_run: Option<bool>,
 }
 
 /// A batch of checks, decided in order: the other form of `POST /v1/check`'s body.
@@ -57,7 +74,7 @@ pub struct CheckBatchSchema<'a> {
 super::answers::one_of!(
     CheckBodySchema,
     "The body of `POST /v1/check`: one check, or a batch.",
-    CheckRequest<'static>,
+    OneCheckSchema<'static>,
     CheckBatchSchema<'static>
 );
 

@@ -34,7 +34,7 @@ pub struct ExplainBody<'a> {
     pub subject: SubjectIn<'a>,
     /// Units the request would cost (default 1).
     #[serde(default = "one")]
-    #[schema(default = 1)]
+    #[schema(default = 1, format = "uint64", maximum = 18446744073709551615_u64)]
     pub cost: u64,
 }
 

@@ -38,6 +38,7 @@ pub struct JobsQuery {
     /// Only jobs of this kind (`notify.email`, …).
     kind: Option<String>,
     /// At most this many (default 100).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 

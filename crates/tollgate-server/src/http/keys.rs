@@ -126,25 +126,29 @@ fn check_limits(app: &App, tier: &str, overrides: &Value) -> Result<(), Problem>
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     /// A name for people.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// Who the key belongs to.
+    #[schema(min_length = 1, max_length = 200)]
     owner: String,
     /// A tier the policy defines.
     #[serde(default = "default_tier")]
-    #[schema(default = "free")]
+    #[schema(default = "free", example = "free", min_length = 1, max_length = 200)]
     tier: String,
     /// The environment in the key's text (`tg_live_…`, `tg_test_…`).
     #[serde(default = "default_env")]
-    #[schema(default = "live")]
+    #[schema(default = "live", pattern = "^[a-z0-9]{1,8}$")]
     env: String,
     /// When it stops working (ms since the Unix epoch).
     #[serde(default)]
     expires_at: Option<i64>,
     /// Free-form metadata.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Value,
     /// Its own limits over its tier's: limit name → fields.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     overrides: Value,
 }
 
@@ -223,6 +227,7 @@ pub struct ListQuery {
     /// Ids after this one: the `next` of the previous page.
     after: Option<String>,
     /// At most this many (default 100; taken as 1 to 1000).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
@@ -320,10 +325,10 @@ pub struct PatchBody {
     #[schema(value_type = Option<i64>)]
     expires_at: Option<Option<i64>>,
     /// New metadata, replacing the old.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     /// New overrides, replacing the old.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     overrides: Option<Value>,
 }
 
@@ -423,8 +428,10 @@ pub async fn revoke(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
     /// How long the old secret keeps working, in seconds (default one day).
+    #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
     grace_seconds: Option<u32>,
     /// The environment in the new secret's text (default `live`).
+    #[schema(pattern = "^[a-z0-9]{1,8}$")]
     env: Option<String>,
 }
 

@@ -156,7 +156,7 @@ async fn snapshot(app: &App, before: &Totals, now: &Totals) -> serde_json::Value
     description = "A stream that does not end while the client listens. Each event is named `snapshot`; \
 its data is a `LiveSnapshot` in JSON.",
     responses(
-        (status = 200, description = "`event: snapshot` with `data:` a `LiveSnapshot`, once a second", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "`event: snapshot` with `data:` a `LiveSnapshot`, once a second", body = crate::http::answers::LiveEvent, content_type = "text/event-stream"),
     ),
     security(("adminToken" = [])),
 )]

@@ -36,6 +36,7 @@ pub struct OwnersQuery {
     /// Ids after this one: the `next` of the previous page.
     after: Option<String>,
     /// At most this many (default 100; taken as 1 to 1000).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 

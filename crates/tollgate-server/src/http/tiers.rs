@@ -143,7 +143,7 @@ pub async fn get_one(State(app): State<Arc<App>>, Path(name): Path<String>) -> R
     params(("name" = String, Path, description = "The tier's name")),
     request_body(content(
         (Object = "application/json"),
-        (String = "application/yaml"),
+        (Object = "application/yaml"),
     ), description = "The tier's spec: `{limits: [...]}`"),
     responses(
         (status = 200, description = "Replaced: the spec", body = Object),

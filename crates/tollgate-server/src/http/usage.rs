@@ -333,6 +333,7 @@ pub struct ViolationsQuery {
     /// Violations after this id: the `next` of the previous page.
     after: Option<i64>,
     /// At most this many (default 100; taken as 1 to 1000).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
