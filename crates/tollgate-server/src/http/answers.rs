@@ -247,9 +247,11 @@ pub struct Verified {
     pub valid: bool,
     /// The key's record, when valid.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub key: Option<KeyRecord>,
     /// Why not (`KEY_INVALID`, `KEY_DISABLED`, `KEY_EXPIRED`), when not valid.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub code: Option<String>,
 }
 
@@ -445,9 +447,11 @@ pub struct UsageHistory {
     pub buckets: Vec<UsageBucket>,
     /// The key, for a key's history.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub key_id: Option<String>,
     /// The owner, for an owner's history.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub owner: Option<String>,
 }
 

@@ -139,6 +139,7 @@ pub struct Problem {
     pub status: u16,
     /// What happened this time.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub detail: Option<String>,
     /// Every error, for validation problems.
     #[serde(skip_serializing_if = "Vec::is_empty")]
