@@ -44,7 +44,7 @@ pub fn leader(
     }
     tokio::spawn(async move {
         // Renewed three times a lease, so that one slow renewal does not lose it.
-        let mut tick = tokio::time::interval(lease / 3);
+        let mut tick = tokio::time::interval(lease.checked_div(3).unwrap_or(lease));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pruned_at: Option<tokio::time::Instant> = None;
         let mut closed_at: Option<tokio::time::Instant> = None;

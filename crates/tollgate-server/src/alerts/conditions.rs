@@ -18,10 +18,10 @@ pub struct Condition {
 }
 
 /// The alerts to fire (true now, not firing) and to resolve (firing, true no more).
-pub fn reconcile<'f>(
+pub fn reconcile(
     now: Vec<Condition>,
-    firing: &'f [FiringAlert],
-) -> (Vec<Condition>, Vec<&'f FiringAlert>) {
+    firing: &[FiringAlert],
+) -> (Vec<Condition>, Vec<&FiringAlert>) {
     let firing_subjects: BTreeSet<&str> = firing.iter().map(|f| f.subject.as_str()).collect();
     let true_now: BTreeSet<String> = now.iter().map(|c| c.subject.clone()).collect();
     let mut seen = BTreeSet::new();

@@ -49,7 +49,7 @@ impl Evaluator {
     /// Evaluates every rule at `now` (ms); gives how many alerts changed.
     pub async fn run(&mut self, registry: &Registry, store: &AnyStore, now: i64) -> usize {
         let settings = Arc::clone(&self.settings);
-        let mut changed = 0;
+        let mut changed: usize = 0;
         for rule in &settings.rules {
             let found = match self.measure(rule, registry, store, now).await {
                 Ok(Some(found)) => found,
@@ -60,7 +60,7 @@ impl Evaluator {
                 }
             };
             match apply(&settings, rule, registry, found, now).await {
-                Ok(n) => changed += n,
+                Ok(n) => changed = changed.saturating_add(n),
                 Err(e) => {
                     tracing::warn!(rule = %rule.name, error = %e, "recording an alert failed");
                 }
@@ -228,11 +228,15 @@ fn usage_conditions(rows: &[AccountUsage], l: &Limits<'_>) -> Vec<Condition> {
         .into_iter()
         .filter(|(_, _, _, units, limit)| {
             // units / limit >= percent / 100, in integers.
-            i128::from(*units) * 100 >= i128::from(*limit) * i128::from(l.percent)
+            i128::from(*units).saturating_mul(100)
+                >= i128::from(*limit).saturating_mul(i128::from(l.percent))
         })
         .map(|(account, owner, tier, units, limit)| {
             let used_percent = if limit > 0 {
-                (i128::from(units) * 100 / i128::from(limit)) as f64
+                i128::from(units)
+                    .saturating_mul(100)
+                    .checked_div(i128::from(limit))
+                    .unwrap_or(0) as f64
             } else {
                 0.0
             };
@@ -262,7 +266,7 @@ async fn apply(
 ) -> Result<usize, RegistryError> {
     let firing = registry.firing_alerts(Some(&rule.name)).await?;
     let (fire, resolve) = reconcile(found, &firing);
-    let mut changed = 0;
+    let mut changed: usize = 0;
     for c in fire {
         let owner_id = c
             .data
@@ -290,12 +294,12 @@ async fn apply(
             .await?;
         if recorded.is_some() {
             tracing::info!(rule = %rule.name, subject = %c.subject, "alert fired");
-            changed += 1;
+            changed = changed.saturating_add(1);
         }
     }
     for f in resolve {
         if resolved(settings, rule, registry, f, now).await? {
-            changed += 1;
+            changed = changed.saturating_add(1);
         }
     }
     Ok(changed)
@@ -333,9 +337,9 @@ async fn resolved(
 /// A window as people write it: `1m`, `90s`, `2h`.
 fn humantime(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s % 3_600 == 0 {
+    if s.is_multiple_of(3_600) {
         format!("{}h", s / 3_600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
