@@ -2175,21 +2175,21 @@ export interface operations {
             };
             header?: {
                 /** @description The client, read only from a trusted proxy */
-                "X-Forwarded-For"?: string | null;
+                "X-Forwarded-For"?: string;
                 /** @description The proxied request's method (Traefik, Caddy) */
-                "X-Forwarded-Method"?: string | null;
+                "X-Forwarded-Method"?: string;
                 /** @description The proxied request's path (Traefik, Caddy) */
-                "X-Forwarded-Uri"?: string | null;
+                "X-Forwarded-Uri"?: string;
                 /** @description The user */
-                "X-Forwarded-User"?: string | null;
+                "X-Forwarded-User"?: string;
                 /** @description The proxied request's method (nginx) */
-                "X-Original-Method"?: string | null;
+                "X-Original-Method"?: string;
                 /** @description The proxied request's path (nginx) */
-                "X-Original-URI"?: string | null;
+                "X-Original-URI"?: string;
                 /** @description The client, read only from a trusted proxy */
-                "X-Real-IP"?: string | null;
+                "X-Real-IP"?: string;
                 /** @description The tenant */
-                "X-Tenant"?: string | null;
+                "X-Tenant"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2278,21 +2278,21 @@ export interface operations {
             };
             header?: {
                 /** @description The client, read only from a trusted proxy */
-                "X-Forwarded-For"?: string | null;
+                "X-Forwarded-For"?: string;
                 /** @description The proxied request's method (Traefik, Caddy) */
-                "X-Forwarded-Method"?: string | null;
+                "X-Forwarded-Method"?: string;
                 /** @description The proxied request's path (Traefik, Caddy) */
-                "X-Forwarded-Uri"?: string | null;
+                "X-Forwarded-Uri"?: string;
                 /** @description The user */
-                "X-Forwarded-User"?: string | null;
+                "X-Forwarded-User"?: string;
                 /** @description The proxied request's method (nginx) */
-                "X-Original-Method"?: string | null;
+                "X-Original-Method"?: string;
                 /** @description The proxied request's path (nginx) */
-                "X-Original-URI"?: string | null;
+                "X-Original-URI"?: string;
                 /** @description The client, read only from a trusted proxy */
-                "X-Real-IP"?: string | null;
+                "X-Real-IP"?: string;
                 /** @description The tenant */
-                "X-Tenant"?: string | null;
+                "X-Tenant"?: string;
             };
             path?: never;
             cookie?: never;

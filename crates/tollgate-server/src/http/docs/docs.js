@@ -81,7 +81,7 @@ function operation(method, path, op) {
   const id = "op-" + (op.operationId || method + path);
   const head = el("h3", {}, el("span", { class: "method" }, method), el("span", { class: "path" }, path), el("span", { class: "summary" }, op.summary || ""));
   if (op.security && op.security.some((s) => Object.keys(s).length > 0)) {
-    head.append(el("span", { class: "lock" }, "🔒 " + op.security.map((s) => Object.keys(s).join("+") || "none").join(" or ")));
+    head.append(el("span", { class: "lock" }, "auth: " + op.security.map((s) => Object.keys(s).join("+") || "none").join(" or ")));
   }
   const section = el("section", { class: "op", id }, head);
   if (op.description) section.append(prose(op.description));
