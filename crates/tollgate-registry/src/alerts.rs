@@ -10,6 +10,7 @@ use crate::jobs::{NewJob, insert_job};
 /// Whether an alert began or ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertEventKind {
     /// Its condition became true.
     Fired,
@@ -29,6 +30,7 @@ impl AlertEventKind {
 
 /// A change of an alert's state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertChange {
     /// The rule's name.
     pub rule: String,
@@ -48,6 +50,7 @@ pub struct AlertChange {
 
 /// A change as stored, with its id.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertEvent {
     /// Its id: deliveries of it carry it.
     pub id: i64,
@@ -58,6 +61,7 @@ pub struct AlertEvent {
 
 /// An alert now firing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FiringAlert {
     /// The rule's name.
     pub rule: String,

@@ -7,6 +7,7 @@ use crate::db::{Registry, on_db};
 
 /// One admin change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// When (ms since the Unix epoch).
     pub at: i64,
@@ -26,6 +27,7 @@ pub struct AuditEntry {
 
 /// A stored entry with its id for paging.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     /// Its id.
     pub id: i64,

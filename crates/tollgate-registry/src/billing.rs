@@ -16,6 +16,7 @@ pub const BILLING_BUCKET_MS: i64 = 900_000;
 /// What a billing account is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BillingScope {
     /// A key owner: all their keys of a tier together.
     Owner,
@@ -50,6 +51,7 @@ pub struct BilledUsage {
 
 /// A closed period's bill: money in minor units of `currency`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BillingRecord {
     /// What `account` names.
     pub scope: BillingScope,

@@ -27,6 +27,7 @@ pub struct NewJob {
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobState {
     /// Waiting for its time or a worker.
     Queued,
@@ -68,6 +69,7 @@ impl JobState {
 
 /// A stored job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     /// Its id (`job_…`).
     pub id: String,
@@ -181,6 +183,7 @@ pub struct JobFilter {
 
 /// How many jobs are in one state, and how long the oldest has waited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobCount {
     /// The state.
     pub state: JobState,

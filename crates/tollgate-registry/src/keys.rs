@@ -9,6 +9,7 @@ use crate::key;
 
 /// A key's record as the admin API shows it: never its secret or hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyRecord {
     /// Its id (`key_…`).
     pub id: String,
@@ -39,6 +40,7 @@ pub struct KeyRecord {
 /// Whether a key may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum KeyStatus {
     /// Usable.
     Active,

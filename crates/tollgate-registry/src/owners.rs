@@ -7,6 +7,7 @@ use crate::db::{Registry, on_db};
 
 /// An owner, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Owner {
     /// The owner's id: what keys name as their `owner`.
     pub id: String,
@@ -29,6 +30,7 @@ pub struct Owner {
 /// An owner's contact, as written: every field replaces the stored one.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OwnerContact {
     /// A display name (the id when empty).
     #[serde(default)]

@@ -31,6 +31,7 @@ pub struct UsageEvent {
 
 /// One denial.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Violation {
     /// When (ms).
     pub at: i64,
@@ -46,6 +47,7 @@ pub struct Violation {
 
 /// A stored violation, with its id for paging.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ViolationRecord {
     /// Its id; pages continue after the last one seen.
     pub id: i64,
@@ -101,6 +103,7 @@ impl Granularity {
 
 /// Decisions of one key in one period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageBucket {
     /// The period's start (ms).
     pub start: i64,

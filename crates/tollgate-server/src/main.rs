@@ -114,6 +114,9 @@ enum Command {
     Loadtest(commands::loadtest::LoadArgs),
     /// Prints the SHA-256 of an admin token read from stdin, for `admin.tokens[].sha256`.
     HashToken,
+    /// Prints the OpenAPI 3.1 description of the HTTP API (as `GET /openapi.json` serves
+    /// it), e.g. `tollgate openapi > docs/openapi.json`.
+    Openapi,
     /// Prints a completion script for a shell (e.g. `tollgate completions bash >
     /// /etc/bash_completion.d/tollgate`).
     Completions {
@@ -166,6 +169,10 @@ fn main() -> ExitCode {
         Command::Config { remote, command } => commands::config_cmd::run(&remote, command),
         Command::Loadtest(args) => commands::loadtest::run(&args),
         Command::HashToken => commands::hash_token::run(),
+        Command::Openapi => {
+            print!("{}", http::openapi::json());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => commands::help::completions(Cli::command(), shell),
         Command::Man { command } => commands::help::man(Cli::command(), command.as_deref()),
     };

@@ -258,6 +258,35 @@ async fn config_round_trip_and_refusal() {
     assert!(r.text().await.unwrap().contains("body-too-large"));
 }
 
+/// A body that is not a mapping is refused, not read as a policy without rules (found by
+/// the contract tests: `""` emptied the policy).
+#[tokio::test]
+async fn a_policy_that_is_not_a_mapping_is_refused_and_changes_nothing() {
+    let s = Server::start("rules: [{name: kept, key: '{user}', limit: 5, period: 1m}]");
+    let c = reqwest::Client::new();
+    for body in ["\"\"", "", "[]", "42", "null"] {
+        let r = c
+            .put(s.url("/v1/config"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{body:?}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["type"], "https://tollgate.dev/problems/invalid-request");
+    }
+    let got: Value = c
+        .get(s.url("/v1/config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["rules"][0]["name"], "kept");
+}
+
 #[tokio::test]
 async fn counters_can_be_inspected_and_reset() {
     let s = Server::start(

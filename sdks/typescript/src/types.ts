@@ -1,81 +1,40 @@
-// The wire types of Tollgate's HTTP API (v1), written by hand for now. They are kept in this
-// one file so that they can be generated from the OpenAPI description later.
+// The wire types of Tollgate's HTTP API (v1), taken from ./openapi.ts, which is generated
+// from the server's OpenAPI description (`npm run generate`). What is added here is the
+// SDK's own: fields it sets itself, the open-ended unions that let a newer server add a
+// value, and `[extra: string]: unknown` on answers, so that a newer server's extra fields
+// still type-check.
+import type { components, operations } from "./openapi.js";
+
+type Schemas = components["schemas"];
+
+/** Extra fields a newer server may add to an answer. */
+type Open = { [extra: string]: unknown };
 
 /** Who or what a decision is about. Every field is optional; rules match the ones present. */
-export interface Subject {
-  user?: string;
-  ip?: string;
-  method?: string;
-  path?: string;
-  /** A presented API key; verified when the server has a key registry. */
-  api_key?: string;
-  tenant?: string;
-  /** Any other attribute, matched by rules as `attr.NAME`. */
-  attributes?: Record<string, string>;
-}
+export type Subject = Schemas["Subject"];
 
-/** One check: the body of `POST /v1/check`, or one entry of a batch. */
-export interface CheckRequest {
-  subject: Subject;
-  /** Units to consume (default 1). A cost of 0 only looks. */
-  cost?: number;
-  /** Evaluate without consuming anything. */
-  dry_run?: boolean;
-}
+/** One check: one entry of a batch `POST /v1/check`. */
+export type CheckRequest = Schemas["CheckRequest"];
 
 /** The body of a batch `POST /v1/check`: up to 100 checks, decided in order. */
-export interface BatchCheckRequest {
-  checks: CheckRequest[];
-}
+export type BatchCheckRequest = Schemas["CheckBatch"];
 
 /** A decision's code. `UNAVAILABLE` is also what the SDK reports when it fails open or closed. */
-export type DecisionCode =
-  | "OK"
-  | "RATE_LIMITED"
-  | "QUOTA_EXCEEDED"
-  | "KEY_INVALID"
-  | "KEY_DISABLED"
-  | "KEY_EXPIRED"
-  | "BLOCKED"
-  | "UNAVAILABLE"
-  | (string & {});
+export type DecisionCode = Schemas["DecisionCode"] | (string & {});
 
 /** Where one limit stands after a decision. */
-export interface LimitStatus {
-  name: string;
-  key: string;
-  limit: number;
-  remaining: number;
-  reset_ms: number;
-  /** The limit's window; null for limits without one (concurrency). */
-  window_ms?: number | null;
-  exceeded: boolean;
-  shadow: boolean;
-  /** True when the store could not be reached and the rule's `on_store_error` answered. */
-  degraded?: boolean;
-  /** Set when this limit is a concurrency limit that took a lease. */
-  lease_id?: string;
-  [extra: string]: unknown;
-}
+export type LimitStatus = Schemas["LimitStatus"] & Open;
 
 /** The answer of `POST /v1/check` for one check. */
-export interface Decision {
-  allowed: boolean;
+export type Decision = Omit<Schemas["Decision"], "code" | "limits"> & {
   code: DecisionCode;
-  /** When this cost would be admitted; null when allowed, or when it never would be. */
-  retry_after_ms?: number | null;
   limits: LimitStatus[];
-  /** The rate-limit headers a service should set on its own answer (lower-case names). */
-  headers: Record<string, string>;
-  /** Set when the decision took a concurrency lease; release it with `release()`. */
-  lease_id?: string;
   /**
    * Set by the SDK (never by the server) when Tollgate could not be reached and the client's
    * `onUnavailable` policy decided instead: `"open"` or `"closed"`.
    */
   degraded?: "open" | "closed";
-  [extra: string]: unknown;
-}
+} & Open;
 
 /** The answer of a batch `POST /v1/check`. */
 export interface BatchDecision {
@@ -83,38 +42,22 @@ export interface BatchDecision {
 }
 
 /** The answer of `POST /v1/release` for one lease. */
-export interface ReleaseResult {
-  released: boolean;
-}
+export type ReleaseResult = Pick<Schemas["Released"], "released">;
 
 /** One entry of the answer of a batch `POST /v1/release`. */
-export interface ReleaseEntry {
-  lease_id: string;
-  released: boolean;
-}
+export type ReleaseEntry = Schemas["Released"];
 
 /** The answer of a batch `POST /v1/release`. */
-export interface BatchReleaseResult {
-  results: ReleaseEntry[];
-}
+export type BatchReleaseResult = Schemas["ReleasedBatch"];
 
 /** The answer of `POST /v1/renew` for one lease. */
-export interface RenewResult {
-  renewed: boolean;
-}
+export type RenewResult = Pick<Schemas["Renewed"], "renewed">;
 
-/** One entry of the answer of a batch `POST /v1/renew`. */
-export interface RenewEntry {
-  lease_id: string;
-  renewed: boolean;
-  /** Set when this id is not one Tollgate gave out (made up or altered). */
-  error?: string;
-}
+/** One entry of the answer of a batch `POST /v1/renew`; `error` is set when the id is not one Tollgate gave out. */
+export type RenewEntry = Schemas["Renewed"];
 
 /** The answer of a batch `POST /v1/renew`. */
-export interface BatchRenewResult {
-  results: RenewEntry[];
-}
+export type BatchRenewResult = Schemas["RenewedBatch"];
 
 /** What `GET /v1/authorize` answered: its status, the headers to pass on, and any lease. */
 export interface AuthorizeResult {
@@ -126,135 +69,58 @@ export interface AuthorizeResult {
   problem?: Problem;
 }
 
-export type KeyStatus = "active" | "disabled" | "revoked" | (string & {});
+export type KeyStatus = Schemas["KeyStatus"] | (string & {});
 
 /** An API key's record, as the admin routes show it (never its secret). */
-export interface ApiKey {
-  id: string;
-  name: string;
-  owner: string;
-  tier: string;
-  /** What may be shown of the secret, such as `tg_live_4fQx`. */
-  prefix: string;
-  status: KeyStatus;
-  created_at: number;
-  updated_at: number;
-  expires_at?: number | null;
-  last_used_at?: number | null;
-  metadata?: Record<string, unknown> | null;
-  overrides?: Record<string, unknown> | null;
-  [extra: string]: unknown;
-}
+export type ApiKey = Omit<Schemas["KeyRecord"], "status"> & { status: KeyStatus } & Open;
 
 /** The body of `POST /v1/keys`. */
-export interface CreateKeyRequest {
-  name: string;
-  owner: string;
-  tier?: string;
-  env?: string;
-  expires_at?: number;
-  metadata?: Record<string, unknown>;
-  overrides?: Record<string, unknown>;
-}
+export type CreateKeyRequest = Schemas["CreateKey"];
 
 /** The answer of `POST /v1/keys` and `POST /v1/keys/{id}/rotate`: the secret is shown once. */
-export interface CreatedKey {
-  key: ApiKey;
-  secret: string;
-  [extra: string]: unknown;
-}
+export type CreatedKey = { key: ApiKey; secret: string } & Open;
 
 /** Filters and paging of `GET /v1/keys`. */
-export interface ListKeysQuery {
-  owner?: string;
-  tier?: string;
-  status?: KeyStatus;
-  after?: string;
-  limit?: number;
-}
+export type ListKeysQuery = NonNullable<operations["list_keys"]["parameters"]["query"]>;
 
 /** A page of `GET /v1/keys`; `next` is the `after` of the following page. */
-export interface KeyPage {
-  keys: ApiKey[];
-  next?: string | null;
-  [extra: string]: unknown;
-}
+export type KeyPage = { keys: ApiKey[]; next?: string | null } & Open;
 
 /** The body of `POST /v1/keys/{id}/rotate`. */
-export interface RotateKeyRequest {
-  grace_seconds?: number;
-  env?: string;
-}
+export type RotateKeyRequest = Schemas["RotateKey"];
 
 /** Where one of a key's limits stands, as `GET /v1/keys/{id}/usage` shows it. */
-export interface UsageLimit {
-  name: string;
-  algorithm: string;
-  key: string;
-  limit: number;
-  remaining: number;
-  used: number;
-  reset_ms: number;
-  window_ms?: number | null;
-  degraded?: boolean;
-  [extra: string]: unknown;
-}
+export type UsageLimit = Schemas["UsageLimit"] & Open;
 
 /** The answer of `GET /v1/keys/{id}/usage`: each limit and quota that applies, read without consuming. */
-export interface KeyUsage {
-  key_id: string;
-  tier: string;
-  owner: string;
-  limits: UsageLimit[];
-  [extra: string]: unknown;
-}
+export type KeyUsage = Omit<Schemas["KeyUsage"], "limits"> & { limits: UsageLimit[] } & Open;
 
-export type Granularity = "minute" | "hour" | "day";
+type HistoryParams = NonNullable<operations["key_usage_history"]["parameters"]["query"]>;
+
+export type Granularity = NonNullable<HistoryParams["granularity"]>;
 
 /** The query of `GET /v1/keys/{id}/usage/history`. Times are ms since the epoch or RFC 3339. */
-export interface UsageHistoryQuery {
+export type UsageHistoryQuery = Omit<HistoryParams, "from" | "to"> & {
   from?: number | string;
   to?: number | string;
-  granularity?: Granularity;
-}
+};
 
 /** One period of usage history. */
-export interface UsageBucket {
-  start: number;
-  requests: number;
-  allowed: number;
-  denied: number;
-  units: number;
-  [extra: string]: unknown;
-}
+export type UsageBucket = Schemas["UsageBucket"] & Open;
 
 /** The answer of `GET /v1/keys/{id}/usage/history` (and the owner's). */
-export interface UsageHistory {
+export type UsageHistory = Omit<Schemas["UsageHistory"], "granularity" | "buckets"> & {
   granularity: Granularity;
-  /** The range covered, `[from, to)` in ms since the epoch. */
-  from: number;
-  to: number;
   buckets: UsageBucket[];
-  /** Whose history it is: `key_id` for a key's, `owner` for an owner's. */
-  key_id?: string;
-  owner?: string;
-  [extra: string]: unknown;
-}
+} & Open;
 
 /** One error of a problem's `errors` list: the field at fault and what is wrong. */
-export interface ProblemError {
-  path?: string;
-  message: string;
-  [extra: string]: unknown;
-}
+export type ProblemError = Schemas["FieldError"] & Open;
 
-/** An RFC 9457 problem, as Tollgate answers every error. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail?: string;
+/** An RFC 9457 problem, as Tollgate answers every error (`type` names its kind). */
+export type Problem = Omit<Schemas["Problem"], "type" | "errors"> & {
+  /** One of the kinds the description lists, or another URI (`about:blank` when the answer had no problem). */
+  type: Schemas["Problem"]["type"] | (string & {});
   instance?: string;
   errors?: ProblemError[];
-  [extra: string]: unknown;
-}
+} & Open;

@@ -10,7 +10,7 @@ use super::{BillingSettings, Period, Plan};
 const LOOK_BACK: usize = 3;
 
 /// One tier's line of an account's current period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Projection {
     /// The account (owner or key id).
     pub account: String,

@@ -10,11 +10,12 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_core::time::{NANOS_PER_SEC, ceil_millis};
 use tollgate_core::{Check, Mode, Store, Subject};
 use tollgate_registry::{AuditEntry, AuditFilter};
 
+use super::answers::{AuditPage, CounterReset, CounterView, Counters};
 use super::body::{Reads, check_content_type, yaml_body};
 use super::problem::Problem;
 use super::problem::policy_problem;
@@ -134,17 +135,34 @@ async fn over_limit(app: &App, subject: &Subject) -> Option<Response> {
 }
 
 /// The query of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Only this actor's changes.
     actor: Option<String>,
+    /// From this instant (ms since the Unix epoch).
     from: Option<i64>,
+    /// Before this instant (ms).
     to: Option<i64>,
+    /// Entries after this id: the `next` of the previous page.
     after: Option<i64>,
+    /// At most this many (default 100; taken as 1 to 1000).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
 /// `GET /v1/audit?actor=&from=&to=&after=&limit=`: admin changes, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    operation_id = "audit",
+    summary = "The audit log: admin changes, oldest first",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of entries; `next` is the `after` of the following page", body = AuditPage)),
+    security(("adminToken" = [])),
+)]
 pub async fn audit(State(app): State<Arc<App>>, Query(q): Query<AuditQuery>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return super::keys::keys_off();
@@ -160,13 +178,22 @@ pub async fn audit(State(app): State<Arc<App>>, Query(q): Query<AuditQuery>) -> 
     match reg.audit_log(&filter).await {
         Ok(entries) => {
             let next = super::next_after(&entries, limit, |e| e.id);
-            axum::Json(json!({"entries": entries, "next": next})).into_response()
+            axum::Json(AuditPage { entries, next }).into_response()
         }
         Err(e) => super::keys::failed(e),
     }
 }
 
 /// `GET /v1/config`: the policy in force.
+#[utoipa::path(
+    get,
+    path = "/v1/config",
+    tag = "config",
+    operation_id = "get_config",
+    summary = "The policy in force",
+    responses((status = 200, description = "The policy part of the configuration (rules, tiers, lists, …)", body = Object)),
+    security(("adminToken" = [])),
+)]
 pub async fn get_config(State(app): State<Arc<App>>) -> Response {
     let doc = app.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
     axum::Json(policy_part(&doc)).into_response()
@@ -174,6 +201,25 @@ pub async fn get_config(State(app): State<Arc<App>>) -> Response {
 
 /// `PUT /v1/config` (or POST): replaces the policy. The body is YAML or JSON; a bad policy
 /// changes nothing and answers 422 with every error.
+#[utoipa::path(
+    put,
+    path = "/v1/config",
+    tag = "config",
+    operation_id = "put_config",
+    summary = "Replace the policy (POST does the same)",
+    description = "The body is the policy (rules, tiers, lists, …) in YAML or JSON, never the server's own \
+sections. A bad policy changes nothing and answers 422 with every error and its path.",
+    request_body(content(
+        (Object = "application/json"),
+        (Object = "application/yaml"),
+    ), description = "The new policy"),
+    responses(
+        (status = 200, description = "The policy now in force", body = Object),
+        (status = 409, description = "The policy drops a tier that keys are on (`tier-in-use`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The policy is not valid (`invalid-policy`, with every error), or names a server section (`invalid-request`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn put_config(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
@@ -182,6 +228,14 @@ pub async fn put_config(
         Ok(v) => v,
         Err(p) => return p.into_response(),
     };
+    // A body that is no mapping (empty, a string, a list) would otherwise be read as a
+    // policy without a section, and replace every rule with none.
+    if !policy.is_object() {
+        return Problem::invalid(
+            "the policy is a mapping of its sections (`rules`, `tiers`, …)".into(),
+        )
+        .into_response();
+    }
     if let Value::Object(m) = &policy
         && let Some(k) = m
             .keys()
@@ -215,7 +269,8 @@ fn all_rules(policy: &tollgate_core::Policy) -> Vec<&tollgate_core::policy::Rule
 }
 
 /// Query of `GET /v1/counters`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CounterQuery {
     /// The counter key, as rendered from a rule's template.
@@ -225,6 +280,21 @@ pub struct CounterQuery {
 }
 
 /// `GET /v1/counters?key=…[&rule=…]`: each rule's view of the counter, consuming nothing.
+#[utoipa::path(
+    get,
+    path = "/v1/counters",
+    tag = "counters",
+    operation_id = "get_counters",
+    summary = "Each rule's view of a counter, consuming nothing",
+    params(CounterQuery),
+    responses(
+        (status = 200, description = "One view per rule", body = Counters),
+        (status = 404, description = "No rule of that name (`no-such-rule`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`key` is missing (`invalid-request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store did not answer (`store-unavailable`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn get_counters(
     State(app): State<Arc<App>>,
     query: Result<Query<CounterQuery>, Problem>,
@@ -257,12 +327,18 @@ pub async fn get_counters(
     let now = app.engine.now();
     match app.engine.store().preview(&checks, now).await {
         Ok(outcomes) => {
-            let counters: Vec<Value> = rules
+            let counters = rules
                 .iter()
                 .zip(outcomes)
-                .map(|(r, o)| json!({ "rule": r.name, "key": q.key, "limit": o.limit, "remaining": o.remaining, "reset_ms": ceil_millis(o.reset) }))
+                .map(|(r, o)| CounterView {
+                    rule: r.name.clone(),
+                    key: q.key.clone(),
+                    limit: o.limit,
+                    remaining: o.remaining,
+                    reset_ms: ceil_millis(o.reset),
+                })
                 .collect();
-            axum::Json(json!({ "counters": counters })).into_response()
+            axum::Json(Counters { counters }).into_response()
         }
         Err(e) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -275,7 +351,8 @@ pub async fn get_counters(
 }
 
 /// Query of `DELETE /v1/counters/{key}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ResetQuery {
     /// Only this rule (default: every rule).
@@ -283,6 +360,20 @@ pub struct ResetQuery {
 }
 
 /// `DELETE /v1/counters/{key}[?rule=…]`: forgets the counter (and any penalty on it).
+#[utoipa::path(
+    delete,
+    path = "/v1/counters/{key}",
+    tag = "counters",
+    operation_id = "delete_counter",
+    summary = "Forget a counter (and any penalty on it)",
+    params(("key" = String, Path, description = "The counter key"), ResetQuery),
+    responses(
+        (status = 200, description = "The rules whose counter was reset", body = CounterReset),
+        (status = 422, description = "The query does not fit (`invalid-request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store did not answer (`store-unavailable`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn delete_counter(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
@@ -309,5 +400,5 @@ pub async fn delete_counter(
         reset.push(rule.name.clone());
     }
     tracing::info!(key = %key, rules = ?reset, "counter reset");
-    axum::Json(json!({ "key": key, "reset": reset })).into_response()
+    axum::Json(CounterReset { key, reset }).into_response()
 }

@@ -9,22 +9,38 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_registry::AlertFilter;
 
+use super::answers::Alerts;
 use super::keys::{failed, keys_off};
 use super::query::Query;
 use crate::alerts::{AlertRule, RuleKind, UsageLimit};
 use crate::app::App;
 
 /// The query of `GET /v1/alerts`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsQuery {
+    /// Only this rule's alerts and events.
     rule: Option<String>,
+    /// Events before this id: the `next_before` of the previous page.
     before: Option<i64>,
+    /// At most this many events (default 100; taken as 1 to 1000).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
 /// `GET /v1/alerts?rule=&before=&limit=`: the configured rules, the alerts firing now, and
 /// a page of fired and resolved events, newest first (`next_before` pages on).
+#[utoipa::path(
+    get,
+    path = "/v1/alerts",
+    tag = "alerts",
+    operation_id = "list_alerts",
+    summary = "Alert rules, the alerts firing now, and their history",
+    params(AlertsQuery),
+    responses((status = 200, description = "The rules, the firing alerts and a page of events", body = Alerts)),
+    security(("adminToken" = [])),
+)]
 pub async fn list(State(app): State<Arc<App>>, Query(q): Query<AlertsQuery>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
@@ -51,12 +67,12 @@ pub async fn list(State(app): State<Arc<App>>, Query(q): Query<AlertsQuery>) -> 
         .as_ref()
         .map(|a| a.rules.iter().map(describe).collect())
         .unwrap_or_default();
-    Json(json!({
-        "rules": rules,
-        "firing": firing,
-        "events": events,
-        "next_before": next_before,
-    }))
+    Json(Alerts {
+        rules,
+        firing,
+        events,
+        next_before,
+    })
     .into_response()
 }
 

@@ -106,15 +106,69 @@ pub fn refusal(verdict: &Verdict<'_>) -> (StatusCode, &'static str, &'static str
 }
 
 /// Query of `/v1/authorize`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeQuery {
     /// Answer denials with this status instead (401 or 403): nginx's `auth_request` only
     /// passes those on.
+    #[param(value_type = Option<DenyStatus>, inline)]
     pub deny_status: Option<u16>,
 }
 
+/// The statuses `deny_status` may name.
+pub struct DenyStatus;
+
+impl utoipa::PartialSchema for DenyStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .enum_values(Some([401, 403]))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DenyStatus {}
+
 /// `/v1/authorize` (any method), from a connection whose peer is `peer`.
+#[utoipa::path(
+    get,
+    path = "/v1/authorize",
+    tag = "decisions",
+    operation_id = "authorize",
+    summary = "Forward-auth: decide a proxied request from its headers",
+    description = "For nginx `auth_request`, Traefik `ForwardAuth` and Caddy `forward_auth`; any method \
+is answered alike (GET and POST are described). The subject is read from the headers below, the client \
+address from the peer (or, behind `server.trusted_proxies`, from `X-Forwarded-For` / `X-Real-IP`). \
+The API key, if any, is `X-API-Key`, else a bearer token in `Authorization`.",
+    params(
+        AuthorizeQuery,
+        ("X-Forwarded-Method" = Option<String>, Header, nullable = false, description = "The proxied request's method (Traefik, Caddy)"),
+        ("X-Original-Method" = Option<String>, Header, nullable = false, description = "The proxied request's method (nginx)"),
+        ("X-Forwarded-Uri" = Option<String>, Header, nullable = false, description = "The proxied request's path (Traefik, Caddy)"),
+        ("X-Original-URI" = Option<String>, Header, nullable = false, description = "The proxied request's path (nginx)"),
+        ("X-Forwarded-User" = Option<String>, Header, nullable = false, description = "The user"),
+        ("X-Tenant" = Option<String>, Header, nullable = false, description = "The tenant"),
+        ("X-Forwarded-For" = Option<String>, Header, nullable = false, description = "The client, read only from a trusted proxy"),
+        ("X-Real-IP" = Option<String>, Header, nullable = false, description = "The client, read only from a trusted proxy"),
+    ),
+    security((), ("apiKey" = []), ("apiKeyBearer" = [])),
+    responses(
+        (status = 200, description = "Allowed: the proxy lets the request through",
+            headers(
+                ("RateLimit" = String, description = "The limit closest to refusing"),
+                ("RateLimit-Policy" = String, description = "Each limit's quota and window"),
+                ("Tollgate-Lease-Id" = String, description = "The concurrency lease the request took, for `POST /v1/release`"),
+            )),
+        (status = 400, description = "A forwarded attribute or the query is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The API key is not valid (`key-invalid`), or a denial with `deny_status=401`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key is disabled or expired, the client is blocked, or a denial with `deny_status=403`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A limit or quota refused (`rate-limited`, `quota-exceeded`)",
+            headers(("Retry-After" = String, description = "Seconds until the request would be admitted")),
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store or the key registry could not answer and the rule fails closed", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn authorize(
     app: &App,
     peer: SocketAddr,

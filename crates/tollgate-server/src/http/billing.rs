@@ -9,10 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use tollgate_core::time::now_ms;
 use tollgate_registry::{BillingFilter, BillingRecord, BillingScope, KeyFilter, KeyStatus};
 
+use super::answers::{BillingRecords, CurrentBill};
 use super::keys::{failed, keys_off};
 use super::problem::Problem;
 use super::query::Query;
@@ -40,6 +40,19 @@ fn billing_failed(e: BillingError) -> Response {
 /// `GET /v1/owners/{owner}/billing/current`: what the owner has used and owes so far this
 /// period, a line per billed tier (per key when billing is per key), with a zero line for
 /// each tier a live key of theirs is on.
+#[utoipa::path(
+    get,
+    path = "/v1/owners/{owner}/billing/current",
+    tag = "billing",
+    operation_id = "current_bill",
+    summary = "What an owner has used and owes so far this period",
+    params(("owner" = String, Path, description = "The owner's id, as keys name it")),
+    responses(
+        (status = 200, description = "A line per billed tier (per key when billing is per key)", body = CurrentBill),
+        (status = 404, description = "Billing is not configured (`billing-off`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn current(State(app): State<Arc<App>>, Path(owner): Path<String>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
@@ -99,26 +112,49 @@ pub async fn current(State(app): State<Arc<App>>, Path(owner): Path<String>) -> 
     lines.sort_by(|a, b| (&a.account, &a.tier).cmp(&(&b.account, &b.tier)));
     let total: i64 = lines.iter().map(|l| l.amount).fold(0, i64::saturating_add);
     let currencies: BTreeSet<&str> = lines.iter().map(|l| l.currency.as_str()).collect();
-    Json(json!({
-        "owner": owner,
-        "scope": settings.scope,
-        "lines": lines,
-        // A total only adds up lines in one currency.
-        "total": (currencies.len() == 1).then_some(total),
-    }))
+    // A total only adds up lines in one currency.
+    let total = (currencies.len() == 1).then_some(total);
+    Json(CurrentBill {
+        owner,
+        scope: settings.scope,
+        lines,
+        total,
+    })
     .into_response()
 }
 
 /// The query of `/v1/billing/records`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecordsQuery {
+    /// Only this owner's records.
     owner: Option<String>,
+    /// Periods from this instant: ms since the epoch, or RFC 3339.
     from: Option<String>,
+    /// Periods before this instant.
     to: Option<String>,
+    /// At most this many.
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
+    /// `json` (the default), `csv` or `jsonl`; without it, `Accept` chooses.
+    #[param(value_type = Option<RecordsFormat>, inline)]
     format: Option<String>,
 }
+
+/// The formats of billing records, as the schema names them.
+pub struct RecordsFormat;
+
+impl utoipa::PartialSchema for RecordsFormat {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(["json", "csv", "jsonl"]))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RecordsFormat {}
 
 /// How records are written out.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -194,6 +230,24 @@ fn csv_row(r: &BillingRecord) -> String {
 /// `GET /v1/billing/records?owner=&from=&to=&limit=&format=json|csv|jsonl`: closed
 /// periods' records, oldest period first (`Accept: text/csv` or
 /// `application/x-ndjson` choose a format too).
+#[utoipa::path(
+    get,
+    path = "/v1/billing/records",
+    tag = "billing",
+    operation_id = "billing_records",
+    summary = "Closed periods' records, oldest period first",
+    params(RecordsQuery),
+    responses(
+        (status = 200, description = "The records, as JSON, CSV (a header line, then a row per record) or JSON lines",
+            content(
+                (BillingRecords = "application/json"),
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+            )),
+        (status = 422, description = "A bad instant (`invalid-request`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn records(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -227,7 +281,7 @@ pub async fn records(
         Err(e) => return failed(e),
     };
     match format {
-        Format::Json => Json(json!({ "records": records })).into_response(),
+        Format::Json => Json(BillingRecords { records }).into_response(),
         Format::Csv => {
             let mut out = String::from(CSV_HEADER);
             for r in &records {

@@ -57,7 +57,20 @@ pub fn body_problem(rejection: BytesRejection) -> Problem {
 pub fn parse_json<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, Problem> {
     // Tracking the path costs on every field; only a body that fails needs it, so that one
     // is parsed again to name where.
-    serde_json::from_slice(body).or_else(|_| parse_json_with_path(body))
+    match serde_json::from_slice(body) {
+        // serde reads a struct from an array of its fields in order too: every body here
+        // is an object, and `[null, null]` is not one.
+        Ok(_) if !is_object(body) => Err(Problem::invalid(
+            "the body is a JSON object of the route's fields".into(),
+        )),
+        Ok(value) => Ok(value),
+        Err(_) => parse_json_with_path(body),
+    }
+}
+
+/// Whether `body`, valid JSON, is an object.
+fn is_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 #[cold]
@@ -172,6 +185,26 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
         h
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Two {
+        a: Option<u32>,
+        b: Option<String>,
+    }
+
+    /// Found by the contract tests: serde reads a struct from an array of its fields, so
+    /// `[null, null]` was taken as `{}`.
+    #[test]
+    fn a_body_is_an_object_not_an_array_of_fields() {
+        let p = parse_json::<Two>(b"[null, null]").unwrap_err();
+        assert_eq!(p.status, 422);
+        assert!(p.kind.ends_with("/invalid-request"));
+        let p = parse_json::<Two>(b"[1, \"x\"]").unwrap_err();
+        assert_eq!(p.status, 422);
+        assert!(parse_json::<Two>(b" \n{\"a\": 1}").is_ok());
+        assert_eq!(parse_json::<Two>(b"[1,").unwrap_err().status, 400);
     }
 
     #[test]

@@ -26,20 +26,57 @@ const MAX_BATCH: usize = 100;
 
 /// One check as the API takes it, its strings borrowed from the request body where they
 /// hold no escapes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(expecting = "an object with `subject` and optional `cost` and `dry_run`")]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest<'a> {
     /// Who is asking.
     #[serde(borrow)]
     pub subject: SubjectIn<'a>,
-    /// Units to consume (default 1).
+    /// Units to consume (default 1); 0 only looks.
     #[serde(default = "one")]
+    #[schema(default = 1, format = "uint64", maximum = 18446744073709551615_u64)]
     pub cost: u64,
     /// Evaluate without consuming.
     #[serde(default)]
     pub dry_run: bool,
 }
+
+/// One check, the first form of `POST /v1/check`'s body: as a check of a batch, except
+/// that `cost` and `dry_run` may be null for their defaults.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Check)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct OneCheckSchema<'a> {
+    /// Who is asking.
+    #[serde(borrow)]
+    subject: SubjectIn<'a>,
+    /// Units to consume (default 1); 0 only looks.
+    #[schema(default = 1, format = "uint64", maximum = 18446744073709551615_u64)]
+    cost: Option<u64>,
+    /// Evaluate without consuming.
+    dry_run: Option<bool>,
+}
+
+/// A batch of checks, decided in order: the other form of `POST /v1/check`'s body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CheckBatch)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CheckBatchSchema<'a> {
+    /// At most 100 checks.
+    #[schema(max_items = 100)]
+    #[serde(borrow)]
+    checks: Vec<CheckRequest<'a>>,
+}
+
+super::answers::one_of!(
+    CheckBodySchema,
+    "The body of `POST /v1/check`: one check, or a batch.",
+    OneCheckSchema<'static>,
+    CheckBatchSchema<'static>
+);
 
 fn one() -> u64 {
     1
@@ -92,7 +129,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 
 /// Subject attributes as the API takes them. Each string is a slice of the request body
 /// unless it held an escape, so a check copies no attribute before it is normalised.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = Subject)]
 #[serde(
     expecting = "an object of attributes (`user`, `ip`, `method`, `path`, `api_key`, `tenant`, `attributes`)"
 )]
@@ -100,24 +138,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 pub struct SubjectIn<'a> {
     /// User id.
     #[serde(borrow)]
+    #[schema(value_type = Option<String>)]
     pub user: Option<Text<'a>>,
     /// Client IP.
     #[serde(borrow)]
+    #[schema(value_type = Option<String>)]
     pub ip: Option<Text<'a>>,
     /// HTTP method.
     #[serde(borrow)]
+    #[schema(value_type = Option<String>)]
     pub method: Option<Text<'a>>,
     /// Request path.
     #[serde(borrow)]
+    #[schema(value_type = Option<String>)]
     pub path: Option<Text<'a>>,
     /// The API key presented; counted by a fingerprint, never stored or echoed.
     #[serde(borrow)]
+    #[schema(value_type = Option<String>)]
     pub api_key: Option<Text<'a>>,
     /// Tenant.
     #[serde(borrow)]
+    #[schema(value_type = Option<String>)]
     pub tenant: Option<Text<'a>>,
     /// Any other attributes, matched as `attr.NAME`.
     #[serde(default, borrow)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub attributes: BTreeMap<Text<'a>, Text<'a>>,
 }
 
@@ -195,6 +240,31 @@ fn json_response(bytes: Vec<u8>) -> Response {
 }
 
 /// `POST /v1/check`.
+#[utoipa::path(
+    post,
+    path = "/v1/check",
+    tag = "decisions",
+    operation_id = "check",
+    summary = "Decide one request, or a batch",
+    description = "Consumes `cost` from every limit that matches the subject, or none of them when one refuses. \
+A refusal is still a 200: `allowed` and `code` say so. An API key, if any, is presented in the body \
+(`subject.api_key`), verified, and counted by a fingerprint.",
+    request_body(content = CheckBodySchema, description = "One check, or `checks` for a batch of up to 100"),
+    responses(
+        (status = 200, description = "The decision (or, for a batch, one per check, without headers)",
+            headers(
+                ("RateLimit" = String, description = "The limit closest to refusing, as `\"name\";r=remaining;t=seconds` (IETF draft)"),
+                ("RateLimit-Policy" = String, description = "Each limit's quota and window"),
+                ("Retry-After" = String, description = "Seconds until the cost would be admitted, on refusals"),
+                ("X-RateLimit-Limit" = String, description = "The closest limit's quota"),
+                ("X-RateLimit-Remaining" = String, description = "What is left of it"),
+                ("X-RateLimit-Reset" = String, description = "Seconds until it is whole again"),
+            ),
+            body = super::answers::CheckAnswer),
+        (status = 422, description = "The body does not fit, or an attribute is invalid (`invalid-request`, `invalid-subject`)",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn check(State(app): State<Arc<App>>, req: Request) -> Response {
     serve(&app, req).await
 }

@@ -51,7 +51,10 @@ pub async fn answer(
         let res = respond(app, router, peer, req)
             .instrument(span.clone())
             .await;
-        span.record("http.response.status_code", i64::from(res.status().as_u16()));
+        span.record(
+            "http.response.status_code",
+            i64::from(res.status().as_u16()),
+        );
         res
     } else {
         respond(app, router, peer, req).await

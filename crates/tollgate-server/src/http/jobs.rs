@@ -8,10 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use tollgate_core::time::now_ms;
-use tollgate_registry::{JobFilter, JobState};
+use tollgate_registry::{Job, JobFilter, JobState};
 
+use super::answers::JobList;
 use super::keys::{failed, keys_off};
 use super::problem::Problem;
 use super::query::Query;
@@ -28,15 +28,31 @@ fn no_job(id: &str) -> Response {
 }
 
 /// The query of `GET /v1/jobs`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobsQuery {
+    /// Only jobs in this state.
+    #[param(value_type = Option<JobState>)]
     state: Option<String>,
+    /// Only jobs of this kind (`notify.email`, …).
     kind: Option<String>,
+    /// At most this many (default 100).
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 
 /// `GET /v1/jobs?state=&kind=&limit=`: jobs, newest first, and the count per state.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    operation_id = "list_jobs",
+    summary = "Jobs, newest first, and the count per state",
+    params(JobsQuery),
+    responses((status = 200, description = "The jobs and the counts", body = JobList)),
+    security(("adminToken" = [])),
+)]
 pub async fn list(State(app): State<Arc<App>>, Query(q): Query<JobsQuery>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
@@ -61,10 +77,23 @@ pub async fn list(State(app): State<Arc<App>>, Query(q): Query<JobsQuery>) -> Re
         Ok(found) => found,
         Err(e) => return failed(e),
     };
-    Json(json!({ "jobs": jobs, "counts": counts })).into_response()
+    Json(JobList { jobs, counts }).into_response()
 }
 
 /// `GET /v1/jobs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    operation_id = "get_job",
+    summary = "A job",
+    params(("id" = String, Path, description = "The job's id (`job_…`)")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 404, description = "No such job (`job-not-found`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn get_one(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
@@ -101,6 +130,20 @@ async fn moved(
 }
 
 /// `POST /v1/jobs/{id}/retry`: a dead or discarded job queued again with fresh tries.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/retry",
+    tag = "jobs",
+    operation_id = "retry_job",
+    summary = "Queue a dead or discarded job again, with fresh tries",
+    params(("id" = String, Path, description = "The job's id (`job_…`)")),
+    responses(
+        (status = 200, description = "The job as it now stands", body = Job),
+        (status = 404, description = "No such job (`job-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is neither dead nor discarded (`job-state`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();
@@ -110,6 +153,20 @@ pub async fn retry(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respo
 }
 
 /// `POST /v1/jobs/{id}/discard`: a queued or dead job given up.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/discard",
+    tag = "jobs",
+    operation_id = "discard_job",
+    summary = "Give up a queued or dead job",
+    params(("id" = String, Path, description = "The job's id (`job_…`)")),
+    responses(
+        (status = 200, description = "The job as it now stands", body = Job),
+        (status = 404, description = "No such job (`job-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is neither queued nor dead (`job-state`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn discard(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     let Some(reg) = app.registry.as_ref() else {
         return keys_off();

@@ -56,6 +56,19 @@ impl Action {
 }
 
 /// `POST /v1/release`.
+#[utoipa::path(
+    post,
+    path = "/v1/release",
+    tag = "decisions",
+    operation_id = "release",
+    summary = "End concurrency leases before their `lease_ttl`",
+    request_body(content = crate::http::answers::LeaseBody, description = "One lease id, or a batch of up to 100"),
+    responses(
+        (status = 200, description = "Whether each lease was ended by this call (false when it had already ended)", body = crate::http::answers::ReleaseAnswer),
+        (status = 422, description = "Not one of the two forms, or a lease id that is not one Tollgate gave out", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The counter store did not answer (`store-unavailable`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn release(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -65,6 +78,19 @@ pub async fn release(
 }
 
 /// `POST /v1/renew`.
+#[utoipa::path(
+    post,
+    path = "/v1/renew",
+    tag = "decisions",
+    operation_id = "renew",
+    summary = "Give concurrency leases their `lease_ttl` again, from now",
+    request_body(content = crate::http::answers::LeaseBody, description = "One lease id, or a batch of up to 100"),
+    responses(
+        (status = 200, description = "Whether each lease was renewed (false when it had already ended)", body = crate::http::answers::RenewAnswer),
+        (status = 422, description = "Not one of the two forms, or a lease id that is not one Tollgate gave out", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The counter store did not answer (`store-unavailable`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn renew(
     State(app): State<Arc<App>>,
     headers: HeaderMap,

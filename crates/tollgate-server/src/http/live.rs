@@ -147,6 +147,19 @@ async fn snapshot(app: &App, before: &Totals, now: &Totals) -> serde_json::Value
 }
 
 /// `GET /v1/live`: a `snapshot` event a second until the client goes.
+#[utoipa::path(
+    get,
+    path = "/v1/live",
+    tag = "live",
+    operation_id = "live",
+    summary = "The live overview: a `snapshot` event a second (Server-Sent Events)",
+    description = "A stream that does not end while the client listens. Each event is named `snapshot`; \
+its data is a `LiveSnapshot` in JSON.",
+    responses(
+        (status = 200, description = "`event: snapshot` with `data:` a `LiveSnapshot`, once a second", body = crate::http::answers::LiveEvent, content_type = "text/event-stream"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn live(State(app): State<Arc<App>>) -> Response {
     let first = totals(&app.metrics.render());
     let events = stream::unfold((app, first, true), |(app, before, first)| async move {

@@ -2,18 +2,21 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod answers;
 pub mod authorize;
 pub mod billing;
 pub mod body;
 pub mod check;
 mod decision_json;
 mod direct;
+pub mod docs;
 pub mod explain;
 pub mod jobs;
 pub mod keys;
 mod layers;
 pub mod leases;
 pub mod live;
+pub mod openapi;
 pub mod ops;
 pub mod owners;
 pub mod problem;
@@ -96,6 +99,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             .route("/metrics", get(ops::metrics))
             .merge(admin)
             .merge(ui::routes())
+            .merge(docs::routes())
             .fallback(not_found),
     );
     // `POST /v1/check` and `/v1/authorize` are answered before this router (`direct`);

@@ -11,11 +11,30 @@ use super::problem::Problem;
 use crate::app::App;
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")),
+)]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// `GET /readyz`: the policy is loaded and the store answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "readyz",
+    summary = "Readiness: the policy is loaded and the store answers",
+    responses(
+        (status = 200, description = "`ready`, and a warning line when the store has one", body = String, content_type = "text/plain"),
+        (status = 503, description = "Not ready (`not-ready`) or the store does not answer (`store-unavailable`)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     if !app.is_ready() {
         return Problem::new(
@@ -44,6 +63,14 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "The metrics in Prometheus' text format", body = String, content_type = "text/plain; version=0.0.4")),
+)]
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
     // Read off the capacity at each scrape, so opening a connection records nothing.

@@ -129,7 +129,10 @@ async fn upstream(
     );
     span.in_scope(|| crate::telemetry::propagate::inject(req.headers_mut()));
     let res = proxy.handle(req, peer).instrument(span.clone()).await;
-    span.record("http.response.status_code", i64::from(res.status().as_u16()));
+    span.record(
+        "http.response.status_code",
+        i64::from(res.status().as_u16()),
+    );
     res
 }
 

@@ -74,7 +74,10 @@ pub async fn serve_proxy(
                 let res = super::proxied::answer(&app, &proxy, req, peer)
                     .instrument(span.clone())
                     .await;
-                span.record("http.response.status_code", i64::from(res.status().as_u16()));
+                span.record(
+                    "http.response.status_code",
+                    i64::from(res.status().as_u16()),
+                );
                 Ok(res)
             }
         })

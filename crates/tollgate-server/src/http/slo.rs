@@ -5,13 +5,31 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::keys::failed;
 use crate::app::App;
+use crate::slo::status::Standing;
+
+/// Every objective's standing.
+#[derive(Serialize, ToSchema)]
+pub struct Objectives {
+    /// The objectives, in the configuration's order.
+    pub objectives: Vec<Standing>,
+}
 
 /// `GET /v1/slo`: every objective's standing, over the fleet's requests when a database is
 /// configured (each instance writes its counts there), else this instance's.
+#[utoipa::path(
+    get,
+    path = "/v1/slo",
+    tag = "slo",
+    operation_id = "list_objectives",
+    summary = "Service-level objectives: budgets and burn rates",
+    responses((status = 200, description = "Each objective's standing", body = Objectives)),
+    security(("adminToken" = [])),
+)]
 pub async fn list(State(app): State<Arc<App>>) -> Response {
     let now = tollgate_core::time::now_ms();
     let mut out = Vec::with_capacity(app.slo.objectives.len());
@@ -21,5 +39,5 @@ pub async fn list(State(app): State<Arc<App>>) -> Response {
             Err(e) => return failed(e),
         }
     }
-    Json(json!({ "objectives": out })).into_response()
+    Json(Objectives { objectives: out }).into_response()
 }

@@ -10,9 +10,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tollgate_core::policy::ConfigErrors;
 
+use super::answers::Tiers;
 use super::body::yaml_body;
 use super::keys::failed;
 use super::problem::Problem;
@@ -94,11 +95,36 @@ pub(crate) async fn keep_tiers_in_use(app: &App, policy: &Value) -> Result<(), R
 }
 
 /// `GET /v1/tiers`: every tier's spec, by name.
+#[utoipa::path(
+    get,
+    path = "/v1/tiers",
+    tag = "tiers",
+    operation_id = "list_tiers",
+    summary = "Every tier's spec, by name",
+    responses((status = 200, description = "The tiers", body = Tiers)),
+    security(("adminToken" = [])),
+)]
 pub async fn list(State(app): State<Arc<App>>) -> Response {
-    Json(json!({ "tiers": tiers_of(&app) })).into_response()
+    Json(Tiers {
+        tiers: tiers_of(&app),
+    })
+    .into_response()
 }
 
 /// `GET /v1/tiers/{name}`.
+#[utoipa::path(
+    get,
+    path = "/v1/tiers/{name}",
+    tag = "tiers",
+    operation_id = "get_tier",
+    summary = "A tier's spec",
+    params(("name" = String, Path, description = "The tier's name")),
+    responses(
+        (status = 200, description = "The spec (`limits`, …)", body = Object),
+        (status = 404, description = "No such tier (`tier-not-found`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn get_one(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
     match tiers_of(&app).get(&name) {
         Some(spec) => Json(spec).into_response(),
@@ -108,6 +134,24 @@ pub async fn get_one(State(app): State<Arc<App>>, Path(name): Path<String>) -> R
 
 /// `PUT /v1/tiers/{name}`: creates or replaces a tier (`{limits: [...]}`, YAML or JSON). A
 /// bad tier changes nothing and answers 422 with every error.
+#[utoipa::path(
+    put,
+    path = "/v1/tiers/{name}",
+    tag = "tiers",
+    operation_id = "put_tier",
+    summary = "Create or replace a tier",
+    params(("name" = String, Path, description = "The tier's name")),
+    request_body(content(
+        (Object = "application/json"),
+        (Object = "application/yaml"),
+    ), description = "The tier's spec: `{limits: [...]}`"),
+    responses(
+        (status = 200, description = "Replaced: the spec", body = Object),
+        (status = 201, description = "Created: the spec", body = Object),
+        (status = 422, description = "The tier is not valid (`invalid-policy`, with every error)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn put(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
@@ -133,6 +177,21 @@ pub async fn put(
 
 /// `DELETE /v1/tiers/{name}`: removes a tier no key is on, active or switched off (409
 /// otherwise).
+#[utoipa::path(
+    delete,
+    path = "/v1/tiers/{name}",
+    tag = "tiers",
+    operation_id = "delete_tier",
+    summary = "Remove a tier no key is on",
+    params(("name" = String, Path, description = "The tier's name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such tier (`tier-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Keys are on the tier (`tier-in-use`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The policy without it is not valid (`invalid-policy`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminToken" = [])),
+)]
 pub async fn delete(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
     if !tiers_of(&app).contains_key(&name) {
         return no_tier(&name);

@@ -50,11 +50,35 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/ui/{*path}", get(file))
 }
 
-async fn index() -> Response {
+/// `GET /ui`: the dashboard.
+#[utoipa::path(
+    get,
+    path = "/ui",
+    tag = "docs",
+    operation_id = "dashboard",
+    summary = "The dashboard",
+    responses((status = 200, description = "The dashboard's page", body = String, content_type = "text/html")),
+)]
+pub async fn index() -> Response {
     serve("index.html")
 }
 
-async fn file(Path(path): Path<String>) -> Response {
+/// `GET /ui/{path}`: an asset of the dashboard, or its page for the dashboard's own routes.
+#[utoipa::path(
+    get,
+    path = "/ui/{path}",
+    tag = "docs",
+    operation_id = "dashboard_file",
+    summary = "A dashboard asset, or the dashboard's page for its own routes",
+    params(("path" = String, Path, description = "`app.js`, `app.css`, or a route of the dashboard (`keys/key_…`)")),
+    responses((status = 200, description = "The asset, or the page",
+        content(
+            (String = "text/html"),
+            (String = "text/javascript"),
+            (String = "text/css"),
+        ))),
+)]
+pub async fn file(Path(path): Path<String>) -> Response {
     serve(&path)
 }
 

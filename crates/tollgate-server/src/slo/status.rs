@@ -16,7 +16,7 @@ const MINUTE_MS: i64 = 60_000;
 const REWRITE_MS: i64 = 2 * MINUTE_MS;
 
 /// Whose requests a standing counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Every instance's, summed in the registry.
@@ -26,7 +26,7 @@ pub enum Scope {
 }
 
 /// One window's burn rate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WindowBurn {
     /// `5m`, `1h`, …
     pub window: &'static str,
@@ -37,7 +37,7 @@ pub struct WindowBurn {
 }
 
 /// An objective's standing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Standing {
     /// The objective.
     pub name: String,
