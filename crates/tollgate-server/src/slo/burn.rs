@@ -101,7 +101,7 @@ mod tests {
         assert!(burning(fast_now_only).is_empty());
         let steady = |w: &str| match w {
             "1h" | "5m" => 20.0,
-            _ => 2.0,
+            _ => 0.5,
         };
         let pairs = burning(steady);
         assert_eq!(pairs.len(), 1);
