@@ -10,6 +10,7 @@
 #   TOLLGATE=/tmp/a bench/http.sh # a binary built elsewhere
 #   TOLLGATE_B=/tmp/b bench/http.sh  # a second build in the same rounds (its saturation
 #                                 # rows are "B"): how a piece is weighed against another
+#   TRACES=1 bench/http.sh        # B is this build exporting traces at 1% over OTLP
 #   PIN=1 bench/http.sh           # servers on the first core, load generators on the second
 #   ALGORITHM=sliding_window bench/http.sh  # Tollgate's limit in another algorithm (gcra
 #                                 # unless told; nginx's is always its leaky bucket)
@@ -74,9 +75,24 @@ YAML
 TOLLGATE_LOG=warn "${server_cpu[@]}" "$TOLLGATE" serve --config "$tmp/tollgate.yaml" >"$tmp/tollgate.out" 2>&1 &
 tpid=$!
 pids+=($tpid)
+# TRACES=1: B is the same binary exporting traces at a 1% sampling ratio to an OTLP
+# receiver (the test kit's, on the OpenTelemetry protos): what tracing costs.
+if [ "${TRACES:-0}" = 1 ]; then
+  py=${TOLLGATE_TEST_PYTHON:-target/test-venv/bin/python}
+  "$py" -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc' 2>/dev/null ||
+    { echo "TRACES=1 needs the test virtualenv: run scripts/test once" >&2; exit 1; }
+  mkdir -p "$tmp/otlp"
+  "$py" crates/tollgate-testkit/scripts/otlp_receiver.py "$tmp/otlp" >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do [ -f "$tmp/otlp/port" ] && break; sleep 0.1; done
+  TOLLGATE_B=$TOLLGATE
+fi
 if [ -n "${TOLLGATE_B:-}" ]; then
   bport=$(free_port)
   sed "s/127.0.0.1:$tport/127.0.0.1:$bport/" "$tmp/tollgate.yaml" >"$tmp/tollgate-b.yaml"
+  if [ "${TRACES:-0}" = 1 ]; then
+    echo "telemetry: { endpoint: \"http://127.0.0.1:$(cat "$tmp/otlp/port")\", sample_ratio: 0.01 }" >>"$tmp/tollgate-b.yaml"
+  fi
   TOLLGATE_LOG=warn "${server_cpu[@]}" "$TOLLGATE_B" serve --config "$tmp/tollgate-b.yaml" >"$tmp/tollgate-b.out" 2>&1 &
   bpid=$!
   pids+=($bpid)
