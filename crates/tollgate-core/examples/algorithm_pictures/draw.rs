@@ -15,7 +15,7 @@ use tollgate_core::{Limiter, MemoryStore, Mode, Policy, Subject};
 pub const FOLDER: &str = "../../docs/concepts/img";
 
 /// How long the pattern runs, in seconds.
-const SECONDS: u64 = 60;
+const SECONDS: usize = 60;
 
 /// 30 s before an hour turns (2026-01-05T00:59:30Z), so the quota's calendar hour ends in
 /// the middle of the picture; also a multiple of 10 s, so clock-aligned windows start on
@@ -29,12 +29,18 @@ const RULES: [(&str, &str); 7] = [
         "token_bucket",
         "algorithm: token_bucket, limit: 10, period: 10s, burst: 5",
     ),
-    ("fixed_window", "algorithm: fixed_window, limit: 10, period: 10s"),
+    (
+        "fixed_window",
+        "algorithm: fixed_window, limit: 10, period: 10s",
+    ),
     (
         "sliding_window",
         "algorithm: sliding_window, limit: 10, period: 10s",
     ),
-    ("sliding_log", "algorithm: sliding_log, limit: 10, period: 10s"),
+    (
+        "sliding_log",
+        "algorithm: sliding_log, limit: 10, period: 10s",
+    ),
     (
         "concurrency",
         "algorithm: concurrency, limit: 5, lease_ttl: 2s",
@@ -44,6 +50,10 @@ const RULES: [(&str, &str); 7] = [
 
 /// The arrival pattern, as offsets from the start in milliseconds: a burst of 15, two a
 /// second for 15 s, a quiet spell, a burst of 20, then one a second.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "offsets of a few seconds, far from overflowing"
+)]
 pub fn arrivals() -> Vec<u64> {
     let mut at = Vec::new();
     at.extend((0..15).map(|i| 1_000 + 20 * i));
@@ -73,7 +83,7 @@ pub fn run(rule: &str) -> Result<Vec<bool>, String> {
     arrivals()
         .into_iter()
         .map(|ms| {
-            let now = START + ms * NANOS_PER_MILLI;
+            let now = START.saturating_add(ms.saturating_mul(NANOS_PER_MILLI));
             now_or_never(limiter.decide(&policy, &subject, 1, now, Mode::Consume))
                 .map(|d| d.allowed)
                 .ok_or_else(|| "the memory store did not answer at once".to_owned())
@@ -90,20 +100,23 @@ const UNIT: f64 = 5.0;
 
 /// The picture of one run: a bar per second, admitted (green) under denied (red).
 pub fn svg(name: &str, rule: &str, admitted: &[bool]) -> String {
-    let mut per_second = [(0u32, 0u32); SECONDS as usize];
+    let mut per_second = [(0u32, 0u32); SECONDS];
     for (ms, ok) in arrivals().into_iter().zip(admitted) {
-        let Some(bin) = per_second.get_mut((ms / 1_000) as usize) else {
+        let Some(bin) = usize::try_from(ms / 1_000)
+            .ok()
+            .and_then(|s| per_second.get_mut(s))
+        else {
             continue;
         };
         if *ok {
-            bin.0 += 1;
+            bin.0 = bin.0.saturating_add(1);
         } else {
-            bin.1 += 1;
+            bin.1 = bin.1.saturating_add(1);
         }
     }
     let slot = (WIDTH - LEFT - 24.0) / SECONDS as f64;
     let base = TOP + PLOT;
-    let x = |s: u64| LEFT + slot * s as f64;
+    let x = |s: usize| LEFT + slot * s as f64;
     let total = admitted.len();
     let yes = admitted.iter().filter(|a| **a).count();
     let mut out = String::new();
@@ -140,7 +153,7 @@ pub fn svg(name: &str, rule: &str, admitted: &[bool]) -> String {
         );
     }
     for (s, (ok, no)) in per_second.iter().enumerate() {
-        let left = x(s as u64) + 1.0;
+        let left = x(s) + 1.0;
         let w = slot - 2.0;
         let green = UNIT * f64::from(*ok);
         let red = UNIT * f64::from(*no);

@@ -373,7 +373,7 @@ mod tests {
         ok(errs, ());
         assert_eq!(
             format!("{memory:?}"),
-            format!("{:?}", StoreSettings::default())
+            format!("{:?}", store::StoreSettings::default())
         );
     }
 
