@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{
     Errors, as_map, check_fields, get_bool, get_duration, get_str, get_u64, join, show,
 };
+use tollgate_core::policy::settings::{Section, Setting};
 
 /// The proxy's settings.
 #[derive(Debug, Clone)]
@@ -188,53 +189,287 @@ pub struct KeyPoolConfig {
     pub values: Vec<String>,
 }
 
-const FIELDS: &[&str] = &["listen", "routes", "upstreams"];
-const ROUTE_FIELDS: &[&str] = &[
-    "host",
-    "path_prefix",
-    "strip_prefix",
-    "upstream",
-    "remove_headers",
-    "retry",
-    "try_timeout",
-    "total_timeout",
+const FIELDS: &[Setting] = &[
+    Setting::new("listen", "address:port", "Where the proxy listens.").default("`127.0.0.1:8090`"),
+    Setting::new(
+        "routes",
+        "list of routes",
+        "Which requests go to which upstream; the longest matching prefix wins.",
+    )
+    .range("one or more; required"),
+    Setting::new(
+        "upstreams",
+        "mapping of upstreams",
+        "The upstream pools, by name.",
+    )
+    .range("one or more; required"),
 ];
-const RETRY_FIELDS: &[&str] = &[
-    "tries",
-    "backoff",
-    "max_backoff",
-    "non_idempotent",
-    "replay_limit",
-    "statuses",
+const ROUTE_FIELDS: &[Setting] = &[
+    Setting::new(
+        "host",
+        "string",
+        "The `Host` the route answers, without port.",
+    )
+    .default("any host"),
+    Setting::new(
+        "path_prefix",
+        "string",
+        "The paths it answers, on segment boundaries.",
+    )
+    .default("`/`")
+    .range("starts with `/`"),
+    Setting::new(
+        "strip_prefix",
+        "boolean",
+        "Remove the prefix before forwarding.",
+    )
+    .default("`false`"),
+    Setting::new("upstream", "string", "The pool under `proxy.upstreams`.")
+        .range("a name of `proxy.upstreams`; required"),
+    Setting::new(
+        "remove_headers",
+        "list of header names",
+        "Request headers never passed on (an API key meant for Tollgate alone, say).",
+    )
+    .default("none"),
+    Setting::new("retry", "mapping", "How a failed try is tried again."),
+    Setting::new(
+        "try_timeout",
+        "duration",
+        "The longest one try may take to bring the answer's head.",
+    )
+    .default("`10s`")
+    .range("longer than zero"),
+    Setting::new(
+        "total_timeout",
+        "duration",
+        "The longest all tries together may take; no retry starts past it.",
+    )
+    .default("`30s`")
+    .range("longer than zero"),
 ];
-const UPSTREAM_FIELDS: &[&str] = &[
-    "origins",
-    "balance",
-    "connect_timeout",
-    "eject_after",
-    "eject_for",
-    "breaker",
-    "budget",
-    "keys",
-    "health",
-    "ca_file",
+const RETRY_FIELDS: &[Setting] = &[
+    Setting::new(
+        "tries",
+        "integer",
+        "Tries of one request, the first included (1: no retry).",
+    )
+    .default("`3`")
+    .range("1 to 2³²−1"),
+    Setting::new(
+        "backoff",
+        "duration",
+        "The first retry's backoff ceiling; it doubles per retry, and the wait is drawn at \
+         random below it.",
+    )
+    .default("`25ms`"),
+    Setting::new("max_backoff", "duration", "The largest backoff ceiling.").default("`1s`"),
+    Setting::new(
+        "non_idempotent",
+        "boolean",
+        "Also retry methods that are not idempotent (`POST`, `PATCH`).",
+    )
+    .default("`false`"),
+    Setting::new(
+        "replay_limit",
+        "integer (bytes)",
+        "The largest body kept for a replay; a longer one is streamed to a single try.",
+    )
+    .default("`65536`"),
+    Setting::new(
+        "statuses",
+        "list of statuses",
+        "Answers that are retried (connection errors and resets before an answer always are).",
+    )
+    .default("`[502, 503, 504, 429]`")
+    .range("400 to 599"),
 ];
-const HEALTH_FIELDS: &[&str] = &[
-    "path",
-    "interval",
-    "timeout",
-    "unhealthy_after",
-    "healthy_after",
+const UPSTREAM_FIELDS: &[Setting] = &[
+    Setting::new(
+        "origins",
+        "list of URLs",
+        "Where requests go: `http://host:port` or `https://host:port`.",
+    )
+    .range("one or more; required"),
+    Setting::new(
+        "balance",
+        "string",
+        "How an origin is chosen: of two drawn at random the one with fewer requests in \
+         flight, or each in turn.",
+    )
+    .default("`least_request`")
+    .range("`least_request`, `round_robin`"),
+    Setting::new(
+        "connect_timeout",
+        "duration",
+        "The longest a connection may take to open.",
+    )
+    .default("`1s`"),
+    Setting::new(
+        "eject_after",
+        "integer",
+        "Failures in a row after which an origin is left out.",
+    )
+    .default("`5`")
+    .range("1 to 2³²−1"),
+    Setting::new(
+        "eject_for",
+        "duration",
+        "How long an ejected origin is left out; when every origin is, all are tried.",
+    )
+    .default("`10s`"),
+    Setting::new("breaker", "mapping", "The upstream's circuit breaker."),
+    Setting::new(
+        "budget",
+        "mapping",
+        "How many retries the upstream is sent.",
+    ),
+    Setting::new(
+        "keys",
+        "mapping",
+        "Credentials the proxy injects, chosen by the quota the upstream reports.",
+    )
+    .default("none"),
+    Setting::new("health", "mapping", "Active health checks of the origins.").default("none"),
+    Setting::new(
+        "ca_file",
+        "path",
+        "PEM certificates `https` origins are verified against instead of the platform's \
+         roots; relative to the configuration's folder.",
+    )
+    .default("the platform's roots"),
 ];
-const BREAKER_FIELDS: &[&str] = &[
-    "failures",
-    "error_ratio",
-    "window",
-    "min_requests",
-    "open_for",
+const HEALTH_FIELDS: &[Setting] = &[
+    Setting::new(
+        "path",
+        "string",
+        "The path asked of each origin; any 2xx is healthy.",
+    )
+    .default("`/healthz`")
+    .range("starts with `/`"),
+    Setting::new(
+        "interval",
+        "duration",
+        "Time between two checks of an origin.",
+    )
+    .default("`5s`")
+    .range("longer than zero"),
+    Setting::new("timeout", "duration", "The longest a check may take.")
+        .default("`1s`")
+        .range("longer than zero"),
+    Setting::new(
+        "unhealthy_after",
+        "integer",
+        "Failed checks in a row that leave an origin out.",
+    )
+    .default("`2`")
+    .range("1 to 2³²−1"),
+    Setting::new(
+        "healthy_after",
+        "integer",
+        "Passed checks in a row that take it back.",
+    )
+    .default("`1`")
+    .range("1 to 2³²−1"),
 ];
-const BUDGET_FIELDS: &[&str] = &["ratio", "min_per_second"];
-const KEY_FIELDS: &[&str] = &["header", "prefix", "values"];
+const BREAKER_FIELDS: &[Setting] = &[
+    Setting::new(
+        "failures",
+        "integer",
+        "Failed tries in a row that open the breaker.",
+    )
+    .default("`5`")
+    .range("1 to 2³²−1"),
+    Setting::new(
+        "error_ratio",
+        "number",
+        "The failed share of the window's tries that opens it, once there were `min_requests`.",
+    )
+    .default("`0.5`")
+    .range("0 to 1"),
+    Setting::new("window", "duration", "The window of the error ratio.").default("`10s`"),
+    Setting::new(
+        "min_requests",
+        "integer",
+        "The fewest tries in the window for the ratio to count.",
+    )
+    .default("`20`")
+    .range("1 to 2³²−1"),
+    Setting::new(
+        "open_for",
+        "duration",
+        "How long it stays open before one probe is let through.",
+    )
+    .default("`500ms`"),
+];
+const BUDGET_FIELDS: &[Setting] = &[
+    Setting::new("ratio", "number", "Retries allowed per successful request.")
+        .default("`0.1`")
+        .range("0 to 1"),
+    Setting::new(
+        "min_per_second",
+        "integer",
+        "Retries allowed per second whatever the successes.",
+    )
+    .default("`10`"),
+];
+const KEY_FIELDS: &[Setting] = &[
+    Setting::new(
+        "header",
+        "header name",
+        "The header that carries a credential.",
+    )
+    .default("`authorization`"),
+    Setting::new(
+        "prefix",
+        "string",
+        "Written before the credential (`Bearer `, say).",
+    )
+    .default("none"),
+    Setting::new("values", "list of strings", "The credentials.").range("one or more; required"),
+];
+
+/// The `proxy` section's mappings and their settings, for the configuration reference.
+pub fn sections() -> Vec<Section> {
+    vec![
+        Section::new(
+            "proxy",
+            "The reverse proxy (see [The reverse proxy](../proxy.md)); absent, no proxy listens.",
+            FIELDS,
+        ),
+        Section::new("proxy.routes[]", "One route.", ROUTE_FIELDS),
+        Section::new(
+            "proxy.routes[].retry",
+            "When and how a try is made again.",
+            RETRY_FIELDS,
+        ),
+        Section::new(
+            "proxy.upstreams.<name>",
+            "One upstream pool.",
+            UPSTREAM_FIELDS,
+        ),
+        Section::new(
+            "proxy.upstreams.<name>.breaker",
+            "When the breaker opens and how it closes again.",
+            BREAKER_FIELDS,
+        ),
+        Section::new(
+            "proxy.upstreams.<name>.budget",
+            "Retries against the requests the upstream succeeds at.",
+            BUDGET_FIELDS,
+        ),
+        Section::new(
+            "proxy.upstreams.<name>.keys",
+            "Upstream credentials.",
+            KEY_FIELDS,
+        ),
+        Section::new(
+            "proxy.upstreams.<name>.health",
+            "Active health checks; an origin they leave out gets no requests until it passes again.",
+            HEALTH_FIELDS,
+        ),
+    ]
+}
 
 /// Reads the `proxy` section at `path`; `base` resolves relative file paths.
 pub fn parse(

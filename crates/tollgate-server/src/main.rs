@@ -102,7 +102,8 @@ enum Command {
         #[command(subcommand)]
         command: commands::tiers_cmd::TiersCmd,
     },
-    /// Read or replace the policy of a running server, or validate a file.
+    /// Read or replace the policy of a running server, validate a file, or print the
+    /// configuration reference.
     Config {
         #[command(flatten)]
         remote: commands::admin_client::Remote,

@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 
 use super::parse::{Errors, as_map, check_fields, compile_rule, get_bool, get_u64, join, show};
 use super::rule::Rule;
+use super::settings::Setting;
 use crate::algorithm::{Anchor, FixedWindow, Limit};
 use crate::policy::template::KeyTemplate;
 use crate::time::{NANOS_PER_SEC, Nanos};
@@ -323,22 +324,123 @@ pub fn window_rule(name: String, requests: u64, period: Nanos) -> Rule {
     )
 }
 
-const DOMAIN_FIELDS: &[&str] = &["domain", "descriptors"];
-const NODE_FIELDS: &[&str] = &[
-    "key",
-    "value",
-    "rate_limit",
-    "limits",
-    "descriptors",
-    "shadow_mode",
-    "detailed_metric",
-    "value_to_metric",
-    "share_threshold",
-    "quota_mode",
-    "metadata",
-    "replaces",
+/// The fields of one envoyproxy/ratelimit document.
+pub(crate) const DOMAIN_FIELDS: &[Setting] = &[
+    Setting::new(
+        "domain",
+        "string",
+        "The tree's name, which Envoy sends. Documents of one domain merge into one tree.",
+    )
+    .range("not empty; required"),
+    Setting::new(
+        "descriptors",
+        "list of descriptors",
+        "The tree's first level.",
+    )
+    .default("none"),
 ];
-const RATE_LIMIT_FIELDS: &[&str] = &["unit", "requests_per_unit", "unlimited", "name", "replaces"];
+
+/// The fields of one descriptor, at any level of the tree.
+pub(crate) const NODE_FIELDS: &[Setting] = &[
+    Setting::new("key", "string", "The entry key this descriptor matches.")
+        .range("not empty; required"),
+    Setting::new(
+        "value",
+        "string",
+        "The entry value it matches; `*` stands for any run of characters. Without one, each \
+         value counts apart.",
+    )
+    .default("any value"),
+    Setting::new(
+        "rate_limit",
+        "mapping",
+        "envoyproxy/ratelimit's limit: `unit`, `requests_per_unit`, `unlimited`, `name`, \
+         `replaces`.",
+    )
+    .default("no limit at this level"),
+    Setting::new(
+        "limits",
+        "list of limits",
+        "Instead of `rate_limit`: limits with any algorithm and window, each a rule's fields \
+         but `name`, `key` and `match`.",
+    ),
+    Setting::new(
+        "descriptors",
+        "list of descriptors",
+        "The next level of the tree.",
+    )
+    .default("none"),
+    Setting::new("shadow_mode", "boolean", "Count and report, never enforce.").default("`false`"),
+    Setting::new(
+        "detailed_metric",
+        "boolean",
+        "Also count in `tollgate_envoy_descriptor_total`, labelled by the full key with the \
+         request's values.",
+    )
+    .default("`false`"),
+    Setting::new(
+        "value_to_metric",
+        "boolean",
+        "Label that metric with the request's value at this level.",
+    )
+    .default("`false`"),
+    Setting::new(
+        "share_threshold",
+        "boolean",
+        "On a wildcard value: every value it matches shares one counter.",
+    )
+    .default("`false`"),
+    Setting::new(
+        "quota_mode",
+        "boolean",
+        "Accepted as `false` only: Tollgate decides all the limits of a request as one.",
+    )
+    .default("`false`")
+    .range("`false`"),
+    Setting::new(
+        "metadata",
+        "mapping",
+        "Kept with the limit and handed to the door with the plan.",
+    ),
+    Setting::new(
+        "replaces",
+        "list of `{name}`",
+        "As `rate_limit.replaces`, for files of Tollgate's earlier releases.",
+    ),
+];
+
+/// The fields of a descriptor's `rate_limit`.
+pub(crate) const RATE_LIMIT_FIELDS: &[Setting] = &[
+    Setting::new(
+        "unit",
+        "string",
+        "The window, clock-aligned: `month` is 30 days, `year` 365. Any case.",
+    )
+    .range(
+        "`second`, `minute`, `hour`, `day`, `week`, `month`, `year`; required unless `unlimited`",
+    ),
+    Setting::new(
+        "requests_per_unit",
+        "integer",
+        "Requests per window; 0 refuses every request.",
+    )
+    .range("0 to 4294967295; required unless `unlimited`"),
+    Setting::new("unlimited", "boolean", "Never limited; nothing is counted.").default("`false`"),
+    Setting::new(
+        "name",
+        "string",
+        "Reported in `current_limit.name`; what `replaces` names.",
+    ),
+    Setting::new(
+        "replaces",
+        "list of `{name}`",
+        "Limits that drop out when this one applies to the same request.",
+    ),
+];
+
+/// The fields of a `replaces` entry.
+pub(crate) const REPLACES_FIELDS: &[Setting] =
+    &[Setting::new("name", "string", "The name of the limit replaced.").range("not empty")];
 
 /// A string field as envoyproxy/ratelimit reads it: a YAML string, integer or boolean
 /// taken as written; null or absent is `None`.
@@ -519,7 +621,7 @@ fn compile_replaces(
         let Some(rm) = as_map(r, &p, errs) else {
             continue;
         };
-        check_fields(rm, &p, &["name"], errs);
+        check_fields(rm, &p, REPLACES_FIELDS, errs);
         match get_text(rm, "name", &p, errs) {
             Some(n) if !n.is_empty() => {
                 if own == Some(n.as_str()) {

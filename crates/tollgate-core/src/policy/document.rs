@@ -7,12 +7,65 @@ use serde_json::{Map, Value};
 
 use super::lists::Lists;
 use super::parse::{
-    ConfigErrors, Errors, MAX_RULES, as_map, check_fields, compile_rule, get_cidrs, get_strings,
-    get_u64, join, show,
+    ConfigErrors, Errors, MAX_RULES, as_map, check_fields, check_names, compile_rule, get_cidrs,
+    get_strings, get_u64, join, show,
 };
+use super::settings::Setting;
 use super::{Policy, PolicyOptions, descriptors, tiers};
 
-const TOP_FIELDS: &[&str] = &["rules", "allow", "deny", "subject", "envoy", "tiers"];
+/// The policy's sections: the top-level fields of a policy document.
+pub(crate) const TOP_FIELDS: &[Setting] = &[
+    Setting::new(
+        "rules",
+        "list of rules",
+        "The rules every request is checked against.",
+    )
+    .default("none")
+    .range("at most 100,000"),
+    Setting::new("allow", "mapping", "Subjects no limit applies to."),
+    Setting::new(
+        "deny",
+        "mapping",
+        "Subjects always refused (`BLOCKED`); deny wins over allow.",
+    ),
+    Setting::new(
+        "subject",
+        "mapping",
+        "How attributes are read into subjects.",
+    ),
+    Setting::new(
+        "envoy",
+        "list of documents",
+        "envoyproxy/ratelimit configurations, for the Envoy rate limit service.",
+    ),
+    Setting::new(
+        "tiers",
+        "mapping of tiers",
+        "The limits an API key gets from its tier, by tier name.",
+    ),
+];
+
+/// The fields of `subject`.
+pub(crate) const SUBJECT_FIELDS: &[Setting] = &[Setting::new(
+    "ipv6_prefix",
+    "integer",
+    "IPv6 clients are counted by their network of this prefix length, so rotating through \
+     one allocation does not escape a limit.",
+)
+.default("`64`")
+.range("0 to 128")];
+
+/// The fields of `allow` and `deny`.
+pub(crate) const LIST_FIELDS: &[Setting] = &[
+    Setting::new(
+        "ips",
+        "CIDR or list of CIDRs",
+        "Client addresses or networks.",
+    ),
+    Setting::new("users", "string or list", "User ids."),
+    Setting::new("keys", "string or list", "API key ids."),
+    Setting::new("tenants", "string or list", "Tenants."),
+];
 
 /// Compiles the policy held by `doc`. Fields named in `others` belong to the caller (the
 /// server's `server`, `store`, …) and are skipped; any other unknown field is an error.
@@ -23,14 +76,18 @@ pub fn compile(doc: &Value, others: &[&str]) -> Result<Policy, ConfigErrors> {
         Value::Null => &empty,
         v => as_map(v, "", &mut errs).unwrap_or(&empty),
     };
-    let allowed: Vec<&str> = TOP_FIELDS.iter().chain(others).copied().collect();
-    check_fields(map, "", &allowed, &mut errs);
+    let allowed: Vec<&str> = TOP_FIELDS
+        .iter()
+        .map(|s| s.name)
+        .chain(others.iter().copied())
+        .collect();
+    check_names(map, "", &allowed, &mut errs);
 
     let mut options = PolicyOptions::default();
     if let Some(v) = map.get("subject")
         && let Some(m) = as_map(v, "subject", &mut errs)
     {
-        check_fields(m, "subject", &["ipv6_prefix"], &mut errs);
+        check_fields(m, "subject", SUBJECT_FIELDS, &mut errs);
         if let Some(p) = get_u64(m, "ipv6_prefix", "subject", &mut errs) {
             match u8::try_from(p) {
                 Ok(p) if p <= 128 => options.ipv6_prefix = p,
@@ -103,7 +160,7 @@ fn compile_lists(v: &Value, path: &str, errs: &mut Errors) -> Lists {
     let Some(map) = as_map(v, path, errs) else {
         return lists;
     };
-    check_fields(map, path, &["ips", "users", "keys", "tenants"], errs);
+    check_fields(map, path, LIST_FIELDS, errs);
     if let Some(v) = map.get("ips") {
         lists.ips = get_cidrs(v, &join(path, "ips"), errs);
     }

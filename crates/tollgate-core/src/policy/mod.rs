@@ -10,7 +10,9 @@ mod index;
 pub mod lists;
 pub mod matcher;
 pub mod parse;
+pub mod reference;
 pub mod rule;
+pub mod settings;
 pub mod template;
 pub mod tiers;
 

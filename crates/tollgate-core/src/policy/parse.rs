@@ -10,6 +10,7 @@ use thiserror::Error;
 use super::duration::parse_duration;
 use super::matcher::{Cidr, Condition, Pattern};
 use super::rule::{FailPolicy, Rule};
+use super::settings::{Setting, names};
 use super::template::KeyTemplate;
 use crate::algorithm::{
     AlgorithmKind, Anchor, Calendar, Concurrency, FixedWindow, Gcra, Limit, MAX_LOG_LIMIT, Quota,
@@ -108,8 +109,20 @@ pub fn show(v: &Value) -> String {
     }
 }
 
-/// Reports every field of `map` not in `allowed`.
-pub fn check_fields(map: &Map<String, Value>, path: &str, allowed: &[&str], errs: &mut Errors) {
+/// Reports every field of `map` that is not one of the `allowed` settings: the table a
+/// parser passes here is also the one the configuration reference is printed from.
+pub fn check_fields(map: &Map<String, Value>, path: &str, allowed: &[Setting], errs: &mut Errors) {
+    check_names(map, path, &names(allowed), errs);
+}
+
+/// Reports every field of `map` not in `allowed`, for mappings whose fields are the
+/// sections described each on their own (the document's top level).
+pub(crate) fn check_names(
+    map: &Map<String, Value>,
+    path: &str,
+    allowed: &[&str],
+    errs: &mut Errors,
+) {
     for k in map.keys() {
         if !allowed.contains(&k.as_str()) {
             errs.push(
@@ -264,22 +277,102 @@ pub(crate) fn get_strings(v: &Value, path: &str, errs: &mut Errors) -> Vec<Strin
     }
 }
 
-pub(crate) const RULE_FIELDS: &[&str] = &[
-    "name",
-    "match",
-    "key",
-    "algorithm",
-    "limit",
-    "period",
-    "burst",
-    "anchor",
-    "lease_ttl",
-    "time_zone",
-    "rollover_cap",
-    "on_exceed",
-    "shadow",
-    "on_store_error",
+/// The fields of a rule (and, but for `match`, of a tier limit).
+pub(crate) const RULE_FIELDS: &[Setting] = &[
+    Setting::new(
+        "name",
+        "string",
+        "Names the limit in headers, metrics and errors; unique among the rules and tier limits.",
+    )
+    .range("letters, digits, `_ - . /`; at most 128; required"),
+    Setting::new(
+        "match",
+        "mapping",
+        "Conditions that must all hold: `user`, `ip`, `method`, `path`, `tenant`, `key` or \
+         `attr.NAME`, each to a value or a list of values (globs with `*` and `?`; CIDR blocks \
+         for `ip`).",
+    )
+    .default("every request"),
+    Setting::new(
+        "key",
+        "template",
+        "The counter key, over attributes: `user:{user}`, `{tenant}/{path}`. A request without \
+         an attribute the template names is not counted by the rule.",
+    )
+    .default("one counter for every request"),
+    Setting::new("algorithm", "string", "How the rule counts (see [Algorithms](../concepts/algorithms.md)).")
+        .default("`gcra`")
+        .range("`gcra`, `token_bucket`, `sliding_window`, `sliding_log`, `fixed_window`, `concurrency`, `quota`"),
+    Setting::new("limit", "integer", "Units per period (for `concurrency`: units in flight).")
+        .range("1 to 10¹²; `sliding_window` up to 2³²−1, `sliding_log` up to 100,000; required"),
+    Setting::new(
+        "period",
+        "duration",
+        "The window. For `quota`, a calendar period instead: `hour`, `day`, `week`, `month` or \
+         `year`. `concurrency` takes none.",
+    )
+    .range("longer than zero; required but for `concurrency`"),
+    Setting::new(
+        "burst",
+        "integer",
+        "`gcra` and `token_bucket`: units admitted at once beyond `limit`.",
+    )
+    .default("`0`")
+    .range("`limit + burst` at most 10¹²"),
+    Setting::new(
+        "anchor",
+        "string",
+        "`fixed_window`: windows start on the clock, or at their counter's first request.",
+    )
+    .default("`clock`")
+    .range("`clock`, `first_hit`"),
+    Setting::new(
+        "lease_ttl",
+        "duration",
+        "`concurrency`: the longest a lease lasts unreleased.",
+    )
+    .default("`60s`")
+    .range("longer than zero"),
+    Setting::new(
+        "time_zone",
+        "string",
+        "`quota`: the IANA time zone calendar periods are cut in.",
+    )
+    .default("`UTC`")
+    .range("an IANA name, e.g. `Europe/Paris`"),
+    Setting::new(
+        "rollover_cap",
+        "integer",
+        "`quota`: the most unused units a period carries into the next.",
+    )
+    .default("`0`")
+    .range("0 to 2³²−1"),
+    Setting::new(
+        "on_exceed",
+        "mapping",
+        "A penalty after a denial: `{ block_for: 10m }` refuses every request on the counter \
+         (`BLOCKED`) for that long.",
+    )
+    .default("no penalty"),
+    Setting::new("shadow", "boolean", "Count and report the rule, never deny by it.")
+        .default("`false`"),
+    Setting::new(
+        "on_store_error",
+        "string",
+        "What the rule answers when the store fails: admit, refuse (`UNAVAILABLE`), or count \
+         in this process alone.",
+    )
+    .default("`allow`")
+    .range("`allow`, `deny`, `local`"),
 ];
+
+/// The fields of a rule's `on_exceed`.
+pub(crate) const ON_EXCEED_FIELDS: &[Setting] = &[Setting::new(
+    "block_for",
+    "duration",
+    "How long a counter refuses every request after a denial.",
+)
+.range("longer than zero")];
 
 pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -365,7 +458,7 @@ pub(crate) fn compile_rule(v: &Value, path: &str, errs: &mut Errors) -> Option<R
     let block_for = map.get("on_exceed").and_then(|v| {
         let p = at("on_exceed");
         let m = as_map(v, &p, errs)?;
-        check_fields(m, &p, &["block_for"], errs);
+        check_fields(m, &p, ON_EXCEED_FIELDS, errs);
         let d = get_duration(m, "block_for", &p, errs)?;
         if d == 0 {
             errs.push(&join(&p, "block_for"), "must be longer than zero");

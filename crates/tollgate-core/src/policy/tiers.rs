@@ -25,14 +25,41 @@ use super::parse::{
     Errors, RULE_FIELDS, as_map, check_fields, compile_rule, get_str, join, show, valid_name,
 };
 use super::rule::Rule;
+use super::settings::Setting;
+
+/// The fields of a tier.
+pub(crate) const TIER_FIELDS: &[Setting] = &[
+    Setting::new(
+        "limits",
+        "list of limits",
+        "The limits every key of the tier gets.",
+    )
+    .default("none")
+    .range("at most 32"),
+    Setting::new(
+        "description",
+        "string",
+        "Shown beside the tier in the admin API and the dashboard.",
+    ),
+];
+
+/// Whose counter a tier limit is, beside a rule's fields.
+const PER: Setting = Setting::new(
+    "per",
+    "string",
+    "Counts per key, or per owner (every key of one owner shares the counter). Set either \
+     `per` or `key`.",
+)
+.default("`key`")
+.range("`key`, `owner`");
 
 /// Fields a tier limit takes: a rule's, without `match`, with `per`.
-fn limit_fields() -> Vec<&'static str> {
+pub(crate) fn limit_fields() -> Vec<Setting> {
     RULE_FIELDS
         .iter()
         .copied()
-        .filter(|f| *f != "match")
-        .chain(["per"])
+        .filter(|f| f.name != "match")
+        .chain([PER])
         .collect()
 }
 
@@ -108,7 +135,7 @@ fn compile_tier(
 ) -> Option<Tier> {
     let before = errs.0.len();
     let map = as_map(spec, path, errs)?;
-    check_fields(map, path, &["limits", "description"], errs);
+    check_fields(map, path, TIER_FIELDS, errs);
     if let Some(d) = map.get("description")
         && !d.is_string()
     {
@@ -173,7 +200,7 @@ fn compile_limit(spec: &Map<String, Value>, path: &str, errs: &mut Errors) -> Op
     check_fields(spec, path, &fields, errs);
     let mut rule: Map<String, Value> = spec
         .iter()
-        .filter(|(k, _)| fields.contains(&k.as_str()) && *k != "per")
+        .filter(|(k, _)| fields.iter().any(|f| f.name == k.as_str()) && *k != "per")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let per = get_str(spec, "per", path, errs);

@@ -1,4 +1,5 @@
-//! `tollgate config …`: the policy in force on a running server.
+//! `tollgate config …`: the policy in force on a running server, and the reference of
+//! every setting.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ pub enum ConfigCmd {
         /// The file.
         file: PathBuf,
     },
+    /// Print the configuration reference (Markdown): every section and setting the file
+    /// accepts, with its type, default, accepted values and meaning.
+    Reference,
 }
 
 /// Runs `tollgate config …`.
@@ -52,6 +56,7 @@ pub fn run(remote: &Remote, cmd: ConfigCmd) -> anyhow::Result<ExitCode> {
             }
         }
         ConfigCmd::Check { file } => return super::check_config::run(&file),
+        ConfigCmd::Reference => print!("{}", crate::config::reference::markdown()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use tollgate_core::policy::parse::{
     Errors, as_map, check_fields, get_duration, get_str, get_u64, join, show,
 };
+use tollgate_core::policy::settings::Setting;
 
 /// What a caller of the admin API may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -117,6 +118,106 @@ impl AdminSettings {
     }
 }
 
+/// The fields of `admin`.
+pub(crate) const FIELDS: &[Setting] = &[
+    Setting::new(
+        "token_file",
+        "path",
+        "A file holding the admin token (role `admin`), relative to the configuration's \
+         folder; `TOLLGATE_ADMIN_TOKEN` wins over it.",
+    ),
+    Setting::new(
+        "tokens",
+        "list of tokens",
+        "More static tokens, each by its SHA-256 and with a role.",
+    )
+    .default("none"),
+    Setting::new("jwt", "mapping", "JWT bearer tokens: how they are checked.").default("off"),
+    Setting::new("rate_limit", "mapping", "The admin API's own rate limits."),
+    Setting::new(
+        "cors_origins",
+        "string or list",
+        "Origins browsers may call the admin API from (`*` only when listed).",
+    )
+    .default("none")
+    .range("`https://host[:port]`, `http://…`, or `*`"),
+];
+
+/// The fields of an `admin.tokens` entry.
+pub(crate) const TOKEN_FIELDS: &[Setting] = &[
+    Setting::new("name", "string", "Shown as the actor in the audit log.").range("required"),
+    Setting::new("role", "string", "What the token may do.")
+        .range("`admin`, `operator`, `viewer`; required"),
+    Setting::new(
+        "sha256",
+        "string",
+        "The SHA-256 of the token, never the token (`tollgate hash-token`).",
+    )
+    .range("64 hex digits; required"),
+];
+
+/// The fields of `admin.rate_limit`.
+pub(crate) const RATE_LIMIT_FIELDS: &[Setting] = &[
+    Setting::new("per_ip", "mapping", "Requests per client IP.")
+        .default("`{limit: 600, period: 1m}`"),
+    Setting::new("per_token", "mapping", "Requests per authenticated caller.")
+        .default("`{limit: 1200, period: 1m}`"),
+];
+
+/// The fields of `admin.rate_limit.per_ip` and `.per_token`.
+pub(crate) const RATE_FIELDS: &[Setting] = &[
+    Setting::new("limit", "integer", "Requests per period.")
+        .default("`600` per IP, `1200` per caller")
+        .range("1 or more"),
+    Setting::new("period", "duration", "The period.")
+        .default("`1m`")
+        .range("longer than zero"),
+];
+
+/// The fields of `admin.jwt`.
+pub(crate) const JWT_FIELDS: &[Setting] = &[
+    Setting::new("issuer", "string", "The `iss` a token must carry.").default("any"),
+    Setting::new(
+        "audience",
+        "string or list",
+        "Accepted `aud` values; one must match.",
+    )
+    .default("any"),
+    Setting::new("algorithms", "string or list", "Accepted algorithms.")
+        .default("every family a key is configured for")
+        .range("`HS256`, `RS256`, `ES256`"),
+    Setting::new(
+        "hs256_secret_file",
+        "path",
+        "A file holding the HS256 secret (or `TOLLGATE_JWT_SECRET`).",
+    )
+    .range("at least 32 bytes"),
+    Setting::new(
+        "public_key_files",
+        "path or list",
+        "RSA or EC public keys in PEM, for RS256 and ES256.",
+    ),
+    Setting::new(
+        "jwks_url",
+        "URL",
+        "Where signing keys are published (JWKS).",
+    )
+    .range("`http://` or `https://`"),
+    Setting::new("jwks_ttl", "duration", "How long fetched keys are trusted.").default("`5m`"),
+    Setting::new(
+        "leeway",
+        "duration",
+        "Clock skew allowed on `exp` and `nbf` (whole seconds).",
+    )
+    .default("`30s`"),
+    Setting::new(
+        "role_claim",
+        "string",
+        "The claim holding the role: a string, or a list whose highest role counts.",
+    )
+    .default("`role`"),
+];
+
 fn read(base: Option<&Path>, file: &str, at: &str, errs: &mut Errors) -> Option<Vec<u8>> {
     let p = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
     match std::fs::read(&p) {
@@ -169,7 +270,7 @@ fn rate(
     let Some(r) = m.get(field).and_then(|v| as_map(v, &at, errs)) else {
         return default;
     };
-    check_fields(r, &at, &["limit", "period"], errs);
+    check_fields(r, &at, RATE_FIELDS, errs);
     let limit = match get_u64(r, "limit", &at, errs) {
         Some(0) => {
             errs.push(&join(&at, "limit"), "must be at least 1");
@@ -205,12 +306,7 @@ pub fn parse(
     };
     let mut main_token = env_token;
     if let Some(m) = m {
-        check_fields(
-            m,
-            "admin",
-            &["token_file", "tokens", "jwt", "rate_limit", "cors_origins"],
-            errs,
-        );
+        check_fields(m, "admin", FIELDS, errs);
         if let Some(file) = get_str(m, "token_file", "admin", errs)
             && let Some(t) = read(base, file, "admin.token_file", errs)
         {
@@ -238,7 +334,7 @@ pub fn parse(
             .get("rate_limit")
             .and_then(|v| as_map(v, "admin.rate_limit", errs))
         {
-            check_fields(r, "admin.rate_limit", &["per_ip", "per_token"], errs);
+            check_fields(r, "admin.rate_limit", RATE_LIMIT_FIELDS, errs);
             settings.per_ip = rate(r, "per_ip", settings.per_ip, errs);
             settings.per_token = rate(r, "per_token", settings.per_token, errs);
         }
@@ -266,7 +362,7 @@ pub fn parse(
 
 fn static_token(v: &Value, at: &str, errs: &mut Errors) -> Option<StaticToken> {
     let m = as_map(v, at, errs)?;
-    check_fields(m, at, &["name", "role", "sha256"], errs);
+    check_fields(m, at, TOKEN_FIELDS, errs);
     let name = get_str(m, "name", at, errs);
     if name.is_none() {
         errs.push(&join(at, "name"), "missing");
@@ -328,22 +424,7 @@ fn decode_hex(hex: &str) -> Option<[u8; 32]> {
 
 fn jwt(m: &Map<String, Value>, base: Option<&Path>, errs: &mut Errors) -> Option<JwtSettings> {
     let at = "admin.jwt";
-    check_fields(
-        m,
-        at,
-        &[
-            "issuer",
-            "audience",
-            "algorithms",
-            "hs256_secret_file",
-            "public_key_files",
-            "jwks_url",
-            "jwks_ttl",
-            "leeway",
-            "role_claim",
-        ],
-        errs,
-    );
+    check_fields(m, at, JWT_FIELDS, errs);
     let hs256_secret = std::env::var("TOLLGATE_JWT_SECRET")
         .ok()
         .filter(|s| !s.is_empty())

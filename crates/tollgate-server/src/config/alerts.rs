@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{
     Errors, as_map, check_fields, get_bool, get_duration, get_str, get_u64, join, show,
 };
+use tollgate_core::policy::settings::Setting;
 use tollgate_notify::{
     Channel, Email, EmailSettings, PagerDuty, Severity, Slack, SmtpTls, Webhook,
 };
@@ -27,18 +28,7 @@ pub fn parse(
     errs: &mut Errors,
 ) -> AlertSettings {
     let path = "alerts";
-    check_fields(
-        m,
-        path,
-        &[
-            "evaluate_every",
-            "delivery",
-            "channels",
-            "rules",
-            "outreach",
-        ],
-        errs,
-    );
+    check_fields(m, path, FIELDS, errs);
     let evaluate_every = duration_in(
         m,
         "evaluate_every",
@@ -126,12 +116,7 @@ fn duration_in(
 
 fn parse_delivery(m: &Map<String, Value>, errs: &mut Errors) -> DeliverySettings {
     let at = "alerts.delivery";
-    check_fields(
-        m,
-        at,
-        &["max_attempts", "backoff", "max_backoff", "timeout"],
-        errs,
-    );
+    check_fields(m, at, DELIVERY_FIELDS, errs);
     let d = DeliverySettings::default();
     let max_attempts = match get_u64(m, "max_attempts", at, errs) {
         None => d.max_attempts,
@@ -167,23 +152,21 @@ fn parse_channel(
     let kind = get_str(m, "type", at, errs);
     let built = match kind {
         Some("webhook") => {
-            check_fields(m, at, &["type", "url", "secret"], errs);
+            check_fields(m, at, WEBHOOK_FIELDS, errs);
             let url = required(m, "url", at, errs)?;
             Webhook::new(url, get_str(m, "secret", at, errs)).map(Channel::Webhook)
         }
         Some("slack") => {
-            check_fields(m, at, &["type", "url"], errs);
+            check_fields(m, at, SLACK_FIELDS, errs);
             Slack::new(required(m, "url", at, errs)?).map(Channel::Slack)
         }
         Some("pagerduty") => {
-            check_fields(m, at, &["type", "routing_key", "events_url"], errs);
+            check_fields(m, at, PAGERDUTY_FIELDS, errs);
             let key = required(m, "routing_key", at, errs)?;
             PagerDuty::new(key, get_str(m, "events_url", at, errs)).map(Channel::PagerDuty)
         }
         Some("email") => {
-            let mut allowed = SMTP_FIELDS.to_vec();
-            allowed.extend(["type", "to"]);
-            check_fields(m, at, &allowed, errs);
+            check_fields(m, at, &[EMAIL_FIELDS, SMTP_FIELDS].concat(), errs);
             let mut settings = parse_smtp(m, at, base, errs)?;
             settings.to = match m.get("to") {
                 Some(Value::String(one)) => vec![one.clone()],
@@ -225,11 +208,6 @@ fn required<'m>(
     }
     v
 }
-
-/// The fields of an SMTP server's settings.
-const SMTP_FIELDS: &[&str] = &[
-    "host", "port", "tls", "ca_file", "username", "password", "from",
-];
 
 fn parse_smtp(
     m: &Map<String, Value>,
@@ -278,7 +256,7 @@ fn parse_smtp(
 
 fn parse_outreach(m: &Map<String, Value>, base: Option<&Path>, errs: &mut Errors) -> Outreach {
     let at = "alerts.outreach";
-    check_fields(m, at, &["email", "subject", "body"], errs);
+    check_fields(m, at, OUTREACH_FIELDS, errs);
     let email = m
         .get("email")
         .and_then(|v| as_map(v, "alerts.outreach.email", errs))
@@ -331,11 +309,7 @@ fn parse_rule(
     default_per: BillingScope,
     errs: &mut Errors,
 ) -> Option<AlertRule> {
-    let mut allowed = vec![
-        "name", "severity", "channels", "outreach", "subject", "body",
-    ];
-    allowed.extend(KINDS);
-    check_fields(m, at, &allowed, errs);
+    check_fields(m, at, RULE_FIELDS, errs);
     let name = required(m, "name", at, errs)?.to_owned();
     if name.is_empty() || name.len() > 64 || name.contains(['/', ' ']) {
         errs.push(
@@ -437,7 +411,7 @@ fn parse_kind(
     let m = as_map(m.get(kind)?, &at, errs)?;
     match kind {
         "usage" => {
-            check_fields(m, &at, &["per", "percent", "of"], errs);
+            check_fields(m, &at, USAGE_FIELDS, errs);
             let per = match get_str(m, "per", &at, errs) {
                 None => default_per,
                 Some("owner") => BillingScope::Owner,
@@ -475,7 +449,7 @@ fn parse_kind(
             Some(RuleKind::Usage { per, percent, of })
         }
         "denials" => {
-            check_fields(m, &at, &["per", "at_least", "window"], errs);
+            check_fields(m, &at, DENIALS_FIELDS, errs);
             let per_rule = match get_str(m, "per", &at, errs) {
                 None | Some("key") => false,
                 Some("rule") => true,
@@ -498,7 +472,7 @@ fn parse_kind(
             })
         }
         _ => {
-            check_fields(m, &at, &["factor", "at_least", "half_life"], errs);
+            check_fields(m, &at, SPIKE_FIELDS, errs);
             let factor = match m.get("factor") {
                 None => 5.0,
                 Some(v) => match v.as_f64().filter(|f| (1.0..=1_000.0).contains(f)) {
@@ -538,6 +512,242 @@ fn at_least(m: &Map<String, Value>, at: &str, errs: &mut Errors) -> u64 {
         }
     }
 }
+
+/// The fields of `alerts`.
+pub(crate) const FIELDS: &[Setting] = &[
+    Setting::new(
+        "evaluate_every",
+        "duration",
+        "How often the fleet's leader evaluates the rules.",
+    )
+    .default("`1s`")
+    .range("10ms to 1h"),
+    Setting::new("delivery", "mapping", "How deliveries are tried."),
+    Setting::new(
+        "channels",
+        "mapping of channels",
+        "Where alerts are sent, by channel name.",
+    )
+    .default("none"),
+    Setting::new("rules", "list of rules", "When alerts fire.").default("none"),
+    Setting::new(
+        "outreach",
+        "mapping",
+        "How owners are told about their own accounts.",
+    ),
+];
+
+/// The fields of `alerts.delivery`.
+pub(crate) const DELIVERY_FIELDS: &[Setting] = &[
+    Setting::new(
+        "max_attempts",
+        "integer",
+        "Tries of one delivery before it is dead-lettered.",
+    )
+    .default("`12`")
+    .range("1 to 100"),
+    Setting::new(
+        "backoff",
+        "duration",
+        "The ceiling of the first retry's wait, doubled on each retry.",
+    )
+    .default("`1s`")
+    .range("1ms to 1d"),
+    Setting::new(
+        "max_backoff",
+        "duration",
+        "The longest wait between tries, and the cap on a receiver's `Retry-After`.",
+    )
+    .default("`10m`")
+    .range("1ms to 1d"),
+    Setting::new("timeout", "duration", "How long one try may take.")
+        .default("`10s`")
+        .range("1ms to 5m"),
+];
+
+/// The fields of a `webhook` channel.
+pub(crate) const WEBHOOK_FIELDS: &[Setting] = &[
+    Setting::new(
+        "type",
+        "string",
+        "`webhook`: a signed JSON POST (Standard Webhooks).",
+    )
+    .range("required"),
+    Setting::new("url", "URL", "Where it is posted.").range("required"),
+    Setting::new("secret", "string", "The signing secret.")
+        .default("unsigned")
+        .range("`whsec_…`"),
+];
+
+/// The fields of a `slack` channel.
+pub(crate) const SLACK_FIELDS: &[Setting] = &[
+    Setting::new(
+        "type",
+        "string",
+        "`slack`: a message to an incoming webhook.",
+    )
+    .range("required"),
+    Setting::new("url", "URL", "The incoming webhook's URL.").range("required"),
+];
+
+/// The fields of a `pagerduty` channel.
+pub(crate) const PAGERDUTY_FIELDS: &[Setting] = &[
+    Setting::new(
+        "type",
+        "string",
+        "`pagerduty`: an Events API v2 trigger, then resolve.",
+    )
+    .range("required"),
+    Setting::new("routing_key", "string", "The integration's routing key.").range("required"),
+    Setting::new("events_url", "URL", "The Events API endpoint.").default("PagerDuty's"),
+];
+
+/// The fields of an `email` channel beside its SMTP server's.
+pub(crate) const EMAIL_FIELDS: &[Setting] = &[
+    Setting::new("type", "string", "`email`: a plain-text message.").range("required"),
+    Setting::new("to", "string or list", "The recipients.").range("required"),
+];
+
+/// The fields of an SMTP server's settings.
+pub(crate) const SMTP_FIELDS: &[Setting] = &[
+    Setting::new("host", "string", "The SMTP server.").range("required"),
+    Setting::new("port", "integer", "Its port.")
+        .default("`465` with `tls: implicit`, else `587`")
+        .range("1 to 65535"),
+    Setting::new(
+        "tls",
+        "string",
+        "STARTTLS when offered, STARTTLS or fail, TLS from the start, or none.",
+    )
+    .default("`starttls`")
+    .range("`starttls`, `starttls_required`, `implicit`, `none`"),
+    Setting::new(
+        "ca_file",
+        "path",
+        "PEM certificates the server is verified against.",
+    )
+    .default("the platform's roots"),
+    Setting::new(
+        "username",
+        "string",
+        "The login, when the server wants one.",
+    ),
+    Setting::new("password", "string", "Its password."),
+    Setting::new("from", "string", "The sender's address.").range("required"),
+];
+
+/// The fields of `alerts.outreach`.
+pub(crate) const OUTREACH_FIELDS: &[Setting] = &[
+    Setting::new(
+        "email",
+        "mapping",
+        "The SMTP server and sender for owners' mail.",
+    )
+    .default("owners are told by webhook only"),
+    Setting::new("subject", "template", "The owner's message's subject.")
+        .default("a plain message"),
+    Setting::new("body", "template", "The owner's message's body.").default("a plain message"),
+];
+
+/// The fields of an alert rule: its own, and exactly one of the kinds.
+pub(crate) const RULE_FIELDS: &[Setting] = &[
+    Setting::new("name", "string", "Names the rule in alerts.")
+        .range("1 to 64 characters, no spaces or slashes; unique; required"),
+    Setting::new("severity", "string", "How bad it is.")
+        .default("`warning`")
+        .range("`critical`, `error`, `warning`, `info`"),
+    Setting::new("channels", "list of channel names", "Where it is sent.")
+        .default("none")
+        .range("names of `alerts.channels`"),
+    Setting::new(
+        "outreach",
+        "boolean",
+        "Usage rules: tell the account's owner too.",
+    )
+    .default("`false`"),
+    Setting::new("subject", "template", "The message's subject.")
+        .default("`alerts.outreach.subject`"),
+    Setting::new("body", "template", "The message's body.").default("`alerts.outreach.body`"),
+    Setting::new(
+        "usage",
+        "mapping",
+        "Fires when an account's units in the billing period reach a share of a limit.",
+    ),
+    Setting::new(
+        "denials",
+        "mapping",
+        "Fires when one key's or one rule's denials in a window reach a count.",
+    ),
+    Setting::new(
+        "spike",
+        "mapping",
+        "Fires when a key's denials in a minute far exceed its usual rate.",
+    ),
+    Setting::new(
+        "failing",
+        "string",
+        "Fires while the store or the records database does not answer.",
+    )
+    .range("`store`, `registry`"),
+    Setting::new(
+        "slo",
+        "string",
+        "Fires when an objective's error budget burns too fast.",
+    )
+    .range("a name of `slo.objectives`"),
+];
+
+/// The fields of a rule's `usage`.
+pub(crate) const USAGE_FIELDS: &[Setting] = &[
+    Setting::new("per", "string", "Whose units count.")
+        .default("`billing.by`")
+        .range("`owner`, `key`"),
+    Setting::new("percent", "integer", "The share of `of` that fires.")
+        .default("`100`")
+        .range("1 to 1000"),
+    Setting::new(
+        "of",
+        "`included` or integer",
+        "The tier plan's included units, or a number of units per period.",
+    )
+    .default("`included`")
+    .range("`included`, or 1 to 2⁵³−1"),
+];
+
+/// The fields of a rule's `denials`.
+pub(crate) const DENIALS_FIELDS: &[Setting] = &[
+    Setting::new("per", "string", "Count each key's denials, or each rule's.")
+        .default("`key`")
+        .range("`key`, `rule`"),
+    Setting::new("at_least", "integer", "The denials that fire.").range("1 or more; required"),
+    Setting::new("window", "duration", "The window they are counted in.")
+        .default("`1m`")
+        .range("1s to 1d"),
+];
+
+/// The fields of a rule's `spike`.
+pub(crate) const SPIKE_FIELDS: &[Setting] = &[
+    Setting::new(
+        "factor",
+        "number",
+        "How many times its usual rate a key's denials must exceed.",
+    )
+    .default("`5`")
+    .range("1 to 1000"),
+    Setting::new(
+        "at_least",
+        "integer",
+        "The fewest denials in the minute that fire.",
+    )
+    .range("1 or more; required"),
+    Setting::new(
+        "half_life",
+        "duration",
+        "How fast the usual rate forgets: its memory halves this often.",
+    )
+    .default("`10m`")
+    .range("1m to 7d"),
+];
 
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]

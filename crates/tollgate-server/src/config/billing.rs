@@ -6,26 +6,92 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{Errors, as_map, check_fields, get_duration, get_str, join};
+use tollgate_core::policy::settings::Setting;
 use tollgate_registry::BillingScope;
 
 use crate::billing::{BillingSettings, Calendar, PeriodKind, Plan};
 
+/// The fields of `billing`.
+pub(crate) const FIELDS: &[Setting] = &[
+    Setting::new(
+        "by",
+        "string",
+        "Whom a billing record is for: a key's owner (all their keys together) or each key.",
+    )
+    .default("`owner`")
+    .range("`owner`, `key`"),
+    Setting::new(
+        "time_zone",
+        "string",
+        "The IANA time zone periods are cut in.",
+    )
+    .default("`UTC`"),
+    Setting::new("period", "string", "How long a billing period is.")
+        .default("`month`")
+        .range("`month`, `week`, `day`"),
+    Setting::new(
+        "close_after",
+        "duration",
+        "How long after a period ends its records are closed, for late usage to arrive.",
+    )
+    .default("`5m`")
+    .range("at most `1d`"),
+    Setting::new(
+        "currency",
+        "string",
+        "The plans' currency unless a plan says otherwise.",
+    )
+    .default("`USD`")
+    .range("an ISO 4217 code"),
+    Setting::new(
+        "plans",
+        "mapping of plans",
+        "Each tier's price plan, by tier name.",
+    )
+    .default("none"),
+];
+
+/// The fields of a `billing.plans` entry.
+pub(crate) const PLAN_FIELDS: &[Setting] = &[
+    Setting::new("currency", "string", "The plan's currency.")
+        .default("`billing.currency`")
+        .range("an ISO 4217 code"),
+    Setting::new(
+        "base_fee",
+        "integer",
+        "The fee of a period, in minor units (cents).",
+    )
+    .default("`0`")
+    .range("0 to 2⁵³−1"),
+    Setting::new("included", "integer", "Units included in the fee.")
+        .default("`0`")
+        .range("0 to 2⁵³−1"),
+    Setting::new(
+        "overage",
+        "mapping",
+        "The price of units beyond those included.",
+    )
+    .default("free"),
+];
+
+/// The fields of a plan's `overage`.
+pub(crate) const OVERAGE_FIELDS: &[Setting] = &[
+    Setting::new(
+        "price",
+        "integer",
+        "The price of `per` units, in minor units.",
+    )
+    .default("`0`")
+    .range("0 to 2⁵³−1"),
+    Setting::new("per", "integer", "How many units `price` buys.")
+        .default("`1`")
+        .range("1 to 2⁵³−1"),
+];
+
 /// Reads the `billing` section.
 pub fn parse(m: &Map<String, Value>, errs: &mut Errors) -> BillingSettings {
     let path = "billing";
-    check_fields(
-        m,
-        path,
-        &[
-            "by",
-            "time_zone",
-            "period",
-            "close_after",
-            "currency",
-            "plans",
-        ],
-        errs,
-    );
+    check_fields(m, path, FIELDS, errs);
     let scope = match get_str(m, "by", path, errs) {
         None | Some("owner") => BillingScope::Owner,
         Some("key") => BillingScope::Key,
@@ -114,12 +180,7 @@ fn get_amount(m: &Map<String, Value>, field: &str, at: &str, errs: &mut Errors) 
 }
 
 fn parse_plan(m: &Map<String, Value>, at: &str, currency: &str, errs: &mut Errors) -> Plan {
-    check_fields(
-        m,
-        at,
-        &["currency", "base_fee", "included", "overage"],
-        errs,
-    );
+    check_fields(m, at, PLAN_FIELDS, errs);
     let currency = get_str(m, "currency", at, errs).unwrap_or(currency);
     check_currency(currency, &join(at, "currency"), errs);
     let (mut overage_price, mut overage_per) = (0, 1);
@@ -128,7 +189,7 @@ fn parse_plan(m: &Map<String, Value>, at: &str, currency: &str, errs: &mut Error
         .and_then(|v| as_map(v, &join(at, "overage"), errs))
     {
         let at = join(at, "overage");
-        check_fields(o, &at, &["price", "per"], errs);
+        check_fields(o, &at, OVERAGE_FIELDS, errs);
         overage_price = get_amount(o, "price", &at, errs);
         if o.contains_key("per") {
             overage_per = get_amount(o, "per", &at, errs);

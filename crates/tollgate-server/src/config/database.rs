@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{Errors, as_map, check_fields, get_duration, get_str, get_u64};
+use tollgate_core::policy::settings::Setting;
 
 use super::secret::{dev_mode, dev_secret, env_key_secret};
 
@@ -39,21 +40,7 @@ pub fn parse(
     base: Option<&Path>,
     errs: &mut Errors,
 ) -> Option<DatabaseSettings> {
-    check_fields(
-        m,
-        "database",
-        &[
-            "url",
-            "key_secret_file",
-            "cache_ttl",
-            "cache_capacity",
-            "usage_queue",
-            "flush_interval",
-            "retention",
-            "leader_lease",
-        ],
-        errs,
-    );
+    check_fields(m, "database", FIELDS, errs);
     let usage_queue = match get_u64(m, "usage_queue", "database", errs) {
         None => 100_000,
         Some(n @ 1..=10_000_000) => usize::try_from(n).unwrap_or(100_000),
@@ -189,8 +176,7 @@ fn parse_retention(v: Option<&Value>, errs: &mut Errors) -> tollgate_registry::R
         ("billing", &mut retention.billing),
         ("jobs", &mut retention.jobs),
     ];
-    let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
-    check_fields(m, path, &names, errs);
+    check_fields(m, path, RETENTION_FIELDS, errs);
     for (name, slot) in fields {
         match m.get(name) {
             None => {}
@@ -204,3 +190,68 @@ fn parse_retention(v: Option<&Value>, errs: &mut Errors) -> tollgate_registry::R
     }
     retention
 }
+
+/// The fields of `database`.
+pub(crate) const FIELDS: &[Setting] = &[
+    Setting::new("url", "URL", "Where the records live: `sqlite://PATH` (relative: beside the configuration) or `postgres://…`.")
+        .default("`sqlite://tollgate.db` beside the configuration"),
+    Setting::new(
+        "key_secret_file",
+        "path",
+        "A file holding the secret API keys are hashed under (or `TOLLGATE_KEY_SECRET`, which wins); required but with `serve --dev`.",
+    )
+    .range("at least 32 bytes"),
+    Setting::new("cache_ttl", "duration", "How long a key verification is trusted: the longest a change made on another instance takes to show here.")
+        .default("`5s`")
+        .range("1ms to 1h"),
+    Setting::new("cache_capacity", "integer", "How many verified (or refused) keys are cached.")
+        .default("`100000`")
+        .range("1 to 100000000"),
+    Setting::new("usage_queue", "integer", "How many usage events (and, apart, violations) may wait for the writer; past it they are counted and dropped.")
+        .default("`100000`")
+        .range("1 to 10000000"),
+    Setting::new("flush_interval", "duration", "How often the writer stores what waits.")
+        .default("`1s`")
+        .range("1ms to 1m"),
+    Setting::new("retention", "mapping", "How long records are kept, per kind."),
+    Setting::new("leader_lease", "duration", "How long the fleet's leader holds its lease unrenewed: the longest its periodic work (pruning, closing periods, evaluating alerts) waits when it dies.")
+        .default("`15s`")
+        .range("1s to 10m"),
+];
+
+/// The fields of `database.retention`: each a duration or `forever`.
+pub(crate) const RETENTION_FIELDS: &[Setting] = &[
+    Setting::new("events", "duration or `forever`", "Raw usage events.").default("`7d`"),
+    Setting::new(
+        "minute",
+        "duration or `forever`",
+        "Usage rolled up per minute.",
+    )
+    .default("`2d`"),
+    Setting::new("hour", "duration or `forever`", "Usage rolled up per hour.").default("`90d`"),
+    Setting::new("day", "duration or `forever`", "Usage rolled up per day.").default("`730d`"),
+    Setting::new(
+        "violations",
+        "duration or `forever`",
+        "Denials recorded as violations.",
+    )
+    .default("`90d`"),
+    Setting::new(
+        "audit",
+        "duration or `forever`",
+        "The audit log of admin changes.",
+    )
+    .default("`forever`"),
+    Setting::new(
+        "billing",
+        "duration or `forever`",
+        "Billed usage per quarter hour.",
+    )
+    .default("`400d`"),
+    Setting::new(
+        "jobs",
+        "duration or `forever`",
+        "Finished and dead jobs of the queue.",
+    )
+    .default("`30d`"),
+];

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{ConfigErrors, parse_yaml};
+use tollgate_core::policy::settings::Setting;
 
 /// Top-level sections that belong to the server, not the policy.
 pub const SERVER_SECTIONS: &[&str] = &[
@@ -15,6 +16,45 @@ pub const SERVER_SECTIONS: &[&str] = &[
     "alerts",
     "slo",
     "telemetry",
+];
+
+/// The server's sections as top-level fields, described for the reference.
+pub(crate) const SECTION_FIELDS: &[Setting] = &[
+    Setting::new("server", "mapping", "Listeners, timeouts and sizes."),
+    Setting::new("store", "mapping", "Where counters live: memory or Redis."),
+    Setting::new(
+        "admin",
+        "mapping",
+        "Who may use the admin API, its own limits, CORS.",
+    ),
+    Setting::new(
+        "envoy_files",
+        "list of paths",
+        "envoyproxy/ratelimit files added to `envoy`, relative to the configuration's folder; a \
+         `*` or `?` in a file name takes every matching file of its folder.",
+    )
+    .default("none"),
+    Setting::new(
+        "database",
+        "mapping",
+        "The records: API keys, usage, violations, audit. Absent: no API keys.",
+    ),
+    Setting::new(
+        "proxy",
+        "mapping",
+        "The reverse proxy. Absent: no proxy listens.",
+    ),
+    Setting::new(
+        "billing",
+        "mapping",
+        "Billing periods and each tier's price plan; needs `database`.",
+    ),
+    Setting::new(
+        "alerts",
+        "mapping",
+        "Alert channels and rules, and owner outreach; needs `database`.",
+    ),
+    Setting::new("slo", "mapping", "Service-level objectives."),
 ];
 
 /// Parses YAML read from `name` (a file's path), whose syntax errors point into it by that

@@ -9,6 +9,7 @@ pub mod database;
 pub mod document;
 pub mod env;
 pub mod envoy_files;
+pub mod reference;
 pub mod secret;
 pub mod server;
 pub mod slo;

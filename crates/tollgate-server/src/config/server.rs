@@ -8,22 +8,73 @@ use tollgate_core::policy::matcher::Cidr;
 use tollgate_core::policy::parse::{
     Errors, check_fields, get_bool, get_cidrs, get_duration, get_str, show,
 };
+use tollgate_core::policy::settings::Setting;
 
 /// `server.max_connections` unless configured: room for many clients' or proxies'
 /// keep-alive pools, and within what a service may open under systemd's default hard limit
 /// of 524,288 files (the soft limit is raised to fit at start).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
-const FIELDS: &[&str] = &[
-    "listen",
-    "trusted_proxies",
-    "request_timeout",
-    "idle_timeout",
-    "max_body",
-    "max_connections",
-    "grpc_listen",
-    "grpc_legacy_headers",
-    "grpc_on_store_error",
+/// The fields of `server`.
+pub(crate) const FIELDS: &[Setting] = &[
+    Setting::new(
+        "listen",
+        "address:port",
+        "Where the HTTP doors and the admin API listen. A non-loopback address needs admin \
+         credentials.",
+    )
+    .default("`127.0.0.1:8080`"),
+    Setting::new(
+        "trusted_proxies",
+        "list of CIDRs",
+        "Peers whose `X-Forwarded-For` and `X-Real-IP` are believed.",
+    )
+    .default("none"),
+    Setting::new(
+        "request_timeout",
+        "duration",
+        "The longest a request may wait (for its body, the store or the database).",
+    )
+    .default("`5s`")
+    .range("longer than zero"),
+    Setting::new(
+        "idle_timeout",
+        "duration",
+        "A connection that starts no request this long, none being in flight, is closed.",
+    )
+    .default("`75s`")
+    .range("longer than zero"),
+    Setting::new("max_body", "size", "The largest request body accepted.")
+        .default("`64KiB`")
+        .range("more than zero; a number of bytes or with `B`, `KB`, `KiB`, `MB`, `MiB`"),
+    Setting::new(
+        "max_connections",
+        "integer",
+        "The most connections open at once, HTTP and gRPC together; more wait to be accepted.",
+    )
+    .default("`10000`")
+    .range("1 or more"),
+    Setting::new(
+        "grpc_listen",
+        "address:port",
+        "Where the Envoy rate limit service (gRPC) listens; `off` turns it off.",
+    )
+    .default("`127.0.0.1:8081`")
+    .range("an address:port, or `off`"),
+    Setting::new(
+        "grpc_legacy_headers",
+        "boolean",
+        "The gRPC door also sends `x-ratelimit-limit`, `-remaining` and `-reset`.",
+    )
+    .default("`false`"),
+    Setting::new(
+        "grpc_on_store_error",
+        "string",
+        "What a store failure answers on the gRPC door: each rule's `on_store_error`, or gRPC \
+         `UNAVAILABLE` so Envoy applies its `failure_mode_deny`.",
+    )
+    .default("`policy`")
+    .range("`policy`, `unavailable`"),
 ];
 
 /// HTTP server settings.

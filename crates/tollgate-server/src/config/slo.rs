@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{
     Errors, as_map, check_fields, get_duration, get_str, join, show,
 };
+use tollgate_core::policy::settings::Setting;
 
 use crate::slo::minutes::Minutes;
 use crate::slo::{Kind, Objective, Requests, SloSettings};
@@ -16,7 +17,7 @@ const MAX_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
 /// Reads the `slo` section.
 pub fn parse(m: &Map<String, Value>, errs: &mut Errors) -> SloSettings {
-    check_fields(m, "slo", &["objectives", "flush_every"], errs);
+    check_fields(m, "slo", FIELDS, errs);
     let flush_every = match get_duration(m, "flush_every", "slo", errs).map(Duration::from_nanos) {
         None => Duration::from_secs(10),
         Some(d) if d < Duration::from_millis(100) || d > Duration::from_secs(60) => {
@@ -57,12 +58,7 @@ pub fn parse(m: &Map<String, Value>, errs: &mut Errors) -> SloSettings {
 }
 
 fn parse_objective(m: &Map<String, Value>, at: &str, errs: &mut Errors) -> Option<Objective> {
-    check_fields(
-        m,
-        at,
-        &["name", "route", "door", "latency", "target", "window"],
-        errs,
-    );
+    check_fields(m, at, OBJECTIVE_FIELDS, errs);
     let name = get_str(m, "name", at, errs).map(str::to_owned);
     let Some(name) = name else {
         errs.push(&join(at, "name"), "is required");
@@ -152,6 +148,56 @@ fn parse_target(v: &Value) -> Option<f64> {
     };
     (share > 0.0 && share < 1.0).then_some(share)
 }
+
+/// The fields of `slo`.
+pub(crate) const FIELDS: &[Setting] = &[
+    Setting::new(
+        "objectives",
+        "list of objectives",
+        "The service-level objectives.",
+    )
+    .default("none"),
+    Setting::new(
+        "flush_every",
+        "duration",
+        "How often counts are written to the database and the metrics refreshed.",
+    )
+    .default("`10s`")
+    .range("100ms to 1m"),
+];
+
+/// The fields of an objective.
+pub(crate) const OBJECTIVE_FIELDS: &[Setting] = &[
+    Setting::new(
+        "name",
+        "string",
+        "Names the objective in metrics, `GET /v1/slo` and alert rules.",
+    )
+    .range("unique; required"),
+    Setting::new(
+        "route",
+        "string",
+        "The HTTP path counted; a trailing `*` takes every path under it.",
+    )
+    .range("starts with `/`; this or `door`"),
+    Setting::new("door", "string", "The door counted instead of a route.").range("`grpc`"),
+    Setting::new(
+        "latency",
+        "duration",
+        "A latency objective: a request is good when answered within it, not failing.",
+    )
+    .default("availability: good when not failing")
+    .range("longer than zero"),
+    Setting::new(
+        "target",
+        "percent or share",
+        "The share of good requests aimed at: `99.9%` or `0.999`.",
+    )
+    .range("between 0 and 100%, both excluded; required"),
+    Setting::new("window", "duration", "The error budget's window.")
+        .default("`30d`")
+        .range("1h to 30d"),
+];
 
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]

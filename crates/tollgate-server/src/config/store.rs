@@ -9,6 +9,7 @@ use tollgate_core::Policy;
 use tollgate_core::policy::parse::{
     Errors, as_map, check_fields, get_duration, get_str, get_u64, show,
 };
+use tollgate_core::policy::settings::Setting;
 use tollgate_redis::{Consistency, RedisConfig, Topology};
 
 use super::secret::read_secret;
@@ -36,20 +37,71 @@ impl Default for StoreSettings {
     }
 }
 
-const FIELDS: &[&str] = &[
-    "kind",
-    "capacity",
-    "key_secret_file",
-    "url",
-    "urls",
-    "mode",
-    "master",
-    "timeout",
-    "consistency",
-    "sync",
-    "prefix",
-    "breaker",
-    "near_cache",
+/// The fields of `store`.
+pub(crate) const FIELDS: &[Setting] = &[
+    Setting::new("kind", "string", "Where counters live: in this process, or in Redis shared by a fleet.")
+        .default("`memory`")
+        .range("`memory`, `redis`"),
+    Setting::new("capacity", "integer", "Live counters the memory store is sized for.")
+        .default("`1000000`")
+        .range("1 to 1000000000"),
+    Setting::new(
+        "key_secret_file",
+        "path",
+        "A file holding the secret presented API keys are fingerprinted under when no \
+         database verifies them (or `TOLLGATE_KEY_SECRET`); relative to the configuration's folder.",
+    )
+    .default("the database's secret, if any"),
+    Setting::new("url", "URL", "Redis: the server (`redis://` or `rediss://`).")
+        .default("`redis://127.0.0.1:6379`"),
+    Setting::new(
+        "urls",
+        "list of URLs",
+        "Redis: more servers, for `sentinel` (the Sentinels) and `cluster` (seed nodes).",
+    ),
+    Setting::new("mode", "string", "Redis: the topology.")
+        .default("`single`")
+        .range("`single`, `sentinel`, `cluster`"),
+    Setting::new("master", "string", "Redis Sentinel: the primary's name.")
+        .range("required with `mode: sentinel`"),
+    Setting::new("timeout", "duration", "Redis: the longest a decision waits for Redis.")
+        .default("`50ms`")
+        .range("1ms to 10s"),
+    Setting::new(
+        "consistency",
+        "string",
+        "Redis: every decision asks Redis, or counts locally and syncs every `sync`.",
+    )
+    .default("`exact`")
+    .range("`exact`, `approximate`"),
+    Setting::new("sync", "duration", "Redis, `approximate`: how often local counts are synced.")
+        .default("`100ms`")
+        .range("1ms to 60s"),
+    Setting::new("prefix", "string", "Redis: the prefix of every key Tollgate writes.")
+        .default("`tg`"),
+    Setting::new("breaker", "mapping", "Redis: the circuit breaker in front of it."),
+    Setting::new(
+        "near_cache",
+        "integer",
+        "Redis: how many denied counters are remembered in this process, so requests on them need no call to Redis until they could pass (0: off).",
+    )
+    .default("`100000`"),
+];
+
+/// The fields of `store.breaker`.
+pub(crate) const BREAKER_FIELDS: &[Setting] = &[
+    Setting::new(
+        "failures",
+        "integer",
+        "Failures in a row that open the breaker (0 reads as 1).",
+    )
+    .default("`3`"),
+    Setting::new(
+        "cool_down",
+        "duration",
+        "How long it stays open before Redis is tried again.",
+    )
+    .default("`250ms`"),
 ];
 
 /// Reads the `store` section.
@@ -176,7 +228,7 @@ pub fn parse(m: &Map<String, Value>, base: Option<&Path>, errs: &mut Errors) -> 
         .get("breaker")
         .and_then(|v| as_map(v, "store.breaker", errs))
     {
-        check_fields(b, "store.breaker", &["failures", "cool_down"], errs);
+        check_fields(b, "store.breaker", BREAKER_FIELDS, errs);
         if let Some(n) = get_u64(b, "failures", "store.breaker", errs) {
             redis.breaker.failures = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
         }
