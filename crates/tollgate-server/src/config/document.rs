@@ -55,6 +55,11 @@ pub(crate) const SECTION_FIELDS: &[Setting] = &[
         "Alert channels and rules, and owner outreach; needs `database`.",
     ),
     Setting::new("slo", "mapping", "Service-level objectives."),
+    Setting::new(
+        "telemetry",
+        "mapping",
+        "Traces over OTLP. Absent (and no `OTEL_EXPORTER_OTLP_ENDPOINT`): no traces.",
+    ),
 ];
 
 /// Parses YAML read from `name` (a file's path), whose syntax errors point into it by that
@@ -77,6 +82,9 @@ const READ_AT_START: &[&str] = &[
     "database",
     "proxy",
     "billing",
+    "alerts",
+    "slo",
+    "telemetry",
     "admin.cors_origins",
 ];
 

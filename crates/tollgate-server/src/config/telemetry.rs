@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{Errors, check_fields, get_duration, get_str, join, show};
+use tollgate_core::policy::settings::Setting;
 
 use crate::telemetry::{Protocol, TelemetrySettings};
 
@@ -21,18 +22,7 @@ pub fn parse(
     let at = "telemetry";
     let empty = Map::new();
     let section = m.unwrap_or(&empty);
-    check_fields(
-        section,
-        at,
-        &[
-            "endpoint",
-            "protocol",
-            "service_name",
-            "sample_ratio",
-            "timeout",
-        ],
-        errs,
-    );
+    check_fields(section, at, FIELDS, errs);
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         return None;
@@ -138,6 +128,38 @@ fn sampler_from_env(sampler: Option<String>, arg: Option<String>, errs: &mut Err
         }
     }
 }
+
+/// The fields of `telemetry`.
+pub(crate) const FIELDS: &[Setting] = &[
+    Setting::new(
+        "endpoint",
+        "URL",
+        "The OTLP collector (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` when absent). Traces are off without one.",
+    )
+    .default("none"),
+    Setting::new(
+        "protocol",
+        "`grpc` or `http/protobuf`",
+        "How spans are sent (`OTEL_EXPORTER_OTLP_PROTOCOL` when absent); over HTTP, `/v1/traces` is added to an endpoint without a path.",
+    )
+    .default("`grpc`"),
+    Setting::new(
+        "service_name",
+        "string",
+        "The service name traces carry (`OTEL_SERVICE_NAME` when absent).",
+    )
+    .default("`tollgate`"),
+    Setting::new(
+        "sample_ratio",
+        "number",
+        "The share of traces started here that are kept; a caller's sampling decision is followed (`OTEL_TRACES_SAMPLER` and its argument when absent).",
+    )
+    .default("`0.01`")
+    .range("0 to 1"),
+    Setting::new("timeout", "duration", "How long one export may take.")
+        .default("`10s`")
+        .range("1ms to 1m"),
+];
 
 #[cfg(test)]
 mod tests {
