@@ -66,6 +66,10 @@ pub struct App {
     pub deliveries: Arc<tokio::sync::Notify>,
     /// Service-level objectives and this instance's counts for them.
     pub slo: Arc<crate::slo::SloSettings>,
+    /// Whether the debugging routes are served.
+    pub debug: bool,
+    /// When the process started serving.
+    pub started: std::time::Instant,
 }
 
 impl App {
@@ -121,6 +125,8 @@ impl App {
             alerts: config.alerts.map(Arc::new),
             deliveries: Arc::new(tokio::sync::Notify::new()),
             slo: Arc::new(config.slo),
+            debug: config.debug,
+            started: std::time::Instant::now(),
         })
     }
 

@@ -298,7 +298,7 @@ fn principal(jwt: &JwtSettings, claims: &HashMap<String, Value>) -> Result<Princ
 pub fn required_role(method: &axum::http::Method, route: &str) -> Role {
     use axum::http::Method;
     let read = *method == Method::GET || *method == Method::HEAD;
-    if route == "/v1/audit" || (route == "/v1/config" && !read) {
+    if route == "/v1/audit" || route.starts_with("/v1/debug/") || (route == "/v1/config" && !read) {
         Role::Admin
     } else if read || route == "/v1/keys/verify" || route == "/v1/explain" {
         Role::Viewer

@@ -8,6 +8,7 @@ mod background;
 mod billing;
 mod commands;
 mod config;
+mod debug;
 mod grpc;
 mod http;
 mod listen;

@@ -16,6 +16,7 @@ pub const SERVER_SECTIONS: &[&str] = &[
     "alerts",
     "slo",
     "telemetry",
+    "debug",
 ];
 
 /// The server's sections as top-level fields, described for the reference.
@@ -60,6 +61,11 @@ pub(crate) const SECTION_FIELDS: &[Setting] = &[
         "mapping",
         "Traces over OTLP. Absent (and no `OTEL_EXPORTER_OTLP_ENDPOINT`): no traces.",
     ),
+    Setting::new(
+        "debug",
+        "mapping",
+        "The debugging routes. Absent: not served.",
+    ),
 ];
 
 /// Parses YAML read from `name` (a file's path), whose syntax errors point into it by that
@@ -85,6 +91,7 @@ const READ_AT_START: &[&str] = &[
     "alerts",
     "slo",
     "telemetry",
+    "debug",
     "admin.cors_origins",
 ];
 

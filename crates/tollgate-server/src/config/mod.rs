@@ -6,6 +6,7 @@ pub mod admin;
 pub mod alerts;
 pub mod billing;
 pub mod database;
+pub mod debug;
 pub mod document;
 pub mod env;
 pub mod envoy_files;
@@ -54,6 +55,8 @@ pub struct Config {
     pub slo: crate::slo::SloSettings,
     /// Where traces go, when they are on.
     pub telemetry: Option<crate::telemetry::TelemetrySettings>,
+    /// Whether the debugging routes are served.
+    pub debug: bool,
     /// The compiled policy.
     pub policy: Policy,
     /// The whole document after the environment overlay, for `GET /v1/config` and writing
@@ -142,6 +145,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
     let alerts =
         section("alerts", &mut errs).map(|m| alerts::parse(m, base, default_per, &mut errs));
     let slo = section("slo", &mut errs).map_or_else(Default::default, |m| slo::parse(m, &mut errs));
+    let debug = section("debug", &mut errs).is_some_and(|m| debug::parse(m, &mut errs));
     let telemetry = telemetry::parse(
         section("telemetry", &mut errs),
         &|name| std::env::var(name).ok(),
@@ -211,6 +215,7 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         alerts,
         slo,
         telemetry,
+        debug,
         policy,
         doc,
     })

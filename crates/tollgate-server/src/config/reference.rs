@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use tollgate_core::policy::settings::{Section, Setting};
 
 use super::document::SECTION_FIELDS;
-use super::{admin, alerts, billing, database, server, slo, store, telemetry};
+use super::{admin, alerts, billing, database, debug, server, slo, store, telemetry};
 
 /// The command that writes the reference page, named in the page and in the test that
 /// finds it stale.
@@ -169,6 +169,7 @@ pub fn sections() -> Vec<Section> {
             "Traces over OTLP (see [Observability](../observability.md#traces)).",
             telemetry::FIELDS,
         ),
+        Section::new("debug", "The debugging routes.", debug::FIELDS),
     ];
     all.extend(tollgate_proxy::config::sections());
     all.extend(tollgate_core::policy::reference::sections());

@@ -21,8 +21,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 
 use super::problem::Problem;
 use super::{
-    admin, alerts, answers, authorize, billing, check, docs, explain, jobs, keys, leases, live,
-    ops, owners, slo, tiers, ui, usage,
+    admin, alerts, answers, authorize, billing, check, debug, docs, explain, jobs, keys, leases,
+    live, ops, owners, slo, tiers, ui, usage,
 };
 
 /// The security scheme of the admin routes: `Authorization: Bearer <token>`.
@@ -69,6 +69,9 @@ operations (`/healthz`, `/readyz`, `/metrics`) and the admin API. Every error is
         owners::delete,
         alerts::list,
         slo::list,
+        debug::cpu_profile,
+        debug::runtime,
+        debug::config,
         jobs::list,
         jobs::get_one,
         jobs::retry,
@@ -101,6 +104,7 @@ operations (`/healthz`, `/readyz`, `/metrics`) and the admin API. Every error is
         (name = "jobs", description = "The job queue and its dead letters"),
         (name = "alerts", description = "Alert rules, firing alerts and their history"),
         (name = "slo", description = "Service-level objectives: budgets and burn rates"),
+        (name = "debug", description = "Profiling and the runtime, when the debug section turns them on"),
         (name = "audit", description = "The audit log of admin changes"),
         (name = "explain", description = "Why a check would get what it gets"),
         (name = "live", description = "The dashboard's live overview"),
@@ -380,6 +384,9 @@ mod tests {
             ("/v1/owners/{owner}", &["get", "put", "delete"]),
             ("/v1/alerts", &["get"]),
             ("/v1/slo", &["get"]),
+            ("/v1/debug/pprof/profile", &["get"]),
+            ("/v1/debug/runtime", &["get"]),
+            ("/v1/debug/config", &["get"]),
             ("/v1/jobs", &["get"]),
             ("/v1/jobs/{id}", &["get"]),
             ("/v1/jobs/{id}/retry", &["post"]),

@@ -87,6 +87,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("billing-off", "404: billing is not configured"),
     ("tier-in-use", "409: keys are on the tier"),
     ("job-state", "409: the job cannot be moved from its state"),
+    ("profile-busy", "409: another CPU profile is being taken"),
     ("keys-off", "503: no records database is configured"),
     (
         "registry-unavailable",
