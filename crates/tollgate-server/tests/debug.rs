@@ -36,6 +36,11 @@ async fn off_unless_turned_on() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["type"], "https://tollgate.dev/problems/debug-off");
+    // Nothing shows to a caller without the admin role.
+    let r = c.get(server.url("/v1/debug/runtime")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 #[tokio::test]

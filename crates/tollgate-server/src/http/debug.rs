@@ -1,5 +1,6 @@
-//! The debugging routes, served when the `debug` section turns them on, to the admin role:
-//! a CPU profile, a runtime snapshot, and the configuration with its secrets hidden.
+//! The debugging routes, for the admin role: a CPU profile, a runtime snapshot, and the
+//! configuration with its secrets hidden. Unless the `debug` section turns them on, they
+//! answer 404 `debug-off` (after the admin gate, so that they show nothing to others).
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::debug::runtime::Snapshot;
 
 /// The query of `GET /v1/debug/pprof/profile`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileQuery {
     /// How long to sample (1 to 60 s; default 10).
@@ -41,10 +43,14 @@ pub struct ProfileQuery {
             (Vec<u8> = "application/vnd.google.protobuf"),
         )),
         (status = 409, description = "Another profile is being taken", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The debug section does not turn the debugging routes on", body = Problem, content_type = "application/problem+json"),
     ),
     security(("adminToken" = [])),
 )]
-pub async fn cpu_profile(Query(q): Query<ProfileQuery>) -> Response {
+pub async fn cpu_profile(State(app): State<Arc<App>>, Query(q): Query<ProfileQuery>) -> Response {
+    if !app.debug {
+        return debug_off();
+    }
     let format = match q.format.as_deref() {
         None | Some("flamegraph" | "svg") => Format::Flamegraph,
         Some("pprof") => Format::Pprof,
@@ -96,15 +102,22 @@ pub async fn cpu_profile(Query(q): Query<ProfileQuery>) -> Response {
     tag = "debug",
     operation_id = "runtime_snapshot",
     summary = "The process's memory, threads, tasks and connections (debug section only)",
-    responses((status = 200, description = "A snapshot", body = Snapshot)),
+    responses(
+        (status = 200, description = "A snapshot", body = Snapshot),
+        (status = 404, description = "The debug section does not turn the debugging routes on", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("adminToken" = [])),
 )]
-pub async fn runtime(State(app): State<Arc<App>>) -> Json<Snapshot> {
+pub async fn runtime(State(app): State<Arc<App>>) -> Response {
+    if !app.debug {
+        return debug_off();
+    }
     Json(crate::debug::runtime::snapshot(
         app.started,
         app.connections.open(),
         app.connections.max(),
     ))
+    .into_response()
 }
 
 /// `GET /v1/debug/config`: the whole configuration in force, every section, with the
@@ -115,10 +128,26 @@ pub async fn runtime(State(app): State<Arc<App>>) -> Json<Snapshot> {
     tag = "debug",
     operation_id = "effective_config",
     summary = "The configuration in force, secrets hidden (debug section only)",
-    responses((status = 200, description = "The configuration document", body = Value)),
+    responses(
+        (status = 200, description = "The configuration document", body = Value),
+        (status = 404, description = "The debug section does not turn the debugging routes on", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("adminToken" = [])),
 )]
-pub async fn config(State(app): State<Arc<App>>) -> Json<Value> {
+pub async fn config(State(app): State<Arc<App>>) -> Response {
+    if !app.debug {
+        return debug_off();
+    }
     let doc = app.doc.lock().map(|d| d.clone()).unwrap_or(Value::Null);
-    Json(crate::debug::redact::redact(&doc))
+    Json(crate::debug::redact::redact(&doc)).into_response()
+}
+
+fn debug_off() -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "debug-off",
+        "The debugging routes are off",
+        Some("turn them on with debug: { enabled: true }".to_owned()),
+    )
+    .into_response()
 }

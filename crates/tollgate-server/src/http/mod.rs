@@ -89,16 +89,11 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
         )
         .route("/v1/audit", get(admin::audit))
         .route("/v1/explain", post(explain::explain))
-        .route("/v1/live", get(live::live));
-    let admin = if app.debug {
-        admin
-            .route("/v1/debug/pprof/profile", get(debug::cpu_profile))
-            .route("/v1/debug/runtime", get(debug::runtime))
-            .route("/v1/debug/config", get(debug::config))
-    } else {
-        admin
-    };
-    let admin = admin.route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
+        .route("/v1/live", get(live::live))
+        .route("/v1/debug/pprof/profile", get(debug::cpu_profile))
+        .route("/v1/debug/runtime", get(debug::runtime))
+        .route("/v1/debug/config", get(debug::config))
+        .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
     // Pages a browser may show get the headers that concern browsers; decisions, read by
     // services and proxies, do without them.
     let for_browsers = layers::for_browsers(

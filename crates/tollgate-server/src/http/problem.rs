@@ -85,6 +85,10 @@ pub const KINDS: &[(&str, &str)] = &[
     ("job-not-found", "404: no such job"),
     ("no-such-rule", "404: no rule of that name"),
     ("billing-off", "404: billing is not configured"),
+    (
+        "debug-off",
+        "404: the debug section does not turn the debugging routes on",
+    ),
     ("tier-in-use", "409: keys are on the tier"),
     ("job-state", "409: the job cannot be moved from its state"),
     ("profile-busy", "409: another CPU profile is being taken"),
