@@ -292,6 +292,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/debug/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The configuration in force, secrets hidden (debug section only) */
+        get: operations["effective_config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/debug/pprof/profile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A CPU profile of the process (debug section only) */
+        get: operations["cpu_profile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/debug/runtime": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The process's memory, threads, tasks and connections (debug section only) */
+        get: operations["runtime_snapshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/explain": {
         parameters: {
             query?: never;
@@ -623,6 +674,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/slo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Service-level objectives: budgets and burn rates */
+        get: operations["list_objectives"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tiers": {
         parameters: {
             query?: never;
@@ -730,6 +798,8 @@ export interface components {
             outreach: boolean;
             /** @description `info`, `warning` or `critical`. */
             severity: string;
+            /** @description A service-level objective whose budget burns: its name. */
+            slo?: string;
             /** @description A spike over the usual rate: `{factor, at_least, half_life_seconds}`. */
             spike?: Record<string, never>;
             /** @description Usage against a limit: `{per, percent, of}`. */
@@ -901,6 +971,13 @@ export interface components {
             dry_run?: boolean;
             /** @description Who is asking. */
             subject: components["schemas"]["Subject"];
+        };
+        /** @description Connections. */
+        Connections: {
+            /** @description `server.max_connections`. */
+            max: number;
+            /** @description Open now. */
+            open: number;
         };
         /** @description A counter forgotten. */
         CounterReset: {
@@ -1328,6 +1405,11 @@ export interface components {
             /** @description The rules that denied most since the start. */
             top_denied_rules: components["schemas"]["RuleDenials"][];
         };
+        /** @description Every objective's standing. */
+        Objectives: {
+            /** @description The objectives, in the configuration's order. */
+            objectives: components["schemas"]["Standing"][];
+        };
         /** @description One lease to act on. */
         OneLease: {
             /** @description The lease's id, from a decision's `lease_id`. */
@@ -1440,8 +1522,10 @@ export interface components {
              *     - `job-not-found`: 404: no such job
              *     - `no-such-rule`: 404: no rule of that name
              *     - `billing-off`: 404: billing is not configured
+             *     - `debug-off`: 404: the debug section does not turn the debugging routes on
              *     - `tier-in-use`: 409: keys are on the tier
              *     - `job-state`: 409: the job cannot be moved from its state
+             *     - `profile-busy`: 409: another CPU profile is being taken
              *     - `keys-off`: 503: no records database is configured
              *     - `registry-unavailable`: 503: the records database did not answer
              *     - `store-unavailable`: 503: the counter store did not answer
@@ -1449,7 +1533,30 @@ export interface components {
              *     - `internal`: 500: a bug; the log has the details
              * @enum {string}
              */
-            type: "https://tollgate.dev/problems/malformed-body" | "https://tollgate.dev/problems/unreadable-body" | "https://tollgate.dev/problems/invalid-query" | "https://tollgate.dev/problems/invalid-request" | "https://tollgate.dev/problems/invalid-subject" | "https://tollgate.dev/problems/invalid-policy" | "https://tollgate.dev/problems/invalid-key-limits" | "https://tollgate.dev/problems/unsupported-media-type" | "https://tollgate.dev/problems/body-too-large" | "https://tollgate.dev/problems/timeout" | "https://tollgate.dev/problems/unauthorized" | "https://tollgate.dev/problems/forbidden" | "https://tollgate.dev/problems/rate-limited" | "https://tollgate.dev/problems/quota-exceeded" | "https://tollgate.dev/problems/key-invalid" | "https://tollgate.dev/problems/key-disabled" | "https://tollgate.dev/problems/key-expired" | "https://tollgate.dev/problems/blocked" | "https://tollgate.dev/problems/unavailable" | "https://tollgate.dev/problems/not-found" | "https://tollgate.dev/problems/method-not-allowed" | "https://tollgate.dev/problems/key-not-found" | "https://tollgate.dev/problems/tier-not-found" | "https://tollgate.dev/problems/owner-not-found" | "https://tollgate.dev/problems/job-not-found" | "https://tollgate.dev/problems/no-such-rule" | "https://tollgate.dev/problems/billing-off" | "https://tollgate.dev/problems/tier-in-use" | "https://tollgate.dev/problems/job-state" | "https://tollgate.dev/problems/keys-off" | "https://tollgate.dev/problems/registry-unavailable" | "https://tollgate.dev/problems/store-unavailable" | "https://tollgate.dev/problems/not-ready" | "https://tollgate.dev/problems/internal";
+            type: "https://tollgate.dev/problems/malformed-body" | "https://tollgate.dev/problems/unreadable-body" | "https://tollgate.dev/problems/invalid-query" | "https://tollgate.dev/problems/invalid-request" | "https://tollgate.dev/problems/invalid-subject" | "https://tollgate.dev/problems/invalid-policy" | "https://tollgate.dev/problems/invalid-key-limits" | "https://tollgate.dev/problems/unsupported-media-type" | "https://tollgate.dev/problems/body-too-large" | "https://tollgate.dev/problems/timeout" | "https://tollgate.dev/problems/unauthorized" | "https://tollgate.dev/problems/forbidden" | "https://tollgate.dev/problems/rate-limited" | "https://tollgate.dev/problems/quota-exceeded" | "https://tollgate.dev/problems/key-invalid" | "https://tollgate.dev/problems/key-disabled" | "https://tollgate.dev/problems/key-expired" | "https://tollgate.dev/problems/blocked" | "https://tollgate.dev/problems/unavailable" | "https://tollgate.dev/problems/not-found" | "https://tollgate.dev/problems/method-not-allowed" | "https://tollgate.dev/problems/key-not-found" | "https://tollgate.dev/problems/tier-not-found" | "https://tollgate.dev/problems/owner-not-found" | "https://tollgate.dev/problems/job-not-found" | "https://tollgate.dev/problems/no-such-rule" | "https://tollgate.dev/problems/billing-off" | "https://tollgate.dev/problems/debug-off" | "https://tollgate.dev/problems/tier-in-use" | "https://tollgate.dev/problems/job-state" | "https://tollgate.dev/problems/profile-busy" | "https://tollgate.dev/problems/keys-off" | "https://tollgate.dev/problems/registry-unavailable" | "https://tollgate.dev/problems/store-unavailable" | "https://tollgate.dev/problems/not-ready" | "https://tollgate.dev/problems/internal";
+        };
+        /** @description What the kernel counts for the process. */
+        ProcessStatus: {
+            /**
+             * Format: int64
+             * @description The heap and other private data (`VmData`).
+             */
+            data_bytes: number;
+            /**
+             * Format: int64
+             * @description The most resident memory so far (`VmHWM`).
+             */
+            peak_resident_bytes: number;
+            /**
+             * Format: int64
+             * @description Resident memory (`VmRSS`).
+             */
+            resident_bytes: number;
+            /**
+             * Format: int64
+             * @description Threads.
+             */
+            threads: number;
         };
         /** @description One tier's line of an account's current period. */
         Projection: {
@@ -1551,6 +1658,85 @@ export interface components {
             denied: number;
             /** @description The rule. */
             rule: string;
+        };
+        /** @description The main tokio runtime. */
+        RuntimeStatus: {
+            /** @description Tasks alive. */
+            alive_tasks: number;
+            /** @description Tasks waiting in the global queue. */
+            global_queue_depth: number;
+            /** @description Worker threads. */
+            workers: number;
+        };
+        /**
+         * @description Whose requests a standing counts.
+         * @enum {string}
+         */
+        Scope: "fleet" | "instance";
+        /** @description The snapshot. */
+        Snapshot: {
+            /** @description Connections open on the HTTP, gRPC and proxy doors together, and the limit. */
+            connections: components["schemas"]["Connections"];
+            process?: components["schemas"]["ProcessStatus"] | null;
+            /** @description The main runtime (background work, gRPC, the admin routes' helpers). */
+            runtime: components["schemas"]["RuntimeStatus"];
+            /**
+             * Format: double
+             * @description Seconds since the process started.
+             */
+            uptime_seconds: number;
+            /** @description The server's version. */
+            version: string;
+        };
+        /** @description An objective's standing. */
+        Standing: {
+            /** @description Burn rates per window. */
+            burn_rates: components["schemas"]["WindowBurn"][];
+            /** @description The window pairs burning past their factor (`1h/5m`, …). */
+            burning: string[];
+            /**
+             * Format: double
+             * @description `good / total` (1 with no request).
+             */
+            compliance: number;
+            /**
+             * Format: double
+             * @description The share of the window's budget left (negative once overspent).
+             */
+            error_budget_remaining: number;
+            /**
+             * Format: int64
+             * @description Good requests over the window.
+             */
+            good: number;
+            /** @description `availability`, or `latency` with its threshold in ms. */
+            kind: string;
+            /**
+             * Format: double
+             * @description The latency threshold (ms), for latency objectives.
+             */
+            latency_ms?: number | null;
+            /** @description The objective. */
+            name: string;
+            /** @description `route` or `door`, as configured. */
+            requests: string;
+            /** @description Whose requests. */
+            scope: components["schemas"]["Scope"];
+            /**
+             * Format: double
+             * @description The share that must be good.
+             */
+            target: number;
+            /**
+             * Format: int64
+             * @description All requests over the window.
+             */
+            total: number;
+            /**
+             * Format: int64
+             * @description The budget's window (s).
+             */
+            window_seconds: number;
         };
         /** @description The counter store's health. */
         StoreHealth: {
@@ -1720,6 +1906,21 @@ export interface components {
              * @description Its id; pages continue after the last one seen.
              */
             id: number;
+        };
+        /** @description One window's burn rate. */
+        WindowBurn: {
+            /**
+             * Format: double
+             * @description The burn rate (1 spends the budget exactly over the objective's window).
+             */
+            burn_rate: number;
+            /**
+             * Format: int64
+             * @description Requests in it.
+             */
+            total: number;
+            /** @description `5m`, `1h`, … */
+            window: string;
         };
     };
     responses: never;
@@ -3045,6 +3246,264 @@ export interface operations {
                 };
             };
             /** @description The store did not answer (`store-unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    effective_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The configuration document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Admin credentials are missing or refused (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not use this route (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The debug section does not turn the debugging routes on */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the admin API's own limits (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request would be admitted */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No records database is configured (`keys-off`) or it did not answer (`registry-unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cpu_profile: {
+        parameters: {
+            query?: {
+                /** @description `flamegraph` (SVG, the default) or `pprof` (protobuf). */
+                format?: string;
+                /** @description How long to sample (1 to 60 s; default 10). */
+                seconds?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The profile: an SVG flamegraph, or pprof protobuf with format=pprof */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.google.protobuf": number[];
+                    "image/svg+xml": number[];
+                };
+            };
+            /** @description The query string does not fit the route's parameters (`invalid-query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Admin credentials are missing or refused (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not use this route (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The debug section does not turn the debugging routes on */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another profile is being taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the admin API's own limits (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request would be admitted */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No records database is configured (`keys-off`) or it did not answer (`registry-unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    runtime_snapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A snapshot */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
+                };
+            };
+            /** @description Admin credentials are missing or refused (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not use this route (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The debug section does not turn the debugging routes on */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the admin API's own limits (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request would be admitted */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No records database is configured (`keys-off`) or it did not answer (`registry-unavailable`) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5256,6 +5715,75 @@ export interface operations {
                 };
             };
             /** @description The counter store did not answer (`store-unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_objectives: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Each objective's standing */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Objectives"];
+                };
+            };
+            /** @description Admin credentials are missing or refused (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not use this route (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the admin API's own limits (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request would be admitted */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No records database is configured (`keys-off`) or it did not answer (`registry-unavailable`) */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -162,7 +162,9 @@ impl Evaluator {
                                 "key {} was denied {} times in a minute, {:.1} times its usual {:.1}",
                                 s.key,
                                 s.count,
-                                s.count as f64 / s.baseline.max(f64::MIN_POSITIVE).max(0.1),
+                                // A key new to denials has a baseline of nothing; a tenth
+                                // of a denial a minute keeps the ratio finite.
+                                s.count as f64 / s.baseline.max(0.1),
                                 s.baseline
                             ),
                             data: json!({"key": s.key, "denials": s.count, "baseline": s.baseline}),
