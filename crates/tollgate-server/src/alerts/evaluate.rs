@@ -121,7 +121,7 @@ impl Evaluator {
                         value: n as f64,
                         summary: format!(
                             "{what} {id} was denied {n} times in the last {}",
-                            humantime(*window)
+                            crate::config::duration::human(*window)
                         ),
                         data: json!({ what: id, "denials": n, "window_seconds": window.as_secs() }),
                     })
@@ -391,18 +391,6 @@ async fn resolved(
     Ok(recorded.is_some())
 }
 
-/// A window as people write it: `1m`, `90s`, `2h`.
-fn humantime(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    if s.is_multiple_of(3_600) {
-        format!("{}h", s / 3_600)
-    } else if s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]
 mod tests {
@@ -481,12 +469,5 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].subject, "key:k@2026-12");
         assert_eq!(found[0].value, 100.0);
-    }
-
-    #[test]
-    fn windows_read_as_written() {
-        assert_eq!(humantime(Duration::from_secs(60)), "1m");
-        assert_eq!(humantime(Duration::from_secs(90)), "90s");
-        assert_eq!(humantime(Duration::from_secs(7_200)), "2h");
     }
 }

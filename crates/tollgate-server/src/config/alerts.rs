@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tollgate_core::policy::parse::{
-    Errors, as_map, check_fields, get_bool, get_duration, get_str, get_u64, join, show,
+    Errors, as_map, check_fields, get_bool, get_str, get_u64, join, show,
 };
 use tollgate_core::policy::settings::Setting;
 use tollgate_notify::{
@@ -15,6 +15,7 @@ use tollgate_notify::{
 };
 use tollgate_registry::BillingScope;
 
+use super::duration::within;
 use crate::alerts::{
     AlertRule, AlertSettings, DeliverySettings, Dependency, Message, Outreach, RuleKind, UsageLimit,
 };
@@ -29,7 +30,7 @@ pub fn parse(
 ) -> AlertSettings {
     let path = "alerts";
     check_fields(m, path, FIELDS, errs);
-    let evaluate_every = duration_in(
+    let evaluate_every = within(
         m,
         "evaluate_every",
         path,
@@ -92,28 +93,6 @@ pub fn parse(
     }
 }
 
-/// A duration within `range`, or `default` when absent.
-fn duration_in(
-    m: &Map<String, Value>,
-    field: &str,
-    at: &str,
-    range: (Duration, Duration),
-    default: Duration,
-    errs: &mut Errors,
-) -> Duration {
-    match get_duration(m, field, at, errs).map(Duration::from_nanos) {
-        None => default,
-        Some(d) if d < range.0 || d > range.1 => {
-            errs.push(
-                &join(at, field),
-                format!("must be between {:?} and {:?}", range.0, range.1),
-            );
-            default
-        }
-        Some(d) => d,
-    }
-}
-
 fn parse_delivery(m: &Map<String, Value>, errs: &mut Errors) -> DeliverySettings {
     let at = "alerts.delivery";
     check_fields(m, at, DELIVERY_FIELDS, errs);
@@ -130,9 +109,9 @@ fn parse_delivery(m: &Map<String, Value>, errs: &mut Errors) -> DeliverySettings
     let ms = Duration::from_millis(1);
     DeliverySettings {
         max_attempts,
-        backoff: duration_in(m, "backoff", at, (ms, day), d.backoff, errs),
-        max_backoff: duration_in(m, "max_backoff", at, (ms, day), d.max_backoff, errs),
-        timeout: duration_in(
+        backoff: within(m, "backoff", at, (ms, day), d.backoff, errs),
+        max_backoff: within(m, "max_backoff", at, (ms, day), d.max_backoff, errs),
+        timeout: within(
             m,
             "timeout",
             at,
@@ -461,7 +440,7 @@ fn parse_kind(
             Some(RuleKind::Denials {
                 per_rule,
                 at_least: at_least(m, &at, errs),
-                window: duration_in(
+                window: within(
                     m,
                     "window",
                     &at,
@@ -486,7 +465,7 @@ fn parse_kind(
             Some(RuleKind::Spike {
                 factor,
                 at_least: at_least(m, &at, errs),
-                half_life: duration_in(
+                half_life: within(
                     m,
                     "half_life",
                     &at,

@@ -58,14 +58,14 @@ pub fn parse(
         Some(d) => Duration::from_nanos(d),
     };
     let retention = parse_retention(m.get("retention"), errs);
-    let leader_lease = match get_duration(m, "leader_lease", "database", errs) {
-        None => Duration::from_secs(15),
-        Some(d) if !(1_000_000_000..=600_000_000_000).contains(&d) => {
-            errs.push("database.leader_lease", "must be between 1s and 10m");
-            Duration::from_secs(15)
-        }
-        Some(d) => Duration::from_nanos(d),
-    };
+    let leader_lease = super::duration::within(
+        m,
+        "leader_lease",
+        "database",
+        (Duration::from_secs(1), Duration::from_secs(600)),
+        Duration::from_secs(15),
+        errs,
+    );
     let cache_capacity = match get_u64(m, "cache_capacity", "database", errs) {
         None => 100_000,
         Some(n @ 1..=100_000_000) => n,

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod database;
 pub mod debug;
 pub mod document;
+pub mod duration;
 pub mod env;
 pub mod envoy_files;
 pub mod reference;

@@ -9,6 +9,7 @@ use tollgate_core::policy::parse::{
 };
 use tollgate_core::policy::settings::Setting;
 
+use super::duration::within;
 use crate::slo::minutes::Minutes;
 use crate::slo::{Kind, Objective, Requests, SloSettings};
 
@@ -18,14 +19,14 @@ const MAX_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 /// Reads the `slo` section.
 pub fn parse(m: &Map<String, Value>, errs: &mut Errors) -> SloSettings {
     check_fields(m, "slo", FIELDS, errs);
-    let flush_every = match get_duration(m, "flush_every", "slo", errs).map(Duration::from_nanos) {
-        None => Duration::from_secs(10),
-        Some(d) if d < Duration::from_millis(100) || d > Duration::from_secs(60) => {
-            errs.push("slo.flush_every", "must be between 100ms and 1m");
-            Duration::from_secs(10)
-        }
-        Some(d) => d,
-    };
+    let flush_every = within(
+        m,
+        "flush_every",
+        "slo",
+        (Duration::from_millis(100), Duration::from_secs(60)),
+        Duration::from_secs(10),
+        errs,
+    );
     let mut objectives = Vec::new();
     match m.get("objectives") {
         None => {}
@@ -117,14 +118,14 @@ fn parse_objective(m: &Map<String, Value>, at: &str, errs: &mut Errors) -> Optio
             0.999
         }),
     };
-    let window = match get_duration(m, "window", at, errs).map(Duration::from_nanos) {
-        None => MAX_WINDOW,
-        Some(w) if w < Duration::from_secs(3_600) || w > MAX_WINDOW => {
-            errs.push(&join(at, "window"), "must be between 1h and 30d");
-            MAX_WINDOW
-        }
-        Some(w) => w,
-    };
+    let window = within(
+        m,
+        "window",
+        at,
+        (Duration::from_secs(3_600), MAX_WINDOW),
+        MAX_WINDOW,
+        errs,
+    );
     // A minute more than the window, so that the whole window is always in the ring.
     let minutes = usize::try_from(window.as_secs() / 60)
         .unwrap_or(0)
