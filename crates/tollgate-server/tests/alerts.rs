@@ -55,6 +55,17 @@ async fn new_key(c: &reqwest::Client, server: &Server, owner: &str, tier: &str) 
     key["secret"].as_str().unwrap().to_owned()
 }
 
+/// What `GET path` answers, as JSON.
+async fn get_json(c: &reqwest::Client, server: &Server, path: &str) -> Value {
+    c.get(server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Whether `/v1/check` admits a request with key `secret`.
 async fn check(c: &reqwest::Client, server: &Server, secret: &str) -> bool {
     let r = c
@@ -149,14 +160,7 @@ alerts:
     let got = ids(hooks.path());
     assert_eq!(got.len(), 2, "fired and resolved, once each: {got:?}");
 
-    let alerts: Value = c
-        .get(server.url("/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alerts: Value = get_json(&c, &server, "/v1/alerts").await;
     assert_eq!(alerts["firing"], json!([]), "{alerts}");
     let events: Vec<&str> = alerts["events"]
         .as_array()
@@ -196,14 +200,7 @@ alerts:
     }
     // Five alerts, each delivery failing while nothing listens.
     let failing = eventually(Duration::from_secs(15), || async {
-        let jobs: Value = c
-            .get(server.url("/v1/jobs?kind=deliver"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs: Value = get_json(&c, &server, "/v1/jobs?kind=deliver").await;
         let jobs = jobs["jobs"].as_array().unwrap();
         jobs.len() == 5
             && jobs
@@ -215,14 +212,7 @@ alerts:
 
     let _receiver = Receiver::webhooks(HOOK_SECRET, hooks.path(), port).unwrap();
     let delivered = eventually(Duration::from_secs(15), || async {
-        let jobs: Value = c
-            .get(server.url("/v1/jobs?kind=deliver&state=done"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs: Value = get_json(&c, &server, "/v1/jobs?kind=deliver&state=done").await;
         jobs["jobs"].as_array().unwrap().len() == 5
     })
     .await;
@@ -547,14 +537,7 @@ rules: []
     );
     // The store's alert is in the history; the registry's could not be.
     let c = reqwest::Client::new();
-    let alerts: Value = c
-        .get(server.url("/v1/alerts?rule=store-down"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alerts: Value = get_json(&c, &server, "/v1/alerts?rule=store-down").await;
     assert_eq!(alerts["events"].as_array().unwrap().len(), 2, "{alerts}");
 }
 
@@ -606,14 +589,7 @@ alerts:
         b[0]
     );
 
-    let slo: Value = c
-        .get(server.url("/v1/slo"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slo: Value = get_json(&c, &server, "/v1/slo").await;
     let objectives = slo["objectives"].as_array().unwrap();
     let up = &objectives[0];
     assert_eq!(up["name"], "check-up");
