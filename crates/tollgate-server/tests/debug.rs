@@ -45,7 +45,14 @@ async fn off_unless_turned_on() {
 
 #[tokio::test]
 async fn profiles_the_runtime_and_the_configuration_without_secrets() {
-    let server = start("debug: { enabled: true }\n");
+    // A profile samples for longer than other requests may take.
+    let server = Server::start_with_env(
+        "store: { kind: redis, url: \"redis://:hunter2@127.0.0.1:1/0\" }\ndebug: { enabled: true }\nrules: []\n",
+        &[
+            ("TOLLGATE_ADMIN_TOKEN", TOKEN),
+            ("TOLLGATE_SERVER__REQUEST_TIMEOUT", "2s"),
+        ],
+    );
     let c = reqwest::Client::new();
     let get = |path: &str| c.get(server.url(path)).bearer_auth(TOKEN).send();
 
@@ -68,6 +75,14 @@ async fn profiles_the_runtime_and_the_configuration_without_secrets() {
         "{runtime}"
     );
     assert_eq!(runtime["version"], env!("CARGO_PKG_VERSION"));
+    // The allocator's own figures: what the running server has committed.
+    assert!(
+        runtime["allocator"]["committed"]["current"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{runtime}"
+    );
 
     let config: Value = get("/v1/debug/config").await.unwrap().json().await.unwrap();
     let text = config.to_string();
@@ -89,7 +104,7 @@ async fn profiles_the_runtime_and_the_configuration_without_secrets() {
         })
     };
     // One profile at a time.
-    let first = get("/v1/debug/pprof/profile?seconds=2");
+    let first = get("/v1/debug/pprof/profile?seconds=3");
     let second = async {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         get("/v1/debug/pprof/profile?seconds=1").await

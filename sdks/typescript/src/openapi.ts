@@ -1675,6 +1675,12 @@ export interface components {
         Scope: "fleet" | "instance";
         /** @description The snapshot. */
         Snapshot: {
+            /**
+             * @description The allocator's own statistics, as mimalloc reports them (`committed`,
+             *     `reserved`, `pages`, … each with `total`, `peak` and `current`, and the process's
+             *     figures as it sees them); absent if it could not report.
+             */
+            allocator?: Record<string, never> | null;
             /** @description Connections open on the HTTP, gRPC and proxy doors together, and the limit. */
             connections: components["schemas"]["Connections"];
             process?: components["schemas"]["ProcessStatus"] | null;

@@ -210,10 +210,14 @@ pub fn markdown() -> String {
         );
     }
     for section in sections() {
+        // Each table is an mdBook anchor, so a section's own page can include its table
+        // rather than keep a copy that drifts.
         let _ = write!(
             out,
-            "\n## `{}`\n\n{}\n\n| setting | type | default | accepts | meaning |\n|---|---|---|---|---|\n",
-            section.path, section.doc
+            "\n## `{}`\n\n{}\n\n<!-- ANCHOR: {} -->\n| setting | type | default | accepts | meaning |\n|---|---|---|---|---|\n",
+            section.path,
+            section.doc,
+            anchor(section.path)
         );
         for s in &section.settings {
             let _ = writeln!(
@@ -226,8 +230,19 @@ pub fn markdown() -> String {
                 cell(s.doc)
             );
         }
+        let _ = writeln!(out, "<!-- ANCHOR_END: {} -->", anchor(section.path));
     }
     out
+}
+
+/// The mdBook anchor of the table of the section at `path`: its words in lower case,
+/// joined by `-` (`alerts.channels.<name>: webhook` is `alerts-channels-name-webhook`).
+pub fn anchor(path: &str) -> String {
+    path.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 #[cfg(test)]
@@ -438,6 +453,131 @@ mod tests {
         let written = slo::parse(&literal_defaults("slo", &[]), &mut errs);
         ok(errs, ());
         assert_eq!(format!("{absent:?}"), format!("{written:?}"));
+    }
+
+    #[test]
+    fn admin_defaults_are_the_parsers() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("jwt.secret"), "s".repeat(40)).unwrap();
+        let base = map("{jwt: {hs256_secret_file: jwt.secret}}");
+        let mut errs = Errors::default();
+        let absent = admin::parse(Some(&base), None, Some(dir.path()), &mut errs);
+        let mut jwt = literal_defaults("admin.jwt", &[]);
+        jwt.insert("hs256_secret_file".into(), "jwt.secret".into());
+        let mut written = Map::new();
+        written.insert("jwt".into(), Value::Object(jwt));
+        written.insert(
+            "rate_limit".into(),
+            Value::Object(literal_defaults("admin.rate_limit", &[])),
+        );
+        let written = admin::parse(Some(&written), None, Some(dir.path()), &mut errs);
+        ok(errs, ());
+        assert_eq!(format!("{absent:?}"), format!("{written:?}"));
+        // Each limit's own default period is the one its section documents.
+        let periods = map(&format!(
+            "{{rate_limit: {{per_ip: {{limit: 600, period: {p}}}, per_token: {{limit: 1200, period: {p}}}}}}}",
+            p = literal_defaults("admin.rate_limit.per_ip", &["limit"])["period"]
+        ));
+        let mut errs = Errors::default();
+        let periods = admin::parse(Some(&periods), None, None, &mut errs);
+        let none = admin::parse(None, None, None, &mut errs);
+        ok(errs, ());
+        assert_eq!(format!("{periods:?}"), format!("{none:?}"));
+    }
+
+    #[test]
+    fn alert_and_channel_defaults_are_the_parsers() {
+        let smtp = "{host: smtp.example, from: 'ops@example.com'}";
+        let minimal = map(&format!(
+            "{{channels: {{mail: {{type: email, to: 'a@example.com', host: smtp.example, from: 'ops@example.com'}}}}, outreach: {{email: {smtp}}}}}"
+        ));
+        let mut channel = literal_defaults("alerts.channels.<name>: email", &["type"]);
+        for (k, v) in map(&format!(
+            "{{type: email, to: 'a@example.com', host: smtp.example, from: 'ops@example.com'}}"
+        )) {
+            channel.insert(k, v);
+        }
+        let mut outreach_email = literal_defaults("alerts.outreach.email", &[]);
+        outreach_email.extend(map(smtp));
+        let mut written = literal_defaults("alerts", &[]);
+        written.insert(
+            "delivery".into(),
+            Value::Object(literal_defaults("alerts.delivery", &[])),
+        );
+        written.insert(
+            "channels".into(),
+            map(&format!("{{mail: {}}}", Value::Object(channel))).into(),
+        );
+        written.insert(
+            "outreach".into(),
+            map(&format!("{{email: {}}}", Value::Object(outreach_email))).into(),
+        );
+        let scope = tollgate_registry::BillingScope::Owner;
+        let mut errs = Errors::default();
+        let absent = alerts::parse(&minimal, None, scope, &mut errs);
+        let written = alerts::parse(&written, None, scope, &mut errs);
+        ok(errs, ());
+        assert_eq!(format!("{absent:?}"), format!("{written:?}"));
+    }
+
+    #[test]
+    fn telemetry_and_debug_defaults_are_the_parsers() {
+        let no_env = |_: &str| None;
+        let minimal = map("{endpoint: 'http://127.0.0.1:4317'}");
+        let written = with(minimal.clone(), literal_defaults("telemetry", &[]));
+        let mut errs = Errors::default();
+        let absent = telemetry::parse(Some(&minimal), &no_env, &mut errs);
+        let written = telemetry::parse(Some(&written), &no_env, &mut errs);
+        assert!(absent.is_some());
+        assert_eq!(absent, written);
+        let written = debug::parse(&literal_defaults("debug", &[]), &mut errs);
+        ok(errs, ());
+        assert_eq!(written, debug::parse(&Map::new(), &mut Errors::default()));
+    }
+
+    #[test]
+    fn every_table_has_its_own_anchor_and_pages_include_only_those() {
+        let anchors: Vec<String> = sections().iter().map(|s| anchor(s.path)).collect();
+        let mut unique = anchors.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), anchors.len(), "two sections share an anchor");
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        let mut included = 0;
+        for entry in walk(&docs) {
+            let text = std::fs::read_to_string(&entry).unwrap();
+            for part in text.split("{{#include ").skip(1) {
+                let Some((target, _)) = part.split_once("}}") else {
+                    continue;
+                };
+                let Some(name) = target
+                    .strip_prefix("reference/configuration.md:")
+                    .or_else(|| target.strip_prefix("../reference/configuration.md:"))
+                else {
+                    continue;
+                };
+                assert!(
+                    anchors.iter().any(|a| a == name),
+                    "{} includes {name:?}, which is no section's anchor",
+                    entry.display()
+                );
+                included += 1;
+            }
+        }
+        assert!(included > 0, "no page includes a settings table");
+    }
+
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else if path.extension().is_some_and(|e| e == "md") {
+                out.push(path);
+            }
+        }
+        out
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! A snapshot of the process: its memory as the kernel counts it, its threads, the main
-//! runtime's tasks and queue, and the open connections.
+//! A snapshot of the process: its memory as the kernel and the allocator count it, its
+//! threads, the main runtime's tasks and queue, and the open connections.
 
 use serde::Serialize;
 
@@ -16,6 +16,11 @@ pub struct Snapshot {
     pub runtime: RuntimeStatus,
     /// Connections open on the HTTP, gRPC and proxy doors together, and the limit.
     pub connections: Connections,
+    /// The allocator's own statistics, as mimalloc reports them (`committed`,
+    /// `reserved`, `pages`, … each with `total`, `peak` and `current`, and the process's
+    /// figures as it sees them); absent if it could not report.
+    #[schema(value_type = Option<Object>)]
+    pub allocator: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// What the kernel counts for the process.
@@ -80,6 +85,7 @@ pub fn snapshot(started: std::time::Instant, open: usize, max: usize) -> Snapsho
             global_queue_depth: metrics.global_queue_depth(),
         },
         connections: Connections { open, max },
+        allocator: super::allocator::stats(),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The layers every request to the router passes, all tower-http's: request ids, a span
-//! per request, panics answered as problems, the security headers, the timeout and CORS.
+//! The layers every request to the router passes, tower-http's but for the timeout: request
+//! ids, a span per request, panics answered as problems, the security headers, the timeout
+//! (longer for a CPU profile) and CORS.
 //! (The two decision routes are answered before the router: `direct`.)
 
 use std::any::Any;
@@ -7,14 +8,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use super::problem::Problem;
@@ -52,10 +54,7 @@ pub fn around(routes: Router, timeout: Duration, cors: Option<CorsLayer>) -> Rou
         ))
         .layer(CatchPanicLayer::custom(panicked))
         .map_response(timeout_problem)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(timeout, timed))
         .option_layer(cors);
     routes.layer(layers)
 }
@@ -114,6 +113,23 @@ fn span<B>(req: &Request<B>) -> tracing::Span {
 }
 
 /// The timeout's empty 408, as a problem.
+/// `next` within `server.request_timeout`, else a 408. A CPU profile samples for as long
+/// as it was asked, so its route has that much more time.
+async fn timed(State(timeout): State<Duration>, req: Request<Body>, next: Next) -> Response {
+    let limit = if req.uri().path() == PROFILE_PATH {
+        timeout.saturating_add(Duration::from_secs(crate::debug::profile::MAX_SECONDS))
+    } else {
+        timeout
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
+
+/// The CPU profile's route.
+pub const PROFILE_PATH: &str = "/v1/debug/pprof/profile";
+
 fn timeout_problem(res: Response) -> Response {
     if res.status() == StatusCode::REQUEST_TIMEOUT
         && !res.headers().contains_key(header::CONTENT_TYPE)

@@ -90,7 +90,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
         .route("/v1/audit", get(admin::audit))
         .route("/v1/explain", post(explain::explain))
         .route("/v1/live", get(live::live))
-        .route("/v1/debug/pprof/profile", get(debug::cpu_profile))
+        .route(layers::PROFILE_PATH, get(debug::cpu_profile))
         .route("/v1/debug/runtime", get(debug::runtime))
         .route("/v1/debug/config", get(debug::config))
         .route_layer(middleware::from_fn_with_state(app.clone(), admin::gate));
