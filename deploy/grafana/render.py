@@ -369,7 +369,8 @@ def draw_timeseries(c: Canvas, prom: Prometheus, p: dict, x, y, w, h):
                     for b, v in zip(base, s.values)]
         lower = base if stacked else [0.0] * len(vals)
         if bars:
-            width = prom.step / 86400 * 0.8
+            # At least a few pixels wide, so that a lone bar shows.
+            width = max(prom.step * 0.8, 4 * (prom.end - prom.start) / (w - 76)) / 86400
             heights = [0 if math.isnan(v) else v - lo for v, lo in zip(vals, lower)]
             ax.bar(times, heights, width=width, bottom=lower if stacked else None,
                    color=color, alpha=max(fill, 0.3), edgecolor=color, linewidth=0.5)
@@ -393,7 +394,7 @@ def draw_timeseries(c: Canvas, prom: Prometheus, p: dict, x, y, w, h):
     ax.yaxis.set_major_locator(MaxNLocator(nbins=max(2, int((plot_bottom - plot_top) / 45)),
                                            min_n_ticks=2))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v, unit, decimals)))
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=max(3, int(w / 140))))
+    ax.set_xticks([mdates.date2num(_dt(t)) for t in time_ticks(prom.start, prom.end, w / 130)])
     short = prom.end - prom.start <= 1200
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S" if short else "%H:%M"))
     ax.tick_params(colors=MUTED, labelsize=pt(11), length=0, pad=4)
@@ -424,6 +425,15 @@ def draw_timeseries(c: Canvas, prom: Prometheus, p: dict, x, y, w, h):
     if len(rows) > len(shown_rows):
         c.text(x + w - 12, y + 6, f"+{len(rows) - len(shown_rows)} more in the legend",
                size=10, color=MUTED, ha="right")
+
+
+def time_ticks(start: float, end: float, most: float) -> list[float]:
+    """Times on a round interval, at most `most` of them over the range."""
+    for step in (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400):
+        if (end - start) / step <= most:
+            break
+    first = math.ceil(start / step) * step
+    return [first + i * step for i in range(int((end - first) // step) + 1)]
 
 
 def _clip(s: str, size: float, width: float) -> str:
@@ -550,8 +560,7 @@ def draw_table(c: Canvas, prom: Prometheus, p: dict, x, y, w, h):
     if not series:
         panel_message(c, x, y, w, h, "No data")
         return
-    columns = sorted({k for s in series for k in s.labels})
-    columns = ["Time"] + columns + ["Value"] if False else columns + ["Value"]
+    columns = sorted({k for s in series for k in s.labels}) + ["Value"]
     rows = [[s.labels.get(k, "") for k in columns[:-1]]
             + [fmt(s.values[-1], defaults.get("unit"), defaults.get("decimals"))] for s in series]
     col_w = (w - 20) / len(columns)
