@@ -510,7 +510,7 @@ def draw_gauge(c: Canvas, prom: Prometheus, p: dict, x, y, w, h):
         ax.add_patch(Wedge((0, 0), 1, 180 - 180 * share, 180, width=0.22, color=color))
         text = fmt(value, defaults.get("unit"), defaults.get("decimals"))
         ax.text(0, 0.15, text, ha="center", va="center", color=color, weight="bold",
-                fontsize=pt(min(size / 7, 40)))
+                fontsize=pt(max(12, min(size / 5, 40))))
         if n > 1:
             ax.text(0, -0.12, s.name, ha="center", va="center", color=TEXT, fontsize=pt(11))
 
