@@ -22,6 +22,7 @@ Run it with a Python that has matplotlib (the test virtualenv, after
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import re
@@ -365,7 +366,8 @@ def draw_timeseries(c: Canvas, prom: Prometheus, p: dict, x, y, w, h):
         times = [mdates.date2num(_dt(t)) for t in s.times]
         vals = s.values
         if stacked:
-            vals = [b + (0 if math.isnan(v) else v) if not math.isnan(v) or b else math.nan
+            # A gap in this series keeps the height of the stack below it.
+            vals = [(b if b else math.nan) if math.isnan(v) else b + v
                     for b, v in zip(base, s.values)]
         lower = base if stacked else [0.0] * len(vals)
         if bars:
@@ -441,10 +443,8 @@ def _clip(s: str, size: float, width: float) -> str:
     return s if len(s) <= most else s[: most - 1] + "…"
 
 
-def _dt(t: float):
-    import datetime as _d
-
-    return _d.datetime.fromtimestamp(t, tz=_d.timezone.utc)
+def _dt(t: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(t, tz=datetime.timezone.utc)
 
 
 def draw_stat(c: Canvas, prom: Prometheus, p: dict, x, y, w, h):
@@ -471,9 +471,8 @@ def draw_stat(c: Canvas, prom: Prometheus, p: dict, x, y, w, h):
                 ax = c.axes(cx, y + h - spark_h - 2, cell_w, spark_h)
                 ax.set_facecolor("none")
                 ax.axis("off")
-                vals = [v if not math.isnan(v) else math.nan for v in s.values]
-                ax.plot(s.times, vals, color=color, linewidth=1, alpha=0.8)
-                ax.fill_between(s.times, min(0, min(finite)), vals, color=color, alpha=0.18,
+                ax.plot(s.times, s.values, color=color, linewidth=1, alpha=0.8)
+                ax.fill_between(s.times, min(0, min(finite)), s.values, color=color, alpha=0.18,
                                 linewidth=0)
                 ax.set_xlim(prom.start, prom.end)
                 top = max(finite)
