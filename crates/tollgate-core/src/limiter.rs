@@ -97,7 +97,38 @@ impl<S: Store> Limiter<S> {
     }
 
     /// Decides prepared checks (the path every door shares once it has a plan).
+    ///
+    /// Every door awaits this inside its own future, which holds this one's state, so the
+    /// common case (every limit enforced, the store answering) keeps little across its one
+    /// await; shadow limits and a failed store take boxed paths of their own.
     pub async fn decide_checks<'p>(
+        &self,
+        checks: SmallVec<[Check<'p>; 4]>,
+        now: Nanos,
+        mode: Mode,
+    ) -> Decision<'p> {
+        if checks.iter().any(|c| c.rule.shadow) {
+            return Box::pin(self.decide_with_shadow(checks, now, mode)).await;
+        }
+        let (outcomes, degraded) = match self.run(&self.store, &checks, now, mode).await {
+            Ok(o) => (o, false),
+            Err(_) => (Box::pin(self.fail_over(&checks, now, mode)).await, true),
+        };
+        let limits = checks
+            .into_iter()
+            .zip(outcomes)
+            .map(|(check, outcome)| LimitStatus {
+                rule: check.rule,
+                key: check.key.into_owned(),
+                outcome,
+                degraded,
+            })
+            .collect();
+        Decision::from_limits(limits, now)
+    }
+
+    /// [`decide_checks`](Self::decide_checks) when some limits are shadow limits.
+    async fn decide_with_shadow<'p>(
         &self,
         checks: SmallVec<[Check<'p>; 4]>,
         now: Nanos,

@@ -147,8 +147,9 @@ impl<S: Store> Engine<S> {
         let started = Instant::now();
         let policy = self.limiter.policy();
         let verified = match (request.api_key, &self.keys) {
-            (Some(presented), Some(keys)) => keys
-                .verify(presented, &policy)
+            // Boxed: a lookup's future (the cache's and the registry's) is large, and an
+            // unboxed one would make every decision's future that large, keyless ones too.
+            (Some(presented), Some(keys)) => Box::pin(keys.verify(presented, &policy))
                 .instrument(tracing::info_span!(target: TRACE, "key.verify"))
                 .await
                 .map(Some),
@@ -178,7 +179,7 @@ impl<S: Store> Engine<S> {
                 );
                 return Verdict {
                     decision,
-                    descriptors: SmallVec::new(),
+                    descriptors: Vec::new(),
                     key: None,
                 };
             }
@@ -232,7 +233,7 @@ impl<S: Store> Engine<S> {
             // Set above; this arm is never taken.
             return Verdict {
                 decision: Decision::bare(Code::Unavailable, self.now()),
-                descriptors: SmallVec::new(),
+                descriptors: Vec::new(),
                 key: None,
             };
         };
@@ -252,7 +253,7 @@ impl<S: Store> Engine<S> {
                     .decide_plan(plan, now, mode)
                     .instrument(tracing::info_span!(target: TRACE, "store.acquire"))
                     .await;
-                (d, SmallVec::new())
+                (d, Vec::new())
             }
             Attributes::Descriptors {
                 domain,

@@ -45,8 +45,9 @@ pub enum Attributes<'r> {
     Descriptors {
         /// The domain.
         domain: &'r str,
-        /// The descriptors, in the order sent.
-        descriptors: SmallVec<[DescriptorIn<'r>; 4]>,
+        /// The descriptors, in the order sent. On the heap, so that a request (and every
+        /// future that carries one) stays small for the subjects most decisions are of.
+        descriptors: Vec<DescriptorIn<'r>>,
     },
 }
 
@@ -80,7 +81,7 @@ pub struct Verdict<'s> {
     /// The decision, with every limit's status.
     pub decision: Decision<'s>,
     /// For a descriptor request: which of the decision's limits each descriptor brought.
-    pub descriptors: SmallVec<[PlannedDescriptor<'s>; 4]>,
+    pub descriptors: Vec<PlannedDescriptor<'s>>,
     /// The verified key's record.
     pub key: Option<&'s KeyRecord>,
 }

@@ -44,8 +44,9 @@ pub struct PlannedDescriptor<'p> {
 pub struct DescriptorPlan<'p> {
     /// Every check, in descriptor order.
     pub checks: SmallVec<[Check<'p>; 4]>,
-    /// One entry per request descriptor.
-    pub descriptors: SmallVec<[PlannedDescriptor<'p>; 4]>,
+    /// One entry per request descriptor (on the heap, so that the verdict that carries
+    /// them stays small for the subject requests that have none).
+    pub descriptors: Vec<PlannedDescriptor<'p>>,
 }
 
 impl Policy {
