@@ -63,17 +63,13 @@ pub struct DeadLetterSummary {
 }
 
 /// A kept request, whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterRecord {
     /// What a list shows of it.
-    #[serde(flatten)]
     pub summary: DeadLetterSummary,
-    /// Its headers as they were forwarded, credentials and cookies left out: `[name, value]`
-    /// pairs.
+    /// Its headers as they were forwarded, credentials and cookies left out, in order.
     pub headers: Vec<(String, String)>,
     /// Its body.
-    #[serde(skip)]
     pub body: Vec<u8>,
 }
 
