@@ -650,7 +650,7 @@ fn tls(
         Ok(_) => Some(files),
         Err(e) => {
             let field = match e {
-                crate::tls::TlsError::Key(..) => "key_file",
+                crate::tls::TlsError::Key(..) | crate::tls::TlsError::Mismatch(..) => "key_file",
                 _ => "cert_file",
             };
             errs.push(&join(path, field), e.to_string());

@@ -22,7 +22,7 @@ pub enum TlsError {
     #[error("{0}: {1}")]
     Key(String, String),
     /// The key is not the certificate's.
-    #[error("the key of {0} is not the certificate's: {1}")]
+    #[error("the key in {0} is not the key of the certificate in {1}")]
     Mismatch(String, String),
     /// rustls refused the settings.
     #[error("TLS settings: {0}")]
@@ -53,7 +53,7 @@ pub fn certified_key(files: &ListenerTls) -> Result<CertifiedKey, TlsError> {
     let certified = CertifiedKey::new(chain, signing);
     certified
         .keys_match()
-        .map_err(|e| TlsError::Mismatch(key_name, e.to_string()))?;
+        .map_err(|_| TlsError::Mismatch(key_name, cert_name))?;
     Ok(certified)
 }
 
