@@ -492,3 +492,191 @@ fn a_route_keeping_dead_letters_needs_a_database() {
     assert!(!ok);
     assert!(text.contains("proxy.routes[0].dead_letter"), "{text}");
 }
+
+fn plain_config(upstream: SocketAddr, tls: &str) -> String {
+    format!(
+        r#"
+proxy:
+  listen: "127.0.0.1:0"
+  {tls}
+  routes: [{{ upstream: api }}]
+  upstreams:
+    api: {{ origins: ["http://{upstream}"] }}
+rules:
+  - {{ name: per-ip, key: "ip:{{ip}}", limit: 100000, period: 1m }}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plain_listener_serves_http2_with_prior_knowledge() {
+    let up = upstream().await;
+    let server = Server::start(&plain_config(up.addr, ""));
+    let proxy = server.proxy.clone().expect("the proxy's address");
+    let h2c: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    let res = h2c
+        .request(
+            hyper::Request::get(format!("{proxy}/echo"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.version(), hyper::Version::HTTP_2);
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().contains_key("ratelimit"),
+        "{:?}",
+        res.headers()
+    );
+    let headers: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(up.hits.load(Ordering::Relaxed), 1);
+}
+
+/// What one request over TLS to `port` got: the protocol agreed by ALPN, the certificate
+/// the server presented, the status and the body.
+async fn over_tls(
+    port: u16,
+    roots: &[&std::path::Path],
+    alpn: &[u8],
+) -> (Vec<u8>, Vec<u8>, u16, serde_json::Value) {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut store = rustls::RootCertStore::empty();
+    for ca in roots {
+        store
+            .add(CertificateDer::from_pem_file(ca).unwrap())
+            .unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let (_, session) = tls.get_ref();
+    let agreed = session.alpn_protocol().unwrap_or_default().to_vec();
+    let presented = session.peer_certificates().unwrap()[0].to_vec();
+    let req = hyper::Request::get(format!("https://localhost:{port}/echo"))
+        .header("host", format!("localhost:{port}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let io = TokioIo::new(tls);
+    let res = if alpn == b"h2" {
+        let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut req = req;
+        req.headers_mut().remove("host");
+        send.send_request(req).await.unwrap()
+    } else {
+        let (mut send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(conn);
+        send.send_request(req).await.unwrap()
+    };
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        agreed,
+        presented,
+        status,
+        serde_json::from_slice(&body).unwrap_or_default(),
+    )
+}
+
+/// The DER of the first certificate of the PEM file `path`.
+fn der(path: &std::path::Path) -> Vec<u8> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_file(path).unwrap().to_vec()
+}
+
+/// Replaces `to` with `from` at once, as a deployment tool would (write, then rename).
+fn swap_in(from: &std::path::Path, to: &std::path::Path) {
+    let tmp = to.with_extension("tmp");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tls_listener_speaks_both_protocols_and_takes_a_new_certificate_when_its_files_change()
+{
+    let up = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let live = dir.path().join("live");
+    for d in [&a, &b, &live] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let first = tollgate_testkit::certificates(&a).unwrap();
+    let second = tollgate_testkit::certificates(&b).unwrap();
+    let (cert, key) = (live.join("cert.pem"), live.join("key.pem"));
+    std::fs::copy(&first.cert, &cert).unwrap();
+    std::fs::copy(&first.key, &key).unwrap();
+    let tls = format!(
+        "tls: {{ cert_file: \"{}\", key_file: \"{}\" }}",
+        cert.display(),
+        key.display()
+    );
+    let server = Server::start(&plain_config(up.addr, &tls));
+    let proxy = server.proxy.clone().expect("the proxy's address");
+    assert!(proxy.starts_with("https://"), "{proxy}");
+    let port: u16 = proxy.rsplit(':').next().unwrap().parse().unwrap();
+    let roots = [first.ca.as_path(), second.ca.as_path()];
+
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let (agreed, presented, status, echo) = over_tls(port, &roots, alpn).await;
+        assert_eq!(agreed, alpn);
+        assert_eq!(presented, der(&first.cert));
+        assert_eq!(status, 200, "{echo}");
+        assert_eq!(echo["x-forwarded-proto"], "https");
+    }
+
+    // A new certificate and key put in place: new handshakes get it.
+    swap_in(&second.key, &key);
+    swap_in(&second.cert, &cert);
+    let renewed = eventually(Duration::from_secs(10), || async {
+        over_tls(port, &roots, b"h2").await.1 == der(&second.cert)
+    })
+    .await;
+    assert!(
+        renewed,
+        "the certificate was not reloaded: {}",
+        server.log_text()
+    );
+
+    // A broken file is refused, and the certificate in use stays. (A swap caught half
+    // done is refused too, so refusals are counted from here.)
+    let refusals = || server.log_text().matches("was not reloaded").count();
+    let before = refusals();
+    std::fs::write(live.join("cert.tmp"), "not a certificate").unwrap();
+    std::fs::rename(live.join("cert.tmp"), &cert).unwrap();
+    let refused = eventually(Duration::from_secs(10), || async { refusals() > before }).await;
+    assert!(refused, "{}", server.log_text());
+    let (_, presented, status, _) = over_tls(port, &roots, b"http/1.1").await;
+    assert_eq!((presented, status), (der(&second.cert), 200));
+}
+
+#[test]
+fn a_missing_certificate_file_is_a_config_error_at_its_path() {
+    let (ok, text) = common::check_config(
+        "proxy: { tls: { cert_file: /nonexistent/cert.pem, key_file: /nonexistent/key.pem }, routes: [{upstream: api}], upstreams: {api: {origins: ['http://127.0.0.1:1']}} }\n",
+    );
+    assert!(!ok);
+    assert!(text.contains("proxy.tls.cert_file"), "{text}");
+}
