@@ -170,7 +170,8 @@ impl Proxy {
         })
     }
 
-    /// The proxy, posting the dead letters of the routes that keep them to `sink`.
+    /// The proxy, posting the dead letters of the routes that keep them to `sink`; without
+    /// a sink, no route keeps any.
     #[must_use]
     pub fn with_dead_letters(mut self, sink: Sink) -> Self {
         self.dead_letters = Some(sink);
@@ -228,7 +229,7 @@ impl Proxy {
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
         let upgrade = forward::is_upgrade(req.headers());
-        let keeps = route.dead_letter.enabled && !upgrade;
+        let keeps = route.dead_letter.enabled && !upgrade && self.dead_letters.is_some();
         let url = keeps.then(|| self.url(&req, &path_and_query));
         let path_and_query = if route.strip_prefix {
             routes::strip(&route.path_prefix, &path_and_query)
@@ -335,12 +336,8 @@ impl Proxy {
                 tries: gave_up.tries,
                 at: now_ms(),
             };
-            match &self.dead_letters {
-                Some(sink) => sink.post(letter),
-                None => tracing::warn!(
-                    route = %letter.route,
-                    "a dead letter was dropped: nothing stores this proxy's dead letters"
-                ),
+            if let Some(sink) = &self.dead_letters {
+                sink.post(letter);
             }
         }
         sent.response
