@@ -511,7 +511,9 @@ rules:
 #[tokio::test(flavor = "multi_thread")]
 async fn the_plain_listener_serves_http2_with_prior_knowledge() {
     let up = upstream().await;
-    let server = Server::start(&plain_config(up.addr, ""));
+    // HTTP/2 names the host in `:authority`: the decision reads it there.
+    let by_host = "  - { name: one-per-host, key: \"host:{attr.host}\", match: { attr.host: \"127.0.0.1\" }, algorithm: fixed_window, limit: 1, period: 1h }\n";
+    let server = Server::start(&(plain_config(up.addr, "") + by_host));
     let proxy = server.proxy.clone().expect("the proxy's address");
     let h2c: hyper_util::client::legacy::Client<_, Full<Bytes>> =
         hyper_util::client::legacy::Client::builder(TokioExecutor::new())
@@ -535,6 +537,16 @@ async fn the_plain_listener_serves_http2_with_prior_knowledge() {
     let headers: serde_json::Value =
         serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(up.hits.load(Ordering::Relaxed), 1);
+    let again = h2c
+        .request(
+            hyper::Request::get(format!("{proxy}/echo"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 429);
     assert_eq!(up.hits.load(Ordering::Relaxed), 1);
 }
 
