@@ -424,6 +424,7 @@ mod tests {
                 audit: None,
                 billing: None,
                 jobs: None,
+                dead_letters: None,
             }
         );
     }
