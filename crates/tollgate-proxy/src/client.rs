@@ -21,7 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::ProxyBody;
 
 /// The client every try of an upstream goes through: pooled, HTTP/1.1 and HTTP/2 (by ALPN
-/// on `https`), plain or TLS.
+/// on `https`, or from the first byte on `h2c` origins), plain or TLS.
 pub type HttpClient = Client<Connector, ProxyBody>;
 
 /// How connections to an upstream are opened.
@@ -39,14 +39,17 @@ thread_local! {
 pub struct Clients {
     id: usize,
     connector: Connector,
+    prior_knowledge: bool,
 }
 
 impl Clients {
-    /// Clients that open connections with `connector`.
-    pub fn new(connector: Connector) -> Self {
+    /// Clients that open connections with `connector`; with `prior_knowledge`, they speak
+    /// HTTP/2 from a connection's first byte, as `h2c` origins expect.
+    pub fn new(connector: Connector, prior_knowledge: bool) -> Self {
         Clients {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             connector,
+            prior_knowledge,
         }
     }
 
@@ -59,6 +62,7 @@ impl Clients {
                 .or_insert_with(|| {
                     Client::builder(TokioExecutor::new())
                         .pool_idle_timeout(Duration::from_secs(60))
+                        .http2_only(self.prior_knowledge)
                         .build(self.connector.clone())
                 })
                 .clone()

@@ -22,6 +22,35 @@ pub struct ProxyConfig {
     pub routes: Vec<RouteConfig>,
     /// The upstream pools by name.
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// TLS on the proxy's own listener, when configured.
+    pub tls: Option<ListenerTls>,
+}
+
+/// The certificate the proxy's listener presents (PEM files, read again when they change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// The certificate chain, the server's own certificate first.
+    pub cert_file: std::path::PathBuf,
+    /// The certificate's private key.
+    pub key_file: std::path::PathBuf,
+}
+
+/// Whether and how a route keeps the requests it could not deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetterConfig {
+    /// Whether requests whose tries all failed are kept for a replay.
+    pub enabled: bool,
+    /// The most bytes of a body kept; a longer body is kept cut, and cannot be replayed.
+    pub body_limit: usize,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            enabled: false,
+            body_limit: 64 * 1024,
+        }
+    }
 }
 
 /// Which requests go to which upstream, and how they are tried.
@@ -43,6 +72,8 @@ pub struct RouteConfig {
     pub try_timeout: Duration,
     /// The longest all tries together may take to bring a response's head.
     pub total_timeout: Duration,
+    /// Whether requests whose tries all failed are kept.
+    pub dead_letter: DeadLetterConfig,
 }
 
 /// When and how a try is made again.
@@ -94,8 +125,11 @@ pub enum Balance {
 /// One upstream pool.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
-    /// Its origins: `http://host:port` or `https://host:port`.
+    /// Its origins: `http://host:port` or `https://host:port`; `h2c://host:port` is kept
+    /// as `http://host:port` with its index in `prior_knowledge`.
     pub origins: Vec<Uri>,
+    /// For each origin, whether it is spoken to in HTTP/2 without TLS (prior knowledge).
+    pub prior_knowledge: Vec<bool>,
     /// How an origin is chosen.
     pub balance: Balance,
     /// The longest a connection may take to open.
@@ -192,6 +226,13 @@ pub struct KeyPoolConfig {
 const FIELDS: &[Setting] = &[
     Setting::new("listen", "address:port", "Where the proxy listens.").default("`127.0.0.1:8090`"),
     Setting::new(
+        "tls",
+        "mapping",
+        "TLS on the proxy's listener (HTTP/2 and HTTP/1.1 by ALPN); without it the listener \
+         speaks plain HTTP/1.1 and HTTP/2 with prior knowledge.",
+    )
+    .default("none"),
+    Setting::new(
         "routes",
         "list of routes",
         "Which requests go to which upstream; the longest matching prefix wins.",
@@ -247,6 +288,44 @@ const ROUTE_FIELDS: &[Setting] = &[
     )
     .default("`30s`")
     .range("longer than zero"),
+    Setting::new(
+        "dead_letter",
+        "mapping",
+        "Keeps the requests whose tries all failed in the records database, to be replayed.",
+    )
+    .default("off"),
+];
+const DEAD_LETTER_FIELDS: &[Setting] = &[
+    Setting::new(
+        "enabled",
+        "boolean",
+        "Keep the requests whose tries all failed (the last one a connection error, a timeout \
+         or a retried status); needs a `database`.",
+    )
+    .default("`false`"),
+    Setting::new(
+        "body_limit",
+        "integer (bytes)",
+        "The most bytes of a body kept; a longer body is kept cut, and such a request cannot \
+         be replayed.",
+    )
+    .default("`65536`"),
+];
+const TLS_FIELDS: &[Setting] = &[
+    Setting::new(
+        "cert_file",
+        "path",
+        "The certificate chain (PEM), the proxy's own certificate first; relative to the \
+         configuration's folder; read again when it changes.",
+    )
+    .range("required"),
+    Setting::new(
+        "key_file",
+        "path",
+        "The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1); read again when it \
+         changes.",
+    )
+    .range("required"),
 ];
 const RETRY_FIELDS: &[Setting] = &[
     Setting::new(
@@ -288,7 +367,8 @@ const UPSTREAM_FIELDS: &[Setting] = &[
     Setting::new(
         "origins",
         "list of URLs",
-        "Where requests go: `http://host:port` or `https://host:port`.",
+        "Where requests go: `http://host:port`, `https://host:port`, or `h2c://host:port` \
+         for HTTP/2 without TLS (prior knowledge).",
     )
     .range("one or more; required"),
     Setting::new(
@@ -438,10 +518,17 @@ pub fn sections() -> Vec<Section> {
             FIELDS,
         ),
         Section::new("proxy.routes[]", "One route.", ROUTE_FIELDS),
+        Section::new("proxy.tls", "TLS on the proxy's own listener.", TLS_FIELDS),
         Section::new(
             "proxy.routes[].retry",
             "When and how a try is made again.",
             RETRY_FIELDS,
+        ),
+        Section::new(
+            "proxy.routes[].dead_letter",
+            "The requests a route could not deliver, kept to be listed, replayed or discarded \
+             (`/v1/dead-letters`).",
+            DEAD_LETTER_FIELDS,
         ),
         Section::new(
             "proxy.upstreams.<name>",
@@ -528,10 +615,47 @@ pub fn parse(
         ),
         None => errs.push(&routes_path, "at least one route is needed"),
     }
+    let tls = m.get("tls").and_then(|v| {
+        let p = join(path, "tls");
+        as_map(v, &p, errs).and_then(|m| tls(m, &p, base, errs))
+    });
     ProxyConfig {
         listen,
         routes,
         upstreams,
+        tls,
+    }
+}
+
+fn tls(
+    m: &Map<String, Value>,
+    path: &str,
+    base: Option<&Path>,
+    errs: &mut Errors,
+) -> Option<ListenerTls> {
+    check_fields(m, path, TLS_FIELDS, errs);
+    let mut file = |field: &str| {
+        let f = get_str(m, field, path, errs);
+        if f.is_none() && !m.contains_key(field) {
+            errs.push(&join(path, field), "a PEM file is needed");
+        }
+        f.map(|f| base.map_or_else(|| Path::new(f).to_path_buf(), |b| b.join(f)))
+    };
+    let (cert_file, key_file) = (file("cert_file"), file("key_file"));
+    let files = ListenerTls {
+        cert_file: cert_file?,
+        key_file: key_file?,
+    };
+    match crate::tls::certified_key(&files) {
+        Ok(_) => Some(files),
+        Err(e) => {
+            let field = match e {
+                crate::tls::TlsError::Key(..) | crate::tls::TlsError::Mismatch(..) => "key_file",
+                _ => "cert_file",
+            };
+            errs.push(&join(path, field), e.to_string());
+            None
+        }
     }
 }
 
@@ -593,6 +717,7 @@ fn route(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> RouteConfig {
         retry: RetryConfig::default(),
         try_timeout: Duration::from_secs(10),
         total_timeout: Duration::from_secs(30),
+        dead_letter: DeadLetterConfig::default(),
     };
     if let Some(p) = get_str(m, "path_prefix", path, errs) {
         if p.starts_with('/') {
@@ -625,6 +750,18 @@ fn route(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> RouteConfig {
         let p = join(path, "retry");
         if let Some(m) = as_map(v, &p, errs) {
             r.retry = retry(m, &p, errs);
+        }
+    }
+    if let Some(v) = m.get("dead_letter") {
+        let p = join(path, "dead_letter");
+        if let Some(m) = as_map(v, &p, errs) {
+            check_fields(m, &p, DEAD_LETTER_FIELDS, errs);
+            if let Some(b) = get_bool(m, "enabled", &p, errs) {
+                r.dead_letter.enabled = b;
+            }
+            if let Some(n) = get_u64(m, "body_limit", &p, errs) {
+                r.dead_letter.body_limit = usize::try_from(n).unwrap_or(usize::MAX);
+            }
         }
     }
     r
@@ -685,6 +822,7 @@ fn upstream(
     check_fields(m, path, UPSTREAM_FIELDS, errs);
     let mut u = UpstreamConfig {
         origins: Vec::new(),
+        prior_knowledge: Vec::new(),
         balance: Balance::default(),
         connect_timeout: Duration::from_secs(1),
         eject_after: 5,
@@ -713,18 +851,16 @@ fn upstream(
     match m.get("origins") {
         Some(Value::Array(items)) if !items.is_empty() => {
             for (i, o) in items.iter().enumerate() {
-                match o.as_str().map(str::parse::<Uri>) {
-                    Some(Ok(uri))
-                        if matches!(uri.scheme_str(), Some("http" | "https"))
-                            && uri.authority().is_some()
-                            && uri.path_and_query().is_none_or(|p| p.as_str() == "/") =>
-                    {
+                match o.as_str().and_then(origin) {
+                    Some((uri, h2c)) => {
                         u.origins.push(uri);
+                        u.prior_knowledge.push(h2c);
                     }
-                    _ => errs.push(
+                    None => errs.push(
                         &format!("{p}[{i}]"),
                         format!(
-                            "{} is not an origin (http://host:port or https://host:port)",
+                            "{} is not an origin (http://host:port, https://host:port or \
+                             h2c://host:port)",
                             show(o)
                         ),
                     ),
@@ -799,6 +935,24 @@ fn upstream(
         }
     }
     u
+}
+
+/// An origin's URI, with `h2c://` read as `http://` spoken to in HTTP/2 from the start.
+fn origin(text: &str) -> Option<(Uri, bool)> {
+    let uri = text.parse::<Uri>().ok()?;
+    let h2c = uri.scheme_str() == Some("h2c");
+    let fits = matches!(uri.scheme_str(), Some("http" | "https" | "h2c"))
+        && uri.authority().is_some()
+        && uri.path_and_query().is_none_or(|p| p.as_str() == "/");
+    if !fits {
+        return None;
+    }
+    if !h2c {
+        return Some((uri, false));
+    }
+    let mut parts = uri.into_parts();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    Uri::from_parts(parts).ok().map(|u| (u, true))
 }
 
 fn health(m: &Map<String, Value>, path: &str, errs: &mut Errors) -> HealthConfig {

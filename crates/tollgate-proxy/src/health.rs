@@ -60,7 +60,7 @@ async fn check(upstream: &Upstream, i: usize, config: &HealthConfig) -> bool {
     else {
         return false;
     };
-    match tokio::time::timeout(config.timeout, upstream.clients.get().request(req)).await {
+    match tokio::time::timeout(config.timeout, upstream.client(i).request(req)).await {
         Ok(Ok(res)) => {
             let ok = res.status().is_success();
             // Read to the end, so the connection goes back to the pool.

@@ -16,13 +16,17 @@ use hyper_util::rt::TokioIo;
 use tollgate_core::policy::matcher::Cidr;
 
 use crate::breaker::Admit;
-use crate::config::ProxyConfig;
+use crate::config::{ProxyConfig, RouteConfig};
+use crate::dead_letter::{self, Chained, DeadLetter, Prefix, Sink};
 use crate::forward::{self, Client};
 use crate::metrics::Outcome;
 use crate::retry;
 use crate::routes::{self, RouteTable};
 use crate::upstream::{Upstream, UpstreamError};
 use crate::{BoxError, ProxyBody};
+
+mod resend;
+pub use resend::{Resend, ResendError, Resent};
 
 /// Where problem types are documented (the server's own answers use the same).
 const TYPE_BASE: &str = "https://tollgate.dev/problems/";
@@ -35,12 +39,56 @@ pub struct Proxy {
     route_upstream: Vec<Arc<Upstream>>,
     upstreams: Vec<Arc<Upstream>>,
     trusted: Vec<Cidr>,
+    /// `https` when the listener speaks TLS, for `X-Forwarded-Proto`.
+    proto: &'static str,
+    /// Where dead letters go, when something stores them.
+    dead_letters: Option<Sink>,
 }
 
 /// A body kept whole for replays, or one streamed to a single try.
-enum Outgoing<B> {
+enum Outgoing {
     Replay(Bytes),
-    Stream(Option<B>),
+    Stream(Option<ProxyBody>),
+}
+
+/// A request on its way to an upstream.
+struct Outbound<'a> {
+    route: &'a RouteConfig,
+    upstream: &'a Arc<Upstream>,
+    method: http::Method,
+    path_and_query: String,
+    headers: http::HeaderMap,
+    outgoing: Outgoing,
+    tries: u32,
+    on_upgrade: Option<OnUpgrade>,
+}
+
+/// The answer for the client and, when the proxy gave up on the upstream, why.
+struct Sent {
+    response: Response<ProxyBody>,
+    gave_up: Option<GaveUp>,
+}
+
+/// How the tries of a request that was given up ended.
+struct GaveUp {
+    failure: String,
+    tries: u32,
+}
+
+impl Sent {
+    fn answered(response: Response<ProxyBody>) -> Self {
+        Sent {
+            response,
+            gave_up: None,
+        }
+    }
+
+    fn gave_up(response: Response<ProxyBody>, failure: String, tries: u32) -> Self {
+        Sent {
+            response,
+            gave_up: Some(GaveUp { failure, tries }),
+        }
+    }
 }
 
 /// How one try ended.
@@ -79,7 +127,21 @@ impl Proxy {
             route_upstream,
             upstreams,
             trusted,
+            proto: if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            dead_letters: None,
         })
+    }
+
+    /// The proxy, posting the dead letters of the routes that keep them to `sink`; without
+    /// a sink, no route keeps any.
+    #[must_use]
+    pub fn with_dead_letters(mut self, sink: Sink) -> Self {
+        self.dead_letters = Some(sink);
+        self
     }
 
     /// The upstream pools.
@@ -126,24 +188,20 @@ impl Proxy {
             );
         };
         let Some(upstream) = self.route_upstream.get(index) else {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "no-route",
-                "No route for this request",
-                String::new(),
-                None,
-            );
+            return no_route();
         };
         let path_and_query = req
             .uri()
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let upgrade = forward::is_upgrade(req.headers());
+        let keeps = route.dead_letter.enabled && !upgrade && self.dead_letters.is_some();
+        let url = keeps.then(|| self.url(&req, &path_and_query));
         let path_and_query = if route.strip_prefix {
             routes::strip(&route.path_prefix, &path_and_query)
         } else {
             path_and_query
         };
-        let upgrade = forward::is_upgrade(req.headers());
         let on_upgrade = if upgrade {
             req.extensions_mut().remove::<OnUpgrade>()
         } else {
@@ -159,7 +217,7 @@ impl Proxy {
         let client = Client {
             peer: peer.ip(),
             trusted: &self.trusted,
-            proto: "http",
+            proto: self.proto,
         };
         forward::set_forwarded(&mut headers, &client, host.as_deref());
 
@@ -170,28 +228,118 @@ impl Proxy {
             .size_hint()
             .upper()
             .is_some_and(|n| usize::try_from(n).is_ok_and(|n| n <= route.retry.replay_limit));
-        let mut outgoing = if may_retry && fits {
+        let unreadable = |e: BoxError| {
+            problem(
+                StatusCode::BAD_REQUEST,
+                "body-unreadable",
+                "The request body could not be read",
+                e.to_string(),
+                None,
+            )
+        };
+        // A body kept for replays is also what a dead letter keeps; a route that keeps
+        // dead letters reads up to its limit ahead of a body that is not kept.
+        let (outgoing, tries, kept) = if may_retry && fits {
             match Limited::new(body, route.retry.replay_limit).collect().await {
-                Ok(b) => Outgoing::Replay(b.to_bytes()),
-                Err(e) => {
-                    return problem(
-                        StatusCode::BAD_REQUEST,
-                        "body-unreadable",
-                        "The request body could not be read",
-                        e.to_string(),
-                        None,
-                    );
+                Ok(b) => {
+                    let b = b.to_bytes();
+                    (Outgoing::Replay(b.clone()), route.retry.tries, Some(b))
                 }
+                Err(e) => return unreadable(e),
+            }
+        } else if keeps {
+            match dead_letter::read_prefix(body, route.dead_letter.body_limit).await {
+                Ok(Prefix::Whole(b)) => (Outgoing::Replay(b.clone()), 1, Some(b)),
+                Ok(Prefix::Cut(head, rest)) => {
+                    let chained = Chained {
+                        head: Some(head.clone()),
+                        rest,
+                    };
+                    (
+                        Outgoing::Stream(Some(chained.boxed_unsync())),
+                        1,
+                        Some(head),
+                    )
+                }
+                Err(e) => return unreadable(e),
             }
         } else {
-            Outgoing::Stream(Some(body))
+            let body = body.map_err(Into::into).boxed_unsync();
+            (Outgoing::Stream(Some(body)), 1, None)
         };
-        let tries = if matches!(outgoing, Outgoing::Replay(_)) {
-            route.retry.tries
-        } else {
-            1
-        };
+        let kept_headers = keeps.then(|| {
+            let mut more = route.remove_headers.clone();
+            if let Some(pool) = &upstream.keys {
+                more.push(pool.header().clone());
+            }
+            dead_letter::kept_headers(&headers, &more)
+        });
+        let method = parts.method;
+        let sent = self
+            .send(Outbound {
+                route,
+                upstream,
+                method: method.clone(),
+                path_and_query,
+                headers,
+                outgoing,
+                tries,
+                on_upgrade,
+            })
+            .await;
+        if let (Some(gave_up), Some(url), Some(headers)) = (sent.gave_up, url, kept_headers) {
+            let body = kept.unwrap_or_default();
+            let limit = route.dead_letter.body_limit;
+            let letter = DeadLetter {
+                route: route_label(route),
+                upstream: upstream.name.clone(),
+                method: method.as_str().to_owned(),
+                url,
+                headers,
+                body_truncated: body.len() > limit,
+                body: body.slice(..body.len().min(limit)),
+                last_failure: gave_up.failure,
+                tries: gave_up.tries,
+                at: now_ms(),
+            };
+            if let Some(sink) = &self.dead_letters {
+                sink.post(letter);
+            }
+        }
+        sent.response
+    }
 
+    /// The URL a client asked for, as a dead letter records it.
+    fn url<B>(&self, req: &Request<B>, path_and_query: &str) -> String {
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                req.headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| h.parse::<http::uri::Authority>().is_ok())
+                    .map(str::to_owned)
+            });
+        match authority {
+            Some(a) => format!("{}://{a}{path_and_query}", self.proto),
+            None => format!("{}://localhost{path_and_query}", self.proto),
+        }
+    }
+
+    /// Tries `o` on its upstream's origins until an answer may go back to the client.
+    async fn send(&self, o: Outbound<'_>) -> Sent {
+        let Outbound {
+            route,
+            upstream,
+            method,
+            path_and_query,
+            mut headers,
+            mut outgoing,
+            tries,
+            on_upgrade,
+        } = o;
         let start = Instant::now();
         let deadline = start.checked_add(route.total_timeout).unwrap_or(start);
         let label = upstream.name.as_str();
@@ -205,12 +353,16 @@ impl Proxy {
             if admit == Admit::No {
                 upstream.metrics.short_circuits.increment(1);
                 let wait = upstream.breaker.retry_at().saturating_duration_since(now);
-                return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream-unavailable",
-                    "The upstream is failing",
-                    format!("the circuit breaker of upstream {label:?} is open"),
-                    Some(wait),
+                return Sent::gave_up(
+                    problem(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "upstream-unavailable",
+                        "The upstream is failing",
+                        format!("the circuit breaker of upstream {label:?} is open"),
+                        Some(wait),
+                    ),
+                    "the upstream's circuit breaker is open".to_owned(),
+                    try_no.saturating_sub(1),
                 );
             }
             let key = match &upstream.keys {
@@ -219,14 +371,18 @@ impl Proxy {
                     Ok(k) => Some(k),
                     Err(wake) => {
                         upstream.breaker.abandon(admit);
-                        return problem(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "upstream-rate-limited",
-                            "Every credential of the upstream is resting",
-                            format!(
-                                "upstream {label:?} refused every credential; the first is usable again after Retry-After"
+                        return Sent::gave_up(
+                            problem(
+                                StatusCode::TOO_MANY_REQUESTS,
+                                "upstream-rate-limited",
+                                "Every credential of the upstream is resting",
+                                format!(
+                                    "upstream {label:?} refused every credential; the first is usable again after Retry-After"
+                                ),
+                                Some(wake.saturating_duration_since(now)),
                             ),
-                            Some(wake.saturating_duration_since(now)),
+                            "every credential of the upstream is resting".to_owned(),
+                            try_no.saturating_sub(1),
                         );
                     }
                 },
@@ -239,27 +395,27 @@ impl Proxy {
                 .and_then(|o| forward::upstream_uri(&o.uri, &path_and_query).ok())
             else {
                 upstream.breaker.abandon(admit);
-                return problem(
+                return Sent::answered(problem(
                     StatusCode::BAD_REQUEST,
                     "invalid-request",
                     "The request's path cannot be forwarded",
                     path_and_query,
                     None,
-                );
+                ));
             };
             let body: ProxyBody = match &mut outgoing {
                 Outgoing::Replay(bytes) => Full::new(bytes.clone())
                     .map_err(|e| match e {})
                     .boxed_unsync(),
                 Outgoing::Stream(b) => match b.take() {
-                    Some(b) => b.map_err(Into::into).boxed_unsync(),
+                    Some(b) => b,
                     None => Full::new(Bytes::new())
                         .map_err(|e| match e {})
                         .boxed_unsync(),
                 },
             };
             let mut out = Request::new(body);
-            *out.method_mut() = parts.method.clone();
+            *out.method_mut() = method.clone();
             *out.uri_mut() = uri;
             // The last possible try takes the headers; earlier ones copy them.
             *out.headers_mut() = if try_no >= tries {
@@ -277,12 +433,13 @@ impl Proxy {
             let tried = {
                 let _in_flight = upstream.start(origin);
                 let started = Instant::now();
-                let tried =
-                    match tokio::time::timeout(budget, upstream.clients.get().request(out)).await {
-                        Ok(Ok(res)) => Tried::Answer(res),
-                        Ok(Err(e)) => Tried::Failed(error_chain(&e)),
-                        Err(_) => Tried::TimedOut,
-                    };
+                let tried = match tokio::time::timeout(budget, upstream.client(origin).request(out))
+                    .await
+                {
+                    Ok(Ok(res)) => Tried::Answer(res),
+                    Ok(Err(e)) => Tried::Failed(error_chain(&e)),
+                    Err(_) => Tried::TimedOut,
+                };
                 upstream
                     .metrics
                     .duration
@@ -326,11 +483,11 @@ impl Proxy {
                 if healthy {
                     upstream.succeeded();
                 }
-                return match tried {
+                return Sent::answered(match tried {
                     Tried::Answer(res) => answer(res, on_upgrade),
                     // Only answers are not retryable.
                     _ => failure(&tried, label),
-                };
+                });
             }
             // A retry waits for its backoff, and no less than the upstream asked; a
             // credential pool does not wait for the credential that was refused.
@@ -341,12 +498,17 @@ impl Proxy {
                 wait = wait.max(w);
             }
             let past_deadline = now.checked_add(wait).is_none_or(|t| t >= deadline);
-            if try_no >= tries || past_deadline {
-                return finish(tried, on_upgrade, label);
-            }
-            if !upstream.withdraw_retry() {
+            let given_up = if try_no >= tries || past_deadline {
+                true
+            } else if !upstream.withdraw_retry() {
                 upstream.metrics.budget_exhausted.increment(1);
-                return finish(tried, on_upgrade, label);
+                true
+            } else {
+                false
+            };
+            if given_up {
+                let why = describe(&tried, route.try_timeout);
+                return Sent::gave_up(finish(tried, on_upgrade, label), why, try_no);
             }
             upstream.metrics.retries.increment(1);
             // The answer being retried is dropped before the wait, freeing its connection.
@@ -354,6 +516,40 @@ impl Proxy {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+fn no_route() -> Response<ProxyBody> {
+    problem(
+        StatusCode::NOT_FOUND,
+        "no-route",
+        "No route for this request",
+        String::new(),
+        None,
+    )
+}
+
+/// A route as dead letters name it: its host, when it has one, then its path prefix.
+pub fn route_label(route: &RouteConfig) -> String {
+    match &route.host {
+        Some(h) => format!("{h}{}", route.path_prefix),
+        None => route.path_prefix.clone(),
+    }
+}
+
+/// How a last try failed, as a dead letter records it.
+fn describe(tried: &Tried, try_timeout: Duration) -> String {
+    match tried {
+        Tried::Answer(res) => format!("the upstream answered {}", res.status()),
+        Tried::Failed(e) => e.clone(),
+        Tried::TimedOut => format!("no answer within {}ms", try_timeout.as_millis()),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The last try's outcome, as the client gets it.

@@ -69,6 +69,7 @@ mod tests {
             remove_headers: Vec::new(),
             retry: RetryConfig::default(),
             try_timeout: Duration::from_secs(1),
+            dead_letter: crate::config::DeadLetterConfig::default(),
             total_timeout: Duration::from_secs(1),
         }
     }

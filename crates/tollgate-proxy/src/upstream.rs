@@ -28,6 +28,8 @@ pub struct Origin {
     ejected_until: AtomicU64,
     /// Whether active health checks leave it out.
     checked_down: AtomicBool,
+    /// Whether it is spoken to in HTTP/2 without TLS (an `h2c` origin).
+    pub prior_knowledge: bool,
 }
 
 /// An upstream pool.
@@ -47,6 +49,8 @@ pub struct Upstream {
     pub keys: Option<KeyPool>,
     /// Its pooled clients.
     pub clients: Clients,
+    /// Its pooled clients for `h2c` origins, HTTP/2 from the first byte.
+    h2c_clients: Clients,
     /// Its metrics.
     pub metrics: UpstreamMetrics,
 }
@@ -109,6 +113,7 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
+        let h2c = https.clone();
         let min_per_sec = config
             .budget
             .min_per_second
@@ -118,12 +123,14 @@ impl Upstream {
             origins: config
                 .origins
                 .iter()
-                .map(|uri| Origin {
+                .enumerate()
+                .map(|(i, uri)| Origin {
                     uri: uri.clone(),
                     in_flight: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
                     ejected_until: AtomicU64::new(0),
                     checked_down: AtomicBool::new(false),
+                    prior_knowledge: config.prior_knowledge.get(i).copied().unwrap_or(false),
                 })
                 .collect(),
             balance: config.balance,
@@ -134,7 +141,8 @@ impl Upstream {
             breaker: Breaker::new(config.breaker, epoch),
             budget: TpsBudget::new(BUDGET_TTL, min_per_sec, config.budget.ratio.clamp(0.0, 1.0)),
             keys: config.keys.as_ref().map(KeyPool::new),
-            clients: Clients::new(https),
+            clients: Clients::new(https, false),
+            h2c_clients: Clients::new(h2c, true),
             metrics: UpstreamMetrics::new(name),
         })
     }
@@ -146,6 +154,15 @@ impl Upstream {
     /// The origins.
     pub fn origins(&self) -> &[Origin] {
         &self.origins
+    }
+
+    /// This thread's client for origin `i`.
+    pub fn client(&self, i: usize) -> crate::client::HttpClient {
+        if self.origins.get(i).is_some_and(|o| o.prior_knowledge) {
+            self.h2c_clients.get()
+        } else {
+            self.clients.get()
+        }
     }
 
     /// Chooses an origin for a try at `now`, other than `avoid` when there is another:
@@ -270,6 +287,7 @@ mod tests {
             origins: (0..n)
                 .map(|i| format!("http://127.0.0.1:{}", 9000 + i).parse().unwrap())
                 .collect(),
+            prior_knowledge: Vec::new(),
             balance,
             connect_timeout: Duration::from_secs(1),
             eject_after: 2,

@@ -40,15 +40,29 @@ impl Drop for Running {
     }
 }
 
-/// A proxy of the `proxy` section `yaml`, where `{origin}` is replaced by `origin`.
-async fn proxy(yaml: &str, origin: &str) -> Running {
+/// The configuration of the `proxy` section `yaml`, where `{origin}` is replaced by
+/// `origin`.
+fn read(yaml: &str, origin: &str) -> config::ProxyConfig {
     let doc = parse_yaml(&yaml.replace("{origin}", origin)).unwrap();
     let mut errs = Errors::default();
     let cfg = config::parse(doc.as_object().unwrap(), "proxy", None, &mut errs);
-    let cfg = errs.finish(cfg).unwrap();
-    let trusted = vec![tollgate_core::policy::matcher::Cidr::parse("127.0.0.1/32").unwrap()];
-    let proxy = Arc::new(Proxy::new(&cfg, trusted).unwrap());
-    let checks = proxy.spawn_health_checks(&cfg);
+    errs.finish(cfg).unwrap()
+}
+
+fn trusted() -> Vec<tollgate_core::policy::matcher::Cidr> {
+    vec![tollgate_core::policy::matcher::Cidr::parse("127.0.0.1/32").unwrap()]
+}
+
+/// A proxy of the `proxy` section `yaml`, where `{origin}` is replaced by `origin`.
+async fn proxy(yaml: &str, origin: &str) -> Running {
+    let cfg = read(yaml, origin);
+    serve(Proxy::new(&cfg, trusted()).unwrap(), &cfg).await
+}
+
+/// Serves `proxy` on a free loopback port, with the health checks of `cfg`.
+async fn serve(proxy: Proxy, cfg: &config::ProxyConfig) -> Running {
+    let proxy = Arc::new(proxy);
+    let checks = proxy.spawn_health_checks(cfg);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let p = proxy.clone();
@@ -601,4 +615,180 @@ async fn an_https_origin_is_verified_against_the_upstreams_own_ca_and_spoken_to_
     let (status, _, _) = get(wary.addr, "/echo").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn an_h2c_origin_is_spoken_to_in_http2_without_tls_and_an_h2c_client_is_served() {
+    let up = upstream::start().await;
+    let origin = format!("h2c://{}", up.addr);
+    let p = proxy(BASIC, &origin).await;
+    // Over HTTP/1.1 from the client, HTTP/2 with prior knowledge to the origin.
+    let (status, _, body) = get(p.addr, "/echo").await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["version"], "HTTP/2.0");
+    // A client speaking HTTP/2 from its first byte, and a body both ways.
+    let h2c: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let req = Request::post(format!("http://{}/echo", p.addr))
+        .body(Full::new(Bytes::from_static(b"over h2c")))
+        .unwrap();
+    let res = h2c.request(req).await.unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(res.status(), StatusCode::OK);
+    let echo: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        (echo["version"].as_str(), echo["body"].as_u64()),
+        (Some("HTTP/2.0"), Some(8))
+    );
+    // The origin is kept as http, so forwarding headers say so.
+    assert_eq!(echo["headers"]["x-forwarded-proto"], "http");
+    // An http origin is still spoken to in HTTP/1.1.
+    let plain = proxy(BASIC, &up.origin()).await;
+    let (_, _, body) = get(plain.addr, "/echo").await;
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["version"], "HTTP/1.1");
+}
+
+#[test]
+fn an_origin_scheme_other_than_http_https_or_h2c_is_refused() {
+    let doc = parse_yaml(
+        "routes: [{upstream: api}]\nupstreams: {api: {origins: ['h2c://127.0.0.1:1', 'h3://x:1']}}",
+    )
+    .unwrap();
+    let mut errs = Errors::default();
+    let cfg = config::parse(doc.as_object().unwrap(), "proxy", None, &mut errs);
+    let errs = format!("{:?}", errs.finish(cfg).unwrap_err().0);
+    assert!(errs.contains("proxy.upstreams.api.origins[1]"), "{errs}");
+    assert!(!errs.contains("origins[0]"), "{errs}");
+}
+
+#[test]
+fn the_listeners_certificate_files_are_checked_at_their_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = tollgate_testkit::certificates(dir.path()).unwrap();
+    let read = |tls: &str| {
+        let doc = parse_yaml(&format!(
+            "tls: {tls}
+routes: [{{upstream: api}}]
+upstreams: {{api: {{origins: ['http://127.0.0.1:1']}}}}"
+        ))
+        .unwrap();
+        let mut errs = Errors::default();
+        let cfg = config::parse(
+            doc.as_object().unwrap(),
+            "proxy",
+            Some(dir.path()),
+            &mut errs,
+        );
+        errs.finish(cfg).map_err(|e| format!("{:?}", e.0))
+    };
+    let good = read("{cert_file: cert.pem, key_file: key.pem}").unwrap();
+    assert_eq!(good.tls.unwrap().cert_file, certs.cert);
+    let missing = read("{cert_file: nope.pem, key_file: key.pem}").unwrap_err();
+    assert!(missing.contains("proxy.tls.cert_file"), "{missing}");
+    // A certificate's file given as its key holds no key.
+    let swapped = read("{cert_file: cert.pem, key_file: cert.pem}").unwrap_err();
+    assert!(swapped.contains("proxy.tls.key_file"), "{swapped}");
+    // The CA's key is not the certificate's.
+    let other = read("{cert_file: cert.pem, key_file: ca-key.pem}").unwrap_err();
+    assert!(other.contains("proxy.tls.key_file"), "{other}");
+    let none = read("{cert_file: cert.pem}").unwrap_err();
+    assert!(none.contains("proxy.tls.key_file"), "{none}");
+}
+
+#[tokio::test]
+async fn a_request_whose_tries_all_fail_is_posted_as_a_dead_letter_without_its_secrets() {
+    let up = upstream::start().await;
+    let cfg = read(
+        "routes: [{upstream: api, remove_headers: [x-internal], retry: {tries: 2, backoff: 1ms, \
+         max_backoff: 2ms}, dead_letter: {enabled: true, body_limit: 8}}]\n\
+         upstreams: {api: {origins: ['{origin}'], breaker: {failures: 1000, min_requests: 1000}}}",
+        &up.origin(),
+    );
+    let (sink, mut letters) = tollgate_proxy::dead_letter::Sink::new(16);
+    let p = serve(
+        Proxy::new(&cfg, trusted()).unwrap().with_dead_letters(sink),
+        &cfg,
+    )
+    .await;
+    let (status, _, _) = send(
+        &client(),
+        p.addr,
+        Method::GET,
+        "/flaky?fail=5",
+        &[
+            ("authorization", "Bearer client-secret"),
+            ("cookie", "session=1"),
+            ("x-api-key", "tg_secret"),
+            ("x-internal", "stripped"),
+            ("x-keep", "kept"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let letter = letters.try_recv().unwrap();
+    assert_eq!(
+        (
+            letter.route.as_str(),
+            letter.upstream.as_str(),
+            letter.method.as_str()
+        ),
+        ("/", "api", "GET")
+    );
+    assert_eq!(letter.url, format!("http://{}/flaky?fail=5", p.addr));
+    assert_eq!(letter.tries, 2);
+    assert!(
+        letter.last_failure.contains("503"),
+        "{}",
+        letter.last_failure
+    );
+    let names: Vec<&str> = letter.headers.iter().map(|(n, _)| n.as_str()).collect();
+    for secret in ["authorization", "cookie", "x-api-key", "x-internal"] {
+        assert!(!names.contains(&secret), "{secret} kept: {names:?}");
+    }
+    assert!(
+        names.contains(&"x-keep") && names.contains(&"x-forwarded-for"),
+        "{names:?}"
+    );
+
+    // A streamed body longer than the limit is sent whole, and kept cut when given up.
+    let chunked = |n: usize| {
+        let chunk = Bytes::from_static(b"12345678");
+        let mut left = n;
+        http_body_util::StreamBody::new(upstream::futures_core_stream::from_fn(move || {
+            (left > 0).then(|| {
+                left -= 1;
+                Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(chunk.clone()))
+            })
+        }))
+    };
+    let streaming: Client<HttpConnector, http_body_util::StreamBody<_>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let upload = |body| {
+        Request::post(format!("http://{}/upload", p.addr))
+            .body(body)
+            .unwrap()
+    };
+    let res = streaming.request(upload(chunked(3))).await.unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"24");
+    assert!(
+        letters.try_recv().is_err(),
+        "a delivered request is no dead letter"
+    );
+    up.state
+        .down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let res = streaming.request(upload(chunked(3))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let letter = letters.try_recv().unwrap();
+    assert_eq!((letter.method.as_str(), letter.tries), ("POST", 1));
+    assert_eq!(
+        (&letter.body[..], letter.body_truncated),
+        (&b"12345678"[..], true)
+    );
 }

@@ -6,12 +6,13 @@
 //! events with their minute, hour and day rollups, violations, and the audit log of admin
 //! changes, each pruned by a configured age; and what a business runs on them: owners'
 //! contacts, billing usage and closed periods' records, alert states and history, a job
-//! queue written beside what causes its jobs, and leases that pick one leader per fleet.
+//! queue written beside what causes its jobs, the reverse proxy's dead letters, and leases that pick one leader per fleet.
 
 mod alerts;
 mod audit;
 mod billing;
 mod db;
+mod dead_letters;
 mod jobs;
 pub mod key;
 mod keys;
@@ -26,6 +27,7 @@ pub use alerts::{AlertChange, AlertEvent, AlertEventKind, AlertFilter, FiringAle
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use billing::{BILLING_BUCKET_MS, BilledUsage, BillingFilter, BillingRecord, BillingScope};
 pub use db::Registry;
+pub use dead_letters::{DeadLetterFilter, DeadLetterRecord, DeadLetterSummary, NewDeadLetter};
 pub use jobs::{Job, JobCount, JobFilter, JobState, NewJob};
 pub use key::KeySecret;
 pub use keys::{KeyFilter, KeyPatch, KeyRecord, KeyStatus, NewKey, VerifyError};

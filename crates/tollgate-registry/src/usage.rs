@@ -149,6 +149,8 @@ pub struct Retention {
     pub billing: Option<Duration>,
     /// Finished and discarded jobs.
     pub jobs: Option<Duration>,
+    /// The reverse proxy's dead letters, by when they were given up.
+    pub dead_letters: Option<Duration>,
 }
 
 impl Default for Retention {
@@ -163,6 +165,7 @@ impl Default for Retention {
             audit: None,
             billing: days(400),
             jobs: days(30),
+            dead_letters: days(30),
         }
     }
 }
@@ -182,6 +185,8 @@ pub struct Pruned {
     pub billing: u64,
     /// Finished jobs.
     pub jobs: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
 }
 
 /// Which violations to list, a page at a time.
@@ -464,6 +469,9 @@ impl Registry {
         }
         if let Some(before) = cutoff(now, retention.jobs) {
             pruned.jobs = self.prune_jobs(before).await?;
+        }
+        if let Some(before) = cutoff(now, retention.dead_letters) {
+            pruned.dead_letters = delete("DELETE FROM dead_letters WHERE at < $1", before).await?;
         }
         Ok(pruned)
     }

@@ -1,6 +1,6 @@
-//! Jobs, leases, billing usage and records, owners and alerts, on SQLite (a temporary
-//! file) and on a real PostgreSQL server; races run two registries (two pools, as two
-//! instances would) against one database.
+//! Jobs, leases, billing usage and records, owners, alerts and dead letters, on SQLite (a
+//! temporary file) and on a real PostgreSQL server; races run two registries (two pools, as
+//! two instances would) against one database.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use tollgate_registry::{
     AlertChange, AlertEventKind, AlertFilter, BillingFilter, BillingRecord, BillingScope,
-    JobFilter, JobState, KeySecret, NewJob, NewKey, OwnerContact, Registry, UsageEvent,
+    DeadLetterFilter, JobFilter, JobState, KeySecret, NewDeadLetter, NewJob, NewKey, OwnerContact,
+    Registry, UsageEvent,
 };
 use tollgate_testkit::Postgres;
 
@@ -507,7 +508,93 @@ async fn slo(a: &Registry, b: &Registry) {
     assert_eq!(a.slo_sums("up", T0, T0 + 120_000).await.unwrap(), (13, 14));
 }
 
+async fn dead_letters(a: &Registry, b: &Registry) {
+    let letter = |route: &str, n: u8| NewDeadLetter {
+        at: T0 + i64::from(n),
+        route: route.into(),
+        upstream: "api".into(),
+        method: "POST".into(),
+        url: format!("http://api.example/{n}"),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-trace".into(), "a".into()),
+            ("x-trace".into(), "b".into()),
+        ],
+        body: vec![0, 159, 146, n],
+        body_truncated: n == 3,
+        tries: 3,
+        last_failure: "the upstream answered 503 Service Unavailable".into(),
+    };
+    a.put_dead_letters(&[letter("/v1", 1), letter("/v2", 2)])
+        .await
+        .unwrap();
+    b.put_dead_letters(&[letter("/v1", 3)]).await.unwrap();
+    // Newest first, by route, a page at a time.
+    let all = a.dead_letters(&DeadLetterFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|d| d.url.as_str()).collect::<Vec<_>>(),
+        [
+            "http://api.example/3",
+            "http://api.example/2",
+            "http://api.example/1"
+        ]
+    );
+    let v1 = DeadLetterFilter {
+        route: Some("/v1".into()),
+        limit: Some(1),
+        ..DeadLetterFilter::default()
+    };
+    let page = b.dead_letters(&v1).await.unwrap();
+    assert_eq!((page.len(), page[0].body_truncated), (1, true));
+    let next = DeadLetterFilter {
+        before: Some(page[0].id),
+        ..v1
+    };
+    let page2 = b.dead_letters(&next).await.unwrap();
+    assert_eq!(page2.len(), 1);
+    assert_eq!(page2[0].url, "http://api.example/1");
+    assert_eq!((page2[0].body_size, page2[0].tries), (4, 3));
+    // One whole: headers in order, repeated ones too, and the body's bytes as they were.
+    let one = a.dead_letter(page2[0].id).await.unwrap().unwrap();
+    assert_eq!(one.headers, letter("/v1", 1).headers);
+    assert_eq!(one.body, vec![0, 159, 146, 1]);
+    assert!(!one.summary.body_truncated);
+    // A failed replay adds its tries; a delete removes it once.
+    assert!(
+        a.dead_letter_replay_failed(one.summary.id, 2, "connection refused", T0 + 9)
+            .await
+            .unwrap()
+    );
+    let again = b
+        .dead_letter(one.summary.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .summary;
+    assert_eq!(
+        (again.tries, again.replays, again.replayed_at),
+        (5, 1, Some(T0 + 9))
+    );
+    assert_eq!(again.last_failure, "connection refused");
+    assert!(a.delete_dead_letter(one.summary.id).await.unwrap());
+    assert!(!b.delete_dead_letter(one.summary.id).await.unwrap());
+    assert!(a.dead_letter(one.summary.id).await.unwrap().is_none());
+    assert!(
+        !a.dead_letter_replay_failed(one.summary.id, 1, "x", T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        a.dead_letters(&DeadLetterFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 async fn suite(a: &Registry, b: &Registry) {
+    dead_letters(a, b).await;
     jobs(a).await;
     race(a, b).await;
     leases(a, b).await;

@@ -230,8 +230,27 @@ async fn suite(reg: &Registry) {
         audit: None,
         billing: None,
         jobs: None,
+        dead_letters: Some(Duration::from_secs(3_600)),
     };
+    let letter = tollgate_registry::NewDeadLetter {
+        at: T0,
+        route: "/".into(),
+        upstream: "api".into(),
+        method: "GET".into(),
+        url: "http://api.example/".into(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        body_truncated: false,
+        tries: 1,
+        last_failure: "connection refused".into(),
+    };
+    let fresh = tollgate_registry::NewDeadLetter {
+        at: T0 + 86_400_000,
+        ..letter.clone()
+    };
+    reg.put_dead_letters(&[letter, fresh]).await.unwrap();
     let pruned = reg.prune(&retention, T0 + 86_400_000).await.unwrap();
+    assert_eq!(pruned.dead_letters, 1);
     assert_eq!(
         (pruned.events, pruned.rollups, pruned.violations),
         (10, 7, 0)

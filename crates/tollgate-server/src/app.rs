@@ -70,6 +70,8 @@ pub struct App {
     pub debug: bool,
     /// When the process started serving.
     pub started: std::time::Instant,
+    /// The reverse proxy, once it listens: dead letters are replayed through it.
+    pub proxy: std::sync::OnceLock<Arc<tollgate_proxy::Proxy>>,
 }
 
 impl App {
@@ -127,6 +129,7 @@ impl App {
             slo: Arc::new(config.slo),
             debug: config.debug,
             started: std::time::Instant::now(),
+            proxy: std::sync::OnceLock::new(),
         })
     }
 

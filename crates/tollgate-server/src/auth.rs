@@ -294,11 +294,13 @@ fn principal(jwt: &JwtSettings, claims: &HashMap<String, Value>) -> Result<Princ
 }
 
 /// The role a route needs: reads need `viewer`; changes to keys, tiers and counters
-/// `operator`; the policy's changes and the audit log `admin`.
+/// `operator`; the policy's changes, replaying or discarding the proxy's dead letters and
+/// the audit log `admin`.
 pub fn required_role(method: &axum::http::Method, route: &str) -> Role {
     use axum::http::Method;
     let read = *method == Method::GET || *method == Method::HEAD;
-    if route == "/v1/audit" || route.starts_with("/v1/debug/") || (route == "/v1/config" && !read) {
+    let admin_change = !read && (route == "/v1/config" || route.starts_with("/v1/dead-letters"));
+    if route == "/v1/audit" || route.starts_with("/v1/debug/") || admin_change {
         Role::Admin
     } else if read || route == "/v1/keys/verify" || route == "/v1/explain" {
         Role::Viewer
@@ -482,5 +484,17 @@ mod tests {
         assert_eq!(required_role(&Method::POST, "/v1/keys"), Role::Operator);
         assert_eq!(required_role(&Method::PUT, "/v1/config"), Role::Admin);
         assert_eq!(required_role(&Method::GET, "/v1/audit"), Role::Admin);
+        assert_eq!(
+            required_role(&Method::GET, "/v1/dead-letters/{id}"),
+            Role::Viewer
+        );
+        assert_eq!(
+            required_role(&Method::POST, "/v1/dead-letters/{id}/replay"),
+            Role::Admin
+        );
+        assert_eq!(
+            required_role(&Method::DELETE, "/v1/dead-letters/{id}"),
+            Role::Admin
+        );
     }
 }

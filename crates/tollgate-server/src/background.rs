@@ -154,6 +154,7 @@ async fn prune(registry: &tollgate_registry::Registry, retention: &tollgate_regi
             audit = p.audit,
             billing = p.billing,
             jobs = p.jobs,
+            dead_letters = p.dead_letters,
             "old records pruned"
         ),
         Err(e) => tracing::warn!(error = %e, "pruning old records failed"),

@@ -27,8 +27,11 @@ use crate::http;
 pub enum Door {
     /// The API and forward-auth.
     Api(Router),
-    /// The reverse proxy.
-    Proxy(Arc<tollgate_proxy::Proxy>),
+    /// The reverse proxy, over TLS when it has an acceptor.
+    Proxy(
+        Arc<tollgate_proxy::Proxy>,
+        Option<tokio_rustls::TlsAcceptor>,
+    ),
 }
 
 /// Serves `door` on `listener` with a worker per core until `stopped` turns true; the
@@ -46,7 +49,7 @@ pub fn spawn(
     let listener = listener.into_std()?;
     let door_name = match door {
         Door::Api(_) => "http",
-        Door::Proxy(_) => "proxy",
+        Door::Proxy(..) => "proxy",
     };
     let mut threads = Vec::with_capacity(cores);
     for i in 0..cores {
@@ -66,11 +69,12 @@ pub fn spawn(
                                 http::serve::serve(app, listener, router, idle_timeout, stopped)
                                     .await;
                             }
-                            Door::Proxy(proxy) => {
+                            Door::Proxy(proxy, tls) => {
                                 http::serve::serve_proxy(
                                     app,
                                     proxy,
                                     listener,
+                                    tls,
                                     idle_timeout,
                                     stopped,
                                 )

@@ -177,6 +177,20 @@ async fn matrix(database: &str) {
             Role::Operator,
         ),
         (Method::GET, "/v1/audit".into(), None, Role::Admin),
+        (Method::GET, "/v1/dead-letters".into(), None, Role::Viewer),
+        (Method::GET, "/v1/dead-letters/1".into(), None, Role::Viewer),
+        (
+            Method::POST,
+            "/v1/dead-letters/1/replay".into(),
+            None,
+            Role::Admin,
+        ),
+        (
+            Method::DELETE,
+            "/v1/dead-letters/1".into(),
+            None,
+            Role::Admin,
+        ),
         (
             Method::POST,
             "/v1/explain".into(),

@@ -292,6 +292,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The proxy's dead letters, newest first, a page at a time */
+        get: operations["list_dead_letters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dead-letters/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A dead letter, with its headers and body */
+        get: operations["get_dead_letter"];
+        put?: never;
+        post?: never;
+        /** Discard a dead letter */
+        delete: operations["discard_dead_letter"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dead-letters/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a dead letter again through the proxy: removed when delivered */
+        post: operations["replay_dead_letter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/debug/config": {
         parameters: {
             query?: never;
@@ -1061,6 +1113,77 @@ export interface components {
              */
             total?: number | null;
         };
+        /** @description A page of the proxy's dead letters. */
+        DeadLetterList: {
+            /** @description The dead letters, newest first, without their headers and bodies. */
+            dead_letters: components["schemas"]["DeadLetterSummary"][];
+            /**
+             * Format: int64
+             * @description When the page is full: the `before` of the next page.
+             */
+            next?: number | null;
+        };
+        /** @description A kept request, as listed: everything but its body. */
+        DeadLetterSummary: {
+            /**
+             * Format: int64
+             * @description When it was given up (ms since the Unix epoch).
+             */
+            at: number;
+            /**
+             * Format: int64
+             * @description Its body's length as kept.
+             */
+            body_size: number;
+            /**
+             * @description Whether the body was longer than the route's limit and is kept cut; such a request
+             *     cannot be replayed.
+             */
+            body_truncated: boolean;
+            /**
+             * Format: int64
+             * @description Its id.
+             */
+            id: number;
+            /** @description How the last try (or the last replay) failed. */
+            last_failure: string;
+            /** @description Its method. */
+            method: string;
+            /**
+             * Format: int64
+             * @description When it was last replayed (ms since the Unix epoch).
+             */
+            replayed_at?: number | null;
+            /**
+             * Format: int64
+             * @description Replays that failed.
+             */
+            replays: number;
+            /** @description The route it came in by: its host, when it has one, then its path prefix. */
+            route: string;
+            /**
+             * Format: int64
+             * @description Tries made when it was given up, and since in replays.
+             */
+            tries: number;
+            /** @description The upstream it was meant for. */
+            upstream: string;
+            /** @description The URL the client asked for. */
+            url: string;
+        };
+        /** @description A dead letter, whole. */
+        DeadLetterView: components["schemas"]["DeadLetterSummary"] & {
+            /** @description Its body as kept, in base64. */
+            body_base64: string;
+            /** @description Its body as kept, when it is UTF-8 text. */
+            body_text?: string | null;
+            /**
+             * @description Its headers as they were forwarded, in order; credentials (`Authorization`,
+             *     `X-API-Key`, `Proxy-Authorization`), cookies and the route's `remove_headers` are
+             *     never kept.
+             */
+            headers: components["schemas"]["HeaderPair"][];
+        };
         /** @description The answer to one check: the decision, each limit, and the headers to set. */
         Decision: {
             /** @description Whether the request may go ahead. */
@@ -1135,6 +1258,13 @@ export interface components {
              * @description The value that fired it.
              */
             value: number;
+        };
+        /** @description One header of a dead letter. */
+        HeaderPair: {
+            /** @description Its name, in lower case. */
+            name: string;
+            /** @description Its value. */
+            value: string;
         };
         /** @description A stored job. */
         Job: {
@@ -1520,11 +1650,15 @@ export interface components {
              *     - `tier-not-found`: 404: no such tier
              *     - `owner-not-found`: 404: no such owner record
              *     - `job-not-found`: 404: no such job
+             *     - `dead-letter-not-found`: 404: no such dead letter
              *     - `no-such-rule`: 404: no rule of that name
              *     - `billing-off`: 404: billing is not configured
              *     - `debug-off`: 404: the debug section does not turn the debugging routes on
              *     - `tier-in-use`: 409: keys are on the tier
              *     - `job-state`: 409: the job cannot be moved from its state
+             *     - `dead-letter-truncated`: 409: the dead letter's body was kept cut, so it cannot be replayed
+             *     - `dead-letter-unroutable`: 409: no proxy route takes the dead letter's URL now
+             *     - `proxy-off`: 503: no reverse proxy is serving to replay through
              *     - `profile-busy`: 409: another CPU profile is being taken
              *     - `keys-off`: 503: no records database is configured
              *     - `registry-unavailable`: 503: the records database did not answer
@@ -1533,7 +1667,7 @@ export interface components {
              *     - `internal`: 500: a bug; the log has the details
              * @enum {string}
              */
-            type: "https://tollgate.dev/problems/malformed-body" | "https://tollgate.dev/problems/unreadable-body" | "https://tollgate.dev/problems/invalid-query" | "https://tollgate.dev/problems/invalid-request" | "https://tollgate.dev/problems/invalid-subject" | "https://tollgate.dev/problems/invalid-policy" | "https://tollgate.dev/problems/invalid-key-limits" | "https://tollgate.dev/problems/unsupported-media-type" | "https://tollgate.dev/problems/body-too-large" | "https://tollgate.dev/problems/timeout" | "https://tollgate.dev/problems/unauthorized" | "https://tollgate.dev/problems/forbidden" | "https://tollgate.dev/problems/rate-limited" | "https://tollgate.dev/problems/quota-exceeded" | "https://tollgate.dev/problems/key-invalid" | "https://tollgate.dev/problems/key-disabled" | "https://tollgate.dev/problems/key-expired" | "https://tollgate.dev/problems/blocked" | "https://tollgate.dev/problems/unavailable" | "https://tollgate.dev/problems/not-found" | "https://tollgate.dev/problems/method-not-allowed" | "https://tollgate.dev/problems/key-not-found" | "https://tollgate.dev/problems/tier-not-found" | "https://tollgate.dev/problems/owner-not-found" | "https://tollgate.dev/problems/job-not-found" | "https://tollgate.dev/problems/no-such-rule" | "https://tollgate.dev/problems/billing-off" | "https://tollgate.dev/problems/debug-off" | "https://tollgate.dev/problems/tier-in-use" | "https://tollgate.dev/problems/job-state" | "https://tollgate.dev/problems/profile-busy" | "https://tollgate.dev/problems/keys-off" | "https://tollgate.dev/problems/registry-unavailable" | "https://tollgate.dev/problems/store-unavailable" | "https://tollgate.dev/problems/not-ready" | "https://tollgate.dev/problems/internal";
+            type: "https://tollgate.dev/problems/malformed-body" | "https://tollgate.dev/problems/unreadable-body" | "https://tollgate.dev/problems/invalid-query" | "https://tollgate.dev/problems/invalid-request" | "https://tollgate.dev/problems/invalid-subject" | "https://tollgate.dev/problems/invalid-policy" | "https://tollgate.dev/problems/invalid-key-limits" | "https://tollgate.dev/problems/unsupported-media-type" | "https://tollgate.dev/problems/body-too-large" | "https://tollgate.dev/problems/timeout" | "https://tollgate.dev/problems/unauthorized" | "https://tollgate.dev/problems/forbidden" | "https://tollgate.dev/problems/rate-limited" | "https://tollgate.dev/problems/quota-exceeded" | "https://tollgate.dev/problems/key-invalid" | "https://tollgate.dev/problems/key-disabled" | "https://tollgate.dev/problems/key-expired" | "https://tollgate.dev/problems/blocked" | "https://tollgate.dev/problems/unavailable" | "https://tollgate.dev/problems/not-found" | "https://tollgate.dev/problems/method-not-allowed" | "https://tollgate.dev/problems/key-not-found" | "https://tollgate.dev/problems/tier-not-found" | "https://tollgate.dev/problems/owner-not-found" | "https://tollgate.dev/problems/job-not-found" | "https://tollgate.dev/problems/dead-letter-not-found" | "https://tollgate.dev/problems/no-such-rule" | "https://tollgate.dev/problems/billing-off" | "https://tollgate.dev/problems/debug-off" | "https://tollgate.dev/problems/tier-in-use" | "https://tollgate.dev/problems/job-state" | "https://tollgate.dev/problems/dead-letter-truncated" | "https://tollgate.dev/problems/dead-letter-unroutable" | "https://tollgate.dev/problems/proxy-off" | "https://tollgate.dev/problems/profile-busy" | "https://tollgate.dev/problems/keys-off" | "https://tollgate.dev/problems/registry-unavailable" | "https://tollgate.dev/problems/store-unavailable" | "https://tollgate.dev/problems/not-ready" | "https://tollgate.dev/problems/internal";
         };
         /** @description What the kernel counts for the process. */
         ProcessStatus: {
@@ -1638,6 +1772,23 @@ export interface components {
         RenewedBatch: {
             /** @description One answer per lease, in order. */
             results: components["schemas"]["Renewed"][];
+        };
+        /** @description How a dead letter's replay went. */
+        ReplayOutcome: {
+            dead_letter?: components["schemas"]["DeadLetterSummary"] | null;
+            /** @description Whether the upstream took it (an answer that is not retried); it is then removed. */
+            delivered: boolean;
+            /** @description When not delivered: how the last try failed. */
+            failure?: string | null;
+            /** @description The route it took. */
+            route: string;
+            /**
+             * Format: int32
+             * @description The status the client would have had.
+             */
+            status: number;
+            /** @description The upstream it went to. */
+            upstream: string;
         };
         /** @description The body of `POST /v1/keys/{id}/rotate`. */
         RotateKey: {
@@ -3252,6 +3403,344 @@ export interface operations {
                 };
             };
             /** @description The store did not answer (`store-unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_dead_letters: {
+        parameters: {
+            query?: {
+                /** @description Those older than this id: the `next` of the page before. */
+                before?: number;
+                /** @description At most this many (1 to 1000; default 100). */
+                limit?: number;
+                /**
+                 * @description Only those of this route (its host, when it has one, then its path prefix: `/v1`,
+                 *     `api.example.com/v1`).
+                 */
+                route?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of dead letters */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterList"];
+                };
+            };
+            /** @description The query string does not fit the route's parameters (`invalid-query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Admin credentials are missing or refused (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not use this route (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the admin API's own limits (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request would be admitted */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No records database is configured (`keys-off`) or it did not answer (`registry-unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The dead letter's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dead letter */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterView"];
+                };
+            };
+            /** @description Admin credentials are missing or refused (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not use this route (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such dead letter (`dead-letter-not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the admin API's own limits (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request would be admitted */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No records database is configured (`keys-off`) or it did not answer (`registry-unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    discard_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The dead letter's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Discarded */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Admin credentials are missing or refused (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not use this route (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such dead letter (`dead-letter-not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the admin API's own limits (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request would be admitted */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No records database is configured (`keys-off`) or it did not answer (`registry-unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replay_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The dead letter's id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How the replay went: delivered (and removed), or failed again (and recorded) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayOutcome"];
+                };
+            };
+            /** @description Admin credentials are missing or refused (`unauthorized`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not use this route (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such dead letter (`dead-letter-not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Its body was kept cut (`dead-letter-truncated`), or no route takes its URL now (`dead-letter-unroutable`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the admin API's own limits (`rate-limited`) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request would be admitted */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No reverse proxy is serving (`proxy-off`) */
             503: {
                 headers: {
                     [name: string]: unknown;

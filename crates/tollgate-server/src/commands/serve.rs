@@ -202,8 +202,15 @@ async fn serve(
         idle_timeout,
         &stopped,
     )?;
+    let (letters_stop, letters_stopped) = tokio::sync::watch::channel(false);
     let proxy = match &proxy_cfg {
-        Some(pc) => Some(spawn_proxy(&app, pc, idle_timeout, &stopped)?),
+        Some(pc) => Some(spawn_proxy(
+            &app,
+            pc,
+            idle_timeout,
+            &stopped,
+            letters_stopped,
+        )?),
         None => None,
     };
     let grpc = match grpc_listen {
@@ -218,8 +225,13 @@ async fn serve(
     if let Some((addr, _)) = &grpc {
         println!("tollgate gRPC (Envoy rate limit service) listening on {addr}");
     }
-    if let Some((addr, _)) = &proxy {
-        println!("tollgate reverse proxy listening on http://{addr}");
+    if let Some((addr, _, _)) = &proxy {
+        let scheme = if proxy_cfg.as_ref().is_some_and(|p| p.tls.is_some()) {
+            "https"
+        } else {
+            "http"
+        };
+        println!("tollgate reverse proxy listening on {scheme}://{addr}");
     }
     println!(
         "try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'"
@@ -230,10 +242,17 @@ async fn serve(
     if http.await.is_err() {
         tracing::error!("the HTTP door panicked");
     }
-    if let Some((_, proxy)) = proxy
-        && proxy.await.is_err()
-    {
-        tracing::error!("the proxy door panicked");
+    if let Some((_, proxy, letters)) = proxy {
+        if proxy.await.is_err() {
+            tracing::error!("the proxy door panicked");
+        }
+        // Every proxied request has been answered: its dead letters are queued; store them.
+        let _ = letters_stop.send(true);
+        if let Some(writer) = letters
+            && writer.await.is_err()
+        {
+            tracing::error!("the dead letter writer panicked");
+        }
     }
     if let Some((_, grpc)) = grpc {
         match grpc.await {
@@ -262,14 +281,40 @@ async fn serve(
 }
 
 /// Serves the reverse proxy `config` describes until `stopped` turns true, and keeps its
-/// breakers' gauges current.
+/// breakers' gauges current; with a database, its dead letters are stored by a writer that
+/// ends once `letters_stopped` turns true (the door's task and that writer's are returned).
 fn spawn_proxy(
     app: &Arc<app::App>,
     config: &tollgate_proxy::ProxyConfig,
     idle_timeout: std::time::Duration,
     stopped: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let proxy = Arc::new(tollgate_proxy::Proxy::new(config, app.trusted.clone())?);
+    letters_stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(
+    SocketAddr,
+    tokio::task::JoinHandle<()>,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    let mut proxy = tollgate_proxy::Proxy::new(config, app.trusted.clone())?;
+    let mut letters = None;
+    if let Some(registry) = &app.registry
+        && config.routes.iter().any(|r| r.dead_letter.enabled)
+    {
+        let (sink, queue) = tollgate_proxy::dead_letter::Sink::new(DEAD_LETTER_QUEUE);
+        proxy = proxy.with_dead_letters(sink);
+        letters = Some(tokio::spawn(crate::proxy::dead_letters::run(
+            registry.clone(),
+            queue,
+            letters_stopped,
+        )));
+    }
+    let proxy = Arc::new(proxy);
+    let _ = app.proxy.set(proxy.clone());
+    let tls = match &config.tls {
+        Some(files) => {
+            Some(crate::proxy::tls::acceptor(files).context("the proxy's TLS certificate")?)
+        }
+        None => None,
+    };
     let listener =
         bind(config.listen).with_context(|| format!("binding the proxy {}", config.listen))?;
     // The checks run for as long as the process.
@@ -282,14 +327,18 @@ fn spawn_proxy(
             gauges.report_breakers();
         }
     });
-    workers::spawn(
+    let (addr, door) = workers::spawn(
         app,
         listener,
-        workers::Door::Proxy(proxy),
+        workers::Door::Proxy(proxy, tls),
         idle_timeout,
         stopped,
-    )
+    )?;
+    Ok((addr, door, letters))
 }
+
+/// Dead letters waiting for the writer at most; more are dropped and counted.
+const DEAD_LETTER_QUEUE: usize = 1024;
 
 /// Serves the Envoy rate limit service, gRPC health and server reflection on `at` until
 /// `stopped` turns true.

@@ -175,6 +175,7 @@ fn parse_retention(v: Option<&Value>, errs: &mut Errors) -> tollgate_registry::R
         ("audit", &mut retention.audit),
         ("billing", &mut retention.billing),
         ("jobs", &mut retention.jobs),
+        ("dead_letters", &mut retention.dead_letters),
     ];
     check_fields(m, path, RETENTION_FIELDS, errs);
     for (name, slot) in fields {
@@ -252,6 +253,12 @@ pub(crate) const RETENTION_FIELDS: &[Setting] = &[
         "jobs",
         "duration or `forever`",
         "Finished and dead jobs of the queue.",
+    )
+    .default("`30d`"),
+    Setting::new(
+        "dead_letters",
+        "duration or `forever`",
+        "The reverse proxy's dead letters not replayed nor discarded, by when they were given up.",
     )
     .default("`30d`"),
 ];

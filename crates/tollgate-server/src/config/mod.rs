@@ -133,6 +133,16 @@ pub fn validate(doc: Value, base: Option<&Path>) -> Result<Config, ConfigErrors>
         .and_then(|m| database::parse(m, base, &mut errs));
     let proxy = section("proxy", &mut errs)
         .map(|m| tollgate_proxy::config::parse(m, "proxy", base, &mut errs));
+    if let Some(p) = proxy.as_ref().filter(|_| database.is_none()) {
+        for (i, r) in p.routes.iter().enumerate() {
+            if r.dead_letter.enabled {
+                errs.push(
+                    &format!("proxy.routes[{i}].dead_letter"),
+                    "needs a database section: dead letters live in it",
+                );
+            }
+        }
+    }
     let billing = section("billing", &mut errs).map(|m| billing::parse(m, &mut errs));
     if billing.is_some() && database.is_none() {
         errs.push(

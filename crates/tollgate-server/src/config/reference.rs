@@ -439,6 +439,7 @@ mod tests {
                 audit: None,
                 billing: None,
                 jobs: None,
+                dead_letters: None,
             }
         );
     }

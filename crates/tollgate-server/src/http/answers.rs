@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tollgate_core::Code;
 use tollgate_registry::{
-    AlertEvent, AuditRecord, BillingRecord, BillingScope, FiringAlert, Job, JobCount, KeyRecord,
-    Owner, UsageBucket, ViolationRecord,
+    AlertEvent, AuditRecord, BillingRecord, BillingScope, DeadLetterSummary, FiringAlert, Job,
+    JobCount, KeyRecord, Owner, UsageBucket, ViolationRecord,
 };
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -310,6 +310,57 @@ pub struct OwnerPage {
     pub owners: Vec<Owner>,
     /// The `after` of the following page; null on the last.
     pub next: Option<String>,
+}
+
+/// A page of the proxy's dead letters.
+#[derive(Serialize, ToSchema)]
+pub struct DeadLetterList {
+    /// The dead letters, newest first, without their headers and bodies.
+    pub dead_letters: Vec<DeadLetterSummary>,
+    /// When the page is full: the `before` of the next page.
+    pub next: Option<i64>,
+}
+
+/// One header of a dead letter.
+#[derive(Serialize, ToSchema)]
+pub struct HeaderPair {
+    /// Its name, in lower case.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// A dead letter, whole.
+#[derive(Serialize, ToSchema)]
+pub struct DeadLetterView {
+    /// What a list shows of it.
+    #[serde(flatten)]
+    pub summary: DeadLetterSummary,
+    /// Its headers as they were forwarded, in order; credentials (`Authorization`,
+    /// `X-API-Key`, `Proxy-Authorization`), cookies and the route's `remove_headers` are
+    /// never kept.
+    pub headers: Vec<HeaderPair>,
+    /// Its body as kept, in base64.
+    pub body_base64: String,
+    /// Its body as kept, when it is UTF-8 text.
+    pub body_text: Option<String>,
+}
+
+/// How a dead letter's replay went.
+#[derive(Serialize, ToSchema)]
+pub struct ReplayOutcome {
+    /// Whether the upstream took it (an answer that is not retried); it is then removed.
+    pub delivered: bool,
+    /// The status the client would have had.
+    pub status: u16,
+    /// The route it took.
+    pub route: String,
+    /// The upstream it went to.
+    pub upstream: String,
+    /// When not delivered: how the last try failed.
+    pub failure: Option<String>,
+    /// When not delivered: the dead letter as it now stands.
+    pub dead_letter: Option<DeadLetterSummary>,
 }
 
 /// Jobs and the count per state.

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod billing;
 pub mod body;
 pub mod check;
+pub mod dead_letters;
 pub mod debug;
 mod decision_json;
 mod direct;
@@ -81,6 +82,12 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get_one))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))
         .route("/v1/jobs/{id}/discard", post(jobs::discard))
+        .route("/v1/dead-letters", get(dead_letters::list))
+        .route(
+            "/v1/dead-letters/{id}",
+            get(dead_letters::get_one).delete(dead_letters::discard),
+        )
+        .route("/v1/dead-letters/{id}/replay", post(dead_letters::replay))
         .route("/v1/violations", get(usage::violations))
         .route("/v1/tiers", get(tiers::list))
         .route(

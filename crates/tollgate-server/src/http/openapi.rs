@@ -21,8 +21,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 
 use super::problem::Problem;
 use super::{
-    admin, alerts, answers, authorize, billing, check, debug, docs, explain, jobs, keys, leases,
-    live, ops, owners, slo, tiers, ui, usage,
+    admin, alerts, answers, authorize, billing, check, dead_letters, debug, docs, explain, jobs,
+    keys, leases, live, ops, owners, slo, tiers, ui, usage,
 };
 
 /// The security scheme of the admin routes: `Authorization: Bearer <token>`.
@@ -76,6 +76,10 @@ operations (`/healthz`, `/readyz`, `/metrics`) and the admin API. Every error is
         jobs::get_one,
         jobs::retry,
         jobs::discard,
+        dead_letters::list,
+        dead_letters::get_one,
+        dead_letters::replay,
+        dead_letters::discard,
         tiers::list,
         tiers::get_one,
         tiers::put,
@@ -102,6 +106,7 @@ operations (`/healthz`, `/readyz`, `/metrics`) and the admin API. Every error is
         (name = "config", description = "The policy in force"),
         (name = "counters", description = "Counters, read and reset"),
         (name = "jobs", description = "The job queue and its dead letters"),
+        (name = "dead-letters", description = "Requests the reverse proxy could not deliver: listed, replayed, discarded"),
         (name = "alerts", description = "Alert rules, firing alerts and their history"),
         (name = "slo", description = "Service-level objectives: budgets and burn rates"),
         (name = "debug", description = "Profiling and the runtime, when the debug section turns them on"),
@@ -391,6 +396,9 @@ mod tests {
             ("/v1/jobs/{id}", &["get"]),
             ("/v1/jobs/{id}/retry", &["post"]),
             ("/v1/jobs/{id}/discard", &["post"]),
+            ("/v1/dead-letters", &["get"]),
+            ("/v1/dead-letters/{id}", &["get", "delete"]),
+            ("/v1/dead-letters/{id}/replay", &["post"]),
             ("/v1/violations", &["get"]),
             ("/v1/tiers", &["get"]),
             ("/v1/tiers/{name}", &["get", "put", "delete"]),

@@ -83,6 +83,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("tier-not-found", "404: no such tier"),
     ("owner-not-found", "404: no such owner record"),
     ("job-not-found", "404: no such job"),
+    ("dead-letter-not-found", "404: no such dead letter"),
     ("no-such-rule", "404: no rule of that name"),
     ("billing-off", "404: billing is not configured"),
     (
@@ -91,6 +92,18 @@ pub const KINDS: &[(&str, &str)] = &[
     ),
     ("tier-in-use", "409: keys are on the tier"),
     ("job-state", "409: the job cannot be moved from its state"),
+    (
+        "dead-letter-truncated",
+        "409: the dead letter's body was kept cut, so it cannot be replayed",
+    ),
+    (
+        "dead-letter-unroutable",
+        "409: no proxy route takes the dead letter's URL now",
+    ),
+    (
+        "proxy-off",
+        "503: no reverse proxy is serving to replay through",
+    ),
     ("profile-busy", "409: another CPU profile is being taken"),
     ("keys-off", "503: no records database is configured"),
     (

@@ -35,10 +35,12 @@ pub async fn answer(
     let h = req.headers();
     let mut subject = Subject::new();
     subject.set_ip(client_ip(app, peer.ip(), h));
-    let authority = h
-        .get(axum::http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<axum::http::uri::Authority>().ok());
+    // HTTP/2 names the host in the request's `:authority`, HTTP/1.1 in `Host`.
+    let authority = req.uri().authority().cloned().or_else(|| {
+        h.get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<axum::http::uri::Authority>().ok())
+    });
     let host = authority.as_ref().map(axum::http::uri::Authority::host);
     // The user and tenant a trusted proxy in front names; a client's own say is ignored.
     let trusted = app

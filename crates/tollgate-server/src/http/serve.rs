@@ -1,5 +1,6 @@
-//! Serving HTTP: hyper-util's server, HTTP/1.1 and HTTP/2 on one port, a connection per
-//! task on the worker's runtime (`workers`), graceful shutdown.
+//! Serving HTTP: hyper-util's server, HTTP/1.1 and HTTP/2 on one port (HTTP/2 with prior
+//! knowledge on plain TCP, or by ALPN over TLS), a connection per task on the worker's
+//! runtime (`workers`), graceful shutdown.
 //!
 //! hyper-util rather than `axum::serve` because a connection that starts no request for
 //! `server.idle_timeout` must be closed, and that is hyper's header read timeout, which
@@ -18,6 +19,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
 use crate::app::App;
@@ -33,7 +35,7 @@ pub async fn serve(
     stopped: watch::Receiver<bool>,
 ) {
     let door = app.clone();
-    serve_with(&app, listener, idle_timeout, stopped, move |peer| {
+    serve_with(&app, listener, None, idle_timeout, stopped, move |peer| {
         let (app, router) = (door.clone(), router.clone());
         service_fn(move |req: Request<Incoming>| {
             let (app, router) = (app.clone(), router.clone());
@@ -43,16 +45,18 @@ pub async fn serve(
     .await;
 }
 
-/// Serves the reverse proxy on `listener`, as [`serve`] serves the API.
+/// Serves the reverse proxy on `listener`, as [`serve`] serves the API, over TLS when
+/// `tls` is given.
 pub async fn serve_proxy(
     app: Arc<App>,
     proxy: Arc<tollgate_proxy::Proxy>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     idle_timeout: Duration,
     stopped: watch::Receiver<bool>,
 ) {
     let door = app.clone();
-    serve_with(&app, listener, idle_timeout, stopped, move |peer| {
+    serve_with(&app, listener, tls, idle_timeout, stopped, move |peer| {
         let (app, proxy) = (door.clone(), proxy.clone());
         service_fn(move |req: Request<Incoming>| {
             let (app, proxy) = (app.clone(), proxy.clone());
@@ -85,10 +89,13 @@ pub async fn serve_proxy(
     .await;
 }
 
-/// Serves each connection of `listener` with the service `service` makes for its peer.
+/// Serves each connection of `listener` with the service `service` makes for its peer:
+/// HTTP/1.1 or HTTP/2 as the client's first bytes say, after a TLS handshake when `tls` is
+/// given (whose ALPN offers both).
 async fn serve_with<S, B>(
     app: &App,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     idle_timeout: Duration,
     mut stopped: watch::Receiver<bool>,
     service: impl Fn(std::net::SocketAddr) -> S,
@@ -115,7 +122,32 @@ async fn serve_with<S, B>(
         .keep_alive_interval(Some(idle_timeout));
     let graceful = GracefulShutdown::new();
     let capacity = app.connections.clone();
+    let shared = Arc::new(builder.clone());
     while let Some((conn, peer)) = listen::accept(&listener, &capacity, &mut stopped).await {
+        if let Some(acceptor) = &tls {
+            let (acceptor, builder, watcher) =
+                (acceptor.clone(), shared.clone(), graceful.watcher());
+            let service = service(peer);
+            tokio::spawn(async move {
+                // A client that never finishes its handshake holds its place no longer
+                // than one that never starts a request.
+                let stream = match tokio::time::timeout(idle_timeout, acceptor.accept(conn)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                if let Err(e) = watcher.watch(connection).await {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+            });
+            continue;
+        }
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(conn), service(peer))
             .into_owned();
