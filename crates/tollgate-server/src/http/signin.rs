@@ -145,14 +145,18 @@ pub async fn session(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
     tag = "docs",
     operation_id = "dashboard_oidc_login",
     summary = "Begin signing in to the dashboard with the OpenID provider",
+    params(("return_to" = Option<String>, Query, description = "The dashboard's page to return to once signed in (`/ui/…`)")),
     responses((status = 303, description = "To the provider's authorization endpoint, or back to the sign-in page with `signin_error` when OpenID sign-in is off or the provider cannot be reached")),
 )]
-pub async fn login(State(app): State<Arc<App>>) -> Response {
+pub async fn login(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
     let admin = app.admin.load_full();
     let Some(oidc) = admin.oidc() else {
         return failed("off", &[]);
     };
-    match oidc.begin(now_ms()).await {
+    let return_to = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned());
+    match oidc.begin(now_ms(), return_to).await {
         Ok((url, pending)) => see_other(
             &url,
             &[set_cookie(
@@ -216,11 +220,11 @@ pub async fn oidc_callback(
     let clear = set_cookie(oidc, PENDING_COOKIE, "", CALLBACK_PATH, "Lax", 0);
     let answer = callback(query.as_deref());
     let now = now_ms();
-    let who = match oidc
+    let (who, return_to) = match oidc
         .finish(&answer, cookie(&headers, PENDING_COOKIE), now)
         .await
     {
-        Ok(who) => who,
+        Ok(done) => done,
         Err(e) => {
             tracing::warn!(error = %e, "an OpenID sign-in was refused");
             return failed(e.code(), &[clear]);
@@ -234,7 +238,7 @@ pub async fn oidc_callback(
     audit(&app, &who, "sign-in", source(&app, peer, &headers)).await;
     let ttl = u64::try_from(info.expires.saturating_sub(now) / 1000).unwrap_or(0);
     see_other(
-        "/ui/overview",
+        return_to.as_deref().unwrap_or("/ui/overview"),
         &[clear, set_cookie(oidc, SESSION_COOKIE, &sealed, "/", "Strict", ttl)],
     )
 }

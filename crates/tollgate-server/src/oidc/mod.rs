@@ -104,6 +104,9 @@ struct Pending {
     v: String,
     /// When it expires (Unix ms).
     e: i64,
+    /// The dashboard's page to return to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<String>,
 }
 
 /// A dashboard session, as its cookie holds it.
@@ -256,9 +259,14 @@ impl Oidc {
         .set_redirect_uri(redirect))
     }
 
-    /// Begins a sign-in at `now_ms`: the provider's authorization URL to send the browser
-    /// to, and the sealed value of the [`PENDING_COOKIE`].
-    pub async fn begin(&self, now_ms: i64) -> Result<(String, String), OidcError> {
+    /// Begins a sign-in at `now_ms` that returns to the dashboard's page `return_to`: the
+    /// provider's authorization URL to send the browser to, and the sealed value of the
+    /// [`PENDING_COOKIE`].
+    pub async fn begin(
+        &self,
+        now_ms: i64,
+        return_to: Option<String>,
+    ) -> Result<(String, String), OidcError> {
         let client = self.client(self.metadata(false).await?)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
@@ -277,18 +285,19 @@ impl Oidc {
             n: nonce.secret().clone(),
             v: verifier.secret().clone(),
             e: now_ms.saturating_add(millis(FLOW_TTL)),
+            r: return_to.filter(|r| dashboard_page(r)),
         };
         Ok((url.to_string(), self.sealer.seal("pending", &pending)))
     }
 
     /// Finishes the sign-in `pending` (the [`PENDING_COOKIE`]) began, with the provider's
-    /// answer, at `now_ms`: who signed in, as what.
+    /// answer, at `now_ms`: who signed in, as what, and the page to return to.
     pub async fn finish(
         &self,
         answer: &Callback,
         pending: Option<&str>,
         now_ms: i64,
-    ) -> Result<Principal, OidcError> {
+    ) -> Result<(Principal, Option<String>), OidcError> {
         let pending = self.pending(pending, now_ms)?;
         let state = answer.state.as_deref().ok_or(OidcError::State("no state"))?;
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -327,7 +336,7 @@ impl Oidc {
         let claims = self
             .verify(metadata, id_token, &Nonce::new(pending.n), now_ms)
             .await?;
-        self.principal(&claims)
+        Ok((self.principal(&claims)?, pending.r))
     }
 
     fn pending(&self, sealed: Option<&str>, now_ms: i64) -> Result<Pending, OidcError> {
@@ -464,6 +473,17 @@ impl Oidc {
     }
 }
 
+/// Whether `path` is a page of the dashboard on this origin, and so safe to send the
+/// browser back to after a sign-in (never another site, `//host` included).
+pub fn dashboard_page(path: &str) -> bool {
+    path.starts_with("/ui/")
+        && !path.starts_with("/ui/auth/")
+        && !path.contains("//")
+        && !path.contains('\\')
+        && path.len() <= 2048
+        && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The payload of a token whose signature has been checked, every claim in it.
 fn payload(id_token: &CoreIdToken) -> HashMap<String, Value> {
     use base64::Engine;
@@ -530,6 +550,7 @@ mod tests {
                 n: "n".into(),
                 v: "v".into(),
                 e: 1_000_600_000,
+                r: None,
             },
         );
         assert!(o.pending(Some(&sealed), 1_000_000_000).is_ok());
@@ -546,6 +567,14 @@ mod tests {
         let (session, _) = o.open_session(&who, 0).unwrap();
         assert!(matches!(o.pending(Some(&session), 0), Err(OidcError::Expired)));
         assert_eq!(o.session(&sealed, 0), None);
+    }
+
+    #[test]
+    fn only_the_dashboards_own_pages_are_returned_to() {
+        assert!(dashboard_page("/ui/keys?status=active&tier=pro"));
+        for bad in ["https://evil.example/", "//evil.example", "/ui//evil", "/v1/keys", "/ui/auth/logout", "/ui/\\evil", "/ui/a b"] {
+            assert!(!dashboard_page(bad), "{bad}");
+        }
     }
 
     #[test]
