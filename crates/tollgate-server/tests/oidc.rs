@@ -239,11 +239,7 @@ async fn callback(c: &reqwest::Client, url: &str) -> (String, Vec<String>) {
 }
 
 async fn session(c: &reqwest::Client, server: &Server) -> Value {
-    let r = c
-        .get(server.url("/ui/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(server.url("/ui/auth/session")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
@@ -335,11 +331,7 @@ async fn an_admin_signs_in_through_the_provider_and_works_with_the_session() {
         "tollgate_session={}",
         session_cookie(&jar, &server).expect("the session cookie")
     );
-    let refused = c
-        .post(server.url("/ui/auth/logout"))
-        .send()
-        .await
-        .unwrap();
+    let refused = c.post(server.url("/ui/auth/logout")).send().await.unwrap();
     assert_eq!(refused.status(), 403);
     let out = c
         .post(server.url("/ui/auth/logout"))
@@ -427,7 +419,11 @@ async fn failed_sign_ins_go_back_to_the_sign_in_page_with_their_reason() {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "state" { "forged".into() } else { v.into_owned() };
+            let v = if k == "state" {
+                "forged".into()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();

@@ -2286,9 +2286,9 @@ export interface operations {
     dashboard_logout: {
         parameters: {
             query?: never;
-            header: {
-                /** @description The session's CSRF token */
-                "X-Tollgate-CSRF": string;
+            header?: {
+                /** @description The session's CSRF token, needed when the browser holds a session */
+                "X-Tollgate-CSRF"?: string | null;
             };
             path?: never;
             cookie?: never;

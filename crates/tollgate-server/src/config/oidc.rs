@@ -110,8 +110,12 @@ pub(crate) const FIELDS: &[Setting] = &[
          under it, and ID tokens must carry it as `iss`.",
     )
     .range("`https://…` (`http://` for a provider on this machine); required"),
-    Setting::new("client_id", "string", "The client id registered at the provider.")
-        .range("required"),
+    Setting::new(
+        "client_id",
+        "string",
+        "The client id registered at the provider.",
+    )
+    .range("required"),
     Setting::new(
         "client_secret_file",
         "path",
@@ -161,8 +165,12 @@ pub(crate) const ROLE_FIELDS: &[Setting] = &[
         "The ID token claim read: a string (`email`) or a list of strings (`groups`).",
     )
     .default("`groups`"),
-    Setting::new("admin", "string or list", "Values of the claim that give `admin`.")
-        .default("none"),
+    Setting::new(
+        "admin",
+        "string or list",
+        "Values of the claim that give `admin`.",
+    )
+    .default("none"),
     Setting::new(
         "operator",
         "string or list",
@@ -225,7 +233,11 @@ fn http_url(url: &str, at: &str, errs: &mut Errors) -> bool {
 }
 
 /// Reads `admin.oidc`.
-pub fn parse(m: &Map<String, Value>, base: Option<&Path>, errs: &mut Errors) -> Option<OidcSettings> {
+pub fn parse(
+    m: &Map<String, Value>,
+    base: Option<&Path>,
+    errs: &mut Errors,
+) -> Option<OidcSettings> {
     let at = "admin.oidc";
     check_fields(m, at, FIELDS, errs);
     let name = get_str(m, "name", at, errs)

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use tollgate_core::policy::settings::{Section, Setting};
 
 use super::document::SECTION_FIELDS;
-use super::{admin, alerts, oidc, billing, database, debug, server, slo, store, telemetry};
+use super::{admin, alerts, billing, database, debug, oidc, server, slo, store, telemetry};
 
 /// The command that writes the reference page, named in the page and in the test that
 /// finds it stale.

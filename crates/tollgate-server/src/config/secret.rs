@@ -17,7 +17,10 @@ pub fn env_key_secret() -> Option<Vec<u8>> {
 /// The environment variable `name`, when set and not empty: a secret given that way wins
 /// over its file.
 pub fn env_secret(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// A secret of any length read from `file` (relative to `base`), such as a client secret an

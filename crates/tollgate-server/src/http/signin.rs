@@ -9,8 +9,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Extension;
+use axum::Json;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,9 +46,22 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// A `Set-Cookie` value: `HttpOnly` always, `Secure` when the dashboard is served over TLS.
-fn set_cookie(oidc: &Oidc, name: &str, value: &str, path: &str, same_site: &str, max_age: u64) -> String {
-    let secure = if oidc.settings().secure() { "; Secure" } else { "" };
-    format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}")
+fn set_cookie(
+    oidc: &Oidc,
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age: u64,
+) -> String {
+    let secure = if oidc.settings().secure() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+    )
 }
 
 /// A `303 See Other` to `to`, setting `cookies`.
@@ -239,7 +252,10 @@ pub async fn oidc_callback(
     let ttl = u64::try_from(info.expires.saturating_sub(now) / 1000).unwrap_or(0);
     see_other(
         return_to.as_deref().unwrap_or("/ui/overview"),
-        &[clear, set_cookie(oidc, SESSION_COOKIE, &sealed, "/", "Strict", ttl)],
+        &[
+            clear,
+            set_cookie(oidc, SESSION_COOKIE, &sealed, "/", "Strict", ttl),
+        ],
     )
 }
 
@@ -250,7 +266,7 @@ pub async fn oidc_callback(
     tag = "docs",
     operation_id = "dashboard_logout",
     summary = "End the dashboard session",
-    params(("X-Tollgate-CSRF" = String, Header, description = "The session's CSRF token")),
+    params(("X-Tollgate-CSRF" = Option<String>, Header, description = "The session's CSRF token, needed when the browser holds a session")),
     responses(
         (status = 204, description = "Signed out; the session cookie is cleared"),
         (status = 403, description = "The CSRF token is missing or wrong", body = Problem, content_type = "application/problem+json"),
@@ -290,10 +306,16 @@ pub async fn logout(
 }
 
 /// Where a request came from, as the audit log says it.
-fn source(app: &App, peer: Option<Extension<ConnectInfo<SocketAddr>>>, headers: &HeaderMap) -> String {
+fn source(
+    app: &App,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> String {
     peer.map_or_else(
         || "-".into(),
-        |Extension(ConnectInfo(addr))| super::authorize::client_ip(app, addr.ip(), headers).to_string(),
+        |Extension(ConnectInfo(addr))| {
+            super::authorize::client_ip(app, addr.ip(), headers).to_string()
+        },
     )
 }
 

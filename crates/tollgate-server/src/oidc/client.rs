@@ -78,9 +78,7 @@ impl Http {
 impl<'c> openidconnect::AsyncHttpClient<'c> for Http {
     type Error = HttpError;
     type Future = std::pin::Pin<
-        Box<
-            dyn Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send + 'c,
-        >,
+        Box<dyn Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send + 'c>,
     >;
 
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {

@@ -21,8 +21,8 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
@@ -299,7 +299,10 @@ impl Oidc {
         now_ms: i64,
     ) -> Result<(Principal, Option<String>), OidcError> {
         let pending = self.pending(pending, now_ms)?;
-        let state = answer.state.as_deref().ok_or(OidcError::State("no state"))?;
+        let state = answer
+            .state
+            .as_deref()
+            .ok_or(OidcError::State("no state"))?;
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
             state.as_bytes(),
             pending.s.as_bytes(),
@@ -358,7 +361,7 @@ impl Oidc {
         nonce: &Nonce,
         now_ms: i64,
     ) -> Result<HashMap<String, Value>, OidcError> {
-        let leeway = i64::try_from(millis(self.settings.leeway)).unwrap_or(0);
+        let leeway = millis(self.settings.leeway);
         let lenient = chrono::DateTime::from_timestamp_millis(now_ms.saturating_sub(leeway))
             .unwrap_or_default();
         let ahead = chrono::DateTime::from_timestamp_millis(now_ms.saturating_add(leeway))
@@ -565,14 +568,25 @@ mod tests {
             role: Role::Viewer,
         };
         let (session, _) = o.open_session(&who, 0).unwrap();
-        assert!(matches!(o.pending(Some(&session), 0), Err(OidcError::Expired)));
+        assert!(matches!(
+            o.pending(Some(&session), 0),
+            Err(OidcError::Expired)
+        ));
         assert_eq!(o.session(&sealed, 0), None);
     }
 
     #[test]
     fn only_the_dashboards_own_pages_are_returned_to() {
         assert!(dashboard_page("/ui/keys?status=active&tier=pro"));
-        for bad in ["https://evil.example/", "//evil.example", "/ui//evil", "/v1/keys", "/ui/auth/logout", "/ui/\\evil", "/ui/a b"] {
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/ui//evil",
+            "/v1/keys",
+            "/ui/auth/logout",
+            "/ui/\\evil",
+            "/ui/a b",
+        ] {
             assert!(!dashboard_page(bad), "{bad}");
         }
     }
@@ -599,7 +613,9 @@ mod tests {
         let o = oidc();
         let claims = |v: Value| -> HashMap<String, Value> { serde_json::from_value(v).unwrap() };
         let p = o
-            .principal(&claims(serde_json::json!({"sub": "1", "email": "a@x", "groups": ["staff", "ops"]})))
+            .principal(&claims(
+                serde_json::json!({"sub": "1", "email": "a@x", "groups": ["staff", "ops"]}),
+            ))
             .unwrap();
         assert_eq!(p.role, Role::Admin);
         assert_eq!(p.actor, "oidc:a@x");
@@ -608,10 +624,14 @@ mod tests {
             .unwrap();
         assert_eq!((p.role, p.actor.as_str()), (Role::Viewer, "oidc:2"));
         let e = o
-            .principal(&claims(serde_json::json!({"sub": "3", "groups": ["guests"]})))
+            .principal(&claims(
+                serde_json::json!({"sub": "3", "groups": ["guests"]}),
+            ))
             .unwrap_err();
         assert_eq!(e.code(), "no-role");
-        let e = o.principal(&claims(serde_json::json!({"sub": "4"}))).unwrap_err();
+        let e = o
+            .principal(&claims(serde_json::json!({"sub": "4"})))
+            .unwrap_err();
         assert_eq!(e.code(), "no-role");
     }
 }

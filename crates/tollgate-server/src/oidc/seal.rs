@@ -74,7 +74,10 @@ impl Sealer {
     /// Whether `token` is the one [`Sealer::token`] makes for `id`, compared in constant time.
     pub fn check_token(&self, purpose: &str, id: &str, token: &str) -> bool {
         let want = self.token(purpose, id);
-        bool::from(subtle::ConstantTimeEq::ct_eq(want.as_bytes(), token.as_bytes()))
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            want.as_bytes(),
+            token.as_bytes(),
+        ))
     }
 }
 
@@ -94,7 +97,10 @@ mod tests {
         let a = Sealer::derive(b"secret", &["https://idp.example", "tollgate"]);
         let b = Sealer::derive(b"secret", &["https://idp.example", "other"]);
         let sealed = a.seal("session", &("alice", 3));
-        assert_eq!(a.open::<(String, i32)>("session", &sealed), Some(("alice".into(), 3)));
+        assert_eq!(
+            a.open::<(String, i32)>("session", &sealed),
+            Some(("alice".into(), 3))
+        );
         assert_eq!(a.open::<(String, i32)>("pending", &sealed), None);
         assert_eq!(b.open::<(String, i32)>("session", &sealed), None);
         let (body, tag) = sealed.split_once('.').unwrap();
