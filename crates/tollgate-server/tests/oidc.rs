@@ -1,7 +1,8 @@
 //! The dashboard's sign-in through a real OpenID provider (panva's oidc-provider, run by
 //! Node from `tests/oidc/provider.mjs`): the whole authorization code flow over HTTP, its
 //! login and consent forms posted as a browser would, then admin calls with the session
-//! cookie and its CSRF token; a viewer refused a change, claims that give no role, a
+//! cookie and its CSRF token; a key the provider rotated to fetched when a token names it;
+//! a viewer refused a change, claims that give no role, a
 //! forged state, a sign-in never begun, a refusal at the provider and an ID token made out
 //! to another client, each sent back to the sign-in page with its reason.
 #![allow(
@@ -263,6 +264,15 @@ async fn sign_in(c: &reqwest::Client, server: &Server, login: &str) -> String {
     state["csrf"].as_str().unwrap().to_owned()
 }
 
+/// Whether the server logs `text` within a few seconds (its log is read by a thread of
+/// its own, which may be behind the answers).
+async fn logged(server: &Server, text: &str) -> bool {
+    common::eventually(Duration::from_secs(10), || async {
+        server.log_text().contains(text)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn an_admin_signs_in_through_the_provider_and_works_with_the_session() {
     let (_provider, server) = start();
@@ -363,6 +373,26 @@ fn session_cookie(jar: &reqwest::cookie::Jar, server: &Server) -> Option<String>
 }
 
 #[tokio::test]
+async fn a_key_the_provider_rotated_to_is_fetched_when_a_token_names_it() {
+    let (_provider, server) = start();
+    // Alice's sign-in has Tollgate read (and keep) the provider's first key set.
+    let (c, _) = browser();
+    sign_in(&c, &server, "alice").await;
+    // Carol's ID token is signed with a key published only since.
+    let (c, _) = browser();
+    sign_in(&c, &server, "carol").await;
+    assert_eq!(
+        session(&c, &server).await["actor"],
+        "oidc:carol@example.test"
+    );
+    assert!(
+        logged(&server, "the provider's keys were read again").await,
+        "{}",
+        server.log_text()
+    );
+}
+
+#[tokio::test]
 async fn a_viewer_sees_but_is_refused_a_change() {
     let (_provider, server) = start();
     let (c, _) = browser();
@@ -400,11 +430,7 @@ async fn failed_sign_ins_go_back_to_the_sign_in_page_with_their_reason() {
     let (c, _) = browser();
     let back = to_callback(&c, &server, AtLogin::SignInAs("stranger")).await;
     assert_eq!(callback(&c, &back).await.0, failed("token"));
-    assert!(
-        server.log_text().contains("audience"),
-        "{}",
-        server.log_text()
-    );
+    assert!(logged(&server, "audience").await, "{}", server.log_text());
 
     // The person refuses at the provider.
     let (c, _) = browser();

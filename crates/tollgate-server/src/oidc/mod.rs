@@ -161,7 +161,8 @@ type Client = CoreClient<
 struct Discovered {
     metadata: CoreProviderMetadata,
     fetched: Instant,
-    keys_fetched: Instant,
+    /// When a token naming a key not known last made the keys be read again.
+    keys_refetched: Option<Instant>,
 }
 
 /// Signs people in to the dashboard through one OpenID provider.
@@ -201,17 +202,24 @@ impl Oidc {
     }
 
     /// The provider's discovery document and keys: those read within [`PROVIDER_TTL`], or
-    /// read again (with `refetch_keys`, the keys again when [`JWKS_MIN_REFETCH`] has passed).
+    /// read again (with `refetch_keys`, the keys again, unless such a read was made within
+    /// [`JWKS_MIN_REFETCH`]).
     async fn metadata(&self, refetch_keys: bool) -> Result<CoreProviderMetadata, OidcError> {
         let mut cached = self.provider.lock().await;
         if let Some(d) = cached.as_mut() {
-            if refetch_keys && d.keys_fetched.elapsed() >= JWKS_MIN_REFETCH {
+            if refetch_keys
+                && d.keys_refetched
+                    .is_none_or(|at| at.elapsed() >= JWKS_MIN_REFETCH)
+            {
+                d.keys_refetched = Some(Instant::now());
                 match openidconnect::JsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &self.http)
                     .await
                 {
                     Ok(keys) => {
+                        tracing::info!(
+                            "a token named a key not known: the provider's keys were read again"
+                        );
                         d.metadata = d.metadata.clone().set_jwks(keys);
-                        d.keys_fetched = Instant::now();
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "fetching the provider's keys failed; keeping those read before")
@@ -226,11 +234,10 @@ impl Oidc {
             .map_err(|e| OidcError::Unavailable(format!("issuer: {e}")))?;
         match CoreProviderMetadata::discover_async(issuer, &self.http).await {
             Ok(metadata) => {
-                let now = Instant::now();
                 *cached = Some(Discovered {
                     metadata: metadata.clone(),
-                    fetched: now,
-                    keys_fetched: now,
+                    fetched: Instant::now(),
+                    keys_refetched: None,
                 });
                 Ok(metadata)
             }

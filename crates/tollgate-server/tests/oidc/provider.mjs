@@ -13,6 +13,9 @@
 //   stranger  groups [tollgate-admins], but its ID token is made out to another client
 //             (aud "another-client"), signed with this provider's own key: what a relying
 //             party must refuse however genuine the signature.
+//   carol     groups [tollgate-admins], her ID token signed with a second key that the
+//             provider starts publishing only then: a key rotation, which a relying party
+//             that cached the first key set must catch up with.
 import http from "node:http";
 import { Provider } from "oidc-provider";
 import { generateKeyPair, exportJWK, SignJWT, decodeJwt } from "jose";
@@ -29,10 +32,14 @@ const accounts = {
   victor: { email: "victor@example.test", groups: ["tollgate-viewers"] },
   nobody: { email: "nobody@example.test", groups: ["guests"] },
   stranger: { email: "stranger@example.test", groups: ["tollgate-admins"] },
+  carol: { email: "carol@example.test", groups: ["tollgate-admins"] },
 };
 
 const { privateKey } = await generateKeyPair("RS256", { extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), kid: "test-key-1", alg: "RS256", use: "sig" };
+const second = await generateKeyPair("RS256");
+const rotatedJwk = { ...(await exportJWK(second.publicKey)), kid: "test-key-2", alg: "RS256", use: "sig" };
+let rotated = false;
 
 const server = http.createServer();
 server.listen(0, "127.0.0.1", () => {
@@ -67,7 +74,8 @@ server.listen(0, "127.0.0.1", () => {
       };
     },
   });
-  // The stranger's ID token, once the provider has made it, is made out to another client.
+  // The stranger's ID token, once the provider has made it, is made out to another client;
+  // carol's is signed with the second key, published from then on.
   provider.use(async (ctx, next) => {
     await next();
     if (ctx.path === "/token" && ctx.body && typeof ctx.body.id_token === "string") {
@@ -79,7 +87,19 @@ server.listen(0, "127.0.0.1", () => {
             .setProtectedHeader({ alg: "RS256", kid: jwk.kid })
             .sign(privateKey),
         };
+      } else if (claims.sub === "carol") {
+        rotated = true;
+        ctx.body = {
+          ...ctx.body,
+          id_token: await new SignJWT(claims)
+            .setProtectedHeader({ alg: "RS256", kid: rotatedJwk.kid })
+            .sign(second.privateKey),
+        };
       }
+    }
+    if (ctx.path === "/jwks" && rotated) {
+      const body = typeof ctx.body === "object" && !Buffer.isBuffer(ctx.body) ? ctx.body : JSON.parse(String(ctx.body));
+      ctx.body = { keys: [...body.keys, rotatedJwk] };
     }
   });
   provider.on("server_error", (_ctx, err) => console.error("provider error:", err));
