@@ -386,6 +386,15 @@ impl Oidc {
                 metadata.issuer().clone(),
                 metadata.jwks().clone(),
             )
+            // The algorithms the provider says it signs ID tokens with, never `none`
+            // (the library's default would be RS256 alone).
+            .set_allowed_algs(
+                metadata
+                    .id_token_signing_alg_values_supported()
+                    .iter()
+                    .filter(|a| **a != openidconnect::core::CoreJwsSigningAlgorithm::None)
+                    .cloned(),
+            )
             // `exp` is checked against this time: now, less the leeway.
             .set_time_fn(move || lenient)
             .set_issue_time_verifier_fn(move |iat| {
