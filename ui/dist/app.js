@@ -1,5 +1,6 @@
 "use strict";
 let token = null;
+let session = null;
 let leaving = new AbortController();
 class ApiError extends Error {
     status;
@@ -15,7 +16,15 @@ class ApiError extends Error {
     }
 }
 function authHeaders() {
+    if (!token && session)
+        return { "x-tollgate-csrf": session.csrf };
     return { authorization: `Bearer ${token ?? ""}` };
+}
+function credentials() {
+    return !token && session ? "same-origin" : "omit";
+}
+function signedInAs() {
+    return token ?? session?.csrf ?? null;
 }
 async function failure(res) {
     const text = await res.text();
@@ -36,7 +45,7 @@ async function api(method, path, body) {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "omit",
+        credentials: credentials(),
     });
     if (!res.ok)
         throw await failure(res);
@@ -44,7 +53,7 @@ async function api(method, path, body) {
     return text ? JSON.parse(text) : null;
 }
 async function apiBlob(path) {
-    const res = await fetch(path, { headers: authHeaders(), credentials: "omit" });
+    const res = await fetch(path, { headers: authHeaders(), credentials: credentials() });
     if (!res.ok)
         throw await failure(res);
     return res.blob();
@@ -56,6 +65,21 @@ function query(params) {
             q.set(k, String(v));
     const s = q.toString();
     return s ? `?${s}` : "";
+}
+function fromAddress(name) {
+    return new URLSearchParams(location.search).get(name) ?? "";
+}
+function toAddress(values) {
+    const s = query(values);
+    if (s !== location.search)
+        history.replaceState(history.state, "", location.pathname + s);
+}
+function choose(s, value) {
+    if (!value)
+        return;
+    if (!Array.from(s.options).some((o) => o.value === value))
+        s.append(el("option", { value }, value));
+    s.value = value;
 }
 function el(tag, attrs = {}, ...children) {
     const e = document.createElement(tag);
@@ -77,7 +101,7 @@ function button(text, onClick, cls = "", label = "") {
 }
 function describe(e) {
     if (e instanceof ApiError && e.status === 403) {
-        return `Not allowed for this token's role (403)${e.detail ? ": " + e.detail : ""}.`;
+        return `Not allowed for this role (403)${e.detail ? ": " + e.detail : ""}.`;
     }
     return e instanceof Error ? e.message : String(e);
 }
@@ -141,8 +165,8 @@ function count(n) {
 const SVG = "http://www.w3.org/2000/svg";
 async function events(path, signal, on) {
     const res = await fetch(path, {
-        headers: { authorization: `Bearer ${token ?? ""}`, accept: "text/event-stream" },
-        credentials: "omit",
+        headers: { ...authHeaders(), accept: "text/event-stream" },
+        credentials: credentials(),
         signal,
     });
     if (!res.ok || !res.body)
@@ -261,9 +285,13 @@ async function keysPage(main, rest) {
     const list = el("div", { id: "list" });
     const more = el("p", {});
     main.append(el("h1", {}, "Keys"), status, el("h2", {}, "Create a key"), create, secret, el("h2", {}, "Every key"), filters, shownCount, list, more, owners, tierList);
+    search.value = fromAddress("q");
+    choose(byStatus, fromAddress("status"));
+    byOwner.value = fromAddress("owner");
     let keys = [];
     let next = null;
     const draw = () => {
+        toAddress({ q: search.value.trim(), status: byStatus.value, tier: byTier.value, owner: byOwner.value.trim() });
         const q = search.value.trim().toLowerCase();
         const shown = keys.filter((k) => [k.id, k.name, k.tier, k.owner].some((f) => String(f ?? "").toLowerCase().includes(q)));
         shownCount.textContent =
@@ -333,6 +361,7 @@ async function keysPage(main, rest) {
             byTier.append(el("option", { value: t }, t));
             tierList.append(el("option", { value: t }));
         }
+        choose(byTier, fromAddress("tier"));
         for (const o of known.owners)
             owners.append(el("option", { value: o.id }, o.name ?? o.id));
         await load();
@@ -579,9 +608,9 @@ function limitsTable(list, none, first, caption = "") {
 }
 let adminOf = null;
 function isAdmin() {
-    if (!adminOf || adminOf.token !== token) {
+    if (!adminOf || adminOf.who !== signedInAs()) {
         adminOf = {
-            token,
+            who: signedInAs(),
             admin: api("GET", "/v1/audit?limit=1").then(() => true, (e) => !(e instanceof ApiError && (e.status === 403 || e.status === 401))),
         };
     }
@@ -863,17 +892,22 @@ async function alertsPage(main) {
     const newer = button("Newer events", () => void move(-1), "secondary");
     const older = button("Older events", () => void move(1), "secondary");
     main.append(el("h1", {}, "Alerts"), status, el("h2", {}, "Rules"), rules, el("h2", {}, "Firing now"), firing, el("h2", {}, "History"), filter, where, history, el("p", { class: "pager" }, newer, " ", older));
-    let pages = [null];
+    const from = Number(fromAddress("before"));
+    let pages = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
+    choose(byRule, fromAddress("rule"));
+    choose(perPage, fromAddress("limit"));
     let next = null;
     let named = false;
     const load = async () => {
         const before = pages[pages.length - 1];
         const a = await api("GET", "/v1/alerts" + query({ rule: byRule.value, before, limit: perPage.value }));
+        toAddress({ rule: byRule.value, limit: perPage.value === "25" ? null : perPage.value, before });
         if (!named) {
             named = true;
             const names = new Set(a.rules.map((r) => r.name));
             for (const n of names)
-                byRule.append(el("option", { value: n }, n));
+                if (!Array.from(byRule.options).some((o) => o.value === n))
+                    byRule.append(el("option", { value: n }, n));
         }
         rules.replaceChildren(a.rules.length
             ? table(["Rule", "Watches", "Severity", "Channels", "Tells the owner"], a.rules.map((r) => [r.name, watches(r), r.severity, (r.channels ?? []).join(", ") || "-", r.outreach ? "yes" : "no"]))
@@ -949,6 +983,7 @@ async function billingPage(main) {
         const o = owner.value;
         if (!o)
             return;
+        toAddress({ owner: o });
         const path = `/v1/owners/${encodeURIComponent(o)}/billing/current`;
         const [now, records] = await Promise.all([
             api("GET", path),
@@ -1037,6 +1072,7 @@ async function billingPage(main) {
         for (const [id, text] of sorted)
             owner.append(el("option", { value: id }, text));
         owner.value = sorted[0][0];
+        choose(owner, fromAddress("owner"));
         run();
     }
     catch (e) {
@@ -1054,7 +1090,9 @@ async function jobsPage(main, rest) {
     const title = el("h2", { id: "jobs-title" });
     const list = el("div", { id: "job-list" });
     main.append(el("h1", {}, "Job queue"), status, el("h2", {}, "Jobs per state"), counts, title, filter, list);
+    choose(state, fromAddress("state"));
     const load = async () => {
+        toAddress({ state: state.value === "dead" ? null : state.value });
         const j = await api("GET", "/v1/jobs" + query({ state: state.value, limit: 200 }));
         const by = new Map(j.counts.map((c) => [c.state, c]));
         counts.replaceChildren(table(["State", "Jobs", "Oldest queued at"], JOB_STATES.map((s) => [s, el("span", { id: `count-${s}` }, count(by.get(s)?.count ?? 0)), when(by.get(s)?.oldest)])));
@@ -1133,6 +1171,28 @@ const pages = [
     { path: "jobs", title: "Jobs", render: jobsPage },
     { path: "audit", title: "Audit log", render: auditPage },
 ];
+let provider = null;
+const SIGN_IN_ERRORS = {
+    denied: "The sign-in was refused at the identity provider.",
+    expired: "The sign-in took too long or was not started in this browser. Try again.",
+    state: "The identity provider's answer did not belong to this sign-in. Try again.",
+    unavailable: "The identity provider could not be reached. Try again later, or sign in with a token.",
+    token: "The identity provider's token was refused; the server's log says why.",
+    "no-role": "You signed in, but your account has no Tollgate role. Ask an administrator for one.",
+    provider: "The identity provider reported an error.",
+    off: "Sign-in with an identity provider is not configured.",
+};
+async function loadSession() {
+    try {
+        const res = await fetch("/ui/auth/session", { credentials: "same-origin" });
+        const s = res.ok ? await res.json() : null;
+        provider = s?.oidc ?? null;
+        session = s?.signed_in ? { actor: s.actor, role: s.role, csrf: s.csrf } : null;
+    }
+    catch {
+        session = null;
+    }
+}
 function signIn(main) {
     const input = el("input", { id: "token", type: "password", autocomplete: "off", required: "" });
     const status = statusRegion();
@@ -1142,7 +1202,7 @@ function signIn(main) {
         token = input.value;
         try {
             await api("GET", "/v1/tiers");
-            go(location.pathname.length > 4 ? location.pathname : "/ui/overview");
+            go(location.pathname.length > 4 ? location.pathname + location.search : "/ui/overview");
         }
         catch (e) {
             token = null;
@@ -1150,6 +1210,17 @@ function signIn(main) {
         }
     });
     main.append(form);
+    if (provider) {
+        const here = location.pathname + location.search;
+        const back = /^\/ui\/[^?]/.test(here) ? `?return_to=${encodeURIComponent(here)}` : "";
+        main.append(el("p", { class: "or" }, "or"), el("a", { class: "button", id: "oidc-sign-in", href: provider.login + back }, `Sign in with ${provider.name}`));
+    }
+    const failed = new URLSearchParams(location.search).get("signin_error");
+    if (failed) {
+        status.textContent = SIGN_IN_ERRORS[failed] ?? "The sign-in failed.";
+        status.className = "error";
+        history.replaceState(null, "", location.pathname);
+    }
     input.focus();
 }
 function go(path) {
@@ -1164,28 +1235,37 @@ async function route(moved = false) {
     leaving = new AbortController();
     main.replaceChildren();
     const parts = location.pathname.replace(/^\/ui\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
-    if (!token) {
+    if (!token && !session) {
         nav.replaceChildren();
         who.replaceChildren();
         return signIn(main);
     }
     const page = pages.find((p) => p.path === parts[0]) ?? pages[0];
     nav.replaceChildren(...pages.map((p) => el("a", p === page ? { href: `/ui/${p.path}`, "aria-current": "page" } : { href: `/ui/${p.path}` }, p.title)));
-    who.replaceChildren(button("Sign out", () => {
-        token = null;
-        go("/ui/");
-    }, "secondary"));
+    who.replaceChildren(...(session && !token ? [el("span", { id: "actor" }, `${session.actor} (${session.role})`), " "] : []), button("Sign out", () => void signOut(), "secondary"));
     document.title = `${page.title} · Tollgate`;
     if (moved)
         main.focus({ preventScroll: false });
     await page.render(main, parts.slice(1));
+}
+async function signOut() {
+    if (!token && session) {
+        await fetch("/ui/auth/logout", {
+            method: "POST",
+            headers: { "x-tollgate-csrf": session.csrf },
+            credentials: "same-origin",
+        }).catch(() => undefined);
+    }
+    token = null;
+    session = null;
+    go("/ui/");
 }
 document.addEventListener("click", (ev) => {
     const a = ev.target.closest?.("a");
     const href = a?.getAttribute("href");
     if (!a || !href || ev.metaKey || ev.ctrlKey || ev.shiftKey)
         return;
-    if (href.startsWith("/ui/")) {
+    if (href.startsWith("/ui/") && !href.startsWith("/ui/auth/")) {
         ev.preventDefault();
         go(href);
     }
@@ -1201,4 +1281,4 @@ document.addEventListener("click", (ev) => {
     }
 });
 window.addEventListener("popstate", () => void route(true));
-void route();
+void loadSession().then(() => route());

@@ -48,17 +48,22 @@ async function alertsPage(main: HTMLElement) {
     el("p", { class: "pager" }, newer, " ", older),
   );
 
-  // The `before` of each page shown so far: the first page has none.
-  let pages: (number | null)[] = [null];
+  // The `before` of each page shown so far: the first page has none. A page from the
+  // address starts there, with the first page one step newer.
+  const from = Number(fromAddress("before"));
+  let pages: (number | null)[] = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
+  choose(byRule, fromAddress("rule"));
+  choose(perPage, fromAddress("limit"));
   let next: number | null = null;
   let named = false;
   const load = async () => {
     const before = pages[pages.length - 1];
     const a = await api("GET", "/v1/alerts" + query({ rule: byRule.value, before, limit: perPage.value }));
+    toAddress({ rule: byRule.value, limit: perPage.value === "25" ? null : perPage.value, before });
     if (!named) {
       named = true;
       const names = new Set<string>(a.rules.map((r: any) => r.name));
-      for (const n of names) byRule.append(el("option", { value: n }, n));
+      for (const n of names) if (!Array.from(byRule.options).some((o) => o.value === n)) byRule.append(el("option", { value: n }, n));
     }
     rules.replaceChildren(
       a.rules.length

@@ -27,6 +27,7 @@ async function billingPage(main: HTMLElement) {
   const show = async () => {
     const o = owner.value;
     if (!o) return;
+    toAddress({ owner: o });
     const path = `/v1/owners/${encodeURIComponent(o)}/billing/current`;
     const [now, records] = await Promise.all([
       api("GET", path),
@@ -127,6 +128,7 @@ async function billingPage(main: HTMLElement) {
     }
     for (const [id, text] of sorted) owner.append(el("option", { value: id }, text));
     owner.value = sorted[0][0];
+    choose(owner, fromAddress("owner"));
     run();
   } catch (e) {
     showError(main, e);

@@ -1,13 +1,24 @@
-// The Tollgate dashboard. The admin token lives in this script's memory only (never in
-// storage or a cookie), and every call is an admin API call with it as a Bearer token, so
-// the server's roles, limits and audit log apply to the dashboard as to any client, and
-// nothing ambient is sent that a forged request could ride on.
+// The Tollgate dashboard. Signed in with an admin token, the token lives in this script's
+// memory only (never in storage or a cookie), and every call is an admin API call with it
+// as a Bearer token. Signed in through an OpenID provider, the session is an HttpOnly,
+// SameSite=Strict cookie the script cannot read, and every call also carries the
+// session's CSRF token, which only this script holds: a forged request from elsewhere has
+// the cookie at most, never the token. Either way the server's roles, limits and audit log
+// apply to the dashboard as to any client.
 //
 // The sources are plain scripts compiled into one file, in the order tsconfig.json lists
 // them: this one (what every page uses), one per group of pages, and app.ts (the list of
 // pages, routing and start), last so that everything it starts is defined.
 
 let token: string | null = null;
+
+/// A session opened through the OpenID provider: who, as what, and its CSRF token.
+interface Session {
+  actor: string;
+  role: string;
+  csrf: string;
+}
+let session: Session | null = null;
 
 /// Ends what the page on show started (the live stream) when another page is shown.
 let leaving = new AbortController();
@@ -38,7 +49,18 @@ class ApiError extends Error {
 }
 
 function authHeaders(): Record<string, string> {
+  if (!token && session) return { "x-tollgate-csrf": session.csrf };
   return { authorization: `Bearer ${token ?? ""}` };
+}
+
+/// The session's cookie goes along only when signed in with one.
+function credentials(): RequestCredentials {
+  return !token && session ? "same-origin" : "omit";
+}
+
+/// Who is signed in, for checks made once per sign-in.
+function signedInAs(): string | null {
+  return token ?? session?.csrf ?? null;
 }
 
 /// The problem of a failed answer, read from its problem+json body when it has one.
@@ -60,7 +82,7 @@ async function api(method: string, path: string, body?: unknown): Promise<any> {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "omit",
+    credentials: credentials(),
   });
   if (!res.ok) throw await failure(res);
   const text = await res.text();
@@ -69,7 +91,7 @@ async function api(method: string, path: string, body?: unknown): Promise<any> {
 
 /// A GET whose answer is not JSON (an export), as a Blob.
 async function apiBlob(path: string): Promise<Blob> {
-  const res = await fetch(path, { headers: authHeaders(), credentials: "omit" });
+  const res = await fetch(path, { headers: authHeaders(), credentials: credentials() });
   if (!res.ok) throw await failure(res);
   return res.blob();
 }
@@ -80,6 +102,28 @@ function query(params: Record<string, string | number | null | undefined>): stri
   for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") q.set(k, String(v));
   const s = q.toString();
   return s ? `?${s}` : "";
+}
+
+/// A filter of the page on show, as its address holds it.
+function fromAddress(name: string): string {
+  return new URLSearchParams(location.search).get(name) ?? "";
+}
+
+/// Writes the page's filters and paging into its address, so that a filtered view can be
+/// bookmarked and shared; pages read them back with `fromAddress` whenever they are drawn
+/// (on load, and on Back and Forward). The entry is replaced rather than added, so that
+/// Back leaves the page instead of stepping through every filter tried.
+function toAddress(values: Record<string, string | number | null | undefined>) {
+  const s = query(values);
+  if (s !== location.search) history.replaceState(history.state, "", location.pathname + s);
+}
+
+/// Sets a select to `value` from the address, adding the option when the server did not
+/// list it, so that a shared view still filters as it did.
+function choose(s: HTMLSelectElement, value: string) {
+  if (!value) return;
+  if (!Array.from(s.options).some((o) => o.value === value)) s.append(el("option", { value }, value));
+  s.value = value;
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -108,7 +152,7 @@ function button(text: string, onClick: () => void, cls = "", label = ""): HTMLBu
 /// with the server's account of who may.
 function describe(e: unknown): string {
   if (e instanceof ApiError && e.status === 403) {
-    return `Not allowed for this token's role (403)${e.detail ? ": " + e.detail : ""}.`;
+    return `Not allowed for this role (403)${e.detail ? ": " + e.detail : ""}.`;
   }
   return e instanceof Error ? e.message : String(e);
 }

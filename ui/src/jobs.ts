@@ -25,7 +25,9 @@ async function jobsPage(main: HTMLElement, rest: string[]) {
     filter,
     list,
   );
+  choose(state, fromAddress("state"));
   const load = async () => {
+    toAddress({ state: state.value === "dead" ? null : state.value });
     const j = await api("GET", "/v1/jobs" + query({ state: state.value, limit: 200 }));
     const by = new Map<string, any>(j.counts.map((c: any) => [c.state, c]));
     counts.replaceChildren(

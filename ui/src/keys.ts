@@ -56,9 +56,13 @@ async function keysPage(main: HTMLElement, rest: string[]) {
     tierList,
   );
 
+  search.value = fromAddress("q");
+  choose(byStatus, fromAddress("status"));
+  byOwner.value = fromAddress("owner");
   let keys: any[] = [];
   let next: string | null = null;
   const draw = () => {
+    toAddress({ q: search.value.trim(), status: byStatus.value, tier: byTier.value, owner: byOwner.value.trim() });
     const q = search.value.trim().toLowerCase();
     const shown = keys.filter((k) =>
       [k.id, k.name, k.tier, k.owner].some((f) => String(f ?? "").toLowerCase().includes(q)),
@@ -136,6 +140,7 @@ async function keysPage(main: HTMLElement, rest: string[]) {
       byTier.append(el("option", { value: t }, t));
       tierList.append(el("option", { value: t }));
     }
+    choose(byTier, fromAddress("tier"));
     for (const o of known.owners) owners.append(el("option", { value: o.id }, o.name ?? o.id));
     await load();
   } catch (e) {

@@ -1,11 +1,12 @@
 // The overview: the live stream of the server's decisions and the keys denied most.
 
-/// Reads the server-sent events of `path` with fetch, so the Bearer token can go with
-/// them (EventSource cannot send it), calling `on` with each event's data.
+/// Reads the server-sent events of `path` with fetch, so the Bearer token (or the
+/// session's CSRF token) can go with them (EventSource cannot send it), calling `on` with
+/// each event's data.
 async function events(path: string, signal: AbortSignal, on: (data: string) => void) {
   const res = await fetch(path, {
-    headers: { authorization: `Bearer ${token ?? ""}`, accept: "text/event-stream" },
-    credentials: "omit",
+    headers: { ...authHeaders(), accept: "text/event-stream" },
+    credentials: credentials(),
     signal,
   });
   if (!res.ok || !res.body) throw new ApiError(res.status, res.statusText, "");

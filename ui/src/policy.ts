@@ -69,11 +69,11 @@ function limitsTable(list: any, none: string, first: string, caption = ""): HTML
 /// Whether the token has the admin role, asked of the server once per token: the audit
 /// log is the admin's alone, and reading it changes nothing (a database-less server
 /// answers it 404, after the role check).
-let adminOf: { token: string | null; admin: Promise<boolean> } | null = null;
+let adminOf: { who: string | null; admin: Promise<boolean> } | null = null;
 function isAdmin(): Promise<boolean> {
-  if (!adminOf || adminOf.token !== token) {
+  if (!adminOf || adminOf.who !== signedInAs()) {
     adminOf = {
-      token,
+      who: signedInAs(),
       admin: api("GET", "/v1/audit?limit=1").then(
         () => true,
         (e) => !(e instanceof ApiError && (e.status === 403 || e.status === 401)),

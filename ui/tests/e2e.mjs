@@ -1,5 +1,6 @@
 // End-to-end: drives Chromium headless through the dashboard of a running tollgate
-// (TOLLGATE_URL), signing in with TOLLGATE_ADMIN_TOKEN and TOLLGATE_VIEWER_TOKEN. Runs axe
+// (TOLLGATE_URL), signing in with TOLLGATE_ADMIN_TOKEN and TOLLGATE_VIEWER_TOKEN, and
+// through the OpenID provider scripts/test-ui starts ("Test IdP", whose alice is an admin). Runs axe
 // on every page, saves a screenshot of each to SCREENSHOTS (a temporary folder unless
 // set), and exits non-zero on a failure. The server is the one scripts/test-ui starts:
 // its billing plans, alert rules and tiers are those this test counts on.
@@ -110,6 +111,8 @@ try {
     timezoneId: "UTC",
     acceptDownloads: true,
   });
+  // Nothing leaves this machine: the provider's pages ask for web fonts.
+  await context.route((url) => !["127.0.0.1", "localhost"].includes(url.hostname), (r) => r.abort());
   const page = await context.newPage();
   shown = page;
   const cspErrors = [];
@@ -299,6 +302,38 @@ try {
     await page.getByRole("button", { name: "Filter" }).click();
   });
 
+  await step("keys: the filters live in the address, restored from it on load and on Back", async () => {
+    await page.locator("#filter-tier").selectOption("tiny");
+    await page.locator("#key-count").filter({ hasText: /^11 keys/ }).waitFor();
+    await page.locator("#search").fill("tiny 1");
+    await page.locator("#key-count").filter({ hasText: /^3 keys matching/ }).waitFor();
+    const written = new URL(page.url()).searchParams;
+    assert(written.get("tier") === "tiny" && written.get("q") === "tiny 1", page.url());
+    // Away and Back: the page is drawn again from its address.
+    await page.getByRole("link", { name: "Alerts" }).click();
+    await page.getByRole("heading", { name: "Alerts" }).waitFor();
+    await page.goBack();
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    await page.locator("#key-count").filter({ hasText: /^3 keys matching/ }).waitFor();
+    assert((await page.locator("#filter-tier").inputValue()) === "tiny", "the tier filter after Back");
+    assert((await page.locator("#search").inputValue()) === "tiny 1", "the search after Back");
+    // The address opened afresh, as a bookmark or a link someone sent: once signed in (the
+    // token is in memory only, so a load asks for it again) the list is filtered and the
+    // inputs say so.
+    await page.goto(`${base}/ui/keys?status=revoked&owner=initech`);
+    await page.locator("#token").fill(admin);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    await page.locator("#key-count").filter({ hasText: /^1 key$/ }).waitFor();
+    await page.getByRole("link", { name: "e2e key" }).waitFor();
+    assert((await page.locator("#filter-status").inputValue()) === "revoked", "the status filter from the address");
+    assert((await page.locator("#filter-owner").inputValue()) === "initech", "the owner filter from the address");
+    await page.locator("#filter-status").selectOption("");
+    await page.locator("#filter-owner").fill("");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await until(async () => new URL(page.url()).search === "", "the address without filters");
+  });
+
   await step("a key's page: its violations, and its overrides changed with errors inline", async () => {
     const key = tinyKeys[0].key;
     await page.getByRole("link", { name: "tiny 1", exact: true }).click();
@@ -350,6 +385,7 @@ try {
     await page.locator("#alert-page").filter({ hasText: /of rule-denials$/ }).waitFor();
     const rules = await page.locator("#alert-history tbody tr td:nth-child(2)").allTextContents();
     assert(rules.length > 0 && rules.every((r) => r === "rule-denials"), `filtered: ${rules}`);
+    assert(new URL(page.url()).searchParams.get("rule") === "rule-denials", `the address: ${page.url()}`);
     await page.locator("#alert-rule").selectOption("");
     await page.locator("#alert-limit").selectOption("25");
     await page.locator("#alert-page").filter({ hasText: /^Events 1 to \d+, newest first$/ }).waitFor();
@@ -583,6 +619,60 @@ try {
     await page.locator("#edit-refused").waitFor();
     assert((await page.getByRole("button", { name: "Save policy" }).count()) === 0, "a viewer is offered the editor");
     await axe(page, "viewer-policy");
+  });
+
+  await step("sign in through the OpenID provider, and come back to the page asked for", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.locator("#token").waitFor();
+    // A shared link to a filtered page, opened signed out.
+    await page.goto(`${base}/ui/keys?status=revoked`);
+    const idp = page.getByRole("link", { name: "Sign in with Test IdP" });
+    await idp.waitFor();
+    await axe(page, "sign-in-oidc");
+    await shot(page, "sign-in-oidc");
+    await idp.click();
+    await page.locator('input[name="login"]').fill("alice");
+    await page.locator('input[name="password"]').fill("any password");
+    await page.getByRole("button", { name: "Sign-in" }).click();
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    assert(new URL(page.url()).search === "?status=revoked", page.url());
+    await page.locator("#key-count").filter({ hasText: /^1 key$/ }).waitFor();
+    assert((await page.locator("#filter-status").inputValue()) === "revoked", "the filter after signing in");
+    const actor = await page.locator("#actor").textContent();
+    assert(actor === "oidc:alice@example.test (admin)", `signed in as ${actor}`);
+    // The session is an HttpOnly, SameSite=Strict cookie: nothing the page's script can
+    // read, nothing in storage.
+    const visible = await page.evaluate(() => document.cookie + JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+    assert(!visible.includes("tollgate_session"), `visible to the script: ${visible}`);
+    const session = (await context.cookies(base)).find((c) => c.name === "tollgate_session");
+    assert(session && session.httpOnly && session.sameSite === "Strict", JSON.stringify(session));
+    // A reload keeps the session, and the admin API works with it: a change, audited under
+    // the name the provider vouched for.
+    await page.reload();
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    await page.locator("#new-name").fill("signed in key");
+    await page.locator("#new-owner").fill("acme");
+    await page.getByRole("button", { name: "Create key" }).click();
+    await page.locator("#secret-value").waitFor();
+    const audit = await call("GET", "/v1/audit?limit=50");
+    assert(
+      audit.entries.some((e) => e.actor === "oidc:alice@example.test" && e.action === "POST /v1/keys"),
+      `audit: ${JSON.stringify(audit.entries.slice(0, 5))}`,
+    );
+    // Signing out ends the session: a reload shows the sign-in page.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.locator("#token").waitFor();
+    await page.reload();
+    await page.locator("#token").waitFor();
+    assert(!(await context.cookies(base)).some((c) => c.name === "tollgate_session"), "the session cookie stayed");
+  });
+
+  await step("a failed sign-in through the provider says why on the sign-in page", async () => {
+    await page.goto(`${base}/ui/?signin_error=no-role`);
+    await page.locator("#status.error").filter({ hasText: "no Tollgate role" }).waitFor();
+    assert(new URL(page.url()).search === "", `the address kept the error: ${page.url()}`);
+    await axe(page, "sign-in-failed");
   });
 
   await step("no Content-Security-Policy violation", async () => {

@@ -30,6 +30,9 @@ pub struct App {
     pub trusted: Vec<Cidr>,
     /// Who may use the admin API; replaced whole when a reload changes the credentials.
     pub admin: ArcSwap<AdminAuth>,
+    /// Dashboard sessions signed out on this instance, by id, until they would have
+    /// expired: kept across reloads, which replace `admin`.
+    pub signed_out: moka::future::Cache<String, ()>,
     /// The admin API's own limits, per client IP and per caller.
     pub admin_limiter: Limiter<MemoryStore>,
     /// Origins browsers may call from.
@@ -115,7 +118,15 @@ impl App {
             max_body: config.server.max_body,
             request_timeout: config.server.request_timeout,
             connections: crate::listen::Capacity::new(config.server.max_connections),
-            admin: ArcSwap::from_pointee(AdminAuth::new(config.admin.tokens, config.admin.jwt)),
+            admin: ArcSwap::from_pointee(AdminAuth::new(
+                config.admin.tokens,
+                config.admin.jwt,
+                config.admin.oidc,
+            )),
+            signed_out: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(7 * 86_400))
+                .build(),
             config_path: path,
             doc: Mutex::new(config.doc),
             changing: Mutex::new(()),
@@ -175,6 +186,7 @@ impl App {
                 self.admin.store(Arc::new(AdminAuth::new(
                     std::mem::take(&mut cfg.admin.tokens),
                     cfg.admin.jwt.take(),
+                    cfg.admin.oidc.take(),
                 )));
                 self.admin_limiter
                     .set_policy(admin_limits(cfg.admin.per_ip, cfg.admin.per_token));

@@ -47,6 +47,7 @@ const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
 pub struct AdminAuth {
     tokens: Vec<StaticToken>,
     jwt: Option<JwtSettings>,
+    oidc: Option<Arc<crate::oidc::Oidc>>,
     jwks: tokio::sync::Mutex<Jwks>,
     http: Option<HttpClient>,
 }
@@ -81,8 +82,12 @@ impl std::fmt::Debug for AdminAuth {
 }
 
 impl AdminAuth {
-    /// Checks `tokens` and, when set, JWTs.
-    pub fn new(tokens: Vec<StaticToken>, jwt: Option<JwtSettings>) -> Self {
+    /// Checks `tokens` and, when set, JWTs and the dashboard's OpenID sign-in sessions.
+    pub fn new(
+        tokens: Vec<StaticToken>,
+        jwt: Option<JwtSettings>,
+        oidc: Option<crate::config::oidc::OidcSettings>,
+    ) -> Self {
         let http = jwt
             .as_ref()
             .and_then(|j| j.jwks_url.as_ref())
@@ -90,6 +95,7 @@ impl AdminAuth {
         AdminAuth {
             tokens,
             jwt,
+            oidc: oidc.map(|o| Arc::new(crate::oidc::Oidc::new(o))),
             jwks: tokio::sync::Mutex::new(Jwks {
                 fetched: None,
                 keys: HashMap::new(),
@@ -100,7 +106,36 @@ impl AdminAuth {
 
     /// Whether no credential is configured: the admin API is then open (loopback only).
     pub fn is_open(&self) -> bool {
-        self.tokens.is_empty() && self.jwt.is_none()
+        self.tokens.is_empty() && self.jwt.is_none() && self.oidc.is_none()
+    }
+
+    /// The dashboard's OpenID sign-in, when configured.
+    pub fn oidc(&self) -> Option<&Arc<crate::oidc::Oidc>> {
+        self.oidc.as_ref()
+    }
+
+    /// Who holds the dashboard session `cookie`, at `now_ms`, when the call carries the
+    /// session's CSRF token `csrf`.
+    pub fn session(
+        &self,
+        cookie: &str,
+        csrf: Option<&str>,
+        now_ms: i64,
+    ) -> Result<crate::oidc::SessionInfo, AuthError> {
+        let oidc = self
+            .oidc
+            .as_ref()
+            .ok_or_else(|| AuthError::Invalid("dashboard sessions are off".into()))?;
+        let session = oidc.session(cookie, now_ms).ok_or_else(|| {
+            AuthError::Invalid("the dashboard session is over: sign in again".into())
+        })?;
+        match csrf {
+            Some(t) if oidc.csrf_ok(&session.id, t) => Ok(session),
+            _ => Err(AuthError::Invalid(format!(
+                "a call made with a dashboard session carries its {} header",
+                crate::oidc::CSRF_HEADER
+            ))),
+        }
     }
 
     /// Who presents `bearer`.
@@ -338,6 +373,7 @@ mod tests {
                 leeway: 0,
                 role_claim: "roles".into(),
             }),
+            None,
         )
     }
 

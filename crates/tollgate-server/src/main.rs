@@ -12,6 +12,7 @@ mod debug;
 mod grpc;
 mod http;
 mod listen;
+mod oidc;
 mod proxy;
 mod reload;
 mod slo;

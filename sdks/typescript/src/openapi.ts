@@ -138,6 +138,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ui/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End the dashboard session */
+        post: operations["dashboard_logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/auth/oidc/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the OpenID provider sends the browser back to */
+        get: operations["dashboard_oidc_callback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/auth/oidc/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Begin signing in to the dashboard with the OpenID provider */
+        get: operations["dashboard_oidc_login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard session this browser holds, and the sign-in offered */
+        get: operations["dashboard_session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/alerts": {
         parameters: {
             query?: never;
@@ -1743,6 +1811,13 @@ export interface components {
              */
             units: number;
         };
+        /** @description The OpenID provider the sign-in page offers. */
+        Provider: {
+            /** @description Where signing in with it begins. */
+            login: string;
+            /** @description Its name, for the button. */
+            name: string;
+        };
         ReleaseAnswer: components["schemas"]["Released"] | components["schemas"]["ReleasedBatch"];
         /** @description The answer to releasing one lease. */
         Released: {
@@ -1824,6 +1899,23 @@ export interface components {
          * @enum {string}
          */
         Scope: "fleet" | "instance";
+        /** @description What the sign-in page needs: whether this browser has a session, and who it is. */
+        SessionState: {
+            /** @description Who, when signed in. */
+            actor?: string | null;
+            /** @description The token every admin call made with the session carries in `X-Tollgate-CSRF`. */
+            csrf?: string | null;
+            /**
+             * Format: int64
+             * @description When the session ends (Unix ms).
+             */
+            expires?: number | null;
+            oidc?: components["schemas"]["Provider"] | null;
+            /** @description Their role, when signed in. */
+            role?: string | null;
+            /** @description Whether a dashboard session is open. */
+            signed_in: boolean;
+        };
         /** @description The snapshot. */
         Snapshot: {
             /**
@@ -2335,6 +2427,156 @@ export interface operations {
                     "text/css": string;
                     "text/html": string;
                     "text/javascript": string;
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    dashboard_logout: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The session's CSRF token, needed when the browser holds a session */
+                "X-Tollgate-CSRF"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out; the session cookie is cleared */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The CSRF token is missing or wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    dashboard_oidc_callback: {
+        parameters: {
+            query?: {
+                /** @description The authorization code */
+                code?: string;
+                /** @description The provider's error (`access_denied`, …) */
+                error?: string;
+                /** @description The state of the sign-in */
+                state?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the dashboard with a session cookie, or back to the sign-in page with `signin_error` */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The query string does not fit the route's parameters (`invalid-query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    dashboard_oidc_login: {
+        parameters: {
+            query?: {
+                /** @description The dashboard's page to return to once signed in (`/ui/…`) */
+                return_to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's authorization endpoint, or back to the sign-in page with `signin_error` when OpenID sign-in is off or the provider cannot be reached */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The query string does not fit the route's parameters (`invalid-query`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than `server.request_timeout` (`timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    dashboard_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session, or none */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionState"];
                 };
             };
             /** @description The request took longer than `server.request_timeout` (`timeout`) */

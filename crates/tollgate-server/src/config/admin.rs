@@ -103,6 +103,8 @@ pub struct AdminSettings {
     pub tokens: Vec<StaticToken>,
     /// JWT checking, when configured.
     pub jwt: Option<JwtSettings>,
+    /// The dashboard's sign-in through an OpenID provider, when configured.
+    pub oidc: Option<super::oidc::OidcSettings>,
     /// Requests per client IP: (limit, period).
     pub per_ip: (u64, Duration),
     /// Requests per authenticated caller: (limit, period).
@@ -114,7 +116,7 @@ pub struct AdminSettings {
 impl AdminSettings {
     /// Whether any credential is configured.
     pub fn has_credentials(&self) -> bool {
-        !self.tokens.is_empty() || self.jwt.is_some()
+        !self.tokens.is_empty() || self.jwt.is_some() || self.oidc.is_some()
     }
 }
 
@@ -133,6 +135,12 @@ pub(crate) const FIELDS: &[Setting] = &[
     )
     .default("none"),
     Setting::new("jwt", "mapping", "JWT bearer tokens: how they are checked.").default("off"),
+    Setting::new(
+        "oidc",
+        "mapping",
+        "The dashboard's sign-in through an OpenID provider (see [The dashboard](../dashboard.md)).",
+    )
+    .default("off"),
     Setting::new("rate_limit", "mapping", "The admin API's own rate limits."),
     Setting::new(
         "cors_origins",
@@ -300,6 +308,7 @@ pub fn parse(
     let mut settings = AdminSettings {
         tokens: Vec::new(),
         jwt: None,
+        oidc: None,
         per_ip: (600, Duration::from_secs(60)),
         per_token: (1200, Duration::from_secs(60)),
         cors_origins: Vec::new(),
@@ -329,6 +338,9 @@ pub fn parse(
         }
         if let Some(j) = m.get("jwt").and_then(|v| as_map(v, "admin.jwt", errs)) {
             settings.jwt = jwt(j, base, errs);
+        }
+        if let Some(o) = m.get("oidc").and_then(|v| as_map(v, "admin.oidc", errs)) {
+            settings.oidc = super::oidc::parse(o, base, errs);
         }
         if let Some(r) = m
             .get("rate_limit")

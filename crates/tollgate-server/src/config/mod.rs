@@ -11,6 +11,7 @@ pub mod document;
 pub mod duration;
 pub mod env;
 pub mod envoy_files;
+pub mod oidc;
 pub mod reference;
 pub mod secret;
 pub mod server;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use tollgate_core::policy::settings::{Section, Setting};
 
 use super::document::SECTION_FIELDS;
-use super::{admin, alerts, billing, database, debug, server, slo, store, telemetry};
+use super::{admin, alerts, billing, database, debug, oidc, server, slo, store, telemetry};
 
 /// The command that writes the reference page, named in the page and in the test that
 /// finds it stale.
@@ -56,6 +56,17 @@ pub fn sections() -> Vec<Section> {
             "admin.jwt",
             "How JWT bearer tokens are checked.",
             admin::JWT_FIELDS,
+        ),
+        Section::new(
+            "admin.oidc",
+            "The dashboard's sign-in through an OpenID provider: the authorization code flow \
+             with PKCE, state and nonce (see [The dashboard](../dashboard.md)).",
+            oidc::FIELDS,
+        ),
+        Section::new(
+            "admin.oidc.roles",
+            "Which values of an ID token claim give which role; the highest role given counts.",
+            oidc::ROLE_FIELDS,
         ),
         Section::new(
             "admin.rate_limit",

@@ -14,6 +14,37 @@ pub fn env_key_secret() -> Option<Vec<u8>> {
         .map(String::into_bytes)
 }
 
+/// The environment variable `name`, when set and not empty: a secret given that way wins
+/// over its file.
+pub fn env_secret(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// A secret of any length read from `file` (relative to `base`), such as a client secret an
+/// identity provider issued; never shown, even in an error.
+pub fn read_text_secret(
+    file: &str,
+    base: Option<&Path>,
+    at: &str,
+    errs: &mut Errors,
+) -> Option<String> {
+    let p = base.map_or_else(|| PathBuf::from(file), |b| b.join(file));
+    match std::fs::read_to_string(&p) {
+        Ok(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Ok(_) => {
+            errs.push(at, format!("{} is empty", p.display()));
+            None
+        }
+        Err(e) => {
+            errs.push(at, format!("cannot read {}: {e}", p.display()));
+            None
+        }
+    }
+}
+
 /// A secret of at least 32 bytes read from `file` (relative to `base`).
 pub fn read_secret(
     file: &str,

@@ -46,9 +46,33 @@ pub async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Resp
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let who = match app.admin.load_full().authenticate(bearer).await {
-        Ok(p) => p,
-        Err(e) => return Problem::unauthorized(e.to_string()).into_response(),
+    let admin = app.admin.load_full();
+    // The dashboard's session cookie counts only without a bearer token, and only with
+    // the session's CSRF token beside it.
+    let session = bearer
+        .is_none()
+        .then(|| super::signin::cookie(req.headers(), crate::oidc::SESSION_COOKIE))
+        .flatten()
+        .filter(|_| admin.oidc().is_some());
+    let who = match session {
+        Some(cookie) => {
+            let csrf = req
+                .headers()
+                .get(crate::oidc::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok());
+            match admin.session(cookie, csrf, now_ms()) {
+                Ok(s) if app.signed_out.contains_key(&s.id) => {
+                    return Problem::unauthorized("this dashboard session was signed out".into())
+                        .into_response();
+                }
+                Ok(s) => s.principal,
+                Err(e) => return Problem::unauthorized(e.to_string()).into_response(),
+            }
+        }
+        None => match admin.authenticate(bearer).await {
+            Ok(p) => p,
+            Err(e) => return Problem::unauthorized(e.to_string()).into_response(),
+        },
     };
     let mut by_caller = Subject::new();
     if by_caller.set("user", &who.actor).is_ok()

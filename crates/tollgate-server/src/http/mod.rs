@@ -26,6 +26,7 @@ mod proxied;
 pub mod query;
 pub mod request_id;
 pub mod serve;
+pub mod signin;
 pub mod slo;
 pub mod tiers;
 pub mod ui;
@@ -109,6 +110,7 @@ pub fn router(app: &Arc<App>, timeout: Duration) -> Router {
             .route("/readyz", get(ops::readyz))
             .route("/metrics", get(ops::metrics))
             .merge(admin)
+            .merge(signin::routes())
             .merge(ui::routes())
             .merge(docs::routes())
             .fallback(not_found),

@@ -22,7 +22,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use super::problem::Problem;
 use super::{
     admin, alerts, answers, authorize, billing, check, dead_letters, debug, docs, explain, jobs,
-    keys, leases, live, ops, owners, slo, tiers, ui, usage,
+    keys, leases, live, ops, owners, signin, slo, tiers, ui, usage,
 };
 
 /// The security scheme of the admin routes: `Authorization: Bearer <token>`.
@@ -92,6 +92,10 @@ operations (`/healthz`, `/readyz`, `/metrics`) and the admin API. Every error is
         docs::asset,
         ui::index,
         ui::file,
+        signin::session,
+        signin::login,
+        signin::oidc_callback,
+        signin::logout,
     ),
     components(schemas(Problem, answers::LiveSnapshot)),
     modifiers(&Finish),
@@ -410,6 +414,10 @@ mod tests {
             ("/docs/{asset}", &["get"]),
             ("/ui", &["get"]),
             ("/ui/{path}", &["get"]),
+            ("/ui/auth/session", &["get"]),
+            ("/ui/auth/oidc/login", &["get"]),
+            ("/ui/auth/oidc/callback", &["get"]),
+            ("/ui/auth/logout", &["post"]),
         ];
         for (path, methods) in routes {
             let item = paths
