@@ -217,6 +217,7 @@ async fn serve(
         Some(at) => Some(spawn_grpc(app.clone(), at, grpc_settings, stopped.clone()).await?),
         None => None,
     };
+    let stop_signal = shutdown_signal();
     app.ready.store(true, Ordering::Relaxed);
     let source = path.as_ref().map_or("embedded default config".into(), |p| {
         p.display().to_string()
@@ -236,7 +237,7 @@ async fn serve(
     println!(
         "try: curl -i -X POST http://{addr}/v1/check -H 'content-type: application/json' -d '{{\"subject\":{{\"user\":\"42\"}}}}'"
     );
-    shutdown_signal().await;
+    stop_signal.await;
     app.ready.store(false, Ordering::Relaxed);
     let _ = stop.send(true);
     if http.await.is_err() {
@@ -390,22 +391,41 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(1024)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+/// The next signal of `s`; never, without `s` (its handler could not be installed).
+#[cfg(unix)]
+async fn received(s: Option<&mut tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
             s.recv().await;
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        None => std::future::pending::<()>().await,
     }
-    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// it is first awaited, so that a signal sent as soon as the server says it listens is
+/// not met by the default action, which ends the process at once.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                () = received(int.as_mut()) => {},
+                () = received(term.as_mut()) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    }
 }
