@@ -504,9 +504,9 @@ mod tests {
             "{{channels: {{mail: {{type: email, to: 'a@example.com', host: smtp.example, from: 'ops@example.com'}}}}, outreach: {{email: {smtp}}}}}"
         ));
         let mut channel = literal_defaults("alerts.channels.<name>: email", &["type"]);
-        for (k, v) in map(&format!(
-            "{{type: email, to: 'a@example.com', host: smtp.example, from: 'ops@example.com'}}"
-        )) {
+        for (k, v) in
+            map("{type: email, to: 'a@example.com', host: smtp.example, from: 'ops@example.com'}")
+        {
             channel.insert(k, v);
         }
         let mut outreach_email = literal_defaults("alerts.outreach.email", &[]);
