@@ -112,7 +112,6 @@ fn span<B>(req: &Request<B>) -> tracing::Span {
     span
 }
 
-/// The timeout's empty 408, as a problem.
 /// `next` within `server.request_timeout`, else a 408. A CPU profile samples for as long
 /// as it was asked, so its route has that much more time.
 async fn timed(State(timeout): State<Duration>, req: Request<Body>, next: Next) -> Response {
@@ -130,6 +129,7 @@ async fn timed(State(timeout): State<Duration>, req: Request<Body>, next: Next) 
 /// The CPU profile's route.
 pub const PROFILE_PATH: &str = "/v1/debug/pprof/profile";
 
+/// The timeout's empty 408, as a problem.
 fn timeout_problem(res: Response) -> Response {
     if res.status() == StatusCode::REQUEST_TIMEOUT
         && !res.headers().contains_key(header::CONTENT_TYPE)
