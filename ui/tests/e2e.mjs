@@ -536,6 +536,8 @@ try {
     await tabTo(page, page.getByRole("link", { name: "Billing" }), { back: true });
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Billing" }).waitFor();
+    // The owners arrive after the heading: keys pressed on an empty list would do nothing.
+    await page.getByText("acme: the current period, projected from the usage so far").waitFor();
     await tabTo(page, page.locator("#billing-owner"));
     // The owners in order: acme, globex, initech.
     await page.keyboard.press("ArrowDown");
