@@ -27,6 +27,7 @@ use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::config::{GrpcSettings, OnStoreError};
+use crate::telemetry::sample;
 
 /// Envoy's rate limit service protos and their imports, compiled by the build script, for
 /// server reflection.
@@ -58,21 +59,31 @@ impl RateLimitService for Rls {
             return self.decide(request).await;
         }
         let started = std::time::Instant::now();
-        let answer = if crate::telemetry::on() {
-            let span = tracing::info_span!(
-                target: crate::telemetry::TRACE,
-                "door",
-                otel.name = "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
-                otel.kind = "server",
-                rpc.system = "grpc",
-                tollgate.store = self.app.engine.store().kind(),
-                tollgate.domain = request.get_ref().domain.as_str(),
+        let traced = crate::telemetry::on()
+            && sample::decide(
+                request
+                    .metadata()
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok()),
             );
-            let headers = request.metadata().clone().into_headers();
-            crate::telemetry::propagate::adopt(&span, &headers);
-            self.decide(request).instrument(span).await
+        let answer = if traced {
+            sample::within(true, async {
+                let span = tracing::info_span!(
+                    target: crate::telemetry::TRACE,
+                    "door",
+                    otel.name = "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
+                    otel.kind = "server",
+                    rpc.system = "grpc",
+                    tollgate.store = self.app.engine.store().kind(),
+                    tollgate.domain = request.get_ref().domain.as_str(),
+                );
+                let headers = request.metadata().clone().into_headers();
+                crate::telemetry::propagate::adopt(&span, &headers);
+                self.decide(request).instrument(span).await
+            })
+            .await
         } else {
-            self.decide(request).await
+            sample::within(false, self.decide(request)).await
         };
         if self.app.slo.objectives.is_empty() {
             return answer;

@@ -93,19 +93,23 @@ pub async fn run(
             continue;
         }
         let tries = jobs.iter().map(|job| {
-            let span = tracing::info_span!(
-                target: crate::telemetry::TRACE,
-                "delivery",
-                otel.name = "alert delivery",
-                otel.kind = "client",
-                tollgate.job = job.id.as_str(),
-                tollgate.attempt = job.attempts,
-            );
-            async {
-                let outcome = attempt(&registry, &settings, &notifier, job).await;
-                settle(&registry, &settings.delivery, &worker, job, outcome).await;
-            }
-            .instrument(span)
+            let attempted = async {
+                let span = tracing::info_span!(
+                    target: crate::telemetry::TRACE,
+                    "delivery",
+                    otel.name = "alert delivery",
+                    otel.kind = "client",
+                    tollgate.job = job.id.as_str(),
+                    tollgate.attempt = job.attempts,
+                );
+                async {
+                    let outcome = attempt(&registry, &settings, &notifier, job).await;
+                    settle(&registry, &settings.delivery, &worker, job, outcome).await;
+                }
+                .instrument(span)
+                .await;
+            };
+            crate::telemetry::sample::within(crate::telemetry::sample::root(), attempted)
         });
         futures_util::future::join_all(tries).await;
     }

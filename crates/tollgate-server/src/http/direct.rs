@@ -22,6 +22,7 @@ use tracing::Instrument as _;
 
 use super::layers::X_REQUEST_ID;
 use crate::app::App;
+use crate::telemetry::sample;
 
 /// Answers `req` from a connection whose peer is `peer`: a decision route here, anything
 /// else through `router`; counted under the service-level objectives it belongs to.
@@ -36,26 +37,13 @@ pub async fn answer(
     }
     let started = std::time::Instant::now();
     let path = req.uri().path().to_owned();
-    let res = if crate::telemetry::on() && is_decision(req.method(), &path) {
-        let span = tracing::info_span!(
-            target: crate::telemetry::TRACE,
-            "door",
-            otel.name = format!("{} {path}", req.method()).as_str(),
-            otel.kind = "server",
-            http.request.method = req.method().as_str(),
-            url.path = path.as_str(),
-            tollgate.store = app.engine.store().kind(),
-            http.response.status_code = tracing::field::Empty,
-        );
-        crate::telemetry::propagate::adopt(&span, req.headers());
-        let res = respond(app, router, peer, req)
-            .instrument(span.clone())
-            .await;
-        span.record(
-            "http.response.status_code",
-            i64::from(res.status().as_u16()),
-        );
-        res
+    let res = if crate::telemetry::on() {
+        let traced = sample::decide(crate::telemetry::propagate::traceparent(req.headers()));
+        if traced && is_decision(req.method(), &path) {
+            sample::within(true, traced_decision(app, router, peer, req, &path)).await
+        } else {
+            sample::within(traced, respond(app, router, peer, req)).await
+        }
     } else {
         respond(app, router, peer, req).await
     };
@@ -67,6 +55,35 @@ pub async fn answer(
         res.status().is_server_error(),
         started.elapsed(),
         tollgate_core::time::now_ms(),
+    );
+    res
+}
+
+/// A decision route's answer within its door span, a child of the caller's trace.
+async fn traced_decision(
+    app: &App,
+    router: Router,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    path: &str,
+) -> Response {
+    let span = tracing::info_span!(
+        target: crate::telemetry::TRACE,
+        "door",
+        otel.name = format!("{} {path}", req.method()).as_str(),
+        otel.kind = "server",
+        http.request.method = req.method().as_str(),
+        url.path = path,
+        tollgate.store = app.engine.store().kind(),
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::propagate::adopt(&span, req.headers());
+    let res = respond(app, router, peer, req)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "http.response.status_code",
+        i64::from(res.status().as_u16()),
     );
     res
 }

@@ -105,8 +105,13 @@ fn span<B>(req: &Request<B>) -> tracing::Span {
         otel.kind = "server",
         trace_id = tracing::field::Empty,
     );
-    if crate::telemetry::on() {
+    if crate::telemetry::sample::traced() {
         let trace = crate::telemetry::propagate::adopt(&span, req.headers());
+        span.record("trace_id", trace.as_str());
+    } else if crate::telemetry::on()
+        && let Some(trace) = crate::telemetry::propagate::caller_trace(req.headers())
+    {
+        // Sampled out here: the caller's trace still ties these lines to its own spans.
         span.record("trace_id", trace.as_str());
     }
     span

@@ -90,7 +90,7 @@ pub async fn answer(
     }
     let leases = app.engine.leases(d);
     drop(verdict);
-    let mut res = if crate::telemetry::on() {
+    let mut res = if crate::telemetry::sample::traced() {
         upstream(proxy, req, peer).await
     } else {
         proxy.handle(req, peer).await

@@ -23,6 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
 use crate::app::App;
+use crate::telemetry::{propagate, sample};
 use crate::listen;
 
 /// Serves `router` on `listener` until `stopped` turns true, then lets each open connection
@@ -66,22 +67,31 @@ pub async fn serve_proxy(
                         super::proxied::answer(&app, &proxy, req, peer).await,
                     );
                 }
-                let span = tracing::info_span!(
-                    target: crate::telemetry::TRACE,
-                    "door",
-                    otel.name = format!("proxy {}", req.method()).as_str(),
-                    otel.kind = "server",
-                    url.path = req.uri().path(),
-                    http.response.status_code = tracing::field::Empty,
-                );
-                crate::telemetry::propagate::adopt(&span, req.headers());
-                let res = super::proxied::answer(&app, &proxy, req, peer)
-                    .instrument(span.clone())
-                    .await;
-                span.record(
-                    "http.response.status_code",
-                    i64::from(res.status().as_u16()),
-                );
+                let traced = sample::decide(propagate::traceparent(req.headers()));
+                if !traced {
+                    let res = super::proxied::answer(&app, &proxy, req, peer);
+                    return Ok(sample::within(false, res).await);
+                }
+                let res = sample::within(true, async {
+                    let span = tracing::info_span!(
+                        target: crate::telemetry::TRACE,
+                        "door",
+                        otel.name = format!("proxy {}", req.method()).as_str(),
+                        otel.kind = "server",
+                        url.path = req.uri().path(),
+                        http.response.status_code = tracing::field::Empty,
+                    );
+                    propagate::adopt(&span, req.headers());
+                    let res = super::proxied::answer(&app, &proxy, req, peer)
+                        .instrument(span.clone())
+                        .await;
+                    span.record(
+                        "http.response.status_code",
+                        i64::from(res.status().as_u16()),
+                    );
+                    res
+                })
+                .await;
                 Ok(res)
             }
         })

@@ -3,9 +3,12 @@
 //!
 //! Spans meant for traces carry the target [`TRACE`]. The log lines never show them, and
 //! without a `telemetry` section (or `OTEL_EXPORTER_OTLP_ENDPOINT`) no layer wants them:
-//! `tracing` then skips them at their call sites, so traces cost nothing when off.
+//! `tracing` then skips them at their call sites, so traces cost nothing when off. With
+//! traces on, each door samples its request as it arrives ([`sample`]), and a request
+//! sampled out makes no spans.
 
 pub mod propagate;
+pub mod sample;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,6 +16,7 @@ use std::time::Duration;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing::subscriber::Interest;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -95,9 +99,9 @@ where
         .build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            settings.sample_ratio,
-        ))))
+        // The ratio is applied at the doors, before any span exists: a span that reaches the
+        // exporter belongs to a request already sampled in.
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_resource(
             opentelemetry_sdk::Resource::builder()
                 .with_service_name(settings.service_name.clone())
@@ -108,12 +112,18 @@ where
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     let tracer = provider.tracer("tollgate");
-    let exported = tracing_subscriber::filter::filter_fn(|m| {
-        m.target() == TRACE || (m.is_span() && m.name() == "request")
-    });
+    let exported = tracing_subscriber::filter::dynamic_filter_fn(|_, _| sample::traced())
+        .with_callsite_filter(|m| {
+            if m.target() == TRACE || (m.is_span() && m.name() == "request") {
+                Interest::sometimes()
+            } else {
+                Interest::never()
+            }
+        });
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(exported);
+    sample::set_ratio(settings.sample_ratio);
     ON.store(true, Ordering::Relaxed);
     Ok((layer, provider))
 }

@@ -11,6 +11,11 @@ pub fn parent(headers: &HeaderMap) -> opentelemetry::Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
 }
 
+/// The caller's `traceparent`, when readable.
+pub fn traceparent(headers: &HeaderMap) -> Option<&str> {
+    headers.get("traceparent").and_then(|v| v.to_str().ok())
+}
+
 /// Makes `span` a child of the caller's trace in `headers`, and gives the trace's id (32
 /// hex digits) for the log lines written within it.
 pub fn adopt(span: &tracing::Span, headers: &HeaderMap) -> String {
@@ -18,6 +23,14 @@ pub fn adopt(span: &tracing::Span, headers: &HeaderMap) -> String {
     // no exported trace, which is all this result could change.
     let _ = span.set_parent(parent(headers));
     span.context().span().span_context().trace_id().to_string()
+}
+
+/// The caller's trace id (32 hex digits), when its `traceparent` is valid.
+pub fn caller_trace(headers: &HeaderMap) -> Option<String> {
+    let cx = parent(headers);
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
 /// Writes the current span's trace context into `headers`, for a call made on its behalf.
@@ -53,5 +66,10 @@ mod tests {
         assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
         assert!(sc.is_sampled());
         assert!(!parent(&HeaderMap::new()).span().span_context().is_valid());
+        assert_eq!(
+            caller_trace(&h).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(caller_trace(&HeaderMap::new()), None);
     }
 }
