@@ -266,6 +266,65 @@ async fn spans_over_http_and_the_upstream_a_child_of_the_proxy() {
 }
 
 #[tokio::test]
+async fn an_alert_delivery_is_a_trace_of_its_own() {
+    const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = tempfile::tempdir().unwrap();
+    let (otlp, _) = Receiver::otlp(dir.path()).unwrap();
+    let webhooks = Receiver::webhooks(HOOK_SECRET, hooks.path(), 0).unwrap();
+    let server = Server::start_with_env(
+        &format!(
+            r#"telemetry: {{ endpoint: "http://127.0.0.1:{}", sample_ratio: 1 }}
+database: {{ url: "sqlite://traces.db", flush_interval: 50ms }}
+alerts:
+  evaluate_every: 100ms
+  channels:
+    hook: {{ type: webhook, url: "http://127.0.0.1:{}/hooks", secret: "{HOOK_SECRET}" }}
+  rules:
+    - {{ name: denials, denials: {{ per: rule, at_least: 1, window: 1m }}, channels: [hook] }}
+{POLICY}"#,
+            otlp.port, webhooks.port
+        ),
+        &[
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            (
+                "TOLLGATE_KEY_SECRET",
+                "a server secret of at least 32 bytes!!",
+            ),
+        ],
+    );
+    let c = reqwest::Client::new();
+    // Past the per-user limit of 100 a minute: denied, which fires the alert.
+    for _ in 0..101 {
+        check(&c, &server, None).await;
+    }
+    let delivered = eventually(Duration::from_secs(10), || async {
+        received_spans(dir.path())
+            .iter()
+            .any(|s| s["name"] == "alert delivery")
+    })
+    .await;
+    assert!(
+        delivered,
+        "{:?}\n{}",
+        received_spans(dir.path()),
+        server.log_text()
+    );
+    let spans = received_spans(dir.path());
+    let delivery = named(&spans, "alert delivery");
+    assert_eq!(delivery["parent_span_id"], "", "a root: {delivery}");
+    assert_eq!(delivery["kind"], 3, "a client span");
+    assert!(
+        delivery["attributes"]["tollgate.job"].is_string(),
+        "{delivery}"
+    );
+    assert_eq!(
+        delivery["attributes"]["tollgate.attempt"], 1,
+        "the first try"
+    );
+}
+
+#[tokio::test]
 async fn the_section_is_checked() {
     let (ok, out) = common::check_config(
         "telemetry: { endpoint: \"collector:4317\", sample_ratio: 3 }\nrules: []\n",

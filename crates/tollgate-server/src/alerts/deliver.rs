@@ -100,7 +100,7 @@ pub async fn run(
                     otel.name = "alert delivery",
                     otel.kind = "client",
                     tollgate.job = job.id.as_str(),
-                    tollgate.attempt = job.attempts,
+                    tollgate.attempt = i64::from(job.attempts),
                 );
                 async {
                     let outcome = attempt(&registry, &settings, &notifier, job).await;

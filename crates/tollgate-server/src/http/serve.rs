@@ -23,8 +23,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
 use crate::app::App;
-use crate::telemetry::{propagate, sample};
 use crate::listen;
+use crate::telemetry::{propagate, sample};
 
 /// Serves `router` on `listener` until `stopped` turns true, then lets each open connection
 /// finish the answer in flight and returns when all have closed.

@@ -88,7 +88,8 @@ mod tests {
     #[test]
     fn the_callers_flag_decides() {
         propagator();
-        let tp = |flags: &str| format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+        let tp =
+            |flags: &str| format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
         assert_eq!(caller_sampled(&tp("01")), Some(true));
         assert_eq!(caller_sampled(&tp("00")), Some(false));
         assert_eq!(caller_sampled("00-nothex-00f067aa0ba902b7-01"), None);
