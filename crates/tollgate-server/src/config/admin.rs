@@ -241,7 +241,8 @@ fn read(base: Option<&Path>, file: &str, at: &str, errs: &mut Errors) -> Option<
     }
 }
 
-fn strings(v: &Value, at: &str, errs: &mut Errors) -> Vec<String> {
+/// A string or a list of strings, at `at`.
+pub(super) fn strings(v: &Value, at: &str, errs: &mut Errors) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tollgate_core::policy::parse::{Errors, as_map, check_fields, get_str, join, show};
+use tollgate_core::policy::parse::{Errors, as_map, check_fields, get_str, join};
 use tollgate_core::policy::settings::Setting;
 
-use super::admin::Role;
+use super::admin::{Role, strings};
 use super::duration::within;
 use super::secret::{env_secret, read_text_secret};
 
@@ -185,33 +185,6 @@ pub(crate) const ROLE_FIELDS: &[Setting] = &[
     .default("none"),
 ];
 
-fn strings(v: &Value, at: &str, errs: &mut Errors) -> Vec<String> {
-    match v {
-        Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| match item {
-                Value::String(s) => Some(s.clone()),
-                other => {
-                    errs.push(
-                        &format!("{at}[{i}]"),
-                        format!("expected a string, found {}", show(other)),
-                    );
-                    None
-                }
-            })
-            .collect(),
-        other => {
-            errs.push(
-                at,
-                format!("expected a string or a list, found {}", show(other)),
-            );
-            Vec::new()
-        }
-    }
-}
-
 fn required<'v>(m: &'v Map<String, Value>, field: &str, errs: &mut Errors) -> Option<&'v str> {
     let at = "admin.oidc";
     let v = get_str(m, field, at, errs);
@@ -275,7 +248,11 @@ pub fn parse(
         .map(str::to_owned);
     let mut scopes = m
         .get("scopes")
-        .map(|v| strings(v, "admin.oidc.scopes", errs))
+        .map(|v| match v {
+            // Scopes as OAuth writes them: one string, separated by spaces.
+            Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+            other => strings(other, "admin.oidc.scopes", errs),
+        })
         .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
     if !scopes.iter().any(|s| s == "openid") {
         scopes.insert(0, "openid".into());
@@ -325,13 +302,8 @@ fn role_mapping(m: &Map<String, Value>, errs: &mut Errors) -> RoleMapping {
     let claim = get_str(m, "claim", at, errs).unwrap_or("groups").to_owned();
     let list = |field: &str, errs: &mut Errors| {
         m.get(field)
-            .map(|v| {
-                // Whitespace is not split here: a claim value may hold spaces.
-                match v {
-                    Value::String(s) => vec![s.clone()],
-                    other => strings(other, &join(at, field), errs),
-                }
-            })
+            // Whitespace is not split here: a claim value may hold spaces.
+            .map(|v| strings(v, &join(at, field), errs))
             .unwrap_or_default()
     };
     let mapping = RoleMapping {
