@@ -11,6 +11,7 @@
 #   TOLLGATE_B=/tmp/b bench/http.sh  # a second build in the same rounds (its saturation
 #                                 # rows are "B"): how a piece is weighed against another
 #   TRACES=1 bench/http.sh        # B is this build exporting traces at 1% over OTLP
+#   TRACES=1 TRACE_RATIO=0 bench/http.sh  # ... at another sampling ratio
 #   PIN=1 bench/http.sh           # servers on the first core, load generators on the second
 #   ALGORITHM=sliding_window bench/http.sh  # Tollgate's limit in another algorithm (gcra
 #                                 # unless told; nginx's is always its leaky bucket)
@@ -75,7 +76,7 @@ YAML
 TOLLGATE_LOG=warn "${server_cpu[@]}" "$TOLLGATE" serve --config "$tmp/tollgate.yaml" >"$tmp/tollgate.out" 2>&1 &
 tpid=$!
 pids+=($tpid)
-# TRACES=1: B is the same binary exporting traces at a 1% sampling ratio to an OTLP
+# TRACES=1: B is the same binary exporting traces at a 1% sampling ratio (TRACE_RATIO) to an OTLP
 # receiver (the test kit's, on the OpenTelemetry protos): what tracing costs.
 if [ "${TRACES:-0}" = 1 ]; then
   py=${TOLLGATE_TEST_PYTHON:-target/test-venv/bin/python}
@@ -91,7 +92,7 @@ if [ -n "${TOLLGATE_B:-}" ]; then
   bport=$(free_port)
   sed "s/127.0.0.1:$tport/127.0.0.1:$bport/" "$tmp/tollgate.yaml" >"$tmp/tollgate-b.yaml"
   if [ "${TRACES:-0}" = 1 ]; then
-    echo "telemetry: { endpoint: \"http://127.0.0.1:$(cat "$tmp/otlp/port")\", sample_ratio: 0.01 }" >>"$tmp/tollgate-b.yaml"
+    echo "telemetry: { endpoint: \"http://127.0.0.1:$(cat "$tmp/otlp/port")\", sample_ratio: ${TRACE_RATIO:-0.01} }" >>"$tmp/tollgate-b.yaml"
   fi
   TOLLGATE_LOG=warn "${server_cpu[@]}" "$TOLLGATE_B" serve --config "$tmp/tollgate-b.yaml" >"$tmp/tollgate-b.out" 2>&1 &
   bpid=$!
