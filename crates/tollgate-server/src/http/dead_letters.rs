@@ -20,10 +20,17 @@ use super::problem::Problem;
 use super::query::Query;
 use crate::app::App;
 
-/// How long a replay's claim on a dead letter stands before another replay may take it
-/// over: a claim this old was left by an instance that stopped mid-replay, since a replay
-/// ends well within it (the route's timeouts and tries bound it).
+/// How long, at least, a replay's claim on a dead letter stands before another replay may
+/// take it over. A claim older than this and than twice the longest route's
+/// `total_timeout` (which bounds a replay's tries) was left by an instance that stopped
+/// mid-replay.
 const REPLAY_CLAIM_STALE_MS: i64 = 5 * 60 * 1000;
+
+/// The age past which a claim is taken as left behind, for `proxy`'s routes.
+fn claim_stale_ms(proxy: &tollgate_proxy::Proxy) -> i64 {
+    let longest = i64::try_from(proxy.longest_resend().as_millis()).unwrap_or(i64::MAX);
+    longest.saturating_mul(2).max(REPLAY_CLAIM_STALE_MS)
+}
 
 fn no_letter(id: &str) -> Response {
     Problem::new(
@@ -177,7 +184,7 @@ pub async fn replay(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
     // upstream; the other is told the first is under way.
     let now = now_ms();
     let claim = match reg
-        .claim_dead_letter_replay(n, now, now.saturating_sub(REPLAY_CLAIM_STALE_MS))
+        .claim_dead_letter_replay(n, now, now.saturating_sub(claim_stale_ms(proxy)))
         .await
     {
         Ok(DeadLetterClaim::Claimed(c)) => c,
