@@ -7,12 +7,14 @@ class ApiError extends Error {
     title;
     detail;
     errors;
-    constructor(status, title, detail, errors = []) {
+    kind;
+    constructor(status, title, detail, errors = [], kind = "") {
         super(`${status} ${title}${detail ? ": " + detail : ""}`);
         this.status = status;
         this.title = title;
         this.detail = detail;
         this.errors = errors;
+        this.kind = kind;
     }
 }
 function authHeaders() {
@@ -35,7 +37,8 @@ async function failure(res) {
     catch {
         data = null;
     }
-    return new ApiError(res.status, data?.title ?? res.statusText, data?.detail ?? "", data?.errors ?? []);
+    const kind = typeof data?.type === "string" ? (data.type.split("/").pop() ?? "") : "";
+    return new ApiError(res.status, data?.title ?? res.statusText, data?.detail ?? "", data?.errors ?? [], kind);
 }
 async function api(method, path, body) {
     const headers = authHeaders();
@@ -1161,6 +1164,209 @@ async function jobPage(main, id) {
         showError(main, e);
     }
 }
+function replayState(d) {
+    if (d.replaying_since)
+        return `replay under way since ${when(d.replaying_since)}`;
+    if (!d.replays)
+        return "not replayed";
+    return `${d.replays === 1 ? "1 failed replay" : `${count(d.replays)} failed replays`}, last at ${when(d.replayed_at)}`;
+}
+function deadLetterRefusal(e, verb) {
+    if (!(e instanceof ApiError))
+        return e instanceof Error ? e : new Error(String(e));
+    const said = e.detail ? ` (${e.detail})` : "";
+    if (e.status === 403) {
+        return new Error(`${verb === "replay" ? "Replaying" : "Discarding"} a dead letter needs the admin role, which this account does not have${said}.`);
+    }
+    switch (e.kind) {
+        case "dead-letter-truncated":
+            return new Error("Not replayed: its body was longer than the route's dead_letter.body_limit and only a part was kept, so a replay would send a different request. Discard it instead.");
+        case "dead-letter-unroutable":
+            return new Error(`Not replayed: no proxy route takes its URL any more${said}.`);
+        case "dead-letter-replaying":
+            return new Error("Not replayed: another replay of it is under way and it is never sent twice. Look again once that replay has ended.");
+        case "proxy-off":
+            return new Error("Not replayed: no reverse proxy is serving on this server.");
+        case "dead-letter-not-found":
+            return new Error("It is gone: delivered by another replay, or discarded.");
+    }
+    return e;
+}
+function deadLetterActions(main, d, after) {
+    const told = (text, error = false) => {
+        const region = main.querySelector("#status");
+        if (error)
+            showError(main, new Error(text));
+        else
+            showStatus(main, text);
+        if (region) {
+            region.setAttribute("tabindex", "-1");
+            region.focus();
+        }
+    };
+    const replay = async () => {
+        try {
+            const o = await api("POST", `/v1/dead-letters/${encodeURIComponent(d.id)}/replay`);
+            if (o.delivered) {
+                await after(true);
+                told(`Dead letter ${d.id} delivered: the upstream ${o.upstream} answered ${o.status}, and it is removed.`);
+            }
+            else {
+                await after(false);
+                const now = o.dead_letter;
+                told(`Dead letter ${d.id} failed again (${o.status}): ${o.failure ?? "the upstream did not take it"}. It stays` +
+                    (now ? `, after ${count(now.tries)} tries in all.` : "."), true);
+            }
+        }
+        catch (e) {
+            told(describe(deadLetterRefusal(e, "replay")), true);
+            if (e instanceof ApiError && e.status === 404)
+                await after(true).catch(() => undefined);
+        }
+    };
+    const discard = async () => {
+        try {
+            await api("DELETE", `/v1/dead-letters/${encodeURIComponent(d.id)}`);
+            await after(true);
+            told(`Dead letter ${d.id} discarded.`);
+        }
+        catch (e) {
+            told(describe(deadLetterRefusal(e, "discard")), true);
+        }
+    };
+    return el("span", { class: "actions" }, button("Replay", () => void replay(), "", `Replay dead letter ${d.id}`), " ", button("Discard", () => void discard(), "secondary", `Discard dead letter ${d.id}`));
+}
+async function deadLettersPage(main, rest) {
+    if (rest[0])
+        return deadLetterPage(main, rest[0]);
+    const status = statusRegion();
+    const route = el("input", { id: "dl-route", type: "text", list: "dl-routes", placeholder: "/v1 or api.example.com/v1", autocomplete: "off" });
+    const routes = el("datalist", { id: "dl-routes" });
+    const perPage = select("dl-limit", [["10", "10"], ["25", "25"], ["100", "100"]], "25");
+    const filter = el("form", { class: "inline", "aria-label": "Filter the dead letters" }, el("label", { for: "dl-route" }, "Route ", route), routes, el("label", { for: "dl-limit" }, "Per page ", perPage), el("button", { type: "submit", class: "secondary" }, "Show"));
+    const where = el("p", { id: "dl-page", "aria-live": "polite" });
+    const list = el("div", { id: "dl-list" });
+    const newer = button("Newer", () => void move(-1), "secondary", "Newer dead letters");
+    const older = button("Older", () => void move(1), "secondary", "Older dead letters");
+    main.append(el("h1", {}, "Dead letters"), el("p", { class: "hint" }, "Requests the reverse proxy could not deliver on routes that keep them. A replay sends one again through the proxy now; delivered, it is removed."), status, filter, where, list, el("p", { class: "pager" }, newer, " ", older));
+    const from = Number(fromAddress("before"));
+    let pages = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
+    route.value = fromAddress("route");
+    choose(perPage, fromAddress("limit"));
+    let next = null;
+    const seen = new Set();
+    const load = async () => {
+        const before = pages[pages.length - 1];
+        const r = route.value.trim();
+        const page = await api("GET", "/v1/dead-letters" + query({ route: r, before, limit: perPage.value }));
+        toAddress({ route: r, limit: perPage.value === "25" ? null : perPage.value, before });
+        const letters = page.dead_letters;
+        for (const d of letters) {
+            if (!seen.has(d.route)) {
+                seen.add(d.route);
+                routes.append(el("option", { value: d.route }));
+            }
+        }
+        next = page.next ?? null;
+        const first = (pages.length - 1) * Number(perPage.value);
+        where.textContent = letters.length
+            ? `Dead letters ${first + 1} to ${first + letters.length}, newest first` + (r ? `, of route ${r}` : "")
+            : pages.length > 1
+                ? "No older dead letters."
+                : r
+                    ? `No dead letter of route ${r}.`
+                    : "No dead letters: the proxy delivered everything it was given, or nothing was kept.";
+        list.replaceChildren(...(letters.length
+            ? [
+                table(["When", "Route", "Method", "URL", "Upstream failure", "Tries", "Replayed", "Actions"], letters.map((d) => [
+                    when(d.at),
+                    d.route,
+                    d.method,
+                    el("a", { href: `/ui/dead-letters/${encodeURIComponent(d.id)}`, "aria-label": `Dead letter ${d.id}: ${d.method} ${d.url}` }, d.url),
+                    d.last_failure,
+                    count(d.tries),
+                    replayState(d),
+                    deadLetterActions(main, d, () => load()),
+                ]), "The proxy's dead letters"),
+            ]
+            : []));
+        newer.disabled = pages.length <= 1;
+        older.disabled = next == null;
+    };
+    const move = async (step) => {
+        if (step > 0 && next != null)
+            pages.push(next);
+        else if (step < 0 && pages.length > 1)
+            pages.pop();
+        try {
+            await load();
+            if (document.activeElement === document.body || document.activeElement?.disabled) {
+                (older.disabled ? newer : older).focus();
+            }
+        }
+        catch (e) {
+            showError(main, e);
+        }
+    };
+    const restart = () => {
+        pages = [null];
+        void load().catch((e) => showError(main, e));
+    };
+    perPage.addEventListener("change", restart);
+    filter.addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        restart();
+    });
+    try {
+        await load();
+    }
+    catch (e) {
+        showError(main, e);
+    }
+}
+const BODY_PREVIEW = 4096;
+async function deadLetterPage(main, id) {
+    const status = statusRegion();
+    const body = el("div", { id: "dl-detail" });
+    main.append(el("h1", {}, `Dead letter ${id}`), status, body, el("p", {}, el("a", { href: "/ui/dead-letters" }, "Back to the dead letters")));
+    const gone = () => body.replaceChildren(el("p", {}, "This dead letter is no longer kept."));
+    const load = async (isGone) => {
+        if (isGone)
+            return gone();
+        const d = await api("GET", `/v1/dead-letters/${encodeURIComponent(id)}`);
+        const s = d.summary ?? d;
+        const text = d.body_text ?? null;
+        const size = Number(s.body_size ?? 0);
+        const preview = size === 0
+            ? el("p", {}, "No body.")
+            : text !== null
+                ? el("pre", { id: "dl-body", tabindex: "0", "aria-label": "Body" }, text.length > BODY_PREVIEW ? text.slice(0, BODY_PREVIEW) + "…" : text)
+                : el("div", {}, el("p", {}, `Not text: ${count(size)} bytes, shown in base64.`), el("pre", { id: "dl-body", tabindex: "0", "aria-label": "Body in base64" }, String(d.body_base64 ?? "").slice(0, BODY_PREVIEW)));
+        const headers = d.headers ?? [];
+        body.replaceChildren(table(["Field", "Value"], [
+            ["When", when(s.at)],
+            ["Route", s.route],
+            ["Upstream", s.upstream],
+            ["Method", s.method],
+            ["URL", s.url],
+            ["Upstream failure", s.last_failure],
+            ["Tries", count(s.tries)],
+            ["Replayed", replayState(s)],
+            ["Body size", `${count(size)} bytes`],
+            ["Body kept cut", s.body_truncated ? "yes: it was longer than the route's limit, so it cannot be replayed" : "no"],
+        ], "The request"), el("h2", {}, "Headers"), headers.length
+            ? table(["Name", "Value"], headers.map((h) => [h.name, h.value]), "Headers as forwarded, credentials and cookies left out")
+            : el("p", {}, "No headers were kept."), el("h2", {}, "Body"), preview, el("p", {}, deadLetterActions(main, s, (g) => load(g))));
+    };
+    try {
+        await load(false);
+    }
+    catch (e) {
+        if (e instanceof ApiError && e.status === 404)
+            gone();
+        showError(main, e);
+    }
+}
 const pages = [
     { path: "overview", title: "Overview", render: overviewPage },
     { path: "keys", title: "Keys", render: keysPage },
@@ -1169,6 +1375,7 @@ const pages = [
     { path: "alerts", title: "Alerts", render: alertsPage },
     { path: "billing", title: "Billing", render: billingPage },
     { path: "jobs", title: "Jobs", render: jobsPage },
+    { path: "dead-letters", title: "Dead letters", render: deadLettersPage },
     { path: "audit", title: "Audit log", render: auditPage },
 ];
 let provider = null;

@@ -9,6 +9,7 @@ const pages: Page[] = [
   { path: "alerts", title: "Alerts", render: alertsPage },
   { path: "billing", title: "Billing", render: billingPage },
   { path: "jobs", title: "Jobs", render: jobsPage },
+  { path: "dead-letters", title: "Dead letters", render: deadLettersPage },
   { path: "audit", title: "Audit log", render: auditPage },
 ];
 

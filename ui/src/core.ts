@@ -36,13 +36,15 @@ interface FieldError {
   message: string;
 }
 
-/// A failed admin API call: the problem's status, title, detail and field errors.
+/// A failed admin API call: the problem's status, title, detail, field errors and kind
+/// (the last segment of its `type`, such as `dead-letter-truncated`).
 class ApiError extends Error {
   constructor(
     public status: number,
     public title: string,
     public detail: string,
     public errors: FieldError[] = [],
+    public kind = "",
   ) {
     super(`${status} ${title}${detail ? ": " + detail : ""}`);
   }
@@ -72,7 +74,8 @@ async function failure(res: Response): Promise<ApiError> {
   } catch {
     data = null;
   }
-  return new ApiError(res.status, data?.title ?? res.statusText, data?.detail ?? "", data?.errors ?? []);
+  const kind = typeof data?.type === "string" ? (data.type.split("/").pop() ?? "") : "";
+  return new ApiError(res.status, data?.title ?? res.statusText, data?.detail ?? "", data?.errors ?? [], kind);
 }
 
 async function api(method: string, path: string, body?: unknown): Promise<any> {

@@ -7,12 +7,15 @@
 import { chromium } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
 import { mkdtempSync, readFileSync } from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 
 const base = process.env.TOLLGATE_URL;
 const admin = process.env.TOLLGATE_ADMIN_TOKEN;
 const viewer = process.env.TOLLGATE_VIEWER_TOKEN;
+const proxy = process.env.TOLLGATE_PROXY_URL;
+const upstreamPort = Number(process.env.UPSTREAM_PORT);
 const shots = process.env.SCREENSHOTS ?? mkdtempSync(path.join(os.tmpdir(), "tollgate-ui-shots-"));
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
@@ -101,6 +104,35 @@ async function tabTo(page, target, { back = false, max = 400 } = {}) {
 
 async function focused(page) {
   return page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120) ?? "");
+}
+
+/// The proxy's upstream: it answers 503 while `down`, and otherwise 200, keeping every
+/// request it takes.
+const upstream = { down: true, taken: [] };
+const upstreamServer = http.createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    if (upstream.down) {
+      res.writeHead(503, { "content-type": "text/plain" }).end("down");
+      return;
+    }
+    upstream.taken.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
+    res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+  });
+});
+await new Promise((ok, fail) => upstreamServer.once("error", fail).listen(upstreamPort, "127.0.0.1", ok));
+
+/// A request to the proxy's route that keeps dead letters; while the upstream is down it
+/// is answered 503 and kept.
+async function order(body, n = 42) {
+  const r = await fetch(`${proxy}/orders/${n}?via=e2e`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-trace": `e2e-${n}` },
+    body,
+  });
+  await r.arrayBuffer();
+  return r.status;
 }
 
 const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
@@ -423,6 +455,80 @@ try {
     await axe(page, "job");
   });
 
+  await step("dead letters: kept when the upstream fails, shown, replayed once it heals, discarded", async () => {
+    upstream.down = true;
+    assert((await order('{"item":"tea","n":1}')) === 503, "the failing upstream's answer");
+    const long = JSON.stringify({ item: "a very long order", note: "x".repeat(100) });
+    assert((await order(long, 43)) === 503, "the failing upstream's answer");
+    await until(async () => (await call("GET", "/v1/dead-letters?route=/orders")).dead_letters.length === 2, "two dead letters");
+    await page.getByRole("link", { name: "Dead letters", exact: true }).click();
+    await page.getByRole("heading", { name: "Dead letters", exact: true }).waitFor();
+    const rows = page.locator("#dl-list tbody tr");
+    await until(async () => (await rows.count()) === 2, "two rows");
+    // Newest first: the long one, kept cut.
+    const firstRow = await rows.first().textContent();
+    assert(firstRow.includes("/orders/43?via=e2e") && firstRow.includes("POST"), firstRow);
+    assert(/503/.test(await rows.first().locator("td:nth-child(5)").textContent()), "no upstream failure shown");
+    assert((await rows.first().locator("td:nth-child(7)").textContent()) === "not replayed", "replayed?");
+    // The route filter, kept in the address.
+    await page.locator("#dl-route").fill("/nope");
+    await page.getByRole("button", { name: "Show" }).click();
+    await page.getByText("No dead letter of route /nope.").waitFor();
+    assert(new URL(page.url()).searchParams.get("route") === "/nope", page.url());
+    await page.locator("#dl-route").fill("/orders");
+    await page.getByRole("button", { name: "Show" }).click();
+    await page.locator("#dl-page").filter({ hasText: /^Dead letters 1 to 2, newest first, of route \/orders$/ }).waitFor();
+    assert(await page.getByRole("button", { name: "Older dead letters" }).isDisabled(), "an older page of two");
+    await axe(page, "dead-letters");
+    await shot(page, "dead-letters");
+
+    // The short one's page: its request whole.
+    const [, shortOne] = (await call("GET", "/v1/dead-letters?route=/orders")).dead_letters;
+    await page.getByRole("link", { name: `Dead letter ${shortOne.id}: POST` }).click();
+    await page.getByRole("heading", { name: `Dead letter ${shortOne.id}` }).waitFor();
+    await page.getByRole("cell", { name: "x-trace" }).waitFor();
+    await page.getByRole("cell", { name: "e2e-42" }).waitFor();
+    assert((await page.locator("#dl-body").textContent()) === '{"item":"tea","n":1}', "the body shown");
+    const detail = await page.locator("#dl-detail").textContent();
+    assert(detail.includes("Body kept cut") && !/Body kept cutyes/.test(detail), detail.slice(0, 400));
+    await axe(page, "dead-letter");
+    await shot(page, "dead-letter");
+
+    // Replayed from the keyboard while the upstream still fails: it stays, its tries grow.
+    const replay = page.getByRole("button", { name: `Replay dead letter ${shortOne.id}`, exact: true });
+    await tabTo(page, replay);
+    await page.keyboard.press("Enter");
+    await page.locator("#status.error").filter({ hasText: `Dead letter ${shortOne.id} failed again (503)` }).waitFor();
+    assert(await page.locator("#status").evaluate((e) => e === document.activeElement), `the focus is on ${await focused(page)}`);
+    await page.getByRole("cell", { name: /^1 failed replay, last at / }).waitFor();
+    assert(upstream.taken.length === 0, "the failing upstream took it");
+
+    // Healed: replayed, the upstream takes it once and the dead letter is gone.
+    upstream.down = false;
+    await tabTo(page, replay);
+    await page.keyboard.press("Space");
+    await page.getByText(`Dead letter ${shortOne.id} delivered: the upstream shop answered 200, and it is removed.`).waitFor();
+    await page.getByText("This dead letter is no longer kept.").waitFor();
+    assert(upstream.taken.length === 1, `the upstream took ${upstream.taken.length}`);
+    const [taken] = upstream.taken;
+    assert(taken.url === "/orders/42?via=e2e" && taken.body === '{"item":"tea","n":1}', JSON.stringify(taken));
+    assert(taken.headers["x-trace"] === "e2e-42", JSON.stringify(taken.headers));
+
+    // The long one: its replay is refused in words, and it is discarded.
+    await page.getByRole("link", { name: "Back to the dead letters" }).click();
+    await page.getByRole("heading", { name: "Dead letters", exact: true }).waitFor();
+    await until(async () => (await rows.count()) === 1, "one row left");
+    const cutId = (await call("GET", "/v1/dead-letters?route=/orders")).dead_letters[0].id;
+    await page.getByRole("button", { name: `Replay dead letter ${cutId}`, exact: true }).click();
+    await page.locator("#status.error").filter({ hasText: "only a part was kept" }).waitFor();
+    assert(upstream.taken.length === 1, "a cut body was sent");
+    await page.getByRole("button", { name: `Discard dead letter ${cutId}`, exact: true }).click();
+    await page.getByText(`Dead letter ${cutId} discarded.`).waitFor();
+    await page.getByText(/^No dead letter/).waitFor();
+    assert((await call("GET", "/v1/dead-letters")).dead_letters.length === 0, "not discarded");
+    await axe(page, "dead-letters-empty");
+  });
+
   await step("billing: the owner's current period and closed periods, in their currencies, with the CSV", async () => {
     await page.getByRole("link", { name: "Billing" }).click();
     await page.getByRole("heading", { name: "Billing" }).waitFor();
@@ -623,6 +729,28 @@ try {
     await axe(page, "viewer-policy");
   });
 
+  await step("a viewer sees the dead letters but is refused a replay and a discard", async () => {
+    upstream.down = true;
+    assert((await order('{"item":"coffee"}', 44)) === 503, "the failing upstream's answer");
+    const d = await until(async () => (await call("GET", "/v1/dead-letters")).dead_letters[0], "a dead letter");
+    upstream.down = false;
+    const taken = upstream.taken.length;
+    await page.getByRole("link", { name: "Dead letters", exact: true }).click();
+    await page.getByRole("heading", { name: "Dead letters", exact: true }).waitFor();
+    await page.getByRole("button", { name: `Replay dead letter ${d.id}`, exact: true }).click();
+    const refusal = page.locator("#status.error");
+    await refusal.filter({ hasText: "Replaying a dead letter needs the admin role" }).waitFor();
+    await page.getByRole("button", { name: `Discard dead letter ${d.id}`, exact: true }).click();
+    await refusal.filter({ hasText: "Discarding a dead letter needs the admin role" }).waitFor();
+    assert(upstream.taken.length === taken, "a viewer's replay reached the upstream");
+    assert((await call("GET", `/v1/dead-letters/${d.id}`)).id === d.id, "a viewer's discard removed it");
+    await page.getByRole("link", { name: `Dead letter ${d.id}: POST` }).click();
+    await page.getByRole("heading", { name: `Dead letter ${d.id}` }).waitFor();
+    await page.getByRole("cell", { name: "e2e-44" }).waitFor();
+    await axe(page, "viewer-dead-letter");
+    await call("DELETE", `/v1/dead-letters/${d.id}`);
+  });
+
   await step("sign in through the OpenID provider, and come back to the page asked for", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.locator("#token").waitFor();
@@ -683,6 +811,7 @@ try {
   });
 } finally {
   await browser.close();
+  upstreamServer.close();
 }
 console.log(failures === 0 ? "e2e: all passed" : `e2e: ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);

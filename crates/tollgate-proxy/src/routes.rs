@@ -32,6 +32,15 @@ impl RouteTable {
         };
         best(true).or_else(|| best(false))
     }
+
+    /// The longest `total_timeout` of any route: no send through the table outlasts it.
+    pub fn longest_total_timeout(&self) -> std::time::Duration {
+        self.routes
+            .iter()
+            .map(|r| r.total_timeout)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 /// Whether `prefix` covers `path`: `/v1` covers `/v1` and `/v1/x` but not `/v10`.

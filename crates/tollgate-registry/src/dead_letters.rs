@@ -60,6 +60,9 @@ pub struct DeadLetterSummary {
     pub replays: u64,
     /// When it was last replayed (ms since the Unix epoch).
     pub replayed_at: Option<i64>,
+    /// While a replay of it is under way: when that replay claimed it (ms since the Unix
+    /// epoch).
+    pub replaying_since: Option<i64>,
 }
 
 /// A kept request, whole.
@@ -84,6 +87,30 @@ pub struct DeadLetterFilter {
     pub limit: Option<u32>,
 }
 
+/// A replay's hold on a dead letter: while it stands, no other replay sends the letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayClaim {
+    /// The dead letter's id.
+    pub id: i64,
+    /// When the claim was made (ms since the Unix epoch); it also tells this claim apart
+    /// from a later one that took it over.
+    pub since: i64,
+}
+
+/// What claiming a dead letter for a replay found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterClaim {
+    /// Claimed: this replay alone may send it, until it releases the claim.
+    Claimed(ReplayClaim),
+    /// Another replay holds it, claimed at `since` (ms since the Unix epoch).
+    Replaying {
+        /// When the other replay claimed it.
+        since: i64,
+    },
+    /// No such dead letter (never, or no longer: delivered or discarded).
+    Missing,
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
@@ -98,6 +125,7 @@ struct Row {
     last_failure: String,
     replays: i64,
     replayed_at: Option<i64>,
+    replaying_since: Option<i64>,
 }
 
 impl From<Row> for DeadLetterSummary {
@@ -115,13 +143,14 @@ impl From<Row> for DeadLetterSummary {
             last_failure: r.last_failure,
             replays: u64::try_from(r.replays).unwrap_or(0),
             replayed_at: r.replayed_at,
+            replaying_since: r.replaying_since,
         }
     }
 }
 
 const COLUMNS: &str = "id, at, route, upstream, method, url, \
                        CAST(LENGTH(body) AS BIGINT) AS body_size, body_truncated, tries, \
-                       last_failure, replays, replayed_at";
+                       last_failure, replays, replayed_at, replaying_since";
 
 impl Registry {
     /// Keeps `letters` in one transaction.
@@ -200,22 +229,82 @@ impl Registry {
             .transpose()
     }
 
-    /// Records a replay of dead letter `id` that failed: `tries` more tries, ending in
-    /// `failure`. Whether it was still there.
-    pub async fn dead_letter_replay_failed(
+    /// Claims dead letter `id` for a replay at `now`, unless another replay holds a claim
+    /// made at or after `stale_before`: a claim older than that is taken as left behind by
+    /// a replay that never finished, and is taken over. The claim is one conditional
+    /// UPDATE, so that of two replays at once exactly one wins, on either database.
+    pub async fn claim_dead_letter_replay(
         &self,
         id: i64,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<DeadLetterClaim, RegistryError> {
+        let claim = "UPDATE dead_letters SET replaying_since = $1 \
+                     WHERE id = $2 AND (replaying_since IS NULL OR replaying_since < $3)";
+        let look = "SELECT replaying_since FROM dead_letters WHERE id = $1";
+        // A claim released between the UPDATE and the look (the other replay failed) leaves
+        // the letter free: one more try at it, then it counts as held.
+        for _ in 0..2 {
+            let n = on_db!(&self.db, |pool| sqlx::query(claim)
+                .bind(now)
+                .bind(id)
+                .bind(stale_before)
+                .execute(pool)
+                .await?
+                .rows_affected());
+            if n > 0 {
+                return Ok(DeadLetterClaim::Claimed(ReplayClaim { id, since: now }));
+            }
+            let held: Option<(Option<i64>,)> = on_db!(&self.db, |pool| {
+                sqlx::query_as(look).bind(id).fetch_optional(pool).await?
+            });
+            match held {
+                None => return Ok(DeadLetterClaim::Missing),
+                Some((Some(since),)) => return Ok(DeadLetterClaim::Replaying { since }),
+                Some((None,)) => {}
+            }
+        }
+        Ok(DeadLetterClaim::Replaying { since: now })
+    }
+
+    /// Gives up `claim` without a replay having been recorded (the request could not be
+    /// sent); a claim taken over since is left alone. Whether it was still held.
+    pub async fn release_dead_letter_replay(
+        &self,
+        claim: &ReplayClaim,
+    ) -> Result<bool, RegistryError> {
+        let sql = "UPDATE dead_letters SET replaying_since = NULL \
+                   WHERE id = $1 AND replaying_since = $2";
+        let n = on_db!(&self.db, |pool| sqlx::query(sql)
+            .bind(claim.id)
+            .bind(claim.since)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Records that the replay holding `claim` failed: `tries` more tries, ending in
+    /// `failure`, and the claim released (unless another replay took it over since, whose
+    /// claim stands). Whether the dead letter was still there.
+    pub async fn dead_letter_replay_failed(
+        &self,
+        claim: &ReplayClaim,
         tries: u32,
         failure: &str,
         at: i64,
     ) -> Result<bool, RegistryError> {
         let sql = "UPDATE dead_letters SET tries = tries + $1, last_failure = $2, \
-                   replays = replays + 1, replayed_at = $3 WHERE id = $4";
+                   replays = replays + 1, replayed_at = $3, \
+                   replaying_since = CASE WHEN replaying_since = $4 THEN NULL \
+                   ELSE replaying_since END \
+                   WHERE id = $5";
         let n = on_db!(&self.db, |pool| sqlx::query(sql)
             .bind(i64::from(tries))
             .bind(failure)
             .bind(at)
-            .bind(id)
+            .bind(claim.since)
+            .bind(claim.id)
             .execute(pool)
             .await?
             .rows_affected());

@@ -27,7 +27,10 @@ pub use alerts::{AlertChange, AlertEvent, AlertEventKind, AlertFilter, FiringAle
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use billing::{BILLING_BUCKET_MS, BilledUsage, BillingFilter, BillingRecord, BillingScope};
 pub use db::Registry;
-pub use dead_letters::{DeadLetterFilter, DeadLetterRecord, DeadLetterSummary, NewDeadLetter};
+pub use dead_letters::{
+    DeadLetterClaim, DeadLetterFilter, DeadLetterRecord, DeadLetterSummary, NewDeadLetter,
+    ReplayClaim,
+};
 pub use jobs::{Job, JobCount, JobFilter, JobState, NewJob};
 pub use key::KeySecret;
 pub use keys::{KeyFilter, KeyPatch, KeyRecord, KeyStatus, NewKey, VerifyError};

@@ -7,6 +7,7 @@
     clippy::arithmetic_side_effects,
     clippy::cast_possible_truncation,
     clippy::indexing_slicing,
+    clippy::panic,
     missing_docs
 )]
 
@@ -15,8 +16,8 @@ use std::time::Duration;
 
 use tollgate_registry::{
     AlertChange, AlertEventKind, AlertFilter, BillingFilter, BillingRecord, BillingScope,
-    DeadLetterFilter, JobFilter, JobState, KeySecret, NewDeadLetter, NewJob, NewKey, OwnerContact,
-    Registry, UsageEvent,
+    DeadLetterClaim, DeadLetterFilter, JobFilter, JobState, KeySecret, NewDeadLetter, NewJob,
+    NewKey, OwnerContact, Registry, ReplayClaim, UsageEvent,
 };
 use tollgate_testkit::Postgres;
 
@@ -559,9 +560,85 @@ async fn dead_letters(a: &Registry, b: &Registry) {
     assert_eq!(one.headers, letter("/v1", 1).headers);
     assert_eq!(one.body, vec![0, 159, 146, 1]);
     assert!(!one.summary.body_truncated);
-    // A failed replay adds its tries; a delete removes it once.
+    // A replay claims it first; while it holds the claim, no other replay may, from
+    // either registry, until the claim goes stale.
+    let id = one.summary.id;
+    let stale = 60_000;
+    let DeadLetterClaim::Claimed(claim) = a
+        .claim_dead_letter_replay(id, T0 + 5, T0 + 5 - stale)
+        .await
+        .unwrap()
+    else {
+        panic!("the first claim was refused");
+    };
+    assert_eq!(claim, ReplayClaim { id, since: T0 + 5 });
+    assert_eq!(
+        b.claim_dead_letter_replay(id, T0 + 6, T0 + 6 - stale)
+            .await
+            .unwrap(),
+        DeadLetterClaim::Replaying { since: T0 + 5 }
+    );
+    assert_eq!(
+        b.dead_letter(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .replaying_since,
+        Some(T0 + 5)
+    );
+    // Released (nothing was sent), it may be claimed again; a stale claim is taken over,
+    // and the one it was taken from can no longer release it.
+    assert!(a.release_dead_letter_replay(&claim).await.unwrap());
+    assert!(!a.release_dead_letter_replay(&claim).await.unwrap());
+    let DeadLetterClaim::Claimed(old) = b
+        .claim_dead_letter_replay(id, T0 + 7, T0 + 7 - stale)
+        .await
+        .unwrap()
+    else {
+        panic!("a released dead letter could not be claimed");
+    };
+    let later = T0 + 7 + stale + 1;
+    let DeadLetterClaim::Claimed(claim) = a
+        .claim_dead_letter_replay(id, later, later - stale)
+        .await
+        .unwrap()
+    else {
+        panic!("a stale claim was not taken over");
+    };
+    assert!(!b.release_dead_letter_replay(&old).await.unwrap());
+    assert_eq!(
+        a.claim_dead_letter_replay(id + 1000, T0, T0).await.unwrap(),
+        DeadLetterClaim::Missing
+    );
+    // Concurrent claims from both registries: exactly one wins.
+    assert!(a.release_dead_letter_replay(&claim).await.unwrap());
+    for round in 0..20 {
+        let now = later + 10 + round;
+        let (x, y) = tokio::join!(
+            a.claim_dead_letter_replay(id, now, now - stale),
+            b.claim_dead_letter_replay(id, now, now - stale)
+        );
+        let won: Vec<ReplayClaim> = [x.unwrap(), y.unwrap()]
+            .into_iter()
+            .filter_map(|c| match c {
+                DeadLetterClaim::Claimed(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(won.len(), 1, "round {round}: {won:?}");
+        assert!(a.release_dead_letter_replay(&won[0]).await.unwrap());
+    }
+    let DeadLetterClaim::Claimed(claim) = a
+        .claim_dead_letter_replay(id, T0 + 8, T0 + 8 - stale)
+        .await
+        .unwrap()
+    else {
+        panic!("a released dead letter could not be claimed");
+    };
+    // A failed replay adds its tries and releases its claim; a delete removes it once.
     assert!(
-        a.dead_letter_replay_failed(one.summary.id, 2, "connection refused", T0 + 9)
+        a.dead_letter_replay_failed(&claim, 2, "connection refused", T0 + 9)
             .await
             .unwrap()
     );
@@ -576,11 +653,12 @@ async fn dead_letters(a: &Registry, b: &Registry) {
         (5, 1, Some(T0 + 9))
     );
     assert_eq!(again.last_failure, "connection refused");
+    assert_eq!(again.replaying_since, None);
     assert!(a.delete_dead_letter(one.summary.id).await.unwrap());
     assert!(!b.delete_dead_letter(one.summary.id).await.unwrap());
     assert!(a.dead_letter(one.summary.id).await.unwrap().is_none());
     assert!(
-        !a.dead_letter_replay_failed(one.summary.id, 1, "x", T0)
+        !a.dead_letter_replay_failed(&claim, 1, "x", T0)
             .await
             .unwrap()
     );

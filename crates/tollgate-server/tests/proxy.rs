@@ -192,11 +192,16 @@ fn a_bad_proxy_section_names_its_paths() {
 }
 
 /// An upstream that answers 503 to everything while `down`, and otherwise 200 with the
-/// version, headers and body it got, keeping the last request's.
+/// version, headers and body it got, keeping the last request's. It counts the requests
+/// that reach it in `arrived`; while `hold` is set, it keeps each answer back until
+/// `release` is notified, so that a test can act while a request is in flight.
 struct Switchable {
     addr: SocketAddr,
     down: Arc<std::sync::atomic::AtomicBool>,
     last: Arc<std::sync::Mutex<Option<serde_json::Value>>>,
+    arrived: Arc<AtomicU64>,
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    release: Arc<Notify>,
 }
 
 async fn switchable() -> Switchable {
@@ -204,15 +209,28 @@ async fn switchable() -> Switchable {
     let addr = listener.local_addr().unwrap();
     let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let last = Arc::new(std::sync::Mutex::new(None));
-    let (d, l) = (down.clone(), last.clone());
+    let arrived = Arc::new(AtomicU64::new(0));
+    let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let release = Arc::new(Notify::new());
+    let shared = (
+        down.clone(),
+        last.clone(),
+        arrived.clone(),
+        hold.clone(),
+        release.clone(),
+    );
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let (d, l) = (d.clone(), l.clone());
+            let shared = shared.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    let (d, l) = (d.clone(), l.clone());
+                    let (d, l, a, h, r) = shared.clone();
                     async move {
+                        a.fetch_add(1, Ordering::SeqCst);
+                        if h.load(Ordering::SeqCst) {
+                            r.notified().await;
+                        }
                         if d.load(Ordering::Relaxed) {
                             let mut res = hyper::Response::new(Full::new(Bytes::from("down")));
                             *res.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
@@ -244,7 +262,14 @@ async fn switchable() -> Switchable {
             });
         }
     });
-    Switchable { addr, down, last }
+    Switchable {
+        addr,
+        down,
+        last,
+        arrived,
+        hold,
+        release,
+    }
 }
 
 fn sha256_hex(token: &str) -> String {
@@ -405,17 +430,60 @@ rules:
     assert_eq!(outcome["status"], 503);
     assert_eq!(outcome["dead_letter"]["tries"], 4);
     assert_eq!(outcome["dead_letter"]["replays"], 1);
-    // Healed: the replay is delivered, and the dead letter is gone.
+    // The failed replay released its claim.
+    assert!(
+        outcome["dead_letter"]["replaying_since"].is_null(),
+        "{outcome}"
+    );
+    // Healed, and two replays at once: the first claims it and is held at the upstream;
+    // the second, sent while the first is in flight, is refused and sends nothing.
     up.down.store(false, Ordering::Relaxed);
-    let outcome: serde_json::Value = replay("admin-token", id)
+    up.hold.store(true, Ordering::SeqCst);
+    let before = up.arrived.load(Ordering::SeqCst);
+    let first = async { replay("admin-token", id).await.unwrap() };
+    let second = async {
+        let in_flight = eventually(Duration::from_secs(10), || async {
+            up.arrived.load(Ordering::SeqCst) > before
+        })
+        .await;
+        assert!(in_flight, "the first replay never reached the upstream");
+        let res = replay("admin-token", id).await.unwrap();
+        let status = res.status();
+        let problem: serde_json::Value = res.json().await.unwrap();
+        // While it is held, the dead letter shows the claim.
+        let held: serde_json::Value = admin(
+            reqwest::Method::GET,
+            &format!("/v1/dead-letters/{id}"),
+            "viewer-token",
+        )
+        .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+        up.hold.store(false, Ordering::SeqCst);
+        up.release.notify_one();
+        (status, problem, held)
+    };
+    let (first, (status, problem, held)) = tokio::join!(first, second);
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://tollgate.dev/problems/dead-letter-replaying"
+    );
+    assert!(held["replaying_since"].is_i64(), "{held}");
+    assert_eq!(first.status(), 200);
+    let outcome: serde_json::Value = first.json().await.unwrap();
     assert_eq!(
         (outcome["delivered"].as_bool(), outcome["status"].as_u64()),
-        (Some(true), Some(200))
+        (Some(true), Some(200)),
+        "{outcome}"
+    );
+    assert_eq!(
+        up.arrived.load(Ordering::SeqCst),
+        before + 1,
+        "the dead letter was sent more than once"
     );
     let seen = up.last.lock().unwrap().clone().unwrap();
     assert_eq!(seen["uri"], "/in/orders?x=1");

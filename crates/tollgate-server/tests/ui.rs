@@ -30,7 +30,14 @@ async fn get(server: &Server, path: &str) -> (u16, String, String, String) {
 async fn the_dashboard_and_its_assets_are_served_with_a_strict_policy() {
     let server =
         Server::start("rules:\n  - { name: per-user, key: \"{user}\", limit: 5, period: 1m }\n");
-    for path in ["/ui", "/ui/", "/ui/keys", "/ui/keys/some-id"] {
+    for path in [
+        "/ui",
+        "/ui/",
+        "/ui/keys",
+        "/ui/keys/some-id",
+        "/ui/dead-letters",
+        "/ui/dead-letters/7",
+    ] {
         let (status, kind, csp, body) = get(&server, path).await;
         assert_eq!(status, 200, "{path}");
         assert_eq!(kind, "text/html; charset=utf-8", "{path}");
@@ -46,6 +53,10 @@ async fn the_dashboard_and_its_assets_are_served_with_a_strict_policy() {
     assert_eq!(status, 200);
     assert_eq!(kind, "text/javascript; charset=utf-8");
     assert!(body.contains("Bearer"));
+    assert!(
+        body.contains("/v1/dead-letters"),
+        "the dead letters page is built in"
+    );
     let (status, kind, _, _) = get(&server, "/ui/app.css").await;
     assert_eq!(status, 200);
     assert_eq!(kind, "text/css; charset=utf-8");

@@ -1224,6 +1224,12 @@ export interface components {
             replayed_at?: number | null;
             /**
              * Format: int64
+             * @description While a replay of it is under way: when that replay claimed it (ms since the Unix
+             *     epoch).
+             */
+            replaying_since?: number | null;
+            /**
+             * Format: int64
              * @description Replays that failed.
              */
             replays: number;
@@ -1726,6 +1732,7 @@ export interface components {
              *     - `job-state`: 409: the job cannot be moved from its state
              *     - `dead-letter-truncated`: 409: the dead letter's body was kept cut, so it cannot be replayed
              *     - `dead-letter-unroutable`: 409: no proxy route takes the dead letter's URL now
+             *     - `dead-letter-replaying`: 409: another replay of the dead letter is under way
              *     - `proxy-off`: 503: no reverse proxy is serving to replay through
              *     - `profile-busy`: 409: another CPU profile is being taken
              *     - `keys-off`: 503: no records database is configured
@@ -1735,7 +1742,7 @@ export interface components {
              *     - `internal`: 500: a bug; the log has the details
              * @enum {string}
              */
-            type: "https://tollgate.dev/problems/malformed-body" | "https://tollgate.dev/problems/unreadable-body" | "https://tollgate.dev/problems/invalid-query" | "https://tollgate.dev/problems/invalid-request" | "https://tollgate.dev/problems/invalid-subject" | "https://tollgate.dev/problems/invalid-policy" | "https://tollgate.dev/problems/invalid-key-limits" | "https://tollgate.dev/problems/unsupported-media-type" | "https://tollgate.dev/problems/body-too-large" | "https://tollgate.dev/problems/timeout" | "https://tollgate.dev/problems/unauthorized" | "https://tollgate.dev/problems/forbidden" | "https://tollgate.dev/problems/rate-limited" | "https://tollgate.dev/problems/quota-exceeded" | "https://tollgate.dev/problems/key-invalid" | "https://tollgate.dev/problems/key-disabled" | "https://tollgate.dev/problems/key-expired" | "https://tollgate.dev/problems/blocked" | "https://tollgate.dev/problems/unavailable" | "https://tollgate.dev/problems/not-found" | "https://tollgate.dev/problems/method-not-allowed" | "https://tollgate.dev/problems/key-not-found" | "https://tollgate.dev/problems/tier-not-found" | "https://tollgate.dev/problems/owner-not-found" | "https://tollgate.dev/problems/job-not-found" | "https://tollgate.dev/problems/dead-letter-not-found" | "https://tollgate.dev/problems/no-such-rule" | "https://tollgate.dev/problems/billing-off" | "https://tollgate.dev/problems/debug-off" | "https://tollgate.dev/problems/tier-in-use" | "https://tollgate.dev/problems/job-state" | "https://tollgate.dev/problems/dead-letter-truncated" | "https://tollgate.dev/problems/dead-letter-unroutable" | "https://tollgate.dev/problems/proxy-off" | "https://tollgate.dev/problems/profile-busy" | "https://tollgate.dev/problems/keys-off" | "https://tollgate.dev/problems/registry-unavailable" | "https://tollgate.dev/problems/store-unavailable" | "https://tollgate.dev/problems/not-ready" | "https://tollgate.dev/problems/internal";
+            type: "https://tollgate.dev/problems/malformed-body" | "https://tollgate.dev/problems/unreadable-body" | "https://tollgate.dev/problems/invalid-query" | "https://tollgate.dev/problems/invalid-request" | "https://tollgate.dev/problems/invalid-subject" | "https://tollgate.dev/problems/invalid-policy" | "https://tollgate.dev/problems/invalid-key-limits" | "https://tollgate.dev/problems/unsupported-media-type" | "https://tollgate.dev/problems/body-too-large" | "https://tollgate.dev/problems/timeout" | "https://tollgate.dev/problems/unauthorized" | "https://tollgate.dev/problems/forbidden" | "https://tollgate.dev/problems/rate-limited" | "https://tollgate.dev/problems/quota-exceeded" | "https://tollgate.dev/problems/key-invalid" | "https://tollgate.dev/problems/key-disabled" | "https://tollgate.dev/problems/key-expired" | "https://tollgate.dev/problems/blocked" | "https://tollgate.dev/problems/unavailable" | "https://tollgate.dev/problems/not-found" | "https://tollgate.dev/problems/method-not-allowed" | "https://tollgate.dev/problems/key-not-found" | "https://tollgate.dev/problems/tier-not-found" | "https://tollgate.dev/problems/owner-not-found" | "https://tollgate.dev/problems/job-not-found" | "https://tollgate.dev/problems/dead-letter-not-found" | "https://tollgate.dev/problems/no-such-rule" | "https://tollgate.dev/problems/billing-off" | "https://tollgate.dev/problems/debug-off" | "https://tollgate.dev/problems/tier-in-use" | "https://tollgate.dev/problems/job-state" | "https://tollgate.dev/problems/dead-letter-truncated" | "https://tollgate.dev/problems/dead-letter-unroutable" | "https://tollgate.dev/problems/dead-letter-replaying" | "https://tollgate.dev/problems/proxy-off" | "https://tollgate.dev/problems/profile-busy" | "https://tollgate.dev/problems/keys-off" | "https://tollgate.dev/problems/registry-unavailable" | "https://tollgate.dev/problems/store-unavailable" | "https://tollgate.dev/problems/not-ready" | "https://tollgate.dev/problems/internal";
         };
         /** @description What the kernel counts for the process. */
         ProcessStatus: {
@@ -3962,7 +3969,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Its body was kept cut (`dead-letter-truncated`), or no route takes its URL now (`dead-letter-unroutable`) */
+            /** @description Its body was kept cut (`dead-letter-truncated`), no route takes its URL now (`dead-letter-unroutable`), or another replay of it is under way (`dead-letter-replaying`) */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -45,6 +45,12 @@ pub enum ResendError {
 }
 
 impl Proxy {
+    /// The longest a replay through any route may take: its route's `total_timeout` bounds
+    /// every try and backoff together.
+    pub fn longest_resend(&self) -> std::time::Duration {
+        self.routes.longest_total_timeout()
+    }
+
     /// Sends a request again (a dead letter's replay) through the route its URL takes now,
     /// with that route's tries, and without the engine's decision nor a dead letter of its
     /// own.

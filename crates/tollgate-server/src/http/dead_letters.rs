@@ -10,13 +10,27 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
 use tollgate_core::time::now_ms;
-use tollgate_registry::{DeadLetterFilter, DeadLetterRecord};
+use tollgate_registry::{
+    DeadLetterClaim, DeadLetterFilter, DeadLetterRecord, Registry, ReplayClaim,
+};
 
 use super::answers::{DeadLetterList, DeadLetterView, HeaderPair, ReplayOutcome};
 use super::keys::{failed, keys_off};
 use super::problem::Problem;
 use super::query::Query;
 use crate::app::App;
+
+/// How long, at least, a replay's claim on a dead letter stands before another replay may
+/// take it over. A claim older than this and than twice the longest route's
+/// `total_timeout` (which bounds a replay's tries) was left by an instance that stopped
+/// mid-replay.
+const REPLAY_CLAIM_STALE_MS: i64 = 5 * 60 * 1000;
+
+/// The age past which a claim is taken as left behind, for `proxy`'s routes.
+fn claim_stale_ms(proxy: &tollgate_proxy::Proxy) -> i64 {
+    let longest = i64::try_from(proxy.longest_resend().as_millis()).unwrap_or(i64::MAX);
+    longest.saturating_mul(2).max(REPLAY_CLAIM_STALE_MS)
+}
 
 fn no_letter(id: &str) -> Response {
     Problem::new(
@@ -127,7 +141,7 @@ pub async fn get_one(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
     responses(
         (status = 200, description = "How the replay went: delivered (and removed), or failed again (and recorded)", body = ReplayOutcome),
         (status = 404, description = "No such dead letter (`dead-letter-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Its body was kept cut (`dead-letter-truncated`), or no route takes its URL now (`dead-letter-unroutable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its body was kept cut (`dead-letter-truncated`), no route takes its URL now (`dead-letter-unroutable`), or another replay of it is under way (`dead-letter-replaying`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No reverse proxy is serving (`proxy-off`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("adminToken" = [])),
@@ -166,6 +180,18 @@ pub async fn replay(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
         )
         .into_response();
     };
+    // Claimed before it is sent, so that of two replays at once only one reaches the
+    // upstream; the other is told the first is under way.
+    let now = now_ms();
+    let claim = match reg
+        .claim_dead_letter_replay(n, now, now.saturating_sub(claim_stale_ms(proxy)))
+        .await
+    {
+        Ok(DeadLetterClaim::Claimed(c)) => c,
+        Ok(DeadLetterClaim::Replaying { since }) => return replaying(n, since),
+        Ok(DeadLetterClaim::Missing) => return no_letter(&id),
+        Err(e) => return failed(e),
+    };
     let resend = tollgate_proxy::Resend {
         method: letter.summary.method.clone(),
         url: letter.summary.url.clone(),
@@ -175,6 +201,7 @@ pub async fn replay(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
     let resent = match proxy.resend(&resend).await {
         Ok(r) => r,
         Err(e) => {
+            release(reg, &claim).await;
             return Problem::new(
                 StatusCode::CONFLICT,
                 "dead-letter-unroutable",
@@ -189,10 +216,11 @@ pub async fn replay(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
         Some((f, t)) => (false, Some(f), Some(t)),
     };
     let recorded = match (&failure, tries) {
-        (Some(f), Some(t)) => reg.dead_letter_replay_failed(n, t, f, now_ms()).await,
+        (Some(f), Some(t)) => reg.dead_letter_replay_failed(&claim, t, f, now_ms()).await,
         _ => reg.delete_dead_letter(n).await,
     };
     if let Err(e) = recorded {
+        release(reg, &claim).await;
         return failed(e);
     }
     let dead_letter = if delivered {
@@ -212,6 +240,29 @@ pub async fn replay(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
         dead_letter,
     })
     .into_response()
+}
+
+/// The 409 of a replay that finds another under way.
+fn replaying(id: i64, since: i64) -> Response {
+    let started = now_ms().saturating_sub(since).max(0) / 1000;
+    Problem::new(
+        StatusCode::CONFLICT,
+        "dead-letter-replaying",
+        "Another replay of the dead letter is under way",
+        Some(format!(
+            "dead letter {id} is being replayed (started {started}s ago): it is not sent twice; \
+             look at it again once that replay has ended"
+        )),
+    )
+    .into_response()
+}
+
+/// Lets go of a claim after a replay that recorded nothing. A release that fails leaves the
+/// claim to go stale, which only delays the next replay.
+async fn release(reg: &Registry, claim: &ReplayClaim) {
+    if let Err(e) = reg.release_dead_letter_replay(claim).await {
+        tracing::warn!(dead_letter = claim.id, error = %e, "releasing a replay's claim failed");
+    }
 }
 
 /// `DELETE /v1/dead-letters/{id}`: gives the request up.

@@ -101,6 +101,10 @@ pub const KINDS: &[(&str, &str)] = &[
         "409: no proxy route takes the dead letter's URL now",
     ),
     (
+        "dead-letter-replaying",
+        "409: another replay of the dead letter is under way",
+    ),
+    (
         "proxy-off",
         "503: no reverse proxy is serving to replay through",
     ),
