@@ -111,21 +111,51 @@ where
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let tracer = provider.tracer("tollgate");
-    let exported = tracing_subscriber::filter::dynamic_filter_fn(|_, _| sample::traced())
-        .with_callsite_filter(|m| {
+    let layer = exporting(provider.tracer("tollgate"));
+    sample::set_ratio(settings.sample_ratio);
+    ON.store(true, Ordering::Relaxed);
+    Ok((layer, provider))
+}
+
+/// The layer sending `tracer` the spans of requests sampled in.
+///
+/// A per-layer filter alone cannot keep a span from being made: when it declines one, the
+/// span is still built in the registry for the other layers (and then dropped), which costs
+/// most of what exporting it would. So the [`TRACE`] spans, which no other layer wants, are
+/// gated by a global filter, and a request sampled out makes none of them.
+fn exporting<S>(tracer: opentelemetry_sdk::trace::Tracer) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    let gate = tracing_subscriber::filter::dynamic_filter_fn(|m, _| {
+        m.target() != TRACE || sample::traced()
+    })
+    .with_callsite_filter(|m| {
+        if m.target() == TRACE {
+            Interest::sometimes()
+        } else {
+            Interest::always()
+        }
+    });
+    gate.and_then(
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(exported()),
+    )
+}
+
+/// What the exporting layer takes: the [`TRACE`] spans and the router's request spans of a
+/// request sampled in, nothing else.
+fn exported<S>() -> impl tracing_subscriber::layer::Filter<S> {
+    tracing_subscriber::filter::dynamic_filter_fn(|_, _| sample::traced()).with_callsite_filter(
+        |m| {
             if m.target() == TRACE || (m.is_span() && m.name() == "request") {
                 Interest::sometimes()
             } else {
                 Interest::never()
             }
-        });
-    let layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_filter(exported);
-    sample::set_ratio(settings.sample_ratio);
-    ON.store(true, Ordering::Relaxed);
-    Ok((layer, provider))
+        },
+    )
 }
 
 /// The OTLP/HTTP traces URL: the endpoint as given when it names a path, else with
@@ -155,6 +185,32 @@ fn https_connector() -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// The subscriber `tollgate serve` builds with traces on, its exporter sending nowhere.
+    fn serving() -> impl tracing::Subscriber + Send + Sync {
+        let traces = exporting(SdkTracerProvider::builder().build().tracer("test"));
+        let logs = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::sink)
+            .with_filter(tracing_subscriber::EnvFilter::new(format!(
+                "info,{TRACE}=off"
+            )));
+        tracing_subscriber::registry().with(Some(traces)).with(logs)
+    }
+
+    fn trace_span() -> tracing::Span {
+        tracing::info_span!(target: TRACE, "decision")
+    }
+
+    #[tokio::test]
+    async fn a_request_sampled_out_makes_no_span() {
+        let _guard = tracing::subscriber::set_default(serving());
+        assert!(trace_span().is_disabled());
+        assert!(sample::within(false, async { trace_span().is_disabled() }).await);
+        assert!(!sample::within(true, async { trace_span().is_disabled() }).await);
+        // A log line's span is the log's, sampled or not.
+        assert!(!sample::within(false, async { tracing::info_span!("work").is_disabled() }).await);
+    }
 
     #[test]
     fn the_http_traces_url() {
