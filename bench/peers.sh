@@ -32,9 +32,10 @@ need redis-server "sudo apt-get install -y redis-server"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release -q -p rls-load
+bin=${CARGO_TARGET_DIR:-target}/release
 if [ -z "${TOLLGATE:-}" ]; then
   cargo build --release -q -p tollgate-server
-  TOLLGATE=target/release/tollgate
+  TOLLGATE=$bin/tollgate
 fi
 
 tmp=$(mktemp -d -t tollgate-peers.XXXXXX)
@@ -104,7 +105,7 @@ pids+=($!)
 wait_port "$nport"
 
 okport=$(free_port)
-target/release/rls-ok "127.0.0.1:$okport" >/dev/null &
+"$bin/rls-ok" "127.0.0.1:$okport" >/dev/null &
 pids+=($!)
 wait_port "$okport"
 
@@ -181,7 +182,7 @@ grpc_load() { # target: calls/s, p99 in µs, errors
     rls_ok) port=$okport ;;
     *) port=${t}_grpc port=${!port} ;;
   esac
-  target/release/rls-load "127.0.0.1:$port" "$SECS" "$CONNS" "$USERS" |
+  "$bin/rls-load" "127.0.0.1:$port" "$SECS" "$CONNS" "$USERS" |
     awk '{printf "%s %.0f %s\n", $2, $7 * 1000, $10}'
 }
 
