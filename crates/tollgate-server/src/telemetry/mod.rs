@@ -5,7 +5,7 @@
 //! without a `telemetry` section (or `OTEL_EXPORTER_OTLP_ENDPOINT`) no layer wants them:
 //! `tracing` then skips them at their call sites, so traces cost nothing when off. With
 //! traces on, each door samples its request as it arrives ([`sample`]), and a request
-//! sampled out makes no spans.
+//! sampled out makes no trace spans.
 
 pub mod propagate;
 pub mod sample;
@@ -120,9 +120,9 @@ where
 /// The layer sending `tracer` the spans of requests sampled in.
 ///
 /// A per-layer filter alone cannot keep a span from being made: when it declines one, the
-/// span is still built in the registry for the other layers (and then dropped), which costs
-/// most of what exporting it would. So the [`TRACE`] spans, which no other layer wants, are
-/// gated by a global filter, and a request sampled out makes none of them.
+/// span is still built in the registry for the other layers, then dropped. So the [`TRACE`]
+/// spans, which no other layer wants, are gated by a global filter as well, and a request
+/// sampled out makes none of them.
 fn exporting<S>(tracer: opentelemetry_sdk::trace::Tracer) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,

@@ -3,9 +3,9 @@
 //!
 //! Leaving the choice to the OpenTelemetry sampler would make every request build its spans
 //! (the registry's slots, their fields, the exporter layer's bookkeeping) only for most of
-//! them to be dropped at the end; a request sampled out here makes none, so its cost with
-//! traces on is the cost with traces off. The exporting layer's filter reads [`traced`], and
-//! the spans of a request outside [`within`] are not exported.
+//! them to be dropped at the end; a request sampled out here makes none of its trace
+//! spans, so its cost with traces on is the cost with traces off. The exporting layer's
+//! filters read [`traced`]: outside [`within`], nothing is traced.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
