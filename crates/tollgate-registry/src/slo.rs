@@ -1,6 +1,8 @@
 //! Requests per service-level objective and minute, written by every instance and summed
 //! over the fleet.
 
+use sqlx::Row as _;
+
 use crate::RegistryError;
 use crate::db::{Registry, on_db};
 
@@ -70,6 +72,54 @@ impl Registry {
             u64::try_from(good).unwrap_or(0),
             u64::try_from(total).unwrap_or(0),
         ))
+    }
+
+    /// The fleet's good and total requests of `objective` in `[from, to)` for each of
+    /// `froms`, in one query: windows read together then agree with each other, where one
+    /// query each could straddle an instance's write and see it in the long windows only.
+    pub async fn slo_sums_since(
+        &self,
+        objective: &str,
+        froms: &[i64],
+        to: i64,
+    ) -> Result<Vec<(u64, u64)>, RegistryError> {
+        let Some(&earliest) = froms.iter().min() else {
+            return Ok(Vec::new());
+        };
+        // $1 the objective, $2 the end, $3 the earliest start, then two per window (each
+        // placeholder once: SQLite and PostgreSQL number them alike that way).
+        let mut sql = String::from("SELECT ");
+        let mut param = 3usize;
+        for (i, _) in froms.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let (g, t) = (param.saturating_add(1), param.saturating_add(2));
+            param = t;
+            sql.push_str(&format!(
+                "CAST(COALESCE(SUM(CASE WHEN minute >= ${g} THEN good ELSE 0 END), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(CASE WHEN minute >= ${t} THEN total ELSE 0 END), 0) AS BIGINT)"
+            ));
+        }
+        sql.push_str(" FROM slo_minutes WHERE objective = $1 AND minute < $2 AND minute >= $3");
+        let counts: Vec<i64> = on_db!(&self.db, |pool| {
+            let mut q = sqlx::query(&sql).bind(objective).bind(to).bind(earliest);
+            for &from in froms {
+                q = q.bind(from).bind(from);
+            }
+            let row = q.fetch_one(pool).await?;
+            (0..froms.len().saturating_mul(2))
+                .map(|i| row.try_get::<i64, _>(i))
+                .collect::<Result<_, _>>()?
+        });
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(counts
+            .chunks(2)
+            .map(|c| match c {
+                [g, t] => (count(*g), count(*t)),
+                _ => (0, 0),
+            })
+            .collect())
     }
 
     /// Deletes minutes before `before`; gives how many went.

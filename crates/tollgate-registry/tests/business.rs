@@ -505,6 +505,18 @@ async fn slo(a: &Registry, b: &Registry) {
         (13, 14)
     );
     assert_eq!(a.slo_sums("none", T0, T0 + 120_000).await.unwrap(), (0, 0));
+    // Several windows in one read, each from its own start to the same end.
+    assert_eq!(
+        b.slo_sums_since("up", &[T0, T0 + 60_000, T0 + 120_000], T0 + 120_000)
+            .await
+            .unwrap(),
+        [(18, 20), (13, 14), (0, 0)]
+    );
+    assert_eq!(
+        a.slo_sums_since("none", &[T0], T0 + 120_000).await.unwrap(),
+        [(0, 0)]
+    );
+    assert!(a.slo_sums_since("up", &[], T0).await.unwrap().is_empty());
     assert_eq!(a.prune_slo(T0 + 60_000).await.unwrap(), 1);
     assert_eq!(a.slo_sums("up", T0, T0 + 120_000).await.unwrap(), (13, 14));
 }

@@ -202,14 +202,19 @@ async fn burn_conditions(
     target: f64,
     now: i64,
 ) -> Result<Vec<Condition>, RegistryError> {
-    let mut rates = Vec::with_capacity(WINDOWS.len());
-    for (name, window) in WINDOWS {
-        let from = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-        let (good, total) = registry
-            .slo_sums(objective, from, now.saturating_add(1))
-            .await?;
-        rates.push((name, burn_rate(good, total, target)));
-    }
+    let froms: Vec<i64> = WINDOWS
+        .iter()
+        .map(|(_, w)| now.saturating_sub(i64::try_from(w.as_millis()).unwrap_or(i64::MAX)))
+        .collect();
+    // One read for every window, so that they agree on which writes they see.
+    let sums = registry
+        .slo_sums_since(objective, &froms, now.saturating_add(1))
+        .await?;
+    let rates: Vec<(&str, f64)> = WINDOWS
+        .iter()
+        .zip(sums)
+        .map(|((name, _), (good, total))| (*name, burn_rate(good, total, target)))
+        .collect();
     let rate = |w: &str| rates.iter().find(|(n, _)| *n == w).map_or(0.0, |(_, r)| *r);
     let pairs = burning(rate);
     let Some(worst) = pairs.first() else {

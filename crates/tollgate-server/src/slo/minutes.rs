@@ -49,17 +49,23 @@ impl Minutes {
         }
     }
 
-    /// Good and total requests in the minutes that begin in `[from, to)`.
-    pub fn sums(&self, from: i64, to: i64) -> (u64, u64) {
+    /// Good and total requests in the minutes that begin in `[from, to)`, for each of
+    /// `froms`, read at one instant.
+    pub fn sums_since(&self, froms: &[i64], to: i64) -> Vec<(u64, u64)> {
         let Ok(slots) = self.slots.lock() else {
-            return (0, 0);
+            return vec![(0, 0); froms.len()];
         };
-        slots
+        froms
             .iter()
-            .filter(|s| s.minute >= from && s.minute < to)
-            .fold((0, 0), |(g, t), s| {
-                (g.saturating_add(s.good), t.saturating_add(s.total))
+            .map(|&from| {
+                slots
+                    .iter()
+                    .filter(|s| s.minute >= from && s.minute < to)
+                    .fold((0u64, 0u64), |(g, t), s| {
+                        (g.saturating_add(s.good), t.saturating_add(s.total))
+                    })
             })
+            .collect()
     }
 
     /// The minutes that begin in `[from, to)` with a request, oldest first.
@@ -82,6 +88,24 @@ impl Minutes {
 mod tests {
     use super::*;
 
+    fn sums(m: &Minutes, from: i64, to: i64) -> (u64, u64) {
+        m.sums_since(&[from], to).first().copied().unwrap()
+    }
+
+    #[test]
+    fn windows_read_together_each_count_their_own_minutes() {
+        let m = Minutes::new(10);
+        let t0 = 1_800_000_000_000;
+        m.record(t0, false);
+        m.record(t0 + 120_000, true);
+        m.record(t0 + 240_000, true);
+        let to = t0 + 300_000;
+        assert_eq!(
+            m.sums_since(&[t0, t0 + 60_000, t0 + 240_000, to], to),
+            [(2, 3), (2, 2), (1, 1), (0, 0)]
+        );
+    }
+
     #[test]
     fn minutes_count_apart_and_old_ones_are_overwritten() {
         let m = Minutes::new(3);
@@ -89,12 +113,12 @@ mod tests {
         m.record(t0, true);
         m.record(t0 + 59_999, false);
         m.record(t0 + 60_000, true);
-        assert_eq!(m.sums(t0, t0 + 60_000), (1, 2));
-        assert_eq!(m.sums(t0, t0 + 120_000), (2, 3));
+        assert_eq!(sums(&m, t0, t0 + 60_000), (1, 2));
+        assert_eq!(sums(&m, t0, t0 + 120_000), (2, 3));
         // Three minutes later the first slot holds the new minute.
         m.record(t0 + 180_000, true);
-        assert_eq!(m.sums(t0, t0 + 60_000), (0, 0));
-        assert_eq!(m.sums(t0, t0 + 240_000), (2, 2));
+        assert_eq!(sums(&m, t0, t0 + 60_000), (0, 0));
+        assert_eq!(sums(&m, t0, t0 + 240_000), (2, 2));
         let since = m.since(t0, t0 + 240_000);
         assert_eq!(since.len(), 2);
         assert_eq!(since[0].minute, t0 + 60_000);

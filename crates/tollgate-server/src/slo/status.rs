@@ -78,22 +78,25 @@ pub async fn standing(
     now: i64,
 ) -> Result<Standing, RegistryError> {
     let to = now.saturating_add(1);
-    let sums = |from: i64| async move {
-        match registry {
-            Some(r) => r.slo_sums(&o.name, from, to).await,
-            None => Ok(o.minutes.sums(from, to)),
-        }
+    // The objective's window, then each burn window, read at one instant.
+    let froms: Vec<i64> = std::iter::once(o.window)
+        .chain(WINDOWS.iter().map(|(_, d)| *d))
+        .map(|d| now.saturating_sub(millis(d)))
+        .collect();
+    let sums = match registry {
+        Some(r) => r.slo_sums_since(&o.name, &froms, to).await?,
+        None => o.minutes.sums_since(&froms, to),
     };
-    let (good, total) = sums(now.saturating_sub(millis(o.window))).await?;
-    let mut burn_rates = Vec::with_capacity(WINDOWS.len());
-    for (window, d) in WINDOWS {
-        let (g, t) = sums(now.saturating_sub(millis(d))).await?;
-        burn_rates.push(WindowBurn {
+    let (good, total) = sums.first().copied().unwrap_or((0, 0));
+    let burn_rates: Vec<WindowBurn> = WINDOWS
+        .iter()
+        .zip(sums.iter().skip(1))
+        .map(|((window, _), &(g, t))| WindowBurn {
             window,
             total: t,
             burn_rate: burn::burn_rate(g, t, o.target),
-        });
-    }
+        })
+        .collect();
     let rate = |w: &str| {
         burn_rates
             .iter()
