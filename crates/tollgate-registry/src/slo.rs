@@ -57,21 +57,8 @@ impl Registry {
         from: i64,
         to: i64,
     ) -> Result<(u64, u64), RegistryError> {
-        let sql = "SELECT CAST(COALESCE(SUM(good), 0) AS BIGINT), \
-                   CAST(COALESCE(SUM(total), 0) AS BIGINT) FROM slo_minutes \
-                   WHERE objective = $1 AND minute >= $2 AND minute < $3";
-        let (good, total): (i64, i64) = on_db!(&self.db, |pool| {
-            sqlx::query_as(sql)
-                .bind(objective)
-                .bind(from)
-                .bind(to)
-                .fetch_one(pool)
-                .await?
-        });
-        Ok((
-            u64::try_from(good).unwrap_or(0),
-            u64::try_from(total).unwrap_or(0),
-        ))
+        let sums = self.slo_sums_since(objective, &[from], to).await?;
+        Ok(sums.first().copied().unwrap_or((0, 0)))
     }
 
     /// The fleet's good and total requests of `objective` in `[from, to)` for each of
