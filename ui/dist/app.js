@@ -121,6 +121,63 @@ function showStatus(main, text) {
 function statusRegion() {
     return el("p", { id: "status", role: "status" });
 }
+class BeforePager {
+    main;
+    newer;
+    older;
+    load;
+    pages;
+    next = null;
+    constructor(main, newer, older, load) {
+        this.main = main;
+        this.newer = newer;
+        this.older = older;
+        this.load = load;
+        const from = Number(fromAddress("before"));
+        this.pages = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
+    }
+    get before() {
+        return this.pages[this.pages.length - 1];
+    }
+    get past() {
+        return this.pages.length > 1;
+    }
+    offset(perPage) {
+        return (this.pages.length - 1) * perPage;
+    }
+    shown(next) {
+        this.next = next;
+        this.newer.disabled = !this.past;
+        this.older.disabled = next == null;
+    }
+    async move(step) {
+        if (step > 0 && this.next != null)
+            this.pages.push(this.next);
+        else if (step < 0 && this.past)
+            this.pages.pop();
+        try {
+            await this.load();
+            if (document.activeElement === document.body || document.activeElement?.disabled) {
+                (this.older.disabled ? this.newer : this.older).focus();
+            }
+        }
+        catch (e) {
+            showError(this.main, e);
+        }
+    }
+    restart = () => {
+        this.pages = [null];
+        void this.load().catch((e) => showError(this.main, e));
+    };
+    async start() {
+        try {
+            await this.load();
+        }
+        catch (e) {
+            showError(this.main, e);
+        }
+    }
+}
 function table(head, rows, caption = "") {
     return el("table", {}, ...(caption ? [el("caption", {}, caption)] : []), el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c))))));
 }
@@ -892,17 +949,14 @@ async function alertsPage(main) {
     const filter = el("form", { class: "inline", "aria-label": "Filter the history" }, el("label", { for: "alert-rule" }, "Rule ", byRule), el("label", { for: "alert-limit" }, "Per page ", perPage), el("button", { type: "submit", class: "secondary" }, "Show"));
     const where = el("p", { id: "alert-page", "aria-live": "polite" });
     const history = el("div", { id: "alert-history" });
-    const newer = button("Newer events", () => void move(-1), "secondary");
-    const older = button("Older events", () => void move(1), "secondary");
+    const newer = button("Newer events", () => void pager.move(-1), "secondary");
+    const older = button("Older events", () => void pager.move(1), "secondary");
     main.append(el("h1", {}, "Alerts"), status, el("h2", {}, "Rules"), rules, el("h2", {}, "Firing now"), firing, el("h2", {}, "History"), filter, where, history, el("p", { class: "pager" }, newer, " ", older));
-    const from = Number(fromAddress("before"));
-    let pages = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
     choose(byRule, fromAddress("rule"));
     choose(perPage, fromAddress("limit"));
-    let next = null;
     let named = false;
     const load = async () => {
-        const before = pages[pages.length - 1];
+        const before = pager.before;
         const a = await api("GET", "/v1/alerts" + query({ rule: byRule.value, before, limit: perPage.value }));
         toAddress({ rule: byRule.value, limit: perPage.value === "25" ? null : perPage.value, before });
         if (!named) {
@@ -919,11 +973,10 @@ async function alertsPage(main) {
             ? table(["Rule", "About", "Since", "Value"], a.firing.map((f) => [f.rule, f.subject, when(f.since), String(f.value)]))
             : el("p", {}, byRule.value ? `Nothing of ${byRule.value} is firing.` : "Nothing is firing."));
         const events = a.events;
-        next = a.next_before ?? null;
-        const first = (pages.length - 1) * Number(perPage.value);
+        const first = pager.offset(Number(perPage.value));
         where.textContent = events.length
             ? `Events ${first + 1} to ${first + events.length}, newest first` + (byRule.value ? `, of ${byRule.value}` : "")
-            : pages.length > 1
+            : pager.past
                 ? "No older events."
                 : "No alert has fired yet.";
         history.replaceChildren(...(events.length
@@ -939,40 +992,16 @@ async function alertsPage(main) {
                 ])),
             ]
             : []));
-        newer.disabled = pages.length <= 1;
-        older.disabled = next == null;
+        pager.shown(a.next_before ?? null);
     };
-    const move = async (step) => {
-        if (step > 0 && next != null)
-            pages.push(next);
-        else if (step < 0 && pages.length > 1)
-            pages.pop();
-        try {
-            await load();
-            if (document.activeElement === document.body || document.activeElement?.disabled) {
-                (older.disabled ? newer : older).focus();
-            }
-        }
-        catch (e) {
-            showError(main, e);
-        }
-    };
-    const restart = () => {
-        pages = [null];
-        void load().catch((e) => showError(main, e));
-    };
-    byRule.addEventListener("change", restart);
-    perPage.addEventListener("change", restart);
+    const pager = new BeforePager(main, newer, older, load);
+    byRule.addEventListener("change", pager.restart);
+    perPage.addEventListener("change", pager.restart);
     filter.addEventListener("submit", (ev) => {
         ev.preventDefault();
-        restart();
+        pager.restart();
     });
-    try {
-        await load();
-    }
-    catch (e) {
-        showError(main, e);
-    }
+    await pager.start();
 }
 async function billingPage(main) {
     const status = statusRegion();
@@ -1246,17 +1275,14 @@ async function deadLettersPage(main, rest) {
     const filter = el("form", { class: "inline", "aria-label": "Filter the dead letters" }, el("label", { for: "dl-route" }, "Route ", route), routes, el("label", { for: "dl-limit" }, "Per page ", perPage), el("button", { type: "submit", class: "secondary" }, "Show"));
     const where = el("p", { id: "dl-page", "aria-live": "polite" });
     const list = el("div", { id: "dl-list" });
-    const newer = button("Newer", () => void move(-1), "secondary", "Newer dead letters");
-    const older = button("Older", () => void move(1), "secondary", "Older dead letters");
+    const newer = button("Newer", () => void pager.move(-1), "secondary", "Newer dead letters");
+    const older = button("Older", () => void pager.move(1), "secondary", "Older dead letters");
     main.append(el("h1", {}, "Dead letters"), el("p", { class: "hint" }, "Requests the reverse proxy could not deliver on routes that keep them. A replay sends one again through the proxy now; delivered, it is removed."), status, filter, where, list, el("p", { class: "pager" }, newer, " ", older));
-    const from = Number(fromAddress("before"));
-    let pages = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
     route.value = fromAddress("route");
     choose(perPage, fromAddress("limit"));
-    let next = null;
     const seen = new Set();
     const load = async () => {
-        const before = pages[pages.length - 1];
+        const before = pager.before;
         const r = route.value.trim();
         const page = await api("GET", "/v1/dead-letters" + query({ route: r, before, limit: perPage.value }));
         toAddress({ route: r, limit: perPage.value === "25" ? null : perPage.value, before });
@@ -1267,11 +1293,10 @@ async function deadLettersPage(main, rest) {
                 routes.append(el("option", { value: d.route }));
             }
         }
-        next = page.next ?? null;
-        const first = (pages.length - 1) * Number(perPage.value);
+        const first = pager.offset(Number(perPage.value));
         where.textContent = letters.length
             ? `Dead letters ${first + 1} to ${first + letters.length}, newest first` + (r ? `, of route ${r}` : "")
-            : pages.length > 1
+            : pager.past
                 ? "No older dead letters."
                 : r
                     ? `No dead letter of route ${r}.`
@@ -1290,39 +1315,15 @@ async function deadLettersPage(main, rest) {
                 ]), "The proxy's dead letters"),
             ]
             : []));
-        newer.disabled = pages.length <= 1;
-        older.disabled = next == null;
+        pager.shown(page.next ?? null);
     };
-    const move = async (step) => {
-        if (step > 0 && next != null)
-            pages.push(next);
-        else if (step < 0 && pages.length > 1)
-            pages.pop();
-        try {
-            await load();
-            if (document.activeElement === document.body || document.activeElement?.disabled) {
-                (older.disabled ? newer : older).focus();
-            }
-        }
-        catch (e) {
-            showError(main, e);
-        }
-    };
-    const restart = () => {
-        pages = [null];
-        void load().catch((e) => showError(main, e));
-    };
-    perPage.addEventListener("change", restart);
+    const pager = new BeforePager(main, newer, older, load);
+    perPage.addEventListener("change", pager.restart);
     filter.addEventListener("submit", (ev) => {
         ev.preventDefault();
-        restart();
+        pager.restart();
     });
-    try {
-        await load();
-    }
-    catch (e) {
-        showError(main, e);
-    }
+    await pager.start();
 }
 const BODY_PREVIEW = 4096;
 async function deadLetterPage(main, id) {

@@ -32,8 +32,8 @@ async function alertsPage(main: HTMLElement) {
   );
   const where = el("p", { id: "alert-page", "aria-live": "polite" });
   const history = el("div", { id: "alert-history" });
-  const newer = button("Newer events", () => void move(-1), "secondary");
-  const older = button("Older events", () => void move(1), "secondary");
+  const newer = button("Newer events", () => void pager.move(-1), "secondary");
+  const older = button("Older events", () => void pager.move(1), "secondary");
   main.append(
     el("h1", {}, "Alerts"),
     status,
@@ -48,16 +48,11 @@ async function alertsPage(main: HTMLElement) {
     el("p", { class: "pager" }, newer, " ", older),
   );
 
-  // The `before` of each page shown so far: the first page has none. A page from the
-  // address starts there, with the first page one step newer.
-  const from = Number(fromAddress("before"));
-  let pages: (number | null)[] = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
   choose(byRule, fromAddress("rule"));
   choose(perPage, fromAddress("limit"));
-  let next: number | null = null;
   let named = false;
   const load = async () => {
-    const before = pages[pages.length - 1];
+    const before = pager.before;
     const a = await api("GET", "/v1/alerts" + query({ rule: byRule.value, before, limit: perPage.value }));
     toAddress({ rule: byRule.value, limit: perPage.value === "25" ? null : perPage.value, before });
     if (!named) {
@@ -82,11 +77,10 @@ async function alertsPage(main: HTMLElement) {
         : el("p", {}, byRule.value ? `Nothing of ${byRule.value} is firing.` : "Nothing is firing."),
     );
     const events: any[] = a.events;
-    next = a.next_before ?? null;
-    const first = (pages.length - 1) * Number(perPage.value);
+    const first = pager.offset(Number(perPage.value));
     where.textContent = events.length
       ? `Events ${first + 1} to ${first + events.length}, newest first` + (byRule.value ? `, of ${byRule.value}` : "")
-      : pages.length > 1
+      : pager.past
         ? "No older events."
         : "No alert has fired yet.";
     history.replaceChildren(
@@ -107,35 +101,14 @@ async function alertsPage(main: HTMLElement) {
           ]
         : []),
     );
-    newer.disabled = pages.length <= 1;
-    older.disabled = next == null;
+    pager.shown(a.next_before ?? null);
   };
-  const move = async (step: number) => {
-    if (step > 0 && next != null) pages.push(next);
-    else if (step < 0 && pages.length > 1) pages.pop();
-    try {
-      await load();
-      // The button pressed may have just been switched off: keep the focus in the pager.
-      if (document.activeElement === document.body || (document.activeElement as HTMLButtonElement)?.disabled) {
-        (older.disabled ? newer : older).focus();
-      }
-    } catch (e) {
-      showError(main, e);
-    }
-  };
-  const restart = () => {
-    pages = [null];
-    void load().catch((e) => showError(main, e));
-  };
-  byRule.addEventListener("change", restart);
-  perPage.addEventListener("change", restart);
+  const pager = new BeforePager(main, newer, older, load);
+  byRule.addEventListener("change", pager.restart);
+  perPage.addEventListener("change", pager.restart);
   filter.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    restart();
+    pager.restart();
   });
-  try {
-    await load();
-  } catch (e) {
-    showError(main, e);
-  }
+  await pager.start();
 }

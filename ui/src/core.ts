@@ -178,6 +178,75 @@ function statusRegion(): HTMLParagraphElement {
   return el("p", { id: "status", role: "status" });
 }
 
+/// The paging of a list read newest first by a `before` cursor (the alerts' history, the
+/// dead letters): the cursor of each page shown so far, the first page having none. A page
+/// from the address starts there, with the first page one step newer. Newer and Older move
+/// through them, keeping the focus in the pager when the button pressed is switched off.
+class BeforePager {
+  private pages: (number | null)[];
+  private next: number | null = null;
+
+  constructor(
+    private readonly main: HTMLElement,
+    private readonly newer: HTMLButtonElement,
+    private readonly older: HTMLButtonElement,
+    private readonly load: () => Promise<void>,
+  ) {
+    const from = Number(fromAddress("before"));
+    this.pages = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
+  }
+
+  /// The cursor of the page to load.
+  get before(): number | null {
+    return this.pages[this.pages.length - 1];
+  }
+
+  /// Whether newer pages come before this one.
+  get past(): boolean {
+    return this.pages.length > 1;
+  }
+
+  /// How many items the newer pages held, at `perPage` each.
+  offset(perPage: number): number {
+    return (this.pages.length - 1) * perPage;
+  }
+
+  /// Records the cursor of the page after the one just shown (none at the end).
+  shown(next: number | null) {
+    this.next = next;
+    this.newer.disabled = !this.past;
+    this.older.disabled = next == null;
+  }
+
+  async move(step: number) {
+    if (step > 0 && this.next != null) this.pages.push(this.next);
+    else if (step < 0 && this.past) this.pages.pop();
+    try {
+      await this.load();
+      if (document.activeElement === document.body || (document.activeElement as HTMLButtonElement)?.disabled) {
+        (this.older.disabled ? this.newer : this.older).focus();
+      }
+    } catch (e) {
+      showError(this.main, e);
+    }
+  }
+
+  /// Back to the first page, as a changed filter asks.
+  readonly restart = () => {
+    this.pages = [null];
+    void this.load().catch((e) => showError(this.main, e));
+  };
+
+  /// The first load.
+  async start() {
+    try {
+      await this.load();
+    } catch (e) {
+      showError(this.main, e);
+    }
+  }
+}
+
 function table(head: string[], rows: (Node | string)[][], caption = ""): HTMLTableElement {
   return el(
     "table",

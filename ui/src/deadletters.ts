@@ -101,8 +101,8 @@ async function deadLettersPage(main: HTMLElement, rest: string[]) {
   );
   const where = el("p", { id: "dl-page", "aria-live": "polite" });
   const list = el("div", { id: "dl-list" });
-  const newer = button("Newer", () => void move(-1), "secondary", "Newer dead letters");
-  const older = button("Older", () => void move(1), "secondary", "Older dead letters");
+  const newer = button("Newer", () => void pager.move(-1), "secondary", "Newer dead letters");
+  const older = button("Older", () => void pager.move(1), "secondary", "Older dead letters");
   main.append(
     el("h1", {}, "Dead letters"),
     el(
@@ -117,15 +117,11 @@ async function deadLettersPage(main: HTMLElement, rest: string[]) {
     el("p", { class: "pager" }, newer, " ", older),
   );
 
-  // The `before` of each page shown so far, as on the alerts page: the first has none.
-  const from = Number(fromAddress("before"));
-  let pages: (number | null)[] = Number.isSafeInteger(from) && from > 0 ? [null, from] : [null];
   route.value = fromAddress("route");
   choose(perPage, fromAddress("limit"));
-  let next: number | null = null;
   const seen = new Set<string>();
   const load = async () => {
-    const before = pages[pages.length - 1];
+    const before = pager.before;
     const r = route.value.trim();
     const page = await api("GET", "/v1/dead-letters" + query({ route: r, before, limit: perPage.value }));
     toAddress({ route: r, limit: perPage.value === "25" ? null : perPage.value, before });
@@ -136,11 +132,10 @@ async function deadLettersPage(main: HTMLElement, rest: string[]) {
         routes.append(el("option", { value: d.route }));
       }
     }
-    next = page.next ?? null;
-    const first = (pages.length - 1) * Number(perPage.value);
+    const first = pager.offset(Number(perPage.value));
     where.textContent = letters.length
       ? `Dead letters ${first + 1} to ${first + letters.length}, newest first` + (r ? `, of route ${r}` : "")
-      : pages.length > 1
+      : pager.past
         ? "No older dead letters."
         : r
           ? `No dead letter of route ${r}.`
@@ -165,36 +160,15 @@ async function deadLettersPage(main: HTMLElement, rest: string[]) {
           ]
         : []),
     );
-    newer.disabled = pages.length <= 1;
-    older.disabled = next == null;
+    pager.shown(page.next ?? null);
   };
-  const move = async (step: number) => {
-    if (step > 0 && next != null) pages.push(next);
-    else if (step < 0 && pages.length > 1) pages.pop();
-    try {
-      await load();
-      // The button pressed may have just been switched off: keep the focus in the pager.
-      if (document.activeElement === document.body || (document.activeElement as HTMLButtonElement)?.disabled) {
-        (older.disabled ? newer : older).focus();
-      }
-    } catch (e) {
-      showError(main, e);
-    }
-  };
-  const restart = () => {
-    pages = [null];
-    void load().catch((e) => showError(main, e));
-  };
-  perPage.addEventListener("change", restart);
+  const pager = new BeforePager(main, newer, older, load);
+  perPage.addEventListener("change", pager.restart);
   filter.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    restart();
+    pager.restart();
   });
-  try {
-    await load();
-  } catch (e) {
-    showError(main, e);
-  }
+  await pager.start();
 }
 
 /// How much of a body the page shows; the rest is told by its size.
