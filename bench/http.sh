@@ -53,15 +53,7 @@ if [ -z "${TOLLGATE:-}" ]; then
   TOLLGATE=target/release/tollgate
 fi
 
-tmp=$(mktemp -d -t tollgate-bench.XXXXXX)
-chmod 755 "$tmp" # nginx workers run as another user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+scratch bench
 
 
 # Both sides admit everything: the rate is far above what the load reaches, so each request
@@ -104,19 +96,7 @@ fi
 nport=$(free_port)
 mkdir -p "$tmp/nginx/www"
 echo ok >"$tmp/nginx/www/index.html"
-cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes $nginx_workers;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
+nginx_conf "$tmp/nginx" "$nginx_workers" <<CONF
     limit_req_zone \$arg_user zone=users:10m rate=1000000r/s;
     server {
         listen 127.0.0.1:$nport reuseport;
@@ -127,7 +107,6 @@ http {
             try_files /index.html =404;
         }
     }
-}
 CONF
 "${server_cpu[@]}" "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
 npid=$!

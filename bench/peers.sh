@@ -38,15 +38,7 @@ if [ -z "${TOLLGATE:-}" ]; then
   TOLLGATE=$bin/tollgate
 fi
 
-tmp=$(mktemp -d -t tollgate-peers.XXXXXX)
-chmod 755 "$tmp" # nginx workers run as another user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+scratch peers
 
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >/dev/null &
@@ -80,25 +72,11 @@ tollgate tg_memory "store: { kind: memory, capacity: 100000 }"
 tollgate tg_redis "store: { kind: redis, url: \"redis://127.0.0.1:$rport\" }"
 
 nport=$(free_port)
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
+nginx_conf "$tmp/nginx" 2 <<CONF
     server {
         listen 127.0.0.1:$nport reuseport;
         location / { return 200 "ok"; }
     }
-}
 CONF
 "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
 pids+=($!)

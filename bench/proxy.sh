@@ -28,38 +28,8 @@ if [ -z "${TOLLGATE:-}" ]; then
   TOLLGATE=target/release/tollgate
 fi
 
-tmp=$(mktemp -d -t tollgate-proxy-bench.XXXXXX)
-chmod 755 "$tmp" # nginx workers run as another user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+scratch proxy-bench
 
-
-nginx_conf() { # dir, then the server blocks on stdin
-  mkdir -p "$1"
-  {
-    cat <<CONF
-worker_processes ${2:-1};
-daemon off;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $1/body;
-    proxy_temp_path $1/proxy;
-    fastcgi_temp_path $1/fastcgi;
-    uwsgi_temp_path $1/uwsgi;
-    scgi_temp_path $1/scgi;
-CONF
-    cat
-    echo "}"
-  } >"$1/nginx.conf"
-}
 
 # The upstream both proxies forward to: one worker answering a short static body.
 uport=$(free_port)
