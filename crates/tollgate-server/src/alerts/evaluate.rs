@@ -15,7 +15,7 @@ use super::usage::{AccountUsage, UsageSums, calendar};
 use super::{AlertRule, AlertSettings, Dependency, RuleKind, UsageLimit, notices};
 use crate::billing::BillingSettings;
 use crate::slo::SloSettings;
-use crate::slo::burn::{WINDOWS, burn_rate, burning};
+use crate::slo::burn::{WINDOWS, burn_rate, burning, starts};
 use crate::store::AnyStore;
 
 const MINUTE_MS: i64 = 60_000;
@@ -202,10 +202,7 @@ async fn burn_conditions(
     target: f64,
     now: i64,
 ) -> Result<Vec<Condition>, RegistryError> {
-    let froms: Vec<i64> = WINDOWS
-        .iter()
-        .map(|(_, w)| now.saturating_sub(i64::try_from(w.as_millis()).unwrap_or(i64::MAX)))
-        .collect();
+    let froms: Vec<i64> = starts(now).collect();
     // One read for every window, so that they agree on which writes they see.
     let sums = registry
         .slo_sums_since(objective, &froms, now.saturating_add(1))

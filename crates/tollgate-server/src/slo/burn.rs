@@ -15,6 +15,16 @@ pub const WINDOWS: [(&str, Duration); 7] = [
     ("3d", Duration::from_secs(259_200)),
 ];
 
+/// Where each of [`WINDOWS`] begins when it ends at `now` (ms).
+pub fn starts(now: i64) -> impl Iterator<Item = i64> {
+    WINDOWS.iter().map(move |(_, d)| before(now, *d))
+}
+
+/// The instant `d` before `now` (ms).
+pub fn before(now: i64, d: Duration) -> i64 {
+    now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A pair of windows that alerts together.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pair {

@@ -67,10 +67,6 @@ pub struct Standing {
     pub burning: Vec<String>,
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// `o`'s standing at `now`, from the registry when given.
 pub async fn standing(
     o: &Objective,
@@ -79,9 +75,8 @@ pub async fn standing(
 ) -> Result<Standing, RegistryError> {
     let to = now.saturating_add(1);
     // The objective's window, then each burn window, read at one instant.
-    let froms: Vec<i64> = std::iter::once(o.window)
-        .chain(WINDOWS.iter().map(|(_, d)| *d))
-        .map(|d| now.saturating_sub(millis(d)))
+    let froms: Vec<i64> = std::iter::once(burn::before(now, o.window))
+        .chain(burn::starts(now))
         .collect();
     let sums = match registry {
         Some(r) => r.slo_sums_since(&o.name, &froms, to).await?,
