@@ -72,7 +72,9 @@ function query(params) {
 function fromAddress(name) {
     return new URLSearchParams(location.search).get(name) ?? "";
 }
-function toAddress(values) {
+function toAddress(here, values) {
+    if (here.aborted)
+        return;
     const s = query(values);
     if (s !== location.search)
         history.replaceState(history.state, "", location.pathname + s);
@@ -321,6 +323,7 @@ async function overviewPage(main) {
     }
 }
 async function keysPage(main, rest) {
+    const here = leaving.signal;
     if (rest[0])
         return keyPage(main, rest[0]);
     const status = statusRegion();
@@ -351,7 +354,7 @@ async function keysPage(main, rest) {
     let keys = [];
     let next = null;
     const draw = () => {
-        toAddress({ q: search.value.trim(), status: byStatus.value, tier: byTier.value, owner: byOwner.value.trim() });
+        toAddress(here, { q: search.value.trim(), status: byStatus.value, tier: byTier.value, owner: byOwner.value.trim() });
         const q = search.value.trim().toLowerCase();
         const shown = keys.filter((k) => [k.id, k.name, k.tier, k.owner].some((f) => String(f ?? "").toLowerCase().includes(q)));
         shownCount.textContent =
@@ -941,6 +944,7 @@ function watches(r) {
     return "-";
 }
 async function alertsPage(main) {
+    const here = leaving.signal;
     const status = statusRegion();
     const rules = el("div", { id: "alert-rules" });
     const firing = el("div", { id: "alert-firing" });
@@ -958,7 +962,7 @@ async function alertsPage(main) {
     const load = async () => {
         const before = pager.before;
         const a = await api("GET", "/v1/alerts" + query({ rule: byRule.value, before, limit: perPage.value }));
-        toAddress({ rule: byRule.value, limit: perPage.value === "25" ? null : perPage.value, before });
+        toAddress(here, { rule: byRule.value, limit: perPage.value === "25" ? null : perPage.value, before });
         if (!named) {
             named = true;
             const names = new Set(a.rules.map((r) => r.name));
@@ -1004,6 +1008,7 @@ async function alertsPage(main) {
     await pager.start();
 }
 async function billingPage(main) {
+    const here = leaving.signal;
     const status = statusRegion();
     const owner = select("billing-owner", []);
     const picker = el("form", { class: "inline", "aria-label": "Choose an owner" }, el("label", { for: "billing-owner" }, "Owner ", owner), el("button", { type: "submit", class: "secondary" }, "Show"));
@@ -1015,7 +1020,7 @@ async function billingPage(main) {
         const o = owner.value;
         if (!o)
             return;
-        toAddress({ owner: o });
+        toAddress(here, { owner: o });
         const path = `/v1/owners/${encodeURIComponent(o)}/billing/current`;
         const [now, records] = await Promise.all([
             api("GET", path),
@@ -1113,6 +1118,7 @@ async function billingPage(main) {
 }
 const JOB_STATES = ["queued", "running", "done", "dead", "discarded"];
 async function jobsPage(main, rest) {
+    const here = leaving.signal;
     if (rest[0])
         return jobPage(main, rest[0]);
     const status = statusRegion();
@@ -1124,7 +1130,7 @@ async function jobsPage(main, rest) {
     main.append(el("h1", {}, "Job queue"), status, el("h2", {}, "Jobs per state"), counts, title, filter, list);
     choose(state, fromAddress("state"));
     const load = async () => {
-        toAddress({ state: state.value === "dead" ? null : state.value });
+        toAddress(here, { state: state.value === "dead" ? null : state.value });
         const j = await api("GET", "/v1/jobs" + query({ state: state.value, limit: 200 }));
         const by = new Map(j.counts.map((c) => [c.state, c]));
         counts.replaceChildren(table(["State", "Jobs", "Oldest queued at"], JOB_STATES.map((s) => [s, el("span", { id: `count-${s}` }, count(by.get(s)?.count ?? 0)), when(by.get(s)?.oldest)])));
@@ -1266,6 +1272,7 @@ function deadLetterActions(main, d, after) {
     return el("span", { class: "actions" }, button("Replay", () => void replay(), "", `Replay dead letter ${d.id}`), " ", button("Discard", () => void discard(), "secondary", `Discard dead letter ${d.id}`));
 }
 async function deadLettersPage(main, rest) {
+    const here = leaving.signal;
     if (rest[0])
         return deadLetterPage(main, rest[0]);
     const status = statusRegion();
@@ -1285,7 +1292,7 @@ async function deadLettersPage(main, rest) {
         const before = pager.before;
         const r = route.value.trim();
         const page = await api("GET", "/v1/dead-letters" + query({ route: r, before, limit: perPage.value }));
-        toAddress({ route: r, limit: perPage.value === "25" ? null : perPage.value, before });
+        toAddress(here, { route: r, limit: perPage.value === "25" ? null : perPage.value, before });
         const letters = page.dead_letters;
         for (const d of letters) {
             if (!seen.has(d.route)) {

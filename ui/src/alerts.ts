@@ -18,6 +18,7 @@ function watches(r: any): string {
 }
 
 async function alertsPage(main: HTMLElement) {
+  const here = leaving.signal;
   const status = statusRegion();
   const rules = el("div", { id: "alert-rules" });
   const firing = el("div", { id: "alert-firing" });
@@ -54,7 +55,7 @@ async function alertsPage(main: HTMLElement) {
   const load = async () => {
     const before = pager.before;
     const a = await api("GET", "/v1/alerts" + query({ rule: byRule.value, before, limit: perPage.value }));
-    toAddress({ rule: byRule.value, limit: perPage.value === "25" ? null : perPage.value, before });
+    toAddress(here, { rule: byRule.value, limit: perPage.value === "25" ? null : perPage.value, before });
     if (!named) {
       named = true;
       const names = new Set<string>(a.rules.map((r: any) => r.name));

@@ -2,6 +2,7 @@
 // with their export.
 
 async function billingPage(main: HTMLElement) {
+  const here = leaving.signal;
   const status = statusRegion();
   const owner = select("billing-owner", []);
   const picker = el(
@@ -27,7 +28,7 @@ async function billingPage(main: HTMLElement) {
   const show = async () => {
     const o = owner.value;
     if (!o) return;
-    toAddress({ owner: o });
+    toAddress(here, { owner: o });
     const path = `/v1/owners/${encodeURIComponent(o)}/billing/current`;
     const [now, records] = await Promise.all([
       api("GET", path),

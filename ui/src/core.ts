@@ -115,8 +115,11 @@ function fromAddress(name: string): string {
 /// Writes the page's filters and paging into its address, so that a filtered view can be
 /// bookmarked and shared; pages read them back with `fromAddress` whenever they are drawn
 /// (on load, and on Back and Forward). The entry is replaced rather than added, so that
-/// Back leaves the page instead of stepping through every filter tried.
-function toAddress(values: Record<string, string | number | null | undefined>) {
+/// Back leaves the page instead of stepping through every filter tried. `here` is the
+/// `leaving` signal of the page writing: a list that answers after its page was left would
+/// otherwise write its filters into the address of the page shown since.
+function toAddress(here: AbortSignal, values: Record<string, string | number | null | undefined>) {
+  if (here.aborted) return;
   const s = query(values);
   if (s !== location.search) history.replaceState(history.state, "", location.pathname + s);
 }

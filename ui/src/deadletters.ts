@@ -86,6 +86,7 @@ function deadLetterActions(main: HTMLElement, d: any, after: (gone: boolean) => 
 }
 
 async function deadLettersPage(main: HTMLElement, rest: string[]) {
+  const here = leaving.signal;
   if (rest[0]) return deadLetterPage(main, rest[0]);
   const status = statusRegion();
   const route = el("input", { id: "dl-route", type: "text", list: "dl-routes", placeholder: "/v1 or api.example.com/v1", autocomplete: "off" });
@@ -124,7 +125,7 @@ async function deadLettersPage(main: HTMLElement, rest: string[]) {
     const before = pager.before;
     const r = route.value.trim();
     const page = await api("GET", "/v1/dead-letters" + query({ route: r, before, limit: perPage.value }));
-    toAddress({ route: r, limit: perPage.value === "25" ? null : perPage.value, before });
+    toAddress(here, { route: r, limit: perPage.value === "25" ? null : perPage.value, before });
     const letters: any[] = page.dead_letters;
     for (const d of letters) {
       if (!seen.has(d.route)) {

@@ -4,6 +4,7 @@
 const JOB_STATES = ["queued", "running", "done", "dead", "discarded"];
 
 async function jobsPage(main: HTMLElement, rest: string[]) {
+  const here = leaving.signal;
   if (rest[0]) return jobPage(main, rest[0]);
   const status = statusRegion();
   const counts = el("div", { id: "job-counts" });
@@ -27,7 +28,7 @@ async function jobsPage(main: HTMLElement, rest: string[]) {
   );
   choose(state, fromAddress("state"));
   const load = async () => {
-    toAddress({ state: state.value === "dead" ? null : state.value });
+    toAddress(here, { state: state.value === "dead" ? null : state.value });
     const j = await api("GET", "/v1/jobs" + query({ state: state.value, limit: 200 }));
     const by = new Map<string, any>(j.counts.map((c: any) => [c.state, c]));
     counts.replaceChildren(

@@ -2,6 +2,7 @@
 // tier, overrides, limits, usage and violations).
 
 async function keysPage(main: HTMLElement, rest: string[]) {
+  const here = leaving.signal;
   if (rest[0]) return keyPage(main, rest[0]);
   const status = statusRegion();
   const name = el("input", { id: "new-name", required: "" });
@@ -62,7 +63,7 @@ async function keysPage(main: HTMLElement, rest: string[]) {
   let keys: any[] = [];
   let next: string | null = null;
   const draw = () => {
-    toAddress({ q: search.value.trim(), status: byStatus.value, tier: byTier.value, owner: byOwner.value.trim() });
+    toAddress(here, { q: search.value.trim(), status: byStatus.value, tier: byTier.value, owner: byOwner.value.trim() });
     const q = search.value.trim().toLowerCase();
     const shown = keys.filter((k) =>
       [k.id, k.name, k.tier, k.owner].some((f) => String(f ?? "").toLowerCase().includes(q)),
