@@ -15,6 +15,8 @@
 #   bench/peers.sh                                  # SECS=10 ROUNDS=3 CONNS=64
 #   LIMITADOR_BIN=path/to/limitador-server bench/peers.sh
 #   TOLLGATE=path/to/tollgate bench/peers.sh        # a binary built elsewhere
+#   TOLLGATE_B=path/to/other bench/peers.sh         # a second build on the same Redis in
+#                                                   # the same rounds: one change weighed
 #
 # limitador is not on crates.io: build limitador-server by hand from its public repository,
 # outside this tree (`cargo build --release -p limitador-server`; it needs libclang-dev).
@@ -61,7 +63,7 @@ envoy:
       - key: user
         rate_limit: { unit: second, requests_per_unit: 1000000000 }
 YAML
-  TOLLGATE_LOG=warn "$TOLLGATE" serve --config "$tmp/$1.yaml" >"$tmp/$1.out" 2>&1 &
+  TOLLGATE_LOG=warn "${3:-$TOLLGATE}" serve --config "$tmp/$1.yaml" >"$tmp/$1.out" 2>&1 &
   pids+=($!)
   printf -v "${1}_http" %s "$http"
   printf -v "${1}_grpc" %s "$grpc"
@@ -70,6 +72,9 @@ YAML
 }
 tollgate tg_memory "store: { kind: memory, capacity: 100000 }"
 tollgate tg_redis "store: { kind: redis, url: \"redis://127.0.0.1:$rport\" }"
+if [ -n "${TOLLGATE_B:-}" ]; then
+  tollgate tg_redis_b "store: { kind: redis, url: \"redis://127.0.0.1:$rport\" }" "$TOLLGATE_B"
+fi
 
 nport=$(free_port)
 nginx_conf "$tmp/nginx" 2 <<CONF
@@ -89,6 +94,10 @@ wait_port "$okport"
 
 http_targets=(nginx tg_memory tg_redis)
 grpc_targets=(rls_ok tg_memory tg_redis)
+if [ -n "${TOLLGATE_B:-}" ]; then
+  http_targets+=(tg_redis_b)
+  grpc_targets+=(tg_redis_b)
+fi
 if [ -n "${LIMITADOR_BIN:-}" ]; then
   cat >"$tmp/limits.yaml" <<YAML
 - namespace: bench
@@ -192,6 +201,7 @@ def med(door, t, col=0):
     return statistics.median(x[col] for x in r) if r else None
 names = {"nginx": "nginx return 200 (ceiling)", "rls_ok": "bare tonic server (ceiling)",
          "tg_memory": "Tollgate, memory", "tg_redis": "Tollgate, one Redis",
+         "tg_redis_b": "Tollgate B, one Redis",
          "lim_memory": "limitador, memory", "lim_redis": "limitador, one Redis"}
 doors = {"http": (f"HTTP, wrk -t2 -c{conns} -d{secs}s", "nginx"),
          "grpc": (f"gRPC ShouldRateLimit, {conns} callers on one connection, {secs}s", "rls_ok")}
@@ -211,6 +221,9 @@ for door, (title, ceiling) in doors.items():
         print(f"  {names[t]:<30} {rate:>9.0f} {p99:>7.2f} {errors:>7.0f} {rate / top:>9.2f}   {each}")
     redis, memory = med(door, "tg_redis"), med(door, "tg_memory")
     print(f"  Tollgate on Redis / on memory: {redis / memory:.2f}")
+    b = med(door, "tg_redis_b")
+    if b:
+        print(f"  B on Redis / Tollgate on Redis: {b / redis:.2f}; B on Redis / on memory: {b / memory:.2f}")
     for store in ("memory", "redis"):
         lim = med(door, f"lim_{store}")
         if lim:

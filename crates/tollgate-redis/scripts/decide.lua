@@ -126,18 +126,61 @@ local function emit(outcomes)
   end
 end
 
+-- The common decision, one GCRA check with no penalty box, without the tables the general
+-- path builds for each check: the same answer as `decide_one`, in a fraction of Redis's
+-- time. Its fields are ARGV[b + 1 .. b + 11] and its counter KEYS[k].
+local function gcra_one(b, k, dmode)
+  local cost, interval = tonumber(ARGV[b + 2]) or 0, tonumber(ARGV[b + 4]) or 1
+  local cap, tol = tonumber(ARGV[b + 5]) or 0, tonumber(ARGV[b + 6]) or 0
+  local key = KEYS[k]
+  local tat = max(tonumber(redis.call("GET", key)) or now, now)
+  local new_tat = tat + cost * interval
+  local allow_at = new_tat - tol
+  local o = #out
+  if cost <= cap and allow_at <= now then
+    local after = tat
+    if cost > 0 then
+      after = new_tat
+      if dmode == "a" then save(key, int(new_tat), new_tat) end
+    end
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6], out[o + 7] =
+      1, cap, floor(max(0, now + tol - after) / interval), after - now, 0, 0, 0
+  else
+    local retry = -1
+    if cost <= cap then retry = allow_at - now end
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6], out[o + 7] =
+      0, cap, floor(max(0, now + tol - tat) / interval), tat - now, retry, 0, 0
+  end
+end
+
+-- Whether the decision whose fields follow ARGV[b], with `n` checks, is one `gcra_one`
+-- answers.
+local function is_gcra_one(b, n)
+  return n == 1 and ARGV[b + 1] == "gcra" and ARGV[b + 10] == "0"
+end
+
 if mode == "m" then
   -- Several independent decisions in one call: ARGV[3] of them, each its mode and check
   -- count, then its checks' fields; their keys follow each other in KEYS.
   local pos, kbase = 4, 0
   for _ = 1, tonumber(ARGV[3]) or 0 do
     local dmode, n = ARGV[pos], tonumber(ARGV[pos + 1]) or 0
-    local checks, err = read_checks(kbase, pos + 1, n)
-    if not checks then return redis.error_reply(err) end
-    emit(decide_one(checks, dmode))
+    if is_gcra_one(pos + 1, n) then
+      gcra_one(pos + 1, kbase + 1, dmode)
+    else
+      local checks, err = read_checks(kbase, pos + 1, n)
+      if not checks then return redis.error_reply(err) end
+      emit(decide_one(checks, dmode))
+    end
     pos = pos + 2 + n * 11
     kbase = kbase + 2 * n
   end
+  out[#out + 1] = now
+  return out
+end
+
+if mode ~= "r" and is_gcra_one(2, #KEYS / 2) then
+  gcra_one(2, 1, mode)
   out[#out + 1] = now
   return out
 end

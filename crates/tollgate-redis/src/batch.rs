@@ -4,30 +4,87 @@
 //!
 //! One task sends batches: it takes every decision queued while the previous batch was in
 //! flight (up to [`MAX_BATCH`]), so a lone decision goes at once and a crowd shares calls.
+//!
+//! There is one such task, on a connection of its own, per tokio runtime that decides
+//! ([`Batchers`]): a server running a runtime per core then decides on each core without
+//! handing every decision to the one thread that holds the connection and waking it.
 
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 use redis::Value;
+use smallvec::SmallVec;
+use tokio::runtime::{Handle, Id};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::Conn;
-use crate::script::{DECIDE, REPLY_PER_CHECK};
+use crate::script::{self, CheckCall, DECIDE, REPLY_PER_CHECK};
 
 /// Decisions per script call at most.
 pub(crate) const MAX_BATCH: usize = 64;
 
+/// A decision's answer: seven integers per check.
+pub(crate) type Ints = SmallVec<[i64; REPLY_PER_CHECK]>;
+
 /// One decision waiting for its batch.
 pub(crate) struct Job {
-    /// Its keys, two per check.
-    pub names: Vec<String>,
+    /// Its checks.
+    pub checks: SmallVec<[CheckCall; 1]>,
     /// `a` or `p`.
     pub mode: &'static str,
-    /// Its checks' fields, eleven per check.
-    pub fields: Vec<String>,
-    /// Where its answer goes: its integers (seven per check) and the instant.
-    pub reply: oneshot::Sender<redis::RedisResult<(Vec<i64>, i64)>>,
+    /// Where its answer goes: its integers and the instant.
+    pub reply: oneshot::Sender<redis::RedisResult<(Ints, i64)>>,
 }
 
-/// Starts the sending task; decisions are queued on the returned sender.
-pub(crate) fn start(conn: Conn) -> mpsc::Sender<Job> {
+/// The sending tasks, one per runtime, each started by the first decision made on its
+/// runtime.
+pub(crate) struct Batchers {
+    open: Box<dyn Fn() -> redis::RedisResult<Conn> + Send + Sync>,
+    queues: ArcSwap<Vec<(Id, mpsc::Sender<Job>)>>,
+    starting: Mutex<()>,
+}
+
+impl Batchers {
+    /// Sending tasks whose connections `open` makes.
+    pub(crate) fn new(open: impl Fn() -> redis::RedisResult<Conn> + Send + Sync + 'static) -> Self {
+        Batchers {
+            open: Box::new(open),
+            queues: ArcSwap::from_pointee(Vec::new()),
+            starting: Mutex::new(()),
+        }
+    }
+
+    /// The queue of the current runtime's task, started if there is none yet.
+    pub(crate) fn queue(&self) -> redis::RedisResult<mpsc::Sender<Job>> {
+        let here = Handle::current().id();
+        let find = |queues: &[(Id, mpsc::Sender<Job>)]| {
+            queues
+                .iter()
+                .find(|(id, _)| *id == here)
+                .map(|(_, q)| q.clone())
+        };
+        if let Some(q) = find(&self.queues.load()) {
+            return Ok(q);
+        }
+        // Poisoned only by a panic between the lines below, which leave nothing half done.
+        let _one = self.starting.lock().unwrap_or_else(|e| e.into_inner());
+        let queues = self.queues.load_full();
+        if let Some(q) = find(&queues) {
+            return Ok(q);
+        }
+        let q = start((self.open)()?);
+        let mut grown = Vec::clone(&queues);
+        // A runtime that has ended leaves a queue whose task is gone with it.
+        grown.retain(|(_, q)| !q.is_closed());
+        grown.push((here, q.clone()));
+        self.queues.store(Arc::new(grown));
+        Ok(q)
+    }
+}
+
+/// Starts the sending task on the current runtime; decisions are queued on the returned
+/// sender.
+fn start(conn: Conn) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 16);
     tokio::spawn(async move {
         let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
@@ -47,15 +104,14 @@ pub(crate) fn start(conn: Conn) -> mpsc::Sender<Job> {
 
 /// Sends `jobs` as one call and hands each its part of the answer.
 async fn send(conn: &Conn, jobs: &mut Vec<Job>) {
-    let mut names = Vec::new();
-    let mut args = vec![String::new(), "m".to_owned(), jobs.len().to_string()];
+    let n = jobs.iter().map(|j| j.checks.len()).sum();
+    let mut cmd = script::eval_keys(n, jobs.iter().flat_map(|j| &j.checks));
+    cmd.arg("").arg("m").arg(jobs.len());
     for j in jobs.iter() {
-        names.extend(j.names.iter().cloned());
-        args.push(j.mode.to_owned());
-        args.push((j.names.len() / 2).to_string());
-        args.extend(j.fields.iter().cloned());
+        cmd.arg(j.mode).arg(j.checks.len());
+        script::push_fields(&mut cmd, &j.checks);
     }
-    let result = conn.eval(&DECIDE, &names, &args).await;
+    let result = conn.evalsha(&DECIDE, &cmd).await;
     let ints: redis::RedisResult<Vec<i64>> = result.and_then(|v| match v {
         Value::Array(items) => items
             .into_iter()
@@ -71,11 +127,11 @@ async fn send(conn: &Conn, jobs: &mut Vec<Job>) {
             let now = ints.last().copied().unwrap_or(0);
             let mut at = 0usize;
             for j in jobs.drain(..) {
-                let n = (j.names.len() / 2).saturating_mul(REPLY_PER_CHECK);
+                let n = j.checks.len().saturating_mul(REPLY_PER_CHECK);
                 let end = at.saturating_add(n);
                 let part = ints
                     .get(at..end)
-                    .map(<[i64]>::to_vec)
+                    .map(Ints::from_slice)
                     .ok_or_else(unexpected);
                 at = end;
                 let _ = j.reply.send(part.map(|p| (p, now)));

@@ -162,19 +162,27 @@ impl Conn {
         keys: &[String],
         args: &[String],
     ) -> RedisResult<Value> {
-        let mut invocation = script.prepare_invoke();
-        for k in keys {
-            invocation.key(k);
-        }
-        for a in args {
-            invocation.arg(a);
-        }
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
+        self.evalsha(script, &cmd).await
+    }
+
+    /// Runs `cmd`, an `EVALSHA` of `script`, loading the script first where the server
+    /// does not have it yet (a new server, or one whose scripts were flushed).
+    pub(crate) async fn evalsha(
+        &self,
+        script: &redis::Script,
+        cmd: &redis::Cmd,
+    ) -> RedisResult<Value> {
         match self {
-            Conn::Single(c) => invocation.invoke_async(&mut c.clone()).await,
-            Conn::Cluster(c) => c.noted(invocation.invoke_async(&mut c.get().await?).await),
+            Conn::Single(c) => evalsha_on(&mut c.clone(), script, cmd).await,
+            Conn::Cluster(c) => c.noted(evalsha_on(&mut c.get().await?, script, cmd).await),
             Conn::Sentinel(f) => {
                 let mut conn = f.get().await?;
-                f.noted(invocation.invoke_async(&mut conn).await)
+                f.noted(evalsha_on(&mut conn, script, cmd).await)
             }
         }
     }
@@ -230,6 +238,20 @@ impl Followed {
             .await?;
         self.conn.store(Some(Arc::new(conn.clone())));
         Ok(conn)
+    }
+}
+
+async fn evalsha_on(
+    conn: &mut impl redis::aio::ConnectionLike,
+    script: &redis::Script,
+    cmd: &redis::Cmd,
+) -> RedisResult<Value> {
+    match cmd.query_async(conn).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.load_async(conn).await?;
+            cmd.query_async(conn).await
+        }
+        other => other,
     }
 }
 

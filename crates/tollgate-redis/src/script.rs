@@ -3,9 +3,12 @@
 
 use std::sync::LazyLock;
 
+use redis::Cmd;
 use tollgate_core::Check;
 use tollgate_core::algorithm::{Anchor, Limit};
 use tollgate_core::time::Nanos;
+
+use crate::keys;
 
 /// The decision script: helpers, one file per algorithm, then the driver. One script so a
 /// decision over several algorithms is one atomic call.
@@ -23,8 +26,6 @@ pub(crate) static DECIDE: LazyLock<redis::Script> = LazyLock::new(|| {
     ))
 });
 
-/// Fields the script reads per check.
-pub(crate) const ARGS_PER_CHECK: usize = 11;
 /// Integers the script answers per check.
 pub(crate) const REPLY_PER_CHECK: usize = 7;
 
@@ -100,14 +101,72 @@ pub fn unsupported(limit: &Limit) -> Option<String> {
     })
 }
 
-/// Appends one check's arguments.
-pub(crate) fn push_args(out: &mut Vec<String>, check: &Check<'_>, now: Nanos, lease: u64) {
-    let limit = &check.rule.limit;
-    let (name, p) = params(limit, now);
-    out.push(name.to_owned());
-    out.push(check.cost.to_string());
-    out.push(limit.quota().to_string());
-    out.extend(p.iter().map(u64::to_string));
-    out.push(check.rule.block_for.map_or(0, micros).to_string());
-    out.push(lease.to_string());
+/// One check's part of a decision call: its two keys (the counter, then its penalty box)
+/// and the eleven fields the script reads (algorithm, cost, limit, six parameters,
+/// `block_for`, lease id). Numbers stay numbers until they are written into the command,
+/// so a check costs its two key names and nothing else on its way to Redis.
+pub(crate) struct CheckCall {
+    counter: String,
+    penalty: String,
+    algorithm: &'static str,
+    numbers: [u64; 10],
+}
+
+impl CheckCall {
+    /// The call for `check`, counted at `counter`, decided at `now`, taking lease `lease`
+    /// (0 for none).
+    pub(crate) fn new(counter: String, check: &Check<'_>, now: Nanos, lease: u64) -> Self {
+        let limit = &check.rule.limit;
+        let (algorithm, [p1, p2, p3, p4, p5, p6]) = params(limit, now);
+        let block_for = check.rule.block_for.map_or(0, micros);
+        CheckCall {
+            penalty: keys::penalty(&counter),
+            counter,
+            algorithm,
+            numbers: [
+                check.cost,
+                limit.quota(),
+                p1,
+                p2,
+                p3,
+                p4,
+                p5,
+                p6,
+                block_for,
+                lease,
+            ],
+        }
+    }
+
+    /// The counter's key name.
+    pub(crate) fn counter(&self) -> &str {
+        &self.counter
+    }
+}
+
+/// The start of a decision script call over `n` checks: `EVALSHA`, the script, and every
+/// check's two keys. The caller appends the arguments (`decide.lua` documents them).
+pub(crate) fn eval_keys<'a>(n: usize, checks: impl IntoIterator<Item = &'a CheckCall>) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(DECIDE.get_hash()).arg(n.saturating_mul(2));
+    for c in checks {
+        cmd.arg(&c.counter).arg(&c.penalty);
+    }
+    cmd
+}
+
+/// Appends the fields of `checks`, in order.
+pub(crate) fn push_fields(cmd: &mut Cmd, checks: &[CheckCall]) {
+    for c in checks {
+        cmd.arg(c.algorithm).arg(&c.numbers[..]);
+    }
+}
+
+/// One decision's call, uncoalesced: its checks' keys, the instant (empty for the server's
+/// clock), the mode (`a`, `p` or `r`), then the fields.
+pub(crate) fn decide_cmd(time: &str, mode: &str, checks: &[CheckCall]) -> Cmd {
+    let mut cmd = eval_keys(checks.len(), checks);
+    cmd.arg(time).arg(mode);
+    push_fields(&mut cmd, checks);
+    cmd
 }

@@ -1,13 +1,13 @@
 //! [`RedisStore`]: the core's `Store` trait over Redis.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 use smallvec::SmallVec;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tollgate_core::algorithm::Limit;
 use tollgate_core::policy::Rule;
 use tollgate_core::store::Outcomes;
@@ -21,7 +21,7 @@ use crate::conn::{Conn, Topology};
 use crate::keys;
 use crate::memory::{self, MemoryPolicy, MemoryWarning};
 use crate::near::NearCache;
-use crate::script::{self, ARGS_PER_CHECK, DECIDE, REPLY_PER_CHECK};
+use crate::script::{self, CheckCall, DECIDE, REPLY_PER_CHECK};
 
 /// Whose clock a decision reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,8 +97,8 @@ pub struct RedisStore {
     breakers: Vec<Breaker>,
     near: Option<NearCache>,
     approx: Option<Arc<Approx>>,
-    /// The queue of the task that coalesces decisions, started on first use.
-    batch: OnceLock<mpsc::Sender<batch::Job>>,
+    /// The tasks that coalesce decisions, one per runtime, started on first use.
+    batchers: batch::Batchers,
     next_lease: AtomicU64,
     cluster: bool,
 }
@@ -165,7 +165,10 @@ impl RedisStore {
                 (0..n).map(|_| Breaker::new(config.breaker)).collect()
             },
             next_lease: AtomicU64::new(start.max(1)),
-            batch: OnceLock::new(),
+            batchers: {
+                let (topology, timeout) = (config.topology.clone(), config.timeout);
+                batch::Batchers::new(move || Conn::open(&topology, timeout))
+            },
             conn,
             config,
         })
@@ -292,40 +295,34 @@ impl RedisStore {
         op: Op,
         time: String,
     ) -> Result<(Outcomes, u64), StoreError> {
-        let mut names = Vec::with_capacity(checks.len().saturating_mul(2));
-        let mut fields = Vec::with_capacity(checks.len().saturating_mul(ARGS_PER_CHECK));
-        for (check, &lease) in checks.iter().zip(leases) {
-            let counter = self.counter_key(check.rule, &check.key);
-            let penalty = keys::penalty(&counter);
-            names.push(counter);
-            names.push(penalty);
-            script::push_args(&mut fields, check, now, lease);
-        }
-        let slot = names.first().map_or(0, |k| self.slot_of(k));
+        let calls: SmallVec<[CheckCall; 1]> = checks
+            .iter()
+            .zip(leases)
+            .map(|(check, &lease)| {
+                CheckCall::new(self.counter_key(check.rule, &check.key), check, now, lease)
+            })
+            .collect();
+        let slot = calls.first().map_or(0, |c| self.slot_of(c.counter()));
         if op != Op::Refund && self.batches() {
-            let queue = self.batch.get_or_init(|| batch::start(self.conn.clone()));
+            let queue = self.batchers.queue();
             let (reply, answer) = oneshot::channel();
             let job = batch::Job {
-                names,
+                checks: calls,
                 mode: op.arg(),
-                fields,
                 reply,
             };
             let gone = || redis::RedisError::from((redis::ErrorKind::Io, "batch sender stopped"));
             let queued = async move {
-                queue.send(job).await.map_err(|_| gone())?;
+                queue?.send(job).await.map_err(|_| gone())?;
                 answer.await.map_err(|_| gone())?
             };
             let (ints, at) = self.guarded(slot, queued).await?;
             return outcomes_of(&ints, at, checks.len());
         }
-        let mut args = Vec::with_capacity(fields.len().saturating_add(2));
-        args.push(time);
-        args.push(op.arg().to_owned());
-        args.extend(fields);
+        let cmd = script::decide_cmd(&time, op.arg(), &calls);
         // Boxed: the client's future is about 7 KB, and every layer awaiting it by value
         // would copy it.
-        let eval = Box::pin(self.conn.eval(&DECIDE, &names, &args));
+        let eval = Box::pin(self.conn.evalsha(&DECIDE, &cmd));
         let reply = self.guarded(slot, eval).await?;
         parse(&reply, checks.len())
     }

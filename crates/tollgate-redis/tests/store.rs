@@ -419,3 +419,78 @@ async fn leases_are_renewed_alike_in_memory_and_on_redis() {
         RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Caller)).unwrap();
     renewal(&store).await;
 }
+
+#[test]
+fn decisions_from_runtimes_of_their_own_are_exact_each_on_its_connection() {
+    // As the server runs its doors: a current-thread runtime per core, one store shared,
+    // made on a runtime of its own.
+    let redis = Single::start().unwrap();
+    let outer = tokio::runtime::Runtime::new().unwrap();
+    let _made_on = outer.enter();
+    let store = Arc::new(
+        RedisStore::new(config(Topology::Single { url: redis.url() }, Clock::Server)).unwrap(),
+    );
+    let p = Arc::new(policy());
+    // Held at the end of each runtime's decisions, while its connection is still open.
+    let (decided, counted) = (
+        Arc::new(std::sync::Barrier::new(4)),
+        Arc::new(std::sync::Barrier::new(4)),
+    );
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let (store, p) = (store.clone(), p.clone());
+            let (decided, counted) = (decided.clone(), counted.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let tasks: Vec<_> = (0..32)
+                        .map(|_| {
+                            let (store, p) = (store.clone(), p.clone());
+                            tokio::spawn(async move {
+                                let mut admitted = 0u32;
+                                for _ in 0..5 {
+                                    let c = [check(&p, "exact", "runtimes")];
+                                    let o = store.acquire(&c, 0).await.unwrap();
+                                    admitted += u32::from(o[0].allowed);
+                                }
+                                admitted
+                            })
+                        })
+                        .collect();
+                    let mut total = 0;
+                    for t in tasks {
+                        total += t.await.unwrap();
+                    }
+                    decided.wait();
+                    counted.wait();
+                    total
+                })
+            })
+        })
+        .collect();
+    decided.wait();
+    let clients = cli(redis.server.port, &["CLIENT", "LIST"]).unwrap();
+    counted.wait();
+    let total: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(
+        total, 100,
+        "480 attempts from three runtimes on a limit of 100"
+    );
+    assert_eq!(
+        clients.lines().count(),
+        4,
+        "each runtime coalesces on a connection of its own (and the listing on one): {clients}"
+    );
+
+    // A flushed script cache is reloaded on the coalesced path too.
+    cli(redis.server.port, &["SCRIPT", "FLUSH"]).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = [check(&p, "exact", "after-flush")];
+    assert!(rt.block_on(store.acquire(&c, 0)).unwrap()[0].allowed);
+}
