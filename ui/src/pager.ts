@@ -3,6 +3,7 @@
 // from the address starts there, with the first page one step newer. Newer and Older move
 // through them, keeping the focus in the pager when the button pressed is switched off.
 import { useLayoutEffect, useRef, useState } from "react";
+import type { RefObject } from "react";
 import { fromAddress, toAddress } from "./address";
 import { useLatest } from "./latest";
 import type { Status } from "./status";
@@ -28,8 +29,8 @@ export interface Pager<F, D> {
   move(step: number, filters: F): void;
   /// The page on show, loaded again.
   reload(filters: F): Promise<void>;
-  newer: React.RefObject<HTMLButtonElement | null>;
-  older: React.RefObject<HTMLButtonElement | null>;
+  newer: RefObject<HTMLButtonElement | null>;
+  older: RefObject<HTMLButtonElement | null>;
   /// Whether newer pages come before the one on show.
   past: boolean;
   /// How many items the newer pages held, at `perPage` each.

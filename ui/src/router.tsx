@@ -3,7 +3,7 @@
 // After a move the focus goes to the top of the new page, so that keyboard and screen
 // reader users start there rather than on a link that is gone.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState } from "react";
-import type { AnchorHTMLAttributes, MouseEvent } from "react";
+import type { AnchorHTMLAttributes, MouseEvent, ReactNode } from "react";
 
 interface Route {
   /// The address's path, such as `/ui/keys/key_…`.
@@ -23,7 +23,7 @@ function focusMain() {
   document.getElementById("main")?.focus({ preventScroll: false });
 }
 
-export function RouterProvider({ children }: { children: React.ReactNode }) {
+export function RouterProvider({ children }: { children: ReactNode }) {
   const [route, setRoute] = useState<Route>({ path: location.pathname, serial: 0 });
   const moved = useCallback(() => {
     // Before the new page is drawn: a page that focuses a field of its own (signing in)

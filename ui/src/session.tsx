@@ -2,6 +2,7 @@
 // session cookie of a sign-in through the OpenID provider. The provider's name and
 // sign-in address come with the answer of `/ui/auth/session`.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState } from "react";
+import type { ReactNode } from "react";
 import { api, endSession, setSession, setToken } from "./api";
 import { useRouter } from "./router";
 
@@ -24,7 +25,7 @@ interface SessionState {
 
 const SessionContext = createContext<SessionState | null>(null);
 
-export function SessionProvider({ children }: { children: React.ReactNode }) {
+export function SessionProvider({ children }: { children: ReactNode }) {
   const { navigate } = useRouter();
   const [loaded, setLoaded] = useState(false);
   const [signedIn, setSignedIn] = useState<SignedIn | null>(null);

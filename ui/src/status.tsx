@@ -1,6 +1,7 @@
 // The status region every page has (`#status`, role status): what the last action did,
 // or why it failed.
 import { useCallback, useMemo, useRef, useState } from "react";
+import type { RefObject } from "react";
 import { describe } from "./api";
 
 export interface Status {
@@ -12,7 +13,7 @@ export interface Status {
   focus(): void;
   readonly text: string;
   readonly error: boolean;
-  readonly ref: React.RefObject<HTMLParagraphElement | null>;
+  readonly ref: RefObject<HTMLParagraphElement | null>;
 }
 
 export function useStatus(): Status {

@@ -59,7 +59,6 @@ export function Alerts() {
   useEffect(() => {
     void pager.start({ rule, limit });
     // The first load only: later ones follow the filters.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   // A rule from the address comes first, as it was chosen before the names came.

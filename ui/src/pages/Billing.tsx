@@ -66,7 +66,6 @@ export function Billing() {
       live = false;
     };
     // The first load only: later ones follow the owner chosen.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   // The export needs the token too, so it is fetched here and handed over as a file

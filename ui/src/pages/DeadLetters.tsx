@@ -57,7 +57,6 @@ function DeadLetterList() {
   useEffect(() => {
     void pager.start(filters);
     // The first load only: later ones follow the filters.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   const letters = pager.shown?.data ?? [];

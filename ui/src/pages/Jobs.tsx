@@ -37,7 +37,6 @@ function JobList() {
   useEffect(() => {
     reload(state);
     // The first load only: later ones follow the state chosen.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   const s = shown?.state;

@@ -88,13 +88,11 @@ function KeyList() {
       live = false;
     };
     // The first load only: later ones follow the filters' changes.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   // The address follows the list shown and the search, as they are drawn.
   useEffect(() => {
     if (list) toAddress(true, { q: search.trim(), status: byStatus, tier: byTier, owner: byOwner.trim() });
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [list, search]);
 
   useNativeChange(byOwnerField, () => reload(asked()));

@@ -7,6 +7,7 @@
 // nothing else, so that the field keeps its text and caret; a change of shape (an entry
 // added or removed, a save, a discard) draws the whole form afresh from it.
 import { useLayoutEffect, useMemo, useRef, useState } from "react";
+import type { ReactNode } from "react";
 import { api, ApiError } from "../api";
 import type { FieldError } from "../api";
 import { Button } from "../components/Button";
@@ -85,7 +86,6 @@ export function PolicyEditor({ initial, status, saved }: { initial: any; status:
 
   const redraw = (focus?: string, errors?: FieldError[]) => setDrawing((d) => ({ serial: d.serial + 1, focus, errors }));
   // The document is laid out again only when it is drawn afresh.
-  // eslint-disable-next-line react-hooks/exhaustive-deps
   const byPath = useMemo(() => layout(doc.current), [drawing.serial]);
   const placed = useMemo(() => place(drawing.errors ?? [], byPath), [drawing.errors, byPath]);
 
@@ -136,7 +136,7 @@ export function PolicyEditor({ initial, status, saved }: { initial: any; status:
     }
   };
 
-  const node = (d: Drawn): React.ReactNode => {
+  const node = (d: Drawn): ReactNode => {
     const messages = placed.at.get(d.path) ?? [];
     const describedBy = messages.length ? messages.map((m) => m.id).join(" ") : undefined;
     const shown = messages.map((m) => (
