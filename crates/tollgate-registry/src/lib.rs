@@ -18,6 +18,7 @@ pub mod key;
 mod keys;
 mod lease;
 mod owners;
+mod sessions;
 mod slo;
 mod usage;
 

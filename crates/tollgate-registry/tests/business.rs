@@ -683,7 +683,24 @@ async fn dead_letters(a: &Registry, b: &Registry) {
     );
 }
 
+/// A sign-out recorded by one instance is seen by the other, and forgotten once its
+/// session has expired.
+async fn signed_out_sessions(a: &Registry, b: &Registry) {
+    assert!(!b.session_signed_out("s-1").await.unwrap());
+    a.sign_out_session("s-1", 2_000, 1_000).await.unwrap();
+    a.sign_out_session("s-1", 2_000, 1_000).await.unwrap();
+    assert!(b.session_signed_out("s-1").await.unwrap());
+    assert!(!b.session_signed_out("s-2").await.unwrap());
+    b.sign_out_session("s-2", 9_000, 2_000).await.unwrap();
+    assert!(
+        !a.session_signed_out("s-1").await.unwrap(),
+        "an expired session's sign-out is dropped"
+    );
+    assert!(a.session_signed_out("s-2").await.unwrap());
+}
+
 async fn suite(a: &Registry, b: &Registry) {
+    signed_out_sessions(a, b).await;
     dead_letters(a, b).await;
     jobs(a).await;
     race(a, b).await;

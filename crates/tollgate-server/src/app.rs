@@ -30,9 +30,8 @@ pub struct App {
     pub trusted: Vec<Cidr>,
     /// Who may use the admin API; replaced whole when a reload changes the credentials.
     pub admin: ArcSwap<AdminAuth>,
-    /// Dashboard sessions signed out on this instance, by id, until they would have
-    /// expired: kept across reloads, which replace `admin`.
-    pub signed_out: moka::future::Cache<String, ()>,
+    /// Dashboard sessions signed out: kept across reloads, which replace `admin`.
+    pub sign_outs: crate::oidc::sign_outs::SignOuts,
     /// The admin API's own limits, per client IP and per caller.
     pub admin_limiter: Limiter<MemoryStore>,
     /// Origins browsers may call from.
@@ -123,10 +122,7 @@ impl App {
                 config.admin.jwt,
                 config.admin.oidc,
             )),
-            signed_out: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(7 * 86_400))
-                .build(),
+            sign_outs: crate::oidc::sign_outs::SignOuts::new(registry.clone()),
             config_path: path,
             doc: Mutex::new(config.doc),
             changing: Mutex::new(()),

@@ -88,7 +88,18 @@ fn start() -> (Provider, Server) {
     let provider = start_provider(&format!("{base}/ui/auth/oidc/callback"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("client-secret"), SECRET).unwrap();
-    let config = dir.path().join("tollgate.yaml");
+    let mut server = instance(dir.path(), "tollgate.yaml", port, &provider);
+    // The configuration's folder (with the database) lives as long as the server.
+    server.dir = dir;
+    assert_eq!(server.base, base);
+    (provider, server)
+}
+
+/// A Tollgate of the fleet whose folder is `dir` (its database and secrets), on `port`,
+/// configured in `dir/name`.
+fn instance(dir: &std::path::Path, name: &str, port: u16, provider: &Provider) -> Server {
+    let base = format!("http://127.0.0.1:{port}");
+    let config = dir.join(name);
     std::fs::write(
         &config,
         format!(
@@ -115,17 +126,13 @@ tiers:
         ),
     )
     .unwrap();
-    let mut server = Server::start_at_with_env(
+    Server::start_at_with_env(
         config,
         &[(
             "TOLLGATE_KEY_SECRET",
             "a key secret for the dashboard sign-in tests, long enough",
         )],
-    );
-    // The configuration's folder (with the database) lives as long as the server.
-    server.dir = dir;
-    assert_eq!(server.base, base);
-    (provider, server)
+    )
 }
 
 /// A browser: its own cookies, redirects followed by hand so each step can be looked at.
@@ -275,7 +282,7 @@ async fn logged(server: &Server, text: &str) -> bool {
 
 #[tokio::test]
 async fn an_admin_signs_in_through_the_provider_and_works_with_the_session() {
-    let (_provider, server) = start();
+    let (provider, server) = start();
     let (c, jar) = browser();
     let before = session(&c, &server).await;
     assert_eq!(before["signed_in"], false);
@@ -335,12 +342,28 @@ async fn an_admin_signs_in_through_the_provider_and_works_with_the_session() {
         "{audit}"
     );
 
-    // Signing out needs the CSRF token too, and ends the session even for a copy of
-    // its cookie.
+    // Another instance of the fleet (the same database and secret) takes the session.
+    let other = instance(
+        server.dir.path(),
+        "other.yaml",
+        tollgate_testkit::free_port().unwrap(),
+        &provider,
+    );
     let cookie = format!(
         "tollgate_session={}",
         session_cookie(&jar, &server).expect("the session cookie")
     );
+    let on_other = |cookie: String| {
+        reqwest::Client::new()
+            .get(other.url("/v1/tiers"))
+            .header("cookie", cookie)
+            .header("x-tollgate-csrf", &csrf)
+            .send()
+    };
+    assert_eq!(on_other(cookie.clone()).await.unwrap().status(), 200);
+
+    // Signing out needs the CSRF token too, and ends the session even for a copy of
+    // its cookie, on every instance.
     let refused = c.post(server.url("/ui/auth/logout")).send().await.unwrap();
     assert_eq!(refused.status(), 403);
     let out = c
@@ -353,12 +376,25 @@ async fn an_admin_signs_in_through_the_provider_and_works_with_the_session() {
     assert_eq!(session(&c, &server).await["signed_in"], false);
     let replayed = reqwest::Client::new()
         .get(server.url("/v1/tiers"))
-        .header("cookie", cookie)
+        .header("cookie", &cookie)
         .header("x-tollgate-csrf", &csrf)
         .send()
         .await
         .unwrap();
     assert_eq!(replayed.status(), 401);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = on_other(cookie.clone()).await.unwrap().status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still takes a session signed out"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// The session cookie's value, read back from the browser's jar.

@@ -61,7 +61,7 @@ pub async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Resp
                 .get(crate::oidc::CSRF_HEADER)
                 .and_then(|v| v.to_str().ok());
             match admin.session(cookie, csrf, now_ms()) {
-                Ok(s) if app.signed_out.contains_key(&s.id) => {
+                Ok(s) if app.sign_outs.refused(&s.id).await => {
                     return Problem::unauthorized("this dashboard session was signed out".into())
                         .into_response();
                 }

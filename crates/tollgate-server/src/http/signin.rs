@@ -140,7 +140,7 @@ pub async fn session(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
     };
     if let (Some(oidc), Some(c)) = (admin.oidc(), cookie(&headers, SESSION_COOKIE))
         && let Some(s) = oidc.session(c, now_ms())
-        && !app.signed_out.contains_key(&s.id)
+        && !app.sign_outs.refused(&s.id).await
     {
         state.signed_in = true;
         state.actor = Some(s.principal.actor.clone());
@@ -295,7 +295,7 @@ pub async fn logout(
             )
             .into_response();
         }
-        app.signed_out.insert(s.id.clone(), ()).await;
+        app.sign_outs.sign_out(&s.id, s.expires, now_ms()).await;
         audit(&app, &s.principal, "sign-out", source(&app, peer, &headers)).await;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();

@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod seal;
+pub mod sign_outs;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
