@@ -99,8 +99,8 @@ impl<S: Store> Limiter<S> {
     /// Decides prepared checks (the path every door shares once it has a plan).
     ///
     /// Every door awaits this inside its own future, which holds this one's state, so the
-    /// common case (every limit enforced, the store answering) keeps little across its one
-    /// await; shadow limits and a failed store take boxed paths of their own.
+    /// common case (every limit enforced) keeps little across its one await; shadow limits
+    /// take a boxed path of their own.
     pub async fn decide_checks<'p>(
         &self,
         checks: SmallVec<[Check<'p>; 4]>,
@@ -110,9 +110,48 @@ impl<S: Store> Limiter<S> {
         if checks.iter().any(|c| c.rule.shadow) {
             return Box::pin(self.decide_with_shadow(checks, now, mode)).await;
         }
-        let (outcomes, degraded) = match self.run(&self.store, &checks, now, mode).await {
+        let answer = self.run(&self.store, &checks, now, mode).await;
+        self.conclude(checks, answer, now, mode)
+    }
+
+    /// [`decide_plan`](Self::decide_plan) in place, for a store that
+    /// [answers at once](Store::answers_at_once) and a plan without shadow limits: a door
+    /// then decides without the futures of the awaited path. `None` when either is not so.
+    pub fn decide_plan_now<'p>(
+        &self,
+        plan: crate::policy::Plan<'p>,
+        now: Nanos,
+        mode: Mode,
+    ) -> Option<Decision<'p>> {
+        match plan.listed {
+            Some(Listed::Denied) => return Some(Decision::bare(Code::Blocked, now)),
+            Some(Listed::Allowed) => return Some(Decision::bare(Code::Ok, now)),
+            None => {}
+        }
+        if plan.checks.iter().any(|c| c.rule.shadow) {
+            return None;
+        }
+        let answer = if plan.checks.is_empty() {
+            Ok(Outcomes::new())
+        } else {
+            self.store
+                .decide_now(&plan.checks, now, mode == Mode::Consume)?
+        };
+        Some(self.conclude(plan.checks, answer, now, mode))
+    }
+
+    /// The decision of `checks` once the store answered, by the rules' fail policies
+    /// where it failed.
+    fn conclude<'p>(
+        &self,
+        checks: SmallVec<[Check<'p>; 4]>,
+        answer: Result<Outcomes, StoreError>,
+        now: Nanos,
+        mode: Mode,
+    ) -> Decision<'p> {
+        let (outcomes, degraded) = match answer {
             Ok(o) => (o, false),
-            Err(_) => (Box::pin(self.fail_over(&checks, now, mode)).await, true),
+            Err(_) => (self.fail_over(&checks, now, mode), true),
         };
         let limits = checks
             .into_iter()
@@ -148,7 +187,7 @@ impl<S: Store> Limiter<S> {
         }
         let (outcomes, degraded) = match self.run(&self.store, &enforced, now, mode).await {
             Ok(o) => (o, false),
-            Err(_) => (self.fail_over(&enforced, now, mode).await, true),
+            Err(_) => (self.fail_over(&enforced, now, mode), true),
         };
         let allowed = outcomes.iter().all(|o| o.allowed);
         let mut limits: SmallVec<[(usize, LimitStatus<'p>); 4]> = positions
@@ -208,7 +247,7 @@ impl<S: Store> Limiter<S> {
     }
 
     /// Answers checks by their rules' fail policies after the store failed.
-    async fn fail_over(&self, checks: &[Check<'_>], now: Nanos, mode: Mode) -> Outcomes {
+    fn fail_over(&self, checks: &[Check<'_>], now: Nanos, mode: Mode) -> Outcomes {
         let local: SmallVec<[Check<'_>; 4]> = checks
             .iter()
             .filter(|c| c.rule.on_store_error == FailPolicy::Local)
@@ -218,10 +257,10 @@ impl<S: Store> Limiter<S> {
         let fallback = self
             .fallback
             .get_or_init(|| MemoryStore::new(MemoryStoreConfig { capacity: 65_536 }));
-        let mut local_outcomes = match self.run(fallback, &local, now, mode).await {
-            Ok(o) => o.into_iter(),
-            Err(_) => Outcomes::new().into_iter(),
-        };
+        let mut local_outcomes = fallback
+            .answer(&local, now, mode == Mode::Consume)
+            .unwrap_or_default()
+            .into_iter();
         checks
             .iter()
             .map(|c| {

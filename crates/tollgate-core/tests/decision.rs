@@ -384,3 +384,44 @@ fn a_blocked_limit_stops_the_whole_decision_and_charges_nothing() {
         assert_eq!(remaining[0], 99, "the wide limit must not be charged");
     }
 }
+
+#[test]
+fn a_plan_decided_in_place_answers_as_the_awaited_path() {
+    let yaml = r#"
+rules:
+  - { name: per-user, key: "u:{user}", limit: 3, period: 1m, algorithm: gcra }
+  - { name: per-user-window, key: "w:{user}", limit: 2, period: 1m, algorithm: fixed_window }
+"#;
+    let (awaited, in_place) = (limiter(yaml), limiter(yaml));
+    assert!(in_place.store().answers_at_once());
+    let policy_a = awaited.policy();
+    let policy_b = in_place.policy();
+    for (i, mode) in [Mode::Consume, Mode::Preview, Mode::Consume, Mode::Consume]
+        .into_iter()
+        .enumerate()
+    {
+        let now = T0 + i as u64 * S;
+        let a = block_on(awaited.decide_plan(policy_a.plan(&user("ann"), 1), now, mode));
+        let b = in_place
+            .decide_plan_now(policy_b.plan(&user("ann"), 1), now, mode)
+            .expect("the memory store answers at once");
+        assert_eq!((a.allowed, a.code), (b.allowed, b.code), "decision {i}");
+        assert_eq!(a.headers().0, b.headers().0, "decision {i}");
+    }
+    // The third consuming decision meets the window's limit of two.
+    let denied = in_place
+        .decide_plan_now(policy_b.plan(&user("ann"), 1), T0 + 9 * S, Mode::Consume)
+        .unwrap();
+    assert_eq!(denied.code, Code::RateLimited);
+
+    // Shadow limits take the awaited path.
+    let shadowed =
+        limiter("rules: [{name: s, key: 'u:{user}', limit: 1, period: 1m, shadow: true}]");
+    let policy = shadowed.policy();
+    assert!(policy.has_shadow_rules());
+    assert!(
+        shadowed
+            .decide_plan_now(policy.plan(&user("ann"), 1), T0, Mode::Consume)
+            .is_none()
+    );
+}

@@ -128,12 +128,23 @@ impl<S: Store> Engine<S> {
             tollgate.degraded = tracing::field::Empty,
         );
         if span.is_disabled() {
-            return self.decide_now(scope, request).await;
+            // A store that answers at once, and a request that needs no wait for its key,
+            // are decided in place: the nested futures of the awaited path each move their
+            // child's state as they await it, which costs more than the decision itself.
+            if self.limiter.store().answers_at_once()
+                && (request.api_key.is_none() || self.keys.is_none())
+                && matches!(request.attributes, Attributes::Subject(_))
+            {
+                let policy = self.limiter.policy();
+                if !policy.has_shadow_rules() {
+                    return self.decide_at_once(scope, request, policy);
+                }
+            }
+            // Boxed, so that the future of every door's decision is only as large as the
+            // path decided in place needs.
+            return Box::pin(self.decide_now(scope, request)).await;
         }
-        let verdict = self
-            .decide_now(scope, request)
-            .instrument(span.clone())
-            .await;
+        let verdict = Box::pin(self.decide_now(scope, request).instrument(span.clone())).await;
         let d = &verdict.decision;
         let rules: Vec<&str> = d.limits.iter().map(|l| l.rule.name.as_str()).collect();
         span.record("tollgate.outcome", d.code.as_str());
@@ -177,11 +188,7 @@ impl<S: Store> Engine<S> {
                     *mode,
                     started,
                 );
-                return Verdict {
-                    decision,
-                    descriptors: Vec::new(),
-                    key: None,
-                };
+                return Verdict::bare(decision);
             }
         }
         self.decide_in(scope, request, started).await
@@ -213,41 +220,18 @@ impl<S: Store> Engine<S> {
             cost,
             mode,
         } = request;
-        if let Attributes::Descriptors {
-            domain,
-            descriptors,
-        } = &attributes
-        {
-            scope.overrides = descriptors
-                .iter()
-                .map(|d| d.limit.and_then(|o| self.overrides.rule(domain, o)))
-                .collect();
-        }
-        if scope.key.is_none()
-            && let Some(presented) = api_key
-        {
-            scope.identity = self.fingerprints.of(presented);
-        }
+        self.prepare(scope, &attributes, api_key);
         let scope: &'s Scope = scope;
         let Some(policy) = scope.policy.as_deref() else {
-            // Set above; this arm is never taken.
-            return Verdict {
-                decision: Decision::bare(Code::Unavailable, self.now()),
-                descriptors: Vec::new(),
-                key: None,
-            };
+            // Set by every caller; this arm is never taken.
+            return Verdict::bare(Decision::bare(Code::Unavailable, self.now()));
         };
         let key = scope.key.as_deref();
         let identity = key.map_or(scope.identity.as_str(), |k| k.record.id.as_str());
         let now = self.now();
         let (decision, descriptors) = match &attributes {
             Attributes::Subject(subject) => {
-                let mut subject = subject.clone();
-                identify(&mut subject, identity, key);
-                let plan = match key {
-                    Some(k) => policy.plan_keyed(&subject, cost, Some(&k.record.tier), &k.limits),
-                    None => policy.plan(&subject, cost),
-                };
+                let plan = subject_plan(policy, subject, cost, identity, key);
                 let d = self
                     .limiter
                     .decide_plan(plan, now, mode)
@@ -282,6 +266,68 @@ impl<S: Store> Engine<S> {
             decision,
             descriptors,
             key: key.map(|k| &k.record),
+        }
+    }
+
+    /// [`decide_in`](Self::decide_in) in place, for a subject's request with no key to
+    /// verify, under `policy` (without shadow rules), in a store that answers at once.
+    fn decide_at_once<'s>(
+        &self,
+        scope: &'s mut Scope,
+        request: Request<'_>,
+        policy: Guard<Arc<Policy>>,
+    ) -> Verdict<'s> {
+        let started = Instant::now();
+        scope.policy = Some(policy);
+        let Request {
+            attributes,
+            api_key,
+            cost,
+            mode,
+        } = request;
+        self.prepare(scope, &attributes, api_key);
+        let scope: &'s Scope = scope;
+        let now = self.now();
+        let (Some(policy), Attributes::Subject(subject)) = (scope.policy.as_deref(), &attributes)
+        else {
+            // The caller checked both; this arm is never taken.
+            return Verdict::bare(Decision::bare(Code::Unavailable, now));
+        };
+        let identity = scope.identity.as_str();
+        let plan = subject_plan(policy, subject, cost, identity, None);
+        let decision = self
+            .limiter
+            .decide_plan_now(plan, now, mode)
+            .unwrap_or_else(|| Decision::bare(Code::Unavailable, now));
+        self.record(
+            &decision,
+            &attributes,
+            None,
+            api_key.map(|_| identity),
+            cost,
+            mode,
+            started,
+        );
+        Verdict::bare(decision)
+    }
+
+    /// What `scope` holds besides the policy and key before a request is planned: the
+    /// overrides its descriptors name, and the fingerprint of a key not verified.
+    fn prepare(&self, scope: &mut Scope, attributes: &Attributes<'_>, api_key: Option<&str>) {
+        if let Attributes::Descriptors {
+            domain,
+            descriptors,
+        } = attributes
+        {
+            scope.overrides = descriptors
+                .iter()
+                .map(|d| d.limit.and_then(|o| self.overrides.rule(domain, o)))
+                .collect();
+        }
+        if scope.key.is_none()
+            && let Some(presented) = api_key
+        {
+            scope.identity = self.fingerprints.of(presented);
         }
     }
 
@@ -429,6 +475,22 @@ fn concurrency_rule<'p>(policy: &'p Policy, name: &str) -> Option<&'p Rule> {
             .iter()
             .find_map(|t| t.limits.iter().find(is_concurrency))
     })
+}
+
+/// The plan of a subject's request, made by `identity` (with verified `key`, if any).
+fn subject_plan<'p>(
+    policy: &'p Policy,
+    subject: &Subject,
+    cost: u64,
+    identity: &str,
+    key: Option<&'p KeyEntry>,
+) -> tollgate_core::policy::Plan<'p> {
+    let mut subject = subject.clone();
+    identify(&mut subject, identity, key);
+    match key {
+        Some(k) => policy.plan_keyed(&subject, cost, Some(&k.record.tier), &k.limits),
+        None => policy.plan(&subject, cost),
+    }
 }
 
 /// Sets who is asking: `key` to the verified key's id or the presented key's fingerprint,

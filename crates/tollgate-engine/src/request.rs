@@ -85,3 +85,14 @@ pub struct Verdict<'s> {
     /// The verified key's record.
     pub key: Option<&'s KeyRecord>,
 }
+
+impl<'s> Verdict<'s> {
+    /// A verdict of `decision` alone: no descriptors, no verified key.
+    pub fn bare(decision: Decision<'s>) -> Self {
+        Verdict {
+            decision,
+            descriptors: Vec::new(),
+            key: None,
+        }
+    }
+}

@@ -133,4 +133,20 @@ impl Store for AnyStore {
             AnyStore::Redis(s) => s.reset(rule, key).await,
         }
     }
+
+    fn decide_now(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+        consume: bool,
+    ) -> Option<Result<Outcomes, StoreError>> {
+        match self {
+            AnyStore::Memory(s) => s.decide_now(checks, now, consume),
+            AnyStore::Redis(_) => None,
+        }
+    }
+
+    fn answers_at_once(&self) -> bool {
+        matches!(self, AnyStore::Memory(_))
+    }
 }

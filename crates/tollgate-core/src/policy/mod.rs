@@ -130,6 +130,11 @@ impl Policy {
         &self.rules
     }
 
+    /// Whether any rule only reports (`shadow: true`).
+    pub fn has_shadow_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.shadow)
+    }
+
     /// The rule named `name`.
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)

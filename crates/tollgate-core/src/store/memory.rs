@@ -912,6 +912,23 @@ fn cell_for<'c>(
     }
 }
 
+impl MemoryStore {
+    /// `acquire` (`consume`) or `preview`, answered in place.
+    #[inline]
+    pub fn answer(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+        consume: bool,
+    ) -> Result<Outcomes, StoreError> {
+        match checks {
+            [] => Ok(Outcomes::new()),
+            [one] if consume => self.acquire_one(one, now).map(|o| smallvec::smallvec![o]),
+            many => self.acquire_many(many, now, consume),
+        }
+    }
+}
+
 impl Store for MemoryStore {
     #[inline]
     fn acquire(
@@ -919,11 +936,7 @@ impl Store for MemoryStore {
         checks: &[Check<'_>],
         now: Nanos,
     ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send {
-        std::future::ready(match checks {
-            [one] => self.acquire_one(one, now).map(|o| smallvec::smallvec![o]),
-            [] => Ok(Outcomes::new()),
-            many => self.acquire_many(many, now, true),
-        })
+        std::future::ready(self.answer(checks, now, true))
     }
 
     fn preview(
@@ -931,7 +944,21 @@ impl Store for MemoryStore {
         checks: &[Check<'_>],
         now: Nanos,
     ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send {
-        std::future::ready(self.acquire_many(checks, now, false))
+        std::future::ready(self.answer(checks, now, false))
+    }
+
+    #[inline]
+    fn decide_now(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+        consume: bool,
+    ) -> Option<Result<Outcomes, StoreError>> {
+        Some(self.answer(checks, now, consume))
+    }
+
+    fn answers_at_once(&self) -> bool {
+        true
     }
 
     fn release(

@@ -87,4 +87,22 @@ pub trait Store: Send + Sync {
 
     /// Forgets counter (`rule`, `key`) and any penalty on it.
     fn reset(&self, rule: &Rule, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// For a store that never waits (the memory store): `acquire` (`consume`) or `preview`
+    /// answered in place, so that a caller can decide without a future of its own. `None`,
+    /// the default, for a store that must be awaited.
+    fn decide_now(
+        &self,
+        checks: &[Check<'_>],
+        now: Nanos,
+        consume: bool,
+    ) -> Option<Result<Outcomes, StoreError>> {
+        let _ = (checks, now, consume);
+        None
+    }
+
+    /// Whether [`decide_now`](Self::decide_now) always answers.
+    fn answers_at_once(&self) -> bool {
+        false
+    }
 }
