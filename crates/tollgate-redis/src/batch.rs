@@ -10,6 +10,7 @@
 //! handing every decision to the one thread that holds the connection and waking it.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use redis::Value;
@@ -17,7 +18,7 @@ use smallvec::SmallVec;
 use tokio::runtime::{Handle, Id};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Topology};
 use crate::script::{self, CheckCall, DECIDE, REPLY_PER_CHECK};
 
 /// Decisions per script call at most.
@@ -39,16 +40,18 @@ pub(crate) struct Job {
 /// The sending tasks, one per runtime, each started by the first decision made on its
 /// runtime.
 pub(crate) struct Batchers {
-    open: Box<dyn Fn() -> redis::RedisResult<Conn> + Send + Sync>,
+    topology: Topology,
+    timeout: Duration,
     queues: ArcSwap<Vec<(Id, mpsc::Sender<Job>)>>,
     starting: Mutex<()>,
 }
 
 impl Batchers {
-    /// Sending tasks whose connections `open` makes.
-    pub(crate) fn new(open: impl Fn() -> redis::RedisResult<Conn> + Send + Sync + 'static) -> Self {
+    /// Sending tasks on connections to `topology`, each with `timeout`.
+    pub(crate) fn new(topology: Topology, timeout: Duration) -> Self {
         Batchers {
-            open: Box::new(open),
+            topology,
+            timeout,
             queues: ArcSwap::from_pointee(Vec::new()),
             starting: Mutex::new(()),
         }
@@ -56,7 +59,14 @@ impl Batchers {
 
     /// The queue of the current runtime's task, started if there is none yet.
     pub(crate) fn queue(&self) -> redis::RedisResult<mpsc::Sender<Job>> {
-        let here = Handle::current().id();
+        let here = Handle::try_current()
+            .map_err(|_| {
+                redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "a Redis decision made outside a tokio runtime",
+                ))
+            })?
+            .id();
         let find = |queues: &[(Id, mpsc::Sender<Job>)]| {
             queues
                 .iter()
@@ -72,7 +82,7 @@ impl Batchers {
         if let Some(q) = find(&queues) {
             return Ok(q);
         }
-        let q = start((self.open)()?);
+        let q = start(Conn::open(&self.topology, self.timeout)?);
         let mut grown = Vec::clone(&queues);
         // A runtime that has ended leaves a queue whose task is gone with it.
         grown.retain(|(_, q)| !q.is_closed());

@@ -241,6 +241,7 @@ impl Followed {
     }
 }
 
+/// [`Conn::evalsha`] on one connection.
 async fn evalsha_on(
     conn: &mut impl redis::aio::ConnectionLike,
     script: &redis::Script,

@@ -165,10 +165,7 @@ impl RedisStore {
                 (0..n).map(|_| Breaker::new(config.breaker)).collect()
             },
             next_lease: AtomicU64::new(start.max(1)),
-            batchers: {
-                let (topology, timeout) = (config.topology.clone(), config.timeout);
-                batch::Batchers::new(move || Conn::open(&topology, timeout))
-            },
+            batchers: batch::Batchers::new(config.topology.clone(), config.timeout),
             conn,
             config,
         })

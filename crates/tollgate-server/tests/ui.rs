@@ -42,7 +42,7 @@ async fn the_dashboard_and_its_assets_are_served_with_a_strict_policy() {
         assert_eq!(status, 200, "{path}");
         assert_eq!(kind, "text/html; charset=utf-8", "{path}");
         assert!(
-            body.contains("<script defer src=\"/ui/app.js\">"),
+            body.contains("<script type=\"module\" crossorigin src=\"/ui/app.js\">"),
             "{path}: {body}"
         );
         assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
