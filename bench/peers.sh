@@ -17,6 +17,8 @@
 #   TOLLGATE=path/to/tollgate bench/peers.sh        # a binary built elsewhere
 #   TOLLGATE_B=path/to/other bench/peers.sh         # a second build on the same Redis in
 #                                                   # the same rounds: one change weighed
+#   CLUSTER=1 bench/peers.sh                        # Tollgate on a local 3-primary Redis
+#                                                   # Cluster too, beside one Redis
 #
 # limitador is not on crates.io: build limitador-server by hand from its public repository,
 # outside this tree (`cargo build --release -p limitador-server`; it needs libclang-dev).
@@ -72,6 +74,34 @@ YAML
 }
 tollgate tg_memory "store: { kind: memory, capacity: 100000 }"
 tollgate tg_redis "store: { kind: redis, url: \"redis://127.0.0.1:$rport\" }"
+if [ -n "${CLUSTER:-}" ]; then
+  # A port whose Cluster bus port (+10000) exists and is free too.
+  cluster_port() {
+    local p
+    while :; do
+      p=$(free_port)
+      [ "$p" -lt 55000 ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null && break
+    done
+    echo "$p"
+  }
+  seeds=()
+  for i in 1 2 3; do
+    cport=$(cluster_port)
+    mkdir -p "$tmp/cluster$i"
+    redis-server --port "$cport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp/cluster$i" \
+      --cluster-enabled yes --cluster-config-file nodes.conf >/dev/null &
+    pids+=($!)
+    wait_port "$cport"
+    seeds+=("127.0.0.1:$cport")
+  done
+  redis-cli --cluster create "${seeds[@]}" --cluster-yes >/dev/null
+  for _ in $(seq 1 200); do
+    redis-cli -p "${seeds[0]#*:}" CLUSTER INFO | grep -q cluster_state:ok && break
+    sleep 0.1
+  done
+  urls=$(printf '"redis://%s", ' "${seeds[@]:1}")
+  tollgate tg_cluster "store: { kind: redis, mode: cluster, url: \"redis://${seeds[0]}\", urls: [${urls%, }] }"
+fi
 if [ -n "${TOLLGATE_B:-}" ]; then
   tollgate tg_redis_b "store: { kind: redis, url: \"redis://127.0.0.1:$rport\" }" "$TOLLGATE_B"
 fi
@@ -94,6 +124,10 @@ wait_port "$okport"
 
 http_targets=(nginx tg_memory tg_redis)
 grpc_targets=(rls_ok tg_memory tg_redis)
+if [ -n "${CLUSTER:-}" ]; then
+  http_targets+=(tg_cluster)
+  grpc_targets+=(tg_cluster)
+fi
 if [ -n "${TOLLGATE_B:-}" ]; then
   http_targets+=(tg_redis_b)
   grpc_targets+=(tg_redis_b)
@@ -201,6 +235,7 @@ def med(door, t, col=0):
     return statistics.median(x[col] for x in r) if r else None
 names = {"nginx": "nginx return 200 (ceiling)", "rls_ok": "bare tonic server (ceiling)",
          "tg_memory": "Tollgate, memory", "tg_redis": "Tollgate, one Redis",
+         "tg_cluster": "Tollgate, 3-primary Cluster",
          "tg_redis_b": "Tollgate B, one Redis",
          "lim_memory": "limitador, memory", "lim_redis": "limitador, one Redis"}
 doors = {"http": (f"HTTP, wrk -t2 -c{conns} -d{secs}s", "nginx"),
@@ -221,6 +256,9 @@ for door, (title, ceiling) in doors.items():
         print(f"  {names[t]:<30} {rate:>9.0f} {p99:>7.2f} {errors:>7.0f} {rate / top:>9.2f}   {each}")
     redis, memory = med(door, "tg_redis"), med(door, "tg_memory")
     print(f"  Tollgate on Redis / on memory: {redis / memory:.2f}")
+    cluster = med(door, "tg_cluster")
+    if cluster:
+        print(f"  Tollgate on a Cluster / on one Redis: {cluster / redis:.2f}")
     b = med(door, "tg_redis_b")
     if b:
         print(f"  B on Redis / Tollgate on Redis: {b / redis:.2f}; B on Redis / on memory: {b / memory:.2f}")
