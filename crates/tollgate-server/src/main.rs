@@ -105,6 +105,13 @@ enum Command {
         #[command(subcommand)]
         command: commands::tiers_cmd::TiersCmd,
     },
+    /// List, show, replay or discard the reverse proxy's dead letters on a running server.
+    DeadLetters {
+        #[command(flatten)]
+        remote: commands::admin_client::Remote,
+        #[command(subcommand)]
+        command: commands::dead_letters_cmd::DeadLettersCmd,
+    },
     /// Read or replace the policy of a running server, validate a file, or print the
     /// configuration reference.
     Config {
@@ -170,6 +177,9 @@ fn main() -> ExitCode {
         Command::Keys { remote, command } => commands::keys_cmd::run(&remote, command),
         Command::Usage { remote, key } => commands::keys_cmd::usage(&remote, &key),
         Command::Tiers { remote, command } => commands::tiers_cmd::run(&remote, command),
+        Command::DeadLetters { remote, command } => {
+            commands::dead_letters_cmd::run(&remote, command)
+        }
         Command::Config { remote, command } => commands::config_cmd::run(&remote, command),
         Command::Loadtest(args) => commands::loadtest::run(&args),
         Command::HashToken => commands::hash_token::run(),

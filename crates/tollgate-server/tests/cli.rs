@@ -312,7 +312,14 @@ fn the_manual_and_completions_name_the_admin_commands() {
         .output()
         .unwrap();
     let bash = String::from_utf8_lossy(&bash.stdout);
-    for word in ["keys", "usage", "tiers", "config", "--token-file"] {
+    for word in [
+        "keys",
+        "usage",
+        "tiers",
+        "dead-letters",
+        "config",
+        "--token-file",
+    ] {
         assert!(bash.contains(word), "{word}");
     }
 }

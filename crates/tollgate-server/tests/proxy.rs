@@ -411,6 +411,18 @@ rules:
     assert!(names.contains(&"x-trace"), "{one}");
     assert!(!one.to_string().contains(&secret), "the key is in {one}");
     assert_eq!(one["body_text"], "small body");
+    // The same from the command line.
+    let table = cli_ok(&server, &["dead-letters", "list", "--route", "/in"]);
+    assert!(
+        table.starts_with("ID ") && table.contains(&format!("{proxy}/in/orders?x=1")),
+        "{table}"
+    );
+    let shown: serde_json::Value = serde_json::from_str(&cli_ok(
+        &server,
+        &["dead-letters", "get", &id.to_string(), "--json"],
+    ))
+    .unwrap();
+    assert_eq!(shown["body_text"], "small body");
 
     // Viewers may look, not replay nor discard.
     let replay = |token: &'static str, id: i64| {
@@ -422,10 +434,14 @@ rules:
         .send()
     };
     assert_eq!(replay("viewer-token", id).await.unwrap().status(), 403);
-    // Replayed while the upstream still fails: the new tries are recorded, it stays.
-    let res = replay("admin-token", id).await.unwrap();
-    assert_eq!(res.status(), 200);
-    let outcome: serde_json::Value = res.json().await.unwrap();
+    // Replayed (from the command line) while the upstream still fails: the new tries are
+    // recorded, it stays, and the command says so by its exit code.
+    let out = cli(
+        &server,
+        &["dead-letters", "replay", &id.to_string(), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(outcome["delivered"], false, "{outcome}");
     assert_eq!(outcome["status"], 503);
     assert_eq!(outcome["dead_letter"]["tries"], 4);
@@ -539,7 +555,16 @@ rules:
         .send()
     };
     assert_eq!(discard("viewer-token").await.unwrap().status(), 403);
-    assert_eq!(discard("admin-token").await.unwrap().status(), 204);
+    let out = cli(&server, &["dead-letters", "replay", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("body_limit"),
+        "{out:?}"
+    );
+    assert_eq!(
+        cli_ok(&server, &["dead-letters", "discard", &id.to_string()]),
+        format!("discarded {id}\n")
+    );
     assert_eq!(discard("admin-token").await.unwrap().status(), 404);
     assert_eq!(
         list("viewer-token").await["dead_letters"],
@@ -550,6 +575,23 @@ rules:
         metrics.contains("tollgate_proxy_dead_letters_total 2"),
         "{metrics}"
     );
+}
+
+/// Runs `tollgate ARGS` as the admin against `server`.
+fn cli(server: &Server, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .env("TOLLGATE_URL", &server.base)
+        .env("TOLLGATE_ADMIN_TOKEN", "admin-token")
+        .output()
+        .unwrap()
+}
+
+/// [`cli`], which must succeed: its standard output.
+fn cli_ok(server: &Server, args: &[&str]) -> String {
+    let out = cli(server, args);
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

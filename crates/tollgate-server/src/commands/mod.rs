@@ -3,6 +3,7 @@
 pub mod admin_client;
 pub mod check_config;
 pub mod config_cmd;
+pub mod dead_letters_cmd;
 pub mod explain;
 pub mod hash_token;
 pub mod help;
