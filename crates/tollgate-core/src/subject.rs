@@ -214,7 +214,15 @@ impl Subject {
             let Some(ip) = self.ip else { return false };
             match ip {
                 IpAddr::V4(v4) => {
-                    let _ = write!(out, "{v4}");
+                    // Octet by octet through `itoa`: `Ipv4Addr`'s `Display` goes through the
+                    // formatting machinery twice, on every decision keyed by IP.
+                    let mut digits = itoa::Buffer::new();
+                    for (i, octet) in v4.octets().into_iter().enumerate() {
+                        if i > 0 {
+                            out.push('.');
+                        }
+                        out.push_str(digits.format(octet));
+                    }
                 }
                 IpAddr::V6(v6) if ipv6_prefix >= 128 => {
                     let _ = write!(out, "{v6}");
