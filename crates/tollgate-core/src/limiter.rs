@@ -88,10 +88,8 @@ impl<S: Store> Limiter<S> {
         now: Nanos,
         mode: Mode,
     ) -> Decision<'p> {
-        match plan.listed {
-            Some(Listed::Denied) => return Decision::bare(Code::Blocked, now),
-            Some(Listed::Allowed) => return Decision::bare(Code::Ok, now),
-            None => {}
+        if let Some(decided) = listed(plan.listed, now) {
+            return decided;
         }
         self.decide_checks(plan.checks, now, mode).await
     }
@@ -123,10 +121,8 @@ impl<S: Store> Limiter<S> {
         now: Nanos,
         mode: Mode,
     ) -> Option<Decision<'p>> {
-        match plan.listed {
-            Some(Listed::Denied) => return Some(Decision::bare(Code::Blocked, now)),
-            Some(Listed::Allowed) => return Some(Decision::bare(Code::Ok, now)),
-            None => {}
+        if let Some(decided) = listed(plan.listed, now) {
+            return Some(decided);
         }
         if plan.checks.iter().any(|c| c.rule.shadow) {
             return None;
@@ -274,5 +270,13 @@ impl<S: Store> Limiter<S> {
                 }
             })
             .collect()
+    }
+}
+
+/// The decision of a subject on the allow or deny list, which no limit changes.
+fn listed<'p>(listed: Option<Listed>, now: Nanos) -> Option<Decision<'p>> {
+    match listed? {
+        Listed::Denied => Some(Decision::bare(Code::Blocked, now)),
+        Listed::Allowed => Some(Decision::bare(Code::Ok, now)),
     }
 }

@@ -44,6 +44,8 @@ impl Default for PolicyOptions {
 #[derive(Debug)]
 pub struct Policy {
     rules: Vec<Rule>,
+    /// Whether any rule only reports: read on every decision, so kept rather than counted.
+    shadow: bool,
     index: index::Index,
     allow: Lists,
     deny: Lists,
@@ -76,6 +78,7 @@ impl Policy {
     pub fn new(rules: Vec<Rule>, allow: Lists, deny: Lists, options: PolicyOptions) -> Self {
         Policy {
             index: index::Index::build(&rules),
+            shadow: rules.iter().any(|r| r.shadow),
             rules,
             allow,
             deny,
@@ -132,7 +135,7 @@ impl Policy {
 
     /// Whether any rule only reports (`shadow: true`).
     pub fn has_shadow_rules(&self) -> bool {
-        self.rules.iter().any(|r| r.shadow)
+        self.shadow
     }
 
     /// The rule named `name`.
