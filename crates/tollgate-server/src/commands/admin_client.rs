@@ -202,6 +202,19 @@ pub fn segment(s: &str) -> String {
     out
 }
 
+/// `path` with the query of the `params` that are given, each value percent-encoded.
+pub fn with_query(path: &str, params: &[(&str, Option<String>)]) -> String {
+    let query: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| format!("{k}={}", segment(v))))
+        .collect();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
 /// Reads a document from a file, or from stdin when the path is `-`.
 pub fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     if path.as_os_str() == "-" {

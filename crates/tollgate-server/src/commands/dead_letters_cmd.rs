@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use super::admin_client::{AdminClient, Remote, segment};
+use super::admin_client::{AdminClient, Remote, with_query};
 use super::table::{cell, field, render};
 
 /// What `tollgate dead-letters` does.
@@ -49,19 +49,14 @@ pub fn run(remote: &Remote, cmd: DeadLettersCmd) -> anyhow::Result<ExitCode> {
             before,
             limit,
         } => {
-            let query: Vec<String> = [
-                ("route", route),
-                ("before", before.map(|b| b.to_string())),
-                ("limit", limit.map(|l| l.to_string())),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", segment(&v))))
-            .collect();
-            let path = if query.is_empty() {
-                "/v1/dead-letters".to_owned()
-            } else {
-                format!("/v1/dead-letters?{}", query.join("&"))
-            };
+            let path = with_query(
+                "/v1/dead-letters",
+                &[
+                    ("route", route),
+                    ("before", before.map(|b| b.to_string())),
+                    ("limit", limit.map(|l| l.to_string())),
+                ],
+            );
             let v = client.get(&path)?;
             if remote.json {
                 println!("{v}");

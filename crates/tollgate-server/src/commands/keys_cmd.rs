@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use hyper::Method;
 use serde_json::{Map, Value, json};
 
-use super::admin_client::{AdminClient, Remote, segment};
+use super::admin_client::{AdminClient, Remote, segment, with_query};
 use super::table::{cell, field, render};
 
 /// What `tollgate keys` does.
@@ -146,21 +146,16 @@ pub fn run(remote: &Remote, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
             after,
             limit,
         } => {
-            let query: Vec<String> = [
-                ("owner", owner),
-                ("tier", tier),
-                ("status", status),
-                ("after", after),
-                ("limit", limit.map(|l| l.to_string())),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", segment(&v))))
-            .collect();
-            let path = if query.is_empty() {
-                "/v1/keys".to_owned()
-            } else {
-                format!("/v1/keys?{}", query.join("&"))
-            };
+            let path = with_query(
+                "/v1/keys",
+                &[
+                    ("owner", owner),
+                    ("tier", tier),
+                    ("status", status),
+                    ("after", after),
+                    ("limit", limit.map(|l| l.to_string())),
+                ],
+            );
             let v = client.get(&path)?;
             if remote.json {
                 println!("{v}");
